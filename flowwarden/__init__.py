@@ -1,0 +1,5 @@
+"""flowwarden: Panther-format detection rules over network flow logs, vectorized."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,113 @@
+"""Dedup windows and thresholds over event time.
+
+Windows are tumbling and aligned to the epoch (`DedupPeriodMinutes` wide), so the same events give
+the same alerts whatever order they arrive in, which is what lets incremental scans agree with one
+scan over everything.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flowwarden.alerts.model import Alert, alert_id, mitre_entries
+from flowwarden.rules.rule import Rule, RuleResult
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OrderKey = tuple[datetime, str, int]
+
+
+@dataclass
+class _Group:
+    rule: Rule
+    dedup: str
+    window_start: datetime
+    first_key: OrderKey
+    first: RuleResult
+    last_time: datetime
+    count: int = 0
+    uniques: set[str] = field(default_factory=set)
+    samples: list[tuple[OrderKey, dict[str, Any]]] = field(default_factory=list)
+
+
+class AlertGrouper:
+    """Collects matches into (rule, dedup string, window) groups and turns them into alerts."""
+
+    def __init__(self, max_samples: int = 3) -> None:
+        self.max_samples = max_samples
+        self._groups: dict[tuple[str, str, datetime], _Group] = {}
+
+    def add(self, rule: Rule, result: RuleResult, key: OrderKey, record: dict[str, Any]) -> None:
+        """Count one match; `key` is (event time, source, position) and orders events."""
+        dedup = result.dedup or f"defaultDedupString:{rule.id}"
+        start = window_start(key[0], rule.dedup_minutes)
+        group = self._groups.get((rule.id, dedup, start))
+        if group is None:
+            group = _Group(rule, dedup, start, key, result, key[0])
+            self._groups[(rule.id, dedup, start)] = group
+        elif key < group.first_key:
+            group.first_key, group.first = key, result
+        group.count += 1
+        group.last_time = max(group.last_time, key[0])
+        if result.unique is not None:
+            group.uniques.add(result.unique)
+        if len(group.samples) < self.max_samples or key < group.samples[-1][0]:
+            bisect.insort(group.samples, (key, record), key=lambda s: s[0])
+            del group.samples[self.max_samples:]
+
+    def alerts(self) -> Iterator[Alert]:
+        """Alerts of every group that reached its rule's threshold, in a stable order."""
+        for group in sorted(self._groups.values(), key=lambda g: (g.first_key, g.rule.id, g.dedup)):
+            uses_unique = group.rule.function("unique") is not None
+            reached = len(group.uniques) if uses_unique else group.count
+            if reached >= group.rule.threshold:
+                yield _to_alert(group, uses_unique)
+
+
+def window_start(when: datetime, minutes: int) -> datetime:
+    period = timedelta(minutes=minutes)
+    return EPOCH + ((when - EPOCH) // period) * period
+
+
+def event_time(record: dict[str, Any]) -> datetime:
+    """`p_event_time`, else `p_parse_time`, else the epoch; always timezone-aware UTC."""
+    for key in ("p_event_time", "p_parse_time"):
+        value = record.get(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, str) and value:
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return EPOCH
+
+
+def _to_alert(group: _Group, uses_unique: bool) -> Alert:
+    rule, first = group.rule, group.first
+    return Alert(
+        id=alert_id(rule.id, group.dedup, group.window_start),
+        rule_id=rule.id,
+        rule_name=rule.display_name or rule.id,
+        title=first.title or rule.display_name or rule.id,
+        severity=first.severity or rule.severity,
+        dedup=group.dedup,
+        window_start=group.window_start,
+        first_event_time=group.first_key[0],
+        last_event_time=group.last_time,
+        event_count=group.count,
+        unique_count=len(group.uniques) if uses_unique else None,
+        threshold=rule.threshold,
+        mitre=mitre_entries(rule.mitre),
+        runbook=first.runbook or rule.runbook,
+        reference=first.reference or rule.reference,
+        description=first.description or rule.description,
+        log_types=list(rule.log_types),
+        alert_context=first.alert_context,
+        destinations=first.destinations,
+        samples=[record for _, record in group.samples],
+    )

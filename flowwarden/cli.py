@@ -1,0 +1,226 @@
+"""The `flowwarden` command: parse arguments, call the layers, print."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from flowwarden import __version__
+from flowwarden.config import Config, load_config
+from flowwarden.errors import FlowwardenError, UsageError
+from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+def friendly_errors(fn: F) -> F:
+    """User mistakes print one line on stderr and exit 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FlowwardenError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config_option(fn: F) -> F:
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False),
+        help="Configuration file (default: ./flowwarden.yaml if present, else built-in defaults).",
+    )(fn)
+
+
+def pack_option(fn: F) -> F:
+    return click.option(
+        "--pack", "packs", multiple=True, metavar="NAME|PATH",
+        help="Built-in pack (default, tuned) or a rule directory in Panther's layout. Repeatable.",
+    )(fn)
+
+
+def load_rules(packs: Sequence[str], config_path: str | None, report: bool = True) -> Pack:
+    """Load the packs with the configuration; print problems (with paths) on stderr."""
+    config: Config = load_config(config_path)
+    pack = load_pack(resolve_pack_paths(packs), config)
+    if report:
+        for problem in pack.problems:
+            click.echo(f"invalid: {problem}", err=True)
+    return pack
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flowwarden")
+def main() -> None:
+    """flowwarden runs Panther-format detection rules over network flow logs.
+
+    Loading a rule directory runs its Python code: load only rules you trust.
+    """
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@pack_option
+@config_option
+@click.option("--filter", "filters", multiple=True, metavar="RuleID=A,B",
+              help="Only run the tests of these rules.")
+@friendly_errors
+def test_command(paths: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
+                 filters: tuple[str, ...]) -> None:
+    """Run the unit tests (`Tests:`) of every rule in PATHS (default: the built-in pack)."""
+    from flowwarden.rules.testing import run_tests
+
+    pack = load_rules([*paths, *packs], config_path)
+    report = run_tests(pack, _rule_filter(filters))
+    for rule_id, outcomes in report.by_rule().items():
+        failed = [o for o in outcomes if not o.passed]
+        if failed:
+            click.echo(f"FAIL {rule_id} ({len(outcomes) - len(failed)}/{len(outcomes)} passed)")
+            for outcome in failed:
+                click.echo(f"  - {outcome.name}: {outcome.reason}")
+        else:
+            click.echo(f"PASS {rule_id} ({len(outcomes)} tests)")
+    for path, reason in pack.skipped:
+        click.echo(f"skipped {path}: {reason}")
+    failed_total = report.failed + len(pack.problems)
+    click.echo(f"{report.passed} passed, {failed_total} failed")
+    sys.exit(EXIT_FINDINGS if failed_total else EXIT_OK)
+
+
+def _rule_filter(filters: Sequence[str]) -> list[str]:
+    ids: list[str] = []
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or key != "RuleID":
+            raise UsageError(f"--filter takes RuleID=A,B, got {item!r}")
+        ids.extend(v for v in value.split(",") if v)
+    return ids
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@config_option
+@friendly_errors
+def check_command(paths: tuple[str, ...], config_path: str | None) -> None:
+    """Validate rule directories: every problem with its file path, and what was skipped."""
+    pack = load_rules(paths, config_path, report=False)
+    for problem in pack.problems:
+        click.echo(f"invalid: {problem}")
+    for path, reason in pack.skipped:
+        click.echo(f"skipped {path}: {reason}")
+    click.echo(f"{len(pack.rules)} rules, {len(pack.data_models)} data-model log types, "
+               f"{len(pack.problems)} problems, {len(pack.skipped)} skipped")
+    sys.exit(EXIT_FINDINGS if pack.problems else EXIT_OK)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"not an ISO 8601 time: {value!r} (e.g. 2024-05-01 or 2024-05-01T12:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def input_options(fn: F) -> F:
+    options = [
+        click.option("--log-type", help="Override log-type detection (AWS.VPCFlow, OCSF.NetworkActivity, ...)."),
+        click.option("--format", "fmt", metavar="'${version} ${account-id} ...'",
+                     help="AWS format string for headerless flow logs (CloudWatch, Firehose)."),
+        click.option("--since", help="Only inputs and events at or after this time (ISO 8601)."),
+        click.option("--until", help="Only inputs and events before this time (ISO 8601)."),
+        click.option("--account", "accounts", multiple=True, help="Only these AWS accounts (by S3 key)."),
+        click.option("--region", "regions", multiple=True, help="Only these regions (by S3 key)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def read_options(log_type: str | None, fmt: str | None, since: str | None, until: str | None,
+                 accounts: Sequence[str], regions: Sequence[str]) -> Any:
+    from flowwarden.logs import ReadOptions
+
+    return ReadOptions(log_type=log_type, format=fmt, since=parse_time(since),
+                       until=parse_time(until), accounts=tuple(accounts), regions=tuple(regions))
+
+
+@main.command("scan")
+@click.argument("sources", nargs=-1, required=True)
+@pack_option
+@config_option
+@input_options
+@click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True,
+              help="duckdb: compiled conditions, Python only where needed. python: every rule on every event.")
+@click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write alerts as JSON lines here (default: stdout).")
+@click.option("--store", type=click.Path(dir_okay=False), help="Also add alerts to this DuckDB alert store.")
+@click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write read/parse/reject counts per file as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 2 if any record was rejected.")
+@click.option("--fail-on-alert", is_flag=True, help="Exit 1 if any alert was produced.")
+@click.option("--max-samples", default=3, show_default=True, help="Sample events kept per alert.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@friendly_errors
+def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
+                 log_type: str | None, fmt: str | None, since: str | None, until: str | None,
+                 accounts: tuple[str, ...], regions: tuple[str, ...], engine: str,
+                 rule_ids: tuple[str, ...], output: str | None, store: str | None,
+                 stats_path: str | None, strict: bool, fail_on_alert: bool, max_samples: int,
+                 quiet: bool) -> None:
+    """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin)."""
+    from flowwarden.console import run_scan_command
+
+    pack = load_rules(packs, config_path)
+    options = read_options(log_type, fmt, since, until, accounts, regions)
+    outcome = run_scan_command(pack, sources, options, engine=engine, rule_ids=rule_ids,
+                               output=output, store=store, max_samples=max_samples, quiet=quiet)
+    if stats_path:
+        Path(stats_path).write_text(json.dumps(outcome.stats.to_json(), indent=2))
+    if strict and outcome.stats.totals()["rejected"]:
+        sys.exit(EXIT_INPUT)
+    if fail_on_alert and outcome.result.alerts:
+        sys.exit(EXIT_FINDINGS)
+
+
+@main.command("parse")
+@click.argument("sources", nargs=-1, required=True)
+@input_options
+@click.option("--to", "to", type=click.Choice(["parquet", "jsonl"]), required=True, help="Output format.")
+@click.option("-o", "--out", required=False, type=click.Path(dir_okay=False),
+              help="Output file (default: stdout for jsonl; required for parquet).")
+@click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write read/parse/reject counts as JSON.")
+@friendly_errors
+def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | None,
+                  since: str | None, until: str | None, accounts: tuple[str, ...],
+                  regions: tuple[str, ...], to: str, out: str | None, stats_path: str | None) -> None:
+    """Normalize SOURCES to Panther-named records as Parquet or JSON lines."""
+    from flowwarden.logs import read
+    from flowwarden.logs.convert import write_normalized
+
+    if to == "parquet" and not out:
+        raise UsageError("--to parquet needs --out FILE")
+    reader = read(list(sources), read_options(log_type, fmt, since, until, accounts, regions))
+    write_normalized(reader, to, out or sys.stdout)  # type: ignore[arg-type]
+    totals = reader.stats.totals()
+    click.echo(f"records read {totals['read']}, parsed {totals['parsed']}, rejected {totals['rejected']}",
+               err=True)
+    for stats in reader.stats.files.values():
+        for rejection in stats.rejections:
+            click.echo(f"rejected {rejection.source}:{rejection.line}: {rejection.reason}", err=True)
+    if stats_path:
+        Path(stats_path).write_text(json.dumps(reader.stats.to_json(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

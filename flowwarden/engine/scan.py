@@ -1,0 +1,138 @@
+"""The scan pipeline shared by every engine.
+
+The python engine evaluates every rule on every event, as Panther does, and is the reference.
+The duckdb engine asks the compiled conditions which rows match, or need Python to decide, and runs
+Python only there; alert-time functions run on matches only in both.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from flowwarden.alerts.grouping import AlertGrouper, OrderKey, event_time
+from flowwarden.alerts.model import Alert
+from flowwarden.rules.loader import Pack
+from flowwarden.rules.rule import Rule, RuleResult
+
+ENGINES = ("duckdb", "python")
+MAX_ERROR_SAMPLES = 50
+
+
+class BatchLike(Protocol):
+    log_type: str
+    source: str
+    batch: pa.RecordBatch
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """A rule function that raised on one event."""
+
+    rule_id: str
+    function: str
+    error: str
+    source: str
+    position: int
+
+
+@dataclass
+class ScanResult:
+    alerts: list[Alert] = field(default_factory=list)
+    records: int = 0
+    matches: Counter[str] = field(default_factory=Counter)
+    python_rows: int = 0
+    error_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    errors: list[RuleError] = field(default_factory=list)
+
+    def record_errors(self, rule_id: str, result: RuleResult, source: str, position: int) -> None:
+        for function, error in result.errors.items():
+            self.error_counts[(rule_id, function)] += 1
+            if len(self.errors) < MAX_ERROR_SAMPLES:
+                self.errors.append(RuleError(rule_id, function, error, source, position))
+
+
+class Scanner:
+    """Runs a set of rules over batches of one or more log types."""
+
+    def __init__(self, pack: Pack, rules: Sequence[Rule], engine: str = "duckdb",
+                 max_samples: int = 3) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        self.pack = pack
+        self.rules = list(rules)
+        self.engine = engine
+        self.grouper = AlertGrouper(max_samples)
+        self.result = ScanResult()
+        self._positions: Counter[str] = Counter()
+        self._compiled: Any = None
+        if engine == "duckdb":
+            from flowwarden.engine.vectorized import compile_pack
+
+            self._compiled = compile_pack(pack, self.rules)
+
+    def scan(self, batches: Iterable[BatchLike],
+             progress: Callable[[int], None] | None = None) -> ScanResult:
+        for item in batches:
+            self.add_batch(item)
+            if progress is not None:
+                progress(item.batch.num_rows)
+        return self.finish()
+
+    def add_batch(self, item: BatchLike) -> None:
+        rules = [r for r in self.rules if item.log_type in r.log_types]
+        offset = self._positions[item.source]
+        self._positions[item.source] += item.batch.num_rows
+        self.result.records += item.batch.num_rows
+        if not rules or item.batch.num_rows == 0:
+            return
+        if self.engine == "python":
+            self._python_batch(item, rules, offset)
+        else:
+            self._vectorized_batch(item, rules, offset)
+
+    def finish(self) -> ScanResult:
+        self.result.alerts = list(self.grouper.alerts())
+        return self.result
+
+    def _python_batch(self, item: BatchLike, rules: Sequence[Rule], offset: int) -> None:
+        for index, record in enumerate(item.batch.to_pylist()):
+            event = self.pack.event(record)
+            for rule in rules:
+                self._handle(rule, rule.evaluate(event), item.source, offset + index, record)
+
+    def _vectorized_batch(self, item: BatchLike, rules: Sequence[Rule], offset: int) -> None:
+        from flowwarden.engine.vectorized import evaluate_batch
+
+        verdicts = evaluate_batch(self._compiled, item.batch, item.log_type)
+        wanted = {r.id for r in rules}
+        for rule in rules:
+            if rule.id not in wanted or rule.id not in verdicts:
+                continue
+            verdict = verdicts[rule.id]
+            self._run_rows(item, rule, verdict.match, offset, full=False)
+            self._run_rows(item, rule, verdict.python, offset, full=True)
+
+    def _run_rows(self, item: BatchLike, rule: Rule, rows: Any, offset: int, full: bool) -> None:
+        if len(rows) == 0:
+            return
+        taken = item.batch.take(pa.array(rows, type=pa.int64())).to_pylist()
+        if full:
+            self.result.python_rows += len(taken)
+        for index, record in zip(rows, taken, strict=True):
+            event = self.pack.event(record)
+            result = rule.evaluate(event) if full else rule.evaluate_match(event)
+            self._handle(rule, result, item.source, offset + int(index), record)
+
+    def _handle(self, rule: Rule, result: RuleResult, source: str, position: int,
+                record: dict[str, Any]) -> None:
+        if result.errors:
+            self.result.record_errors(rule.id, result, source, position)
+        if result.matched:
+            self.result.matches[rule.id] += 1
+            key: OrderKey = (event_time(record), source, position)
+            self.grouper.add(rule, result, key, record)

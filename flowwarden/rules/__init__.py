@@ -1,0 +1,1 @@
+"""Panther-format rules: loading, data models, the event wrapper, evaluation and tests."""

@@ -1,0 +1,273 @@
+"""Loading a directory tree in Panther's layout: rules, data models, global helpers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowwarden.config import Config, default_config
+from flowwarden.errors import FlowwardenError, Location, RuleLoadError
+from flowwarden.rules.datamodel import DataModel, FieldMapping
+from flowwarden.rules.event import PantherEvent
+from flowwarden.rules.modules import HelperFinder, config_module, exec_module
+from flowwarden.rules.rule import SEVERITIES, Rule, RuleTest
+from flowwarden.yamlfile import load_yaml
+
+PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
+BUILTIN_PACKS = {"default": PACKS_DIR / "default", "tuned": PACKS_DIR / "tuned"}
+SKIPPED_TYPES = {
+    "policy": "policies evaluate cloud resources, not log events",
+    "scheduled_rule": "scheduled rules run on a data lake query's results",
+    "scheduled_query": "scheduled queries run in a data lake",
+    "saved_query": "saved queries run in a data lake",
+    "correlation_rule": "correlation rules need Panther's correlation backend",
+    "lookup_table": "lookup tables are not supported yet",
+    "pack": "packs are bundles for Panther's console",
+    "derived": "derived rules are not supported yet",
+    "simple_rule": "YAML detections are not supported yet",
+}
+IGNORED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".github"}
+
+
+@dataclass
+class Pack:
+    """Everything loaded from one or more rule directories."""
+
+    rules: list[Rule] = field(default_factory=list)
+    data_models: dict[str, DataModel] = field(default_factory=dict)
+    problems: list[FlowwardenError] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    config: Config = field(default_factory=default_config)
+
+    def event(self, data: Mapping[str, Any]) -> PantherEvent:
+        """Wrap a record with the data model of its `p_log_type`."""
+        return PantherEvent(data, self.data_models.get(str(data.get("p_log_type"))))
+
+    def rule(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def active_rules(self, only: Sequence[str] = ()) -> list[Rule]:
+        """Rules to run: the named ones, or those enabled by their YAML or the config."""
+        if only:
+            known = {r.id for r in self.rules}
+            missing = [r for r in only if r not in known]
+            if missing:
+                raise RuleLoadError(f"no rule with id {', '.join(missing)} is loaded")
+            return [r for r in self.rules if r.id in only]
+        return [r for r in self.rules if self.config.is_enabled(r.id, r.enabled)]
+
+
+def resolve_pack_paths(names: Sequence[str]) -> list[Path]:
+    """Built-in pack names (`default`, `tuned`) or directories; nothing means `default`."""
+    if not names:
+        return [BUILTIN_PACKS["default"]]
+    paths = []
+    for name in names:
+        path = BUILTIN_PACKS.get(name, Path(name))
+        if not path.exists():
+            known = ", ".join(BUILTIN_PACKS)
+            raise RuleLoadError(f"no such rule directory or built-in pack (built-in: {known})",
+                                Location(name))
+        paths.append(path)
+    return paths
+
+
+def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = None) -> Pack:
+    """Load every analysis file under `paths`; problems are collected, never raised."""
+    pack = Pack(config=config or default_config())
+    docs = [(p, d) for p, d in _analysis_files([Path(p) for p in paths], pack)]
+    helpers = _helper_paths(docs, pack)
+    builtin_helpers = {p.stem: p for p in (BUILTIN_PACKS["default"] / "global_helpers").glob("*.py")}
+    HelperFinder(
+        {**builtin_helpers, **helpers}, {"flowwarden_config": config_module(pack.config.setting)}
+    ).install()
+    builtin_models = [(p, d) for p, d in _analysis_files([BUILTIN_PACKS["default"] / "data_models"], pack)]
+    for path, doc in [*builtin_models, *docs]:
+        kind = doc.get("AnalysisType")
+        try:
+            if kind == "datamodel":
+                model = _load_data_model(path, doc)
+                if model.enabled:
+                    pack.data_models.update({lt: model for lt in model.log_types})
+            elif kind == "rule":
+                pack.rules.append(_load_rule(path, doc, pack.config))
+            elif kind == "global":
+                _require(doc, path, ("GlobalID", "Filename"))
+        except FlowwardenError as exc:
+            pack.problems.append(exc)
+    _check_duplicate_ids(pack)
+    return pack
+
+
+def _helper_paths(docs: Sequence[tuple[Path, dict[str, Any]]], pack: Pack) -> dict[str, Path]:
+    helpers = {}
+    for path, doc in docs:
+        if doc.get("AnalysisType") == "global" and doc.get("Filename"):
+            try:
+                source = _python_path(path, doc)
+            except RuleLoadError as exc:
+                pack.problems.append(exc)
+                continue
+            helpers[source.stem] = source
+    return helpers
+
+
+def _analysis_files(roots: Sequence[Path], pack: Pack) -> Iterator[tuple[Path, dict[str, Any]]]:
+    for root in roots:
+        files = [root] if root.is_file() else sorted(_yaml_files(root))
+        for path in files:
+            try:
+                doc = load_yaml(path, RuleLoadError)
+            except RuleLoadError as exc:
+                pack.problems.append(exc)
+                continue
+            if not isinstance(doc, dict) or "AnalysisType" not in doc:
+                continue
+            kind = str(doc["AnalysisType"])
+            if kind in SKIPPED_TYPES:
+                pack.skipped.append((str(path), f"AnalysisType {kind}: {SKIPPED_TYPES[kind]}"))
+            elif kind not in ("rule", "datamodel", "global"):
+                pack.problems.append(RuleLoadError(f"unknown AnalysisType {kind!r}", Location(str(path))))
+            else:
+                yield path, doc
+
+
+def _yaml_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.startswith("."))
+        for name in filenames:
+            if name.endswith((".yml", ".yaml")):
+                yield Path(dirpath) / name
+
+
+def _require(doc: dict[str, Any], path: Path, keys: Sequence[str]) -> None:
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise RuleLoadError(f"missing required key(s): {', '.join(missing)}", Location(str(path)))
+
+
+def _python_path(path: Path, doc: dict[str, Any]) -> Path:
+    target = path.parent / str(doc.get("Filename", ""))
+    if not target.is_file():
+        raise RuleLoadError(f"Filename {doc.get('Filename')!r} does not exist", Location(str(path)))
+    return target
+
+
+def _log_types(doc: dict[str, Any], path: Path) -> tuple[str, ...]:
+    log_types = doc.get("LogTypes")
+    if not isinstance(log_types, list) or not log_types or not all(
+        isinstance(t, str) and t for t in log_types
+    ):
+        raise RuleLoadError("LogTypes must be a non-empty list of log type names", Location(str(path)))
+    return tuple(log_types)
+
+
+def _load_data_model(path: Path, doc: dict[str, Any]) -> DataModel:
+    _require(doc, path, ("DataModelID", "LogTypes", "Mappings"))
+    mappings: dict[str, FieldMapping] = {}
+    raw = doc["Mappings"]
+    if not isinstance(raw, list):
+        raise RuleLoadError("Mappings must be a list", Location(str(path)))
+    for item in raw:
+        if not isinstance(item, dict) or "Name" not in item or ("Path" in item) == ("Method" in item):
+            raise RuleLoadError(
+                f"each mapping needs Name and exactly one of Path or Method: {item!r}",
+                Location(str(path)),
+            )
+        mappings[str(item["Name"])] = FieldMapping(
+            str(item["Name"]), item.get("Path"), item.get("Method")
+        )
+    module = exec_module(_python_path(path, doc)) if doc.get("Filename") else None
+    for mapping in mappings.values():
+        if mapping.method and not callable(getattr(module, mapping.method, None)):
+            raise RuleLoadError(f"mapping {mapping.name!r}: method {mapping.method!r} not found",
+                                Location(str(path)))
+    return DataModel(str(doc["DataModelID"]), _log_types(doc, path), mappings, str(path),
+                     bool(doc.get("Enabled", True)), module)
+
+
+def _load_rule(path: Path, doc: dict[str, Any], config: Config) -> Rule:
+    _require(doc, path, ("RuleID", "Filename", "LogTypes", "Severity", "Enabled"))
+    rule_id = str(doc["RuleID"])
+    severity = str(doc["Severity"])
+    canonical = {s.upper(): s for s in SEVERITIES}.get(severity.upper())
+    if canonical is None:
+        raise RuleLoadError(f"{rule_id}: Severity {severity!r} is not one of {', '.join(SEVERITIES)}",
+                            Location(str(path)))
+    if not isinstance(doc["Enabled"], bool):
+        raise RuleLoadError(f"{rule_id}: Enabled must be true or false", Location(str(path)))
+    source_path = _python_path(path, doc)
+    module = exec_module(source_path)
+    if not callable(getattr(module, "rule", None)):
+        raise RuleLoadError(f"{rule_id}: no rule(event) function", Location(str(source_path)))
+    _apply_constants(module, config.rule_constants.get(rule_id, {}), rule_id, config)
+    return Rule(
+        id=rule_id,
+        yaml_path=str(path),
+        source_path=str(source_path),
+        log_types=_log_types(doc, path),
+        severity=canonical,
+        enabled=doc["Enabled"],
+        display_name=str(doc.get("DisplayName") or ""),
+        description=str(doc.get("Description") or "").strip(),
+        runbook=str(doc.get("Runbook") or "").strip(),
+        reference=str(doc.get("Reference") or ""),
+        tags=tuple(str(t) for t in doc.get("Tags") or ()),
+        reports={str(k): tuple(str(x) for x in v or ()) for k, v in (doc.get("Reports") or {}).items()},
+        summary_attributes=tuple(str(a) for a in doc.get("SummaryAttributes") or ()),
+        dedup_minutes=_positive_int(doc, "DedupPeriodMinutes", 60, path),
+        threshold=_positive_int(doc, "Threshold", 1, path),
+        tests=_tests(doc, path),
+        module=module,
+        source=source_path.read_text(encoding="utf-8"),
+    )
+
+
+def _positive_int(doc: dict[str, Any], key: str, default: int, path: Path) -> int:
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RuleLoadError(f"{key} must be a positive integer, got {value!r}", Location(str(path)))
+    return value
+
+
+def _apply_constants(module: Any, constants: Mapping[str, Any], rule_id: str, config: Config) -> None:
+    for name, value in constants.items():
+        if not hasattr(module, name):
+            raise RuleLoadError(f"rule_constants: {rule_id} has no constant {name!r}",
+                                Location(config.source or "<config>"))
+        current = getattr(module, name)
+        if isinstance(current, set | frozenset | list | tuple) and isinstance(value, list):
+            value = type(current)(value)
+        setattr(module, name, value)
+
+
+def _tests(doc: dict[str, Any], path: Path) -> tuple[RuleTest, ...]:
+    tests = []
+    for index, raw in enumerate(doc.get("Tests") or (), start=1):
+        where = Location(str(path))
+        if not isinstance(raw, dict) or "Log" not in raw or "ExpectedResult" not in raw:
+            raise RuleLoadError(f"test #{index} needs Name, Log and ExpectedResult", where)
+        if not isinstance(raw["Log"], dict) or not isinstance(raw["ExpectedResult"], bool):
+            raise RuleLoadError(f"test #{index}: Log must be a mapping, ExpectedResult a bool", where)
+        mocks = tuple((str(m["objectName"]), m.get("returnValue")) for m in raw.get("Mocks") or ()
+                      if isinstance(m, dict) and "objectName" in m)
+        tests.append(RuleTest(str(raw.get("Name", f"test #{index}")), raw["ExpectedResult"],
+                              raw["Log"], mocks))
+    return tuple(tests)
+
+
+def _check_duplicate_ids(pack: Pack) -> None:
+    seen: dict[str, Rule] = {}
+    for rule in list(pack.rules):
+        if rule.id in seen:
+            pack.problems.append(RuleLoadError(
+                f"RuleID {rule.id} is also defined in {seen[rule.id].yaml_path}", Location(rule.yaml_path)))
+            pack.rules.remove(rule)
+        else:
+            seen[rule.id] = rule

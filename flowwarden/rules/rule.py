@@ -1,0 +1,153 @@
+"""A loaded rule and its evaluation with Panther's semantics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from flowwarden.rules.event import PantherEvent
+from flowwarden.rules.immutable import thaw
+
+SEVERITIES = ("Info", "Low", "Medium", "High", "Critical")
+MAX_TITLE = 1000
+MAX_DEDUP = 1000
+ALERT_FUNCTIONS = (
+    "title", "dedup", "severity", "alert_context", "description", "reference", "runbook",
+    "destinations", "unique",
+)
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    """One entry of a rule's `Tests:`."""
+
+    name: str
+    expected: bool
+    log: dict[str, Any]
+    mocks: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A loaded `AnalysisType: rule`: its YAML metadata and its Python module."""
+
+    id: str
+    yaml_path: str
+    source_path: str
+    log_types: tuple[str, ...]
+    severity: str
+    enabled: bool
+    display_name: str = ""
+    description: str = ""
+    runbook: str = ""
+    reference: str = ""
+    tags: tuple[str, ...] = ()
+    reports: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    summary_attributes: tuple[str, ...] = ()
+    dedup_minutes: int = 60
+    threshold: int = 1
+    tests: tuple[RuleTest, ...] = ()
+    module: ModuleType | None = field(default=None, compare=False, repr=False)
+    source: str = field(default="", compare=False, repr=False)
+
+    @property
+    def mitre(self) -> tuple[str, ...]:
+        return self.reports.get("MITRE ATT&CK", ())
+
+    def function(self, name: str) -> Callable[..., Any] | None:
+        fn = getattr(self.module, name, None)
+        return fn if callable(fn) else None
+
+    def evaluate(self, event: PantherEvent) -> RuleResult:
+        """Run rule() and, on a match only, the alert-time functions; exceptions become errors."""
+        result = RuleResult(self.id)
+        try:
+            matched = self.function("rule")(event)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - a rule's failure is its own result
+            result.errors["rule"] = describe(exc)
+            return result
+        if not isinstance(matched, bool):
+            result.errors["rule"] = f"rule() returned {type(matched).__name__}, expected bool"
+            return result
+        result.matched = matched
+        if matched:
+            self._alert_fields(event, result)
+        return result
+
+    def evaluate_match(self, event: PantherEvent) -> RuleResult:
+        """The result for an event a compiled condition proved to match: alert functions only."""
+        result = RuleResult(self.id, matched=True)
+        self._alert_fields(event, result)
+        return result
+
+    def _alert_fields(self, event: PantherEvent, result: RuleResult) -> None:
+        values: dict[str, Any] = {}
+        for name in ALERT_FUNCTIONS:
+            fn = self.function(name)
+            if fn is None:
+                continue
+            try:
+                values[name] = fn(event)
+            except Exception as exc:  # noqa: BLE001
+                result.errors[name] = describe(exc)
+        title = values.get("title")
+        result.title = str(title)[:MAX_TITLE] if title is not None else None
+        dedup = values.get("dedup")
+        if dedup is not None and str(dedup) != "":
+            result.dedup = str(dedup)[:MAX_DEDUP]
+        elif result.title:
+            result.dedup = result.title[:MAX_DEDUP]
+        else:
+            result.dedup = f"defaultDedupString:{self.id}"
+        result.severity = self._severity(values.get("severity"), result)
+        context = values.get("alert_context")
+        if context is not None and not isinstance(context, dict):
+            result.errors["alert_context"] = (
+                f"alert_context() returned {type(context).__name__}, expected dict"
+            )
+            context = None
+        result.alert_context = thaw(context) if context is not None else None
+        for name in ("description", "reference", "runbook"):
+            if values.get(name) is not None:
+                setattr(result, name, str(values[name]))
+        if values.get("destinations") is not None:
+            result.destinations = [str(d) for d in values["destinations"]]
+        if values.get("unique") is not None:
+            result.unique = str(values["unique"])
+
+    def _severity(self, dynamic: Any, result: RuleResult) -> str:
+        if dynamic is None or str(dynamic).upper() == "DEFAULT":
+            return self.severity
+        for level in SEVERITIES:
+            if str(dynamic).upper() == level.upper():
+                return level
+        result.errors["severity"] = f"severity() returned {dynamic!r}, expected one of {SEVERITIES}"
+        return self.severity
+
+
+@dataclass
+class RuleResult:
+    """What one rule said about one event."""
+
+    rule_id: str
+    matched: bool | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
+    dedup: str | None = None
+    severity: str | None = None
+    alert_context: dict[str, Any] | None = None
+    description: str | None = None
+    reference: str | None = None
+    runbook: str | None = None
+    destinations: list[str] | None = None
+    unique: str | None = None
+
+    @property
+    def rule_error(self) -> str | None:
+        return self.errors.get("rule")
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
