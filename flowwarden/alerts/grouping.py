@@ -55,7 +55,7 @@ class AlertGrouper:
         if result.unique is not None:
             group.uniques.add(result.unique)
         if len(group.samples) < self.max_samples or key < group.samples[-1][0]:
-            bisect.insort(group.samples, (key, record), key=lambda s: s[0])
+            bisect.insort(group.samples, (key, compact(record)), key=lambda s: s[0])
             del group.samples[self.max_samples:]
 
     def alerts(self) -> Iterator[Alert]:
@@ -73,18 +73,28 @@ def window_start(when: datetime, minutes: int) -> datetime:
 
 
 def event_time(record: dict[str, Any]) -> datetime:
-    """`p_event_time`, else `p_parse_time`, else the epoch; always timezone-aware UTC."""
-    for key in ("p_event_time", "p_parse_time"):
-        value = record.get(key)
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-        if isinstance(value, str) and value:
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """`p_event_time` as timezone-aware UTC, or the epoch when the event has none.
+
+    Not the parse time: that would give the same events different alert ids on every run.
+    """
+    value = record.get("p_event_time")
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return EPOCH
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     return EPOCH
+
+
+def compact(value: Any) -> Any:
+    """The record without its null fields: a sample shows what the flow had, not the schema."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
 
 
 def _to_alert(group: _Group, uses_unique: bool) -> Alert:

@@ -47,7 +47,7 @@ class DataModel:
         if mapping is None:
             return False, None
         if mapping.path is not None:
-            if mapping.path.startswith("$"):
+            if mapping.path[0] == "$":
                 return True, jsonpath.find(event, mapping.path)
             return True, event.get(mapping.path)
         method = getattr(self.module, mapping.method or "", None)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def freeze(value: Any) -> Any:
     """Wrap dicts and lists in read-only views; scalars pass through."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, ImmutableDict | ImmutableList):
         return value
     if isinstance(value, Mapping):
@@ -36,6 +40,13 @@ class ImmutableDict(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         return freeze(self._data[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._data.get(key, default)
+        return value if type(value) in _SCALARS else freeze(value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)

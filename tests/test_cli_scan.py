@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+
+import duckdb
+from click.testing import CliRunner
+
+from flowwarden.cli import main
+from tests.conftest import REPO, SHARED_SAMPLES
+
+EXAMPLES = REPO / "examples" / "data"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_readme_main_job_scans_the_bundled_samples(tmp_path):
+    out, stats = tmp_path / "alerts.jsonl", tmp_path / "stats.json"
+    result = run("scan", str(EXAMPLES), "--engine", "python", "--output", str(out),
+                 "--stats", str(stats), "-q")
+    assert result.exit_code == 0, result.output
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    rules = {a["rule_id"] for a in alerts}
+    assert {"AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist",
+            "AWS.VPC.PortScan"} <= rules
+    totals = json.loads(stats.read_text())["totals"]
+    assert totals["read"] == totals["parsed"] + totals["rejected"] == 10_000
+
+
+def test_fail_on_alert_exits_1_and_strict_exits_2(tmp_path):
+    bad = tmp_path / "bad.log"
+    bad.write_text("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+                   "packets bytes start end action log-status\n"
+                   "2 123456789010 eni-1 45.33.32.156 10.0.0.5 40000 22 6 1 40 1418530010 1418530070 REJECT OK\n"
+                   "2 123456789010 eni-1 45.33.32.156 10.0.0.5 40000 abc 6 1 40 1418530010 1418530070 REJECT OK\n")
+    alert = run("scan", str(bad), "--engine", "python", "--fail-on-alert", "-q")
+    assert alert.exit_code == 1
+    strict = run("scan", str(bad), "--engine", "python", "--strict")
+    assert strict.exit_code == 2
+    assert f"{bad}:3" in strict.output  # the rejected line is named with its line number
+
+
+def test_store_twice_does_not_duplicate_alerts(tmp_path):
+    store = tmp_path / "alerts.duckdb"
+    sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    for _ in range(2):
+        result = run("scan", sample, "--engine", "python", "--store", str(store), "-q",
+                     "--output", str(tmp_path / "a.jsonl"))
+        assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(store))
+    ids = [r[0] for r in con.execute("SELECT id FROM alerts").fetchall()]
+    assert ids and len(ids) == len(set(ids))
+    assert len(ids) == len((tmp_path / "a.jsonl").read_text().splitlines())
+    assert con.execute("SELECT count(*) FROM scan_files").fetchone()[0] == 2
+
+
+def test_missing_input_is_a_one_line_error():
+    result = run("scan", "/no/such/file.log", "--engine", "python")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
