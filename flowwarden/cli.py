@@ -222,5 +222,51 @@ def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | Non
         Path(stats_path).write_text(json.dumps(reader.stats.to_json(), indent=2))
 
 
+@main.command("explain")
+@click.argument("rule_id")
+@pack_option
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]),
+              default="text", show_default=True, help="Output format.")
+@friendly_errors
+def explain_command(rule_id: str, packs: tuple[str, ...], config_path: str | None,
+                    fmt: str) -> None:
+    """Explain RULE_ID: metadata, ATT&CK, detection logic, exclusions, indicators, outputs."""
+    from flowwarden.pages import render_explanation
+
+    pack = load_rules(packs, config_path)
+    click.echo(render_explanation(pack, rule_id, fmt), nl=False)
+
+
+@main.command("catalog")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@pack_option
+@config_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write the site into (created if missing).")
+@friendly_errors
+def catalog_command(paths: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
+                    out_dir: str) -> None:
+    """Write a static HTML catalog of the rules in PATHS (default: the built-in pack)."""
+    from flowwarden.pages import build_catalog
+
+    pack = load_rules([*paths, *packs], config_path)
+    index = build_catalog(pack, out_dir)
+    click.echo(f"{len(pack.rules)} rules: {index}")
+
+
+@main.command("report")
+@click.option("--store", required=True, type=click.Path(dir_okay=False),
+              help="DuckDB alert store written by `scan --store`.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (one file, viewable offline).")
+@friendly_errors
+def report_command(store: str, out_path: str) -> None:
+    """Write a one-file HTML report of the alerts and input statistics in an alert store."""
+    from flowwarden.pages import build_report
+
+    click.echo(f"report: {build_report(store, out_path)}")
+
+
 if __name__ == "__main__":
     main()

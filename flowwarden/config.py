@@ -78,6 +78,10 @@ SETTINGS: dict[str, Setting] = {
     "internal_networks": Setting(
         _cidr, (), "CIDRs (IPv4 and IPv6) that are yours: VPC ranges, shared address space."
     ),
+    "nat_gateway_addresses": Setting(
+        _ip, (), "Private IPs of your NAT gateways: their translated leg repeats a flow the "
+        "client's own record already shows (the tuned DNS rule)."
+    ),
     "enable": Setting(
         _rule_id,
         ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist"),

@@ -65,3 +65,30 @@ def test_check_lists_problems_and_skips():
     assert "1 rules, 2 data-model log types, 0 problems, 3 skipped" in result.output
     broken = run("check", str(FIXTURES / "broken_rules"))
     assert broken.exit_code == 1 and "bad_severity.yml" in broken.output
+
+
+def test_explain_command_formats():
+    text = run("explain", "AWS.VPC.InboundPortWhitelist")
+    assert text.exit_code == 0
+    assert 'destination_port not in ["80", "443"]' in text.output
+    assert "is_global(source_ip" in text.output
+    as_json = run("explain", "AWS.VPC.InboundPortWhitelist", "--format", "json")
+    assert as_json.exit_code == 0 and as_json.output.lstrip().startswith("{")
+    unknown = run("explain", "No.Such.Rule")
+    assert unknown.exit_code == 2 and unknown.output.startswith("error: ")
+
+
+def test_catalog_and_report_commands(tmp_path):
+    site = run("catalog", "--out", str(tmp_path / "site"))
+    assert site.exit_code == 0, site.output
+    assert (tmp_path / "site" / "index.html").is_file()
+    store = tmp_path / "alerts.duckdb"
+    sample = str(FIXTURES.parent.parent / "examples" / "data")
+    scan = run("scan", sample, "--engine", "python", "--store", str(store), "-q",
+               "--output", str(tmp_path / "a.jsonl"))
+    assert scan.exit_code == 0, scan.output
+    report = run("report", "--store", str(store), "--out", str(tmp_path / "report.html"))
+    assert report.exit_code == 0, report.output
+    assert "AWS.VPC.PortScan" in (tmp_path / "report.html").read_text()
+    missing = run("report", "--store", str(tmp_path / "nope.duckdb"), "--out", str(tmp_path / "r.html"))
+    assert missing.exit_code == 2

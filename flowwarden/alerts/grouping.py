@@ -8,7 +8,7 @@ scan over everything.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from flowwarden.rules.rule import Rule, RuleResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OrderKey = tuple[datetime, str, int]
+GroupKey = tuple[str, str, datetime]  # (rule id, dedup string, window start)
 
 
 @dataclass
@@ -58,13 +59,25 @@ class AlertGrouper:
             bisect.insort(group.samples, (key, compact(record)), key=lambda s: s[0])
             del group.samples[self.max_samples:]
 
-    def alerts(self) -> Iterator[Alert]:
-        """Alerts of every group that reached its rule's threshold, in a stable order."""
-        for group in sorted(self._groups.values(), key=lambda g: (g.first_key, g.rule.id, g.dedup)):
+    @property
+    def groups(self) -> dict[GroupKey, _Group]:
+        """The groups by (rule id, dedup string, window start): what a checkpoint saves and restores."""
+        return self._groups
+
+    def alerts(self, only: Collection[GroupKey] | None = None) -> Iterator[Alert]:
+        """Alerts of every group (or of the `only` groups) that reached its rule's threshold,
+        in a stable order."""
+        groups = self._groups.values() if only is None else [
+            self._groups[k] for k in only if k in self._groups
+        ]
+        for group in sorted(groups, key=lambda g: (g.first_key, g.rule.id, g.dedup)):
             uses_unique = group.rule.function("unique") is not None
             reached = len(group.uniques) if uses_unique else group.count
             if reached >= group.rule.threshold:
                 yield _to_alert(group, uses_unique)
+
+
+Group = _Group  # the public name of a group's state, for checkpoints
 
 
 def window_start(when: datetime, minutes: int) -> datetime:

@@ -1,0 +1,257 @@
+"""Vectorized rule evaluation: every rule's condition over an Arrow batch in one DuckDB query.
+
+Each rule gets a three-valued verdict per row: MATCH, NO_MATCH, or PYTHON (the engine must run
+the Python rule on that row: Python would raise there, a residual or data-model method is
+reached, or the column types are not ones the SQL reproduces). Running Python on the PYTHON
+rows and trusting the rest gives exactly the results of running Python on every row.
+
+>>> import pyarrow as pa
+>>> from flowwarden.rules.loader import load_pack, resolve_pack_paths
+>>> compiled = compile_pack(load_pack(resolve_pack_paths([])))
+>>> batch = pa.RecordBatch.from_pylist([{"dstPort": 22, "srcAddr": "45.33.32.156",
+...     "dstAddr": "10.0.0.1", "p_log_type": "AWS.VPCFlow"}])
+>>> verdicts = evaluate_batch(compiled, batch, "AWS.VPCFlow")
+>>> verdicts["AWS.VPC.InboundAdminPort"].match.tolist()
+[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowwarden.engine.ipclass import IpClassifier
+from flowwarden.logic import ir
+from flowwarden.logic.extract import Extraction, extract_rule
+from flowwarden.logic.render.duckdb_sql import (
+    MATCH,
+    NO_MATCH,
+    PYTHON,
+    BatchInputs,
+    DuckDBRenderer,
+    resolve_path,
+)
+from flowwarden.logic.render.probe import Probe
+from flowwarden.logic.rewrite import resolve_fields
+from flowwarden.rules.loader import Pack
+from flowwarden.rules.rule import Rule
+
+__all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "RulePlan", "Verdicts",
+           "compile_pack", "evaluate_batch"]
+VIEW = "flowwarden_batch"
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """One rule on one log type: its condition with data-model fields resolved."""
+
+    rule_id: str
+    log_type: str
+    condition: ir.Node
+    exact: bool
+    reasons: tuple[str, ...]
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """One rule's verdicts over a batch: row indices to alert on and rows to run in Python."""
+
+    codes: np.ndarray
+    match: np.ndarray
+    python: np.ndarray
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray) -> Verdicts:
+        return cls(codes, np.flatnonzero(codes == MATCH), np.flatnonzero(codes == PYTHON))
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    """The compiled query for one (log type, schema): inputs, SQL, constant verdicts."""
+
+    sql: str | None
+    slots: tuple[str, ...]
+    constants: Mapping[str, int]
+    columns: tuple[tuple[str, tuple[int, ...]], ...]
+    probes: tuple[tuple[str, tuple[int, ...], Probe], ...]
+
+
+class BatchEvaluator:
+    """Runs conditions over batches: one DuckDB connection, one IP classifier, cached queries.
+
+    >>> import pyarrow as pa
+    >>> from flowwarden.logic.ir import Field, Truthy
+    >>> batch = pa.table({"srcPort": [0, 443, None]})
+    >>> BatchEvaluator().codes({"r": Truthy(Field(("srcPort",)))}, batch)["r"].tolist()
+    [0, 1, 0]
+    """
+
+    def __init__(self) -> None:
+        self.connection = duckdb.connect()
+        self.classifier = IpClassifier()
+        self._queries: dict[tuple[object, pa.Schema], BatchQuery] = {}
+
+    def query(self, conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema,
+              key: object = None) -> BatchQuery:
+        """The query for ``conditions`` over ``schema``; cached under ``key`` when given."""
+        if key is None:
+            return build_query(conditions, schema)
+        if (key, schema) not in self._queries:
+            self._queries[(key, schema)] = build_query(conditions, schema)
+        return self._queries[(key, schema)]
+
+    def codes(self, conditions: Mapping[str, ir.Node], batch: pa.RecordBatch | pa.Table,
+              key: object = None) -> dict[str, np.ndarray]:
+        """Verdict codes (0, 1, 2) per row for each named condition."""
+        query = self.query(list(conditions.items()), batch.schema, key)
+        rows = batch.num_rows
+        codes = {name: np.full(rows, code, dtype=np.int8) for name, code in query.constants.items()}
+        if query.sql is not None:
+            if rows:
+                codes.update(self._run(query, batch))
+            else:
+                codes.update({name: np.zeros(0, dtype=np.int8) for name in query.slots})
+        return codes
+
+    def _run(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
+        arrays: dict[str, pa.Array] = {}
+        for alias, indexes in query.columns:
+            column = _column(batch, indexes)
+            if pa.types.is_string_view(column.type):
+                column = column.cast(pa.string())
+            arrays[alias] = column
+        for alias, indexes, probe in query.probes:
+            arrays[alias] = self.classifier.codes(_column(batch, indexes), probe)
+        if not arrays:
+            arrays["_rows"] = pa.nulls(batch.num_rows, pa.int8())
+        self.connection.register(VIEW, pa.table(arrays))
+        try:
+            result = self.connection.execute(query.sql).fetchnumpy()  # type: ignore[arg-type]
+        finally:
+            self.connection.unregister(VIEW)
+        return {name: np.asarray(result[f"r{i}"], dtype=np.int8)
+                for i, name in enumerate(query.slots)}
+
+
+@dataclass
+class CompiledPack:
+    """A pack's rules compiled for vectorized evaluation."""
+
+    pack: Pack
+    extractions: dict[str, Extraction]
+    plans: dict[tuple[str, str], RulePlan]
+    evaluator: BatchEvaluator = field(default_factory=BatchEvaluator, repr=False)
+
+    def rules_for(self, log_type: str) -> list[RulePlan]:
+        """The plans of rules whose LogTypes include ``log_type``, in pack order."""
+        return [p for (_, lt), p in self.plans.items() if lt == log_type]
+
+    def query(self, log_type: str, schema: pa.Schema) -> BatchQuery:
+        """The query for batches of ``log_type`` with ``schema`` (rendered once, then cached)."""
+        conditions = [(p.rule_id, p.condition) for p in self.rules_for(log_type)]
+        return self.evaluator.query(conditions, schema, key=log_type)
+
+    def sql(self, log_type: str, schema: pa.Schema) -> str | None:
+        """The one SQL query evaluating every rule of ``log_type`` over such a batch."""
+        return self.query(log_type, schema).sql
+
+
+def compile_pack(pack: Pack, rules: Sequence[Rule] | None = None,
+                 schemas: Mapping[str, pa.Schema] | None = None) -> CompiledPack:
+    """Extract and plan every rule (default: all loaded rules) for each of its log types.
+
+    ``schemas`` (log type -> Arrow schema), when given, fills each plan's ``sql`` for display;
+    evaluation always renders against the actual batch schema.
+    """
+    extractions: dict[str, Extraction] = {}
+    plans: dict[tuple[str, str], RulePlan] = {}
+    for rule in pack.rules if rules is None else rules:
+        extraction = extractions[rule.id] = extract_rule(rule)
+        for log_type in rule.log_types:
+            condition = resolve_fields(extraction.condition, pack.data_models.get(log_type))
+            reasons = [r.reason for r in ir.residuals(condition)]
+            reasons += [f"data-model field {u.name!r} needs Python (method or indexed path)"
+                        for u in ir.walk(condition) if isinstance(u, ir.Udm)]
+            sql = None
+            if schemas and log_type in schemas:
+                sql = DuckDBRenderer(BatchInputs(schemas[log_type])).verdict(condition)
+            plans[(rule.id, log_type)] = RulePlan(rule.id, log_type, condition, not reasons,
+                                                  tuple(reasons), sql)
+    return CompiledPack(pack, extractions, plans)
+
+
+def build_query(conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema) -> BatchQuery:
+    """Render named conditions against ``schema`` into one SELECT with a verdict column each."""
+    inputs = BatchInputs(schema)
+    renderer = DuckDBRenderer(inputs)
+    slots: list[tuple[str, str]] = []
+    constants: dict[str, int] = {}
+    for name, condition in conditions:
+        expr = renderer.verdict(condition)
+        if expr.isdigit():
+            constants[name] = int(expr)
+        else:
+            slots.append((name, expr))
+    sql = None
+    if slots:
+        select = ",\n  ".join(f'{expr} AS "r{i}"' for i, (_, expr) in enumerate(slots))
+        sql = f"SELECT\n  {select}\nFROM {VIEW}"
+    columns = tuple((alias, tuple(idx)) for alias, idx in inputs.columns.values())
+    probes = tuple((alias, tuple(resolve_indexes(schema, keys)), probe)
+                   for (keys, probe), alias in inputs.probes.items())
+    return BatchQuery(sql, tuple(r for r, _ in slots), constants, columns, probes)
+
+
+def resolve_indexes(schema: pa.Schema, keys: tuple[str, ...]) -> list[int]:
+    return resolve_path(schema, keys)[1]
+
+
+def evaluate_batch(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table,
+                   log_type: str) -> dict[str, Verdicts]:
+    """Verdicts for every rule whose LogTypes include ``log_type`` (other rules are absent).
+
+    Rows whose ``p_log_type`` is present and differs from ``log_type`` are PYTHON for every
+    rule (their data model would differ); without a ``p_log_type`` column the batch's log type
+    is assumed.
+    """
+    plans = compiled.rules_for(log_type)
+    if not plans:
+        return {}
+    conditions = {p.rule_id: p.condition for p in plans}
+    codes = compiled.evaluator.codes(conditions, batch, key=log_type)
+    foreign = _foreign_rows(batch, log_type)
+    results = {}
+    for plan in plans:
+        verdict = codes[plan.rule_id]
+        if foreign is not None:
+            verdict = np.where(foreign, np.int8(PYTHON), verdict)
+        results[plan.rule_id] = Verdicts.from_codes(verdict)
+    return results
+
+
+def _column(batch: pa.RecordBatch | pa.Table, indexes: tuple[int, ...]) -> pa.Array:
+    column = batch.column(indexes[0])
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    for index in indexes[1:]:
+        column = pc.struct_field(column, [index])  # parent nulls propagate, as deep_get's None
+    return column
+
+
+def _foreign_rows(batch: pa.RecordBatch | pa.Table, log_type: str) -> np.ndarray | None:
+    if "p_log_type" not in batch.schema.names:
+        return None
+    column = batch.column("p_log_type")
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+            or pa.types.is_dictionary(column.type)):
+        return np.ones(batch.num_rows, dtype=bool)
+    same = pc.fill_null(pc.equal(column, pa.scalar(log_type)), False)
+    if pc.all(same).as_py() is not False:
+        return None
+    return np.asarray(pc.invert(same), dtype=bool)

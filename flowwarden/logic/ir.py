@@ -1,0 +1,230 @@
+"""The condition IR: small, immutable, hashable nodes that every backend renders.
+
+Nodes compare structurally; a node's ``span`` (where it came from) never takes part in
+equality or hashing. Edit a node with ``dataclasses.replace``.
+
+>>> node = And((InSet(Udm("destination_port"), frozenset({22})), Truthy(Udm("source_ip"))))
+>>> node == And((InSet(Udm("destination_port"), frozenset({22})), Truthy(Udm("source_ip"))))
+True
+>>> print(node)
+and(in(udm.destination_port, {22}), truthy(udm.source_ip))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from flowwarden.errors import Location
+
+Scalar = int | str | bool | None
+COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
+# Attributes of ip_network(x) / ip_address(x) that an IpCheck may test (present on v4 and v6).
+IP_ATTRS = (
+    "is_global", "is_private", "is_loopback", "is_multicast", "is_link_local", "is_reserved",
+    "is_unspecified",
+)
+IP_PARSERS = ("network", "address")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a node came from: 1-based lines and 0-based columns, as Python's ``ast`` counts."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    path: str | None = None
+
+    def location(self) -> Location:
+        """The span's start as an error location (1-based column)."""
+        return Location(self.path or "<rule>", self.line, self.col + 1)
+
+
+class Node:
+    """Base of every IR node; ``BOOLEAN`` says the node always evaluates to a Python bool."""
+
+    __slots__ = ()
+    BOOLEAN: ClassVar[bool] = False
+
+    def children(self) -> tuple[Node, ...]:
+        """The node's direct child nodes, in evaluation order."""
+        kids: list[Node] = []
+        for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            value = getattr(self, name)
+            if isinstance(value, Node):
+                kids.append(value)
+            elif isinstance(value, tuple):
+                kids.extend(v for v in value if isinstance(v, Node))
+        return tuple(kids)
+
+    def __str__(self) -> str:
+        from flowwarden.logic.render.text import to_text
+
+        return to_text(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Udm(Node):
+    """A data-model field by its common name: ``event.udm(name)``."""
+
+    name: str
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Field(Node):
+    """A raw field by key path: ``event.get(k)`` / ``event.deep_get(*keys)`` (None if absent)."""
+
+    keys: tuple[str, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Const(Node):
+    """A literal (int, str, bool or None); ``name`` is the module constant it came from."""
+
+    value: Scalar
+    name: str | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def BOOLEAN(self) -> bool:  # type: ignore[override]  # noqa: N802 - mirrors the ClassVar
+        return isinstance(self.value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Node):
+    """``left <op> right`` with Python semantics (``<`` on None raises TypeError)."""
+
+    BOOLEAN: ClassVar[bool] = True
+    op: str
+    left: Node
+    right: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InSet(Node):
+    """``operand in values``; ``hashed`` for a set container (an unhashable operand raises)."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operand: Node
+    values: frozenset[int | str]
+    name: str | None = None
+    hashed: bool = False
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull(Node):
+    """``operand is None``."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operand: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Truthy(Node):
+    """``bool(operand)``: Python truthiness (0, "" and None are false)."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operand: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Coalesce(Node):
+    """``operand or default``: the operand when truthy, else the default (a value, not a bool)."""
+
+    operand: Node
+    default: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IpCheck(Node):
+    """``ip_network(operand, strict=strict).<attr>`` (or ``ip_address``); invalid input raises."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operand: Node
+    attr: str
+    parse: str = "network"
+    strict: bool = True
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IpInCidrs(Node):
+    """``any(ip_address(operand) in ip_network(n, strict=strict) for n in networks)``, in order."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operand: Node
+    networks: tuple[str, ...]
+    name: str | None = None
+    strict: bool = True
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class And(Node):
+    """Short-circuit conjunction, left to right."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operands: tuple[Node, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Or(Node):
+    """Short-circuit disjunction, left to right."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operands: tuple[Node, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Node):
+    """``not operand``."""
+
+    BOOLEAN: ClassVar[bool] = True
+    operand: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Residual(Node):
+    """Python the extractor could not express: evaluation reaching it needs the real rule."""
+
+    source: str
+    reason: str
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+NODE_TYPES: tuple[type[Node], ...] = (
+    Udm, Field, Const, Compare, InSet, IsNull, Truthy, Coalesce, IpCheck, IpInCidrs, And, Or, Not,
+    Residual,
+)
+TRUE = Const(True)
+FALSE = Const(False)
+
+
+def is_boolean(node: Node) -> bool:
+    """True when the node always evaluates to a bool (so it may be returned by rule())."""
+    return bool(node.BOOLEAN)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """The node and all its descendants, depth first, in evaluation order."""
+    yield node
+    for child in node.children():
+        yield from walk(child)
+
+
+def residuals(node: Node) -> tuple[Residual, ...]:
+    """Every Residual inside ``node``."""
+    return tuple(n for n in walk(node) if isinstance(n, Residual))

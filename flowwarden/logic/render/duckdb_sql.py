@@ -1,0 +1,361 @@
+"""The DuckDB renderer: IR to a SQL expression over one Arrow batch, exact to Python.
+
+Rendering is type-aware: each field resolves against the batch's Arrow schema, and an operation
+is rendered only for the Python types it can reproduce (int, str, None); anything else makes
+the enclosing condition say "ask Python". A condition renders to a pair (value, error): the
+error part is true on rows where Python would raise, reach a residual, or see odd types, in
+the short-circuit order of the rule. The rule's verdict column is 0 (no match), 1 (match) or
+2 (run the Python rule).
+
+IP predicates read a precomputed per-row code column (a ``Probe``): the engine classifies each
+distinct address with the running ``ipaddress`` module and maps the codes back to rows.
+
+>>> import pyarrow as pa
+>>> from flowwarden.logic.ir import Const, Field, InSet
+>>> inputs = BatchInputs(pa.schema([("dstPort", pa.int64())]))
+>>> DuckDBRenderer(inputs).verdict(InSet(Field(("dstPort",)), frozenset({53, "53"})))
+'CAST(coalesce("f0:dstPort" IN (53), false) AS TINYINT)'
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, NamedTuple
+
+import pyarrow as pa
+
+from flowwarden.errors import RenderError
+from flowwarden.logic import ir
+from flowwarden.logic.render import Renderer
+from flowwarden.logic.render.probe import TRUTHY, Probe
+from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
+
+INT, STR, NULL, BOOL, OTHER = "int", "str", "null", "bool", "other"
+TRUE, FALSE = "true", "false"
+NO_MATCH, MATCH, PYTHON = 0, 1, 2
+
+
+class NeedsPython(Exception):
+    """Internal: this part cannot be rendered exactly; the enclosing condition asks Python."""
+
+
+class Value(NamedTuple):
+    """A rendered value: SQL text and the Python type every non-null row has."""
+
+    sql: str
+    kind: str
+    const: bool = False
+
+
+class Cond(NamedTuple):
+    """A rendered condition: ``value`` (non-null boolean SQL) and ``error`` (None: never)."""
+
+    value: str
+    error: str | None
+
+
+def arrow_kind(dtype: pa.DataType) -> str:
+    """The Python type a column of ``dtype`` yields, as far as the renderer cares."""
+    if pa.types.is_integer(dtype):
+        return INT
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return STR
+    if pa.types.is_dictionary(dtype) and (
+        pa.types.is_string(dtype.value_type) or pa.types.is_large_string(dtype.value_type)
+    ):
+        return STR
+    if pa.types.is_null(dtype):
+        return NULL
+    return OTHER
+
+
+def resolve_path(schema: pa.Schema, keys: tuple[str, ...]) -> tuple[str, list[int]]:
+    """(kind, child indexes) of a key path; a missing key or non-struct parent gives NULL.
+
+    That is ``deep_get``: stepping into anything but a mapping yields None.
+    """
+    fields: Any = schema
+    indexes: list[int] = []
+    dtype: pa.DataType | None = None
+    for key in keys:
+        if dtype is not None and not pa.types.is_struct(dtype):
+            return NULL, []
+        found = fields.get_all_field_indices(key)
+        if not found:
+            return NULL, []
+        if len(found) > 1:
+            return OTHER, []
+        indexes.append(found[0])
+        dtype = fields.field(found[0]).type
+        fields = dtype
+    return arrow_kind(dtype), indexes  # type: ignore[arg-type]
+
+
+class BatchInputs:
+    """The columns and IP probe codes one query reads, named by position (no case clashes)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.columns: dict[tuple[str, ...], tuple[str, list[int]]] = {}
+        self.probes: dict[tuple[tuple[str, ...], Probe], str] = {}
+
+    def column(self, keys: tuple[str, ...]) -> Value:
+        kind, indexes = resolve_path(self.schema, keys)
+        if kind == NULL:
+            return Value("NULL", NULL)
+        if kind == OTHER:
+            raise NeedsPython
+        if keys not in self.columns:
+            self.columns[keys] = (f"f{len(self.columns)}:{'.'.join(keys)}", indexes)
+        return Value(quote_identifier(self.columns[keys][0]), kind)
+
+    def probe(self, keys: tuple[str, ...], probe: Probe) -> str:
+        if (keys, probe) not in self.probes:
+            self.probes[(keys, probe)] = f"ip{len(self.probes)}:{'.'.join(keys)}"
+        return quote_identifier(self.probes[(keys, probe)])
+
+
+class DuckDBRenderer(Renderer):
+    """Renders conditions to DuckDB SQL over the columns of ``inputs``."""
+
+    NAME: ClassVar[str] = "duckdb"
+    SUFFIX: ClassVar[str] = "sql"
+
+    def __init__(self, inputs: BatchInputs) -> None:
+        self.inputs = inputs
+
+    # -- entry points -----------------------------------------------------------------------
+    def verdict(self, node: ir.Node) -> str:
+        """The TINYINT verdict expression (0 no match, 1 match, 2 Python) for a rule condition.
+
+        A top-level and/or becomes one CASE whose WHENs follow the operands in order: DuckDB
+        evaluates each WHEN only on rows still undecided, a vectorized short circuit.
+        """
+        if isinstance(node, ir.And | ir.Or):
+            return self._chain(node)
+        value, error = self.cond(node)
+        if error == TRUE:
+            return str(PYTHON)
+        if error is None:
+            if value in (TRUE, FALSE):
+                return str(MATCH if value == TRUE else NO_MATCH)
+            return f"CAST({value} AS TINYINT)"
+        return f"CAST(CASE WHEN {error} THEN {PYTHON} WHEN {value} THEN 1 ELSE 0 END AS TINYINT)"
+
+    def _chain(self, node: ir.And | ir.Or) -> str:
+        conjunction = isinstance(node, ir.And)
+        decided, rest = (NO_MATCH, MATCH) if conjunction else (MATCH, NO_MATCH)
+        whens: list[str] = []
+        for operand in node.operands:
+            value, error = self.cond(operand)
+            if error is not None:
+                whens.append(f"WHEN {error} THEN {PYTHON}")
+                if error == TRUE:
+                    break
+            stop = _negate(value) if conjunction else value
+            if stop == TRUE:
+                whens.append(f"WHEN true THEN {decided}")
+                break
+            if stop != FALSE:
+                whens.append(f"WHEN {stop} THEN {decided}")
+        if whens and whens[0].startswith("WHEN true THEN"):
+            return whens[0].rsplit(" ", 1)[1]
+        if not whens:
+            return str(rest)
+        return f"CAST(CASE {' '.join(whens)} ELSE {rest} END AS TINYINT)"
+
+    def cond(self, node: ir.Node) -> Cond:
+        """A boolean node as (value, error); anything unrenderable becomes "ask Python"."""
+        try:
+            found = self.render(node)
+        except (NeedsPython, RenderError):
+            return Cond(FALSE, TRUE)
+        if isinstance(found, Value):  # a non-boolean node used as a condition
+            return Cond(self._truthy(found), None)
+        return found
+
+    def value(self, node: ir.Node) -> Value:
+        found = self.render(node)
+        if not isinstance(found, Value):
+            raise NeedsPython  # a condition used as a value
+        return found
+
+    # -- values -----------------------------------------------------------------------------
+    def udm_sql(self, node: ir.Udm) -> Value:
+        raise NeedsPython  # unresolved: a data-model method or an indexed path
+
+    def field_sql(self, node: ir.Field) -> Value:
+        return self.inputs.column(node.keys)
+
+    def const_sql(self, node: ir.Const) -> Value | Cond:
+        if isinstance(node.value, bool):
+            return Cond(TRUE if node.value else FALSE, None)
+        kind = NULL if node.value is None else INT if isinstance(node.value, int) else STR
+        return Value(sql_literal(node.value), kind, const=True)
+
+    def coalesce_sql(self, node: ir.Coalesce) -> Value:
+        operand, default = self.value(node.operand), self.value(node.default)
+        if operand.kind == NULL:
+            return default
+        if default.kind not in (operand.kind, NULL):
+            raise NeedsPython  # `x or d` of two types: later operations would see both
+        otherwise = "" if default.kind == NULL else f" ELSE {default.sql}"
+        return Value(f"(CASE WHEN {self._truthy(operand)} THEN {operand.sql}{otherwise} END)",
+                     operand.kind)
+
+    # -- conditions -------------------------------------------------------------------------
+    def truthy_sql(self, node: ir.Truthy) -> Cond:
+        return Cond(self._truthy(self.value(node.operand)), None)
+
+    def isnull_sql(self, node: ir.IsNull) -> Cond:
+        operand = self.value(node.operand)
+        if operand.kind == NULL or operand.const:
+            return Cond(TRUE if operand.kind == NULL else FALSE, None)
+        return Cond(f"({operand.sql} IS NULL)", None)
+
+    def compare_sql(self, node: ir.Compare) -> Cond:
+        left, right = self.value(node.left), self.value(node.right)
+        if node.op in ("==", "!="):
+            equal = self._equal(left, right)
+            return Cond(equal if node.op == "==" else _negate(equal), None)
+        if left.kind != right.kind or left.kind not in (INT, STR):
+            return Cond(FALSE, TRUE)  # None or mixed types: Python raises TypeError
+        error = f"({left.sql} IS NULL OR {right.sql} IS NULL)"
+        return Cond(f"coalesce({left.sql} {node.op} {right.sql}, false)", error)
+
+    def inset_sql(self, node: ir.InSet) -> Cond:
+        operand = self.value(node.operand)
+        if operand.kind not in (INT, STR):
+            return Cond(FALSE, None)  # None is in no set of str/int
+        wanted = int if operand.kind == INT else str
+        values = sorted(v for v in node.values if type(v) is wanted)
+        if not values:
+            return Cond(FALSE, None)
+        items = ", ".join(sql_literal(v) for v in values)
+        return Cond(f"coalesce({operand.sql} IN ({items}), false)", None)
+
+    def ipcheck_sql(self, node: ir.IpCheck) -> Cond:
+        probe = Probe("check", node.parse, node.strict)
+        code = self._code(node.operand, probe)
+        bit = probe.bit(node.attr)
+        return Cond(f"(({code} & {bit}) <> 0)", f"(({code} & 1) = 0)")
+
+    def ipincidrs_sql(self, node: ir.IpInCidrs) -> Cond:
+        probe = Probe("cidr", "address", node.strict, node.networks)
+        code = self._code(node.operand, probe)
+        return Cond(f"(({code} & 2) <> 0)", f"(({code} & 1) = 0)")
+
+    def and_sql(self, node: ir.And) -> Cond:
+        return self._junction([self.cond(n) for n in node.operands], conjunction=True)
+
+    def or_sql(self, node: ir.Or) -> Cond:
+        return self._junction([self.cond(n) for n in node.operands], conjunction=False)
+
+    def not_sql(self, node: ir.Not) -> Cond:
+        value, error = self.cond(node.operand)
+        return Cond(_negate(value), error)
+
+    def residual_sql(self, node: ir.Residual) -> Cond:
+        raise NeedsPython
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _truthy(self, value: Value) -> str:
+        if value.kind == NULL:
+            return FALSE
+        if value.kind == INT:
+            return f"coalesce({value.sql} <> 0, false)"
+        if value.kind == STR:
+            return f"coalesce({value.sql} <> '', false)"
+        raise NeedsPython
+
+    def _equal(self, left: Value, right: Value) -> str:
+        if OTHER in (left.kind, right.kind) or BOOL in (left.kind, right.kind):
+            raise NeedsPython
+        if left.kind == NULL or right.kind == NULL:
+            other = right if left.kind == NULL else left
+            if other.kind == NULL or other.const:
+                return TRUE if other.kind == NULL else FALSE
+            return f"({other.sql} IS NULL)"
+        if left.kind != right.kind:  # int vs str: only None == None
+            if left.const or right.const:
+                return FALSE
+            return f"({left.sql} IS NULL AND {right.sql} IS NULL)"
+        if left.const or right.const:  # a non-null literal: NULL never equals it
+            return f"coalesce({left.sql} = {right.sql}, false)"
+        return f"({left.sql} IS NOT DISTINCT FROM {right.sql})"
+
+    def _code(self, node: ir.Node, probe: Probe) -> str:
+        """SQL for the probe's code of ``node``'s value: a column, a constant, or a CASE."""
+        if isinstance(node, ir.Const):
+            return str(probe.classify(node.value))
+        field, fallback = _field_with_fallback(node)
+        if field is not None:
+            kind, _ = resolve_path(self.inputs.schema, field.keys)
+            otherwise = probe.with_fallback(fallback).classify(None)  # a falsy value's code
+            if kind == NULL:
+                return str(otherwise)
+            if kind != STR:
+                raise NeedsPython
+            ref = self.inputs.probe(field.keys, probe)
+            if not fallback:
+                return ref
+            return f"(CASE WHEN ({ref} & {TRUTHY}) <> 0 THEN {ref} ELSE {otherwise} END)"
+        if isinstance(node, ir.Coalesce):
+            operand = self.value(node.operand)
+            if operand.kind == NULL:
+                return self._code(node.default, probe)
+            return (f"(CASE WHEN {self._truthy(operand)} THEN {self._code(node.operand, probe)} "
+                    f"ELSE {self._code(node.default, probe)} END)")
+        raise NeedsPython
+
+    def _junction(self, parts: list[Cond], conjunction: bool) -> Cond:
+        """Short-circuit and/or: an error counts only if every earlier operand let it be reached."""
+        stop = FALSE if conjunction else TRUE  # the value that ends evaluation
+        values: list[str] = []
+        errors: list[str] = []
+        for value, error in parts:
+            reach = [v if conjunction else _negate(v) for v in values]
+            if error is not None:
+                errors.append(_all([*reach, error]))
+            values.append(value)
+            if value == stop and error is None:
+                break
+        if conjunction:
+            value = _all(values)
+        else:
+            value = FALSE if all(v == FALSE for v in values) else (
+                TRUE if TRUE in values else "(" + " OR ".join(v for v in values if v != FALSE) + ")")
+        error = None if not errors else _any(errors)
+        return Cond(value, error)
+
+
+def _field_with_fallback(node: ir.Node) -> tuple[ir.Field | None, tuple[ir.Scalar, ...]]:
+    """``field or c1 or c2 ...`` with constant fallbacks, or (None, ()) for anything else."""
+    fallback: list[ir.Scalar] = []
+    head = node
+    if isinstance(head, ir.Coalesce):
+        head, rest = head.operand, head.default
+        while isinstance(rest, ir.Coalesce) and isinstance(rest.operand, ir.Const):
+            fallback.append(rest.operand.value)
+            rest = rest.default
+        if not isinstance(rest, ir.Const):
+            return None, ()
+        fallback.append(rest.value)
+    return (head, tuple(fallback)) if isinstance(head, ir.Field) else (None, ())
+
+
+def _negate(sql: str) -> str:
+    return {TRUE: FALSE, FALSE: TRUE}.get(sql, f"(NOT {sql})")
+
+
+def _all(parts: list[str]) -> str:
+    if FALSE in parts:
+        return FALSE
+    kept = [p for p in parts if p != TRUE]
+    return TRUE if not kept else kept[0] if len(kept) == 1 else "(" + " AND ".join(kept) + ")"
+
+
+def _any(parts: list[str]) -> str:
+    if TRUE in parts:
+        return TRUE
+    kept = [p for p in parts if p != FALSE]
+    return FALSE if not kept else kept[0] if len(kept) == 1 else "(" + " OR ".join(kept) + ")"

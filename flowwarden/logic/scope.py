@@ -1,0 +1,183 @@
+"""What the names in a rule's ``rule()`` refer to: constants, ipaddress functions, locals.
+
+Extraction reads constants from the executed module (so config-bound values and per-rule
+``rule_constants`` overrides flow in) and falls back to literal module-level assignments when
+there is no module.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flowwarden.logic.ir import Const, Node
+
+MAX_CONTAINER = 10_000
+
+
+@dataclass(frozen=True)
+class Container:
+    """A constant set/list/tuple of str/int, consumable only by ``in``."""
+
+    values: frozenset[int | str]
+    name: str | None
+    hashed: bool
+    items: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Networks:
+    """Constant IP networks: one (``ip_network("...")``, a network constant) or an iterable of them.
+
+    Only a single network may stand on the right of ``in``: an address ``in`` a list of networks
+    compares by equality and is always False. Iterables are for ``for`` loops.
+    """
+
+    networks: tuple[str, ...]
+    name: str | None
+    strict: bool = True
+    iterable: bool = False
+
+
+@dataclass(frozen=True)
+class IpValue:
+    """``ip_network(operand)`` / ``ip_address(operand)``: only ``.is_*`` or ``in`` consume it."""
+
+    operand: Node
+    parse: str
+    strict: bool = True
+
+
+Marker = Container | Networks | IpValue
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
+
+
+def constant_value(name: str, value: Any) -> Node | Marker | None:
+    """A module-level value as IR (scalar), a marker (container), or None if unusable.
+
+    >>> constant_value("PORTS", frozenset({22}))
+    Container(values=frozenset({22}), name='PORTS', hashed=True, items=(22,))
+    """
+    if value is None or isinstance(value, int | str | bool):
+        return Const(value, name)
+    if isinstance(value, set | frozenset | list | tuple) and len(value) <= MAX_CONTAINER:
+        items = tuple(value)
+        if all(_plain(v) for v in items):
+            return Container(frozenset(items), name, isinstance(value, set | frozenset), items)
+        if items and all(isinstance(v, ipaddress.IPv4Network | ipaddress.IPv6Network) for v in items):
+            return Networks(tuple(str(v) for v in items), name, iterable=True)
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return Networks((str(value),), name)
+    return None
+
+
+class Scope:
+    """Name resolution for one ``rule()`` function inside its module."""
+
+    def __init__(self, tree: ast.Module, func: ast.FunctionDef,
+                 namespace: Mapping[str, Any] | None) -> None:
+        self.namespace = namespace
+        self.module_names = _module_assigned(tree)
+        self.rebound = _global_rebinds(tree)
+        self.locals = _local_names(func)
+        self.literals = _literal_assignments(tree)
+        self.imports = _imports(tree)
+
+    def is_local(self, name: str) -> bool:
+        return name in self.locals
+
+    def ip_function(self, name: str) -> str | None:
+        """"network"/"address" when ``name`` is ipaddress.ip_network/ip_address here."""
+        if name in self.locals:
+            return None
+        value = self._global(name)
+        if value is ipaddress.ip_network:
+            return "network"
+        if value is ipaddress.ip_address:
+            return "address"
+        return None
+
+    def is_ipaddress_module(self, name: str) -> bool:
+        return name not in self.locals and self._global(name) is ipaddress
+
+    def is_builtin(self, name: str) -> bool:
+        """True when ``name`` is not shadowed in the module or the function."""
+        return name not in self.locals and name not in self.module_names and name not in (
+            self.namespace or {}
+        ) and hasattr(builtins, name)
+
+    def constant(self, name: str) -> Node | Marker | None:
+        """The module constant ``name`` as IR, or None when it is not a usable constant."""
+        if name in self.locals or name in self.rebound or name not in self.module_names:
+            return None
+        if self.namespace is not None:
+            if name not in self.namespace:
+                return None
+            return constant_value(name, self.namespace[name])
+        if name not in self.literals:
+            return None
+        return constant_value(name, self.literals[name])
+
+    def _global(self, name: str) -> Any:
+        if self.namespace is not None:
+            return self.namespace.get(name, getattr(builtins, name, None))
+        return self.imports.get(name)
+
+
+def _module_assigned(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for stmt in tree.body:
+        for node in ast.walk(stmt) if not isinstance(stmt, ast.FunctionDef | ast.ClassDef) else ():
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
+
+
+def _global_rebinds(tree: ast.Module) -> set[str]:
+    """Names some function declares ``global``: they may change at run time."""
+    return {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
+
+
+def _local_names(func: ast.FunctionDef) -> set[str]:
+    names = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]}
+    names |= {a.arg for a in (func.args.vararg, func.args.kwarg) if a is not None}
+    declared_global = {n for node in ast.walk(func) if isinstance(node, ast.Global) for n in node.names}
+    for node in ast.walk(func):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node is not func:
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names - declared_global
+
+
+def _literal_assignments(tree: ast.Module) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            try:
+                values[stmt.targets[0].id] = ast.literal_eval(stmt.value)
+            except ValueError:
+                values.pop(stmt.targets[0].id, None)
+    return values
+
+
+def _imports(tree: ast.Module) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.name == "ipaddress":
+                    found[alias.asname or alias.name] = ipaddress
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "ipaddress":
+            for alias in stmt.names:
+                found[alias.asname or alias.name] = getattr(ipaddress, alias.name, None)
+    return found

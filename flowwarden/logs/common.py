@@ -1,0 +1,141 @@
+"""Panther's standard ``p_`` columns and the since/until record filter, shared by every reader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowwarden.logs.model import FileStats, ReadOptions
+
+EVENT_TIME = pa.timestamp("us", tz="UTC")
+IP_LIST = pa.list_(pa.string())
+STANDARD_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("p_log_type", pa.string()),
+    pa.field("p_event_time", EVENT_TIME),
+    pa.field("p_parse_time", EVENT_TIME),
+    pa.field("p_source_file", pa.string()),
+    pa.field("p_any_ip_addresses", IP_LIST),
+)
+STANDARD_NAMES = frozenset(f.name for f in STANDARD_FIELDS)
+
+
+def arange(count: int) -> pa.Array:
+    """``[0, 1, ..., count - 1]`` as an int64 array, built without Python integers."""
+    if count <= 0:
+        return pa.array([], pa.int64())
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.subtract(pc.cumulative_sum(ones), 1)
+
+
+def indices(mask: pa.Array) -> list[int]:
+    """Positions where a boolean array is true (for the few rows handled one by one)."""
+    return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+
+
+def any_ips(columns: list[pa.Array]) -> pa.Array:
+    """Per row, the distinct non-null values of the given string (or list of string) columns."""
+    if not columns:
+        raise ValueError("any_ips needs at least one column")
+    if any(pa.types.is_list(c.type) for c in columns):
+        return _any_ips_python(columns)
+    kept: list[pa.Array] = []
+    for col in columns:
+        col = col.cast(pa.string())
+        for prev in kept:
+            same = pc.fill_null(pc.equal(col, prev), False)
+            col = pc.if_else(same, pa.scalar(None, pa.string()), col)
+        kept.append(col)
+    rows, width = len(columns[0]), len(kept)
+    if width == 1:
+        only = kept[0]
+        counts = pc.cast(only.is_valid(), pa.int32())
+        values = only.filter(only.is_valid())
+    else:
+        position = arange(rows * width)
+        row = pc.divide(position, width)
+        order = pc.add(pc.multiply(pc.subtract(position, pc.multiply(row, width)), rows), row)
+        interleaved = pa.concat_arrays(kept).take(order)
+        values = interleaved.filter(interleaved.is_valid())
+        counts = pc.cast(kept[0].is_valid(), pa.int32())
+        for col in kept[1:]:
+            counts = pc.add(counts, pc.cast(col.is_valid(), pa.int32()))
+    offsets = pa.concat_arrays(
+        [pa.array([0], pa.int32()), pc.cumulative_sum(counts).cast(pa.int32())]
+    )
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def _any_ips_python(columns: list[pa.Array]) -> pa.ListArray:
+    out: list[list[str]] = []
+    for values in zip(*(c.to_pylist() for c in columns), strict=True):
+        seen: dict[str, None] = {}
+        for value in values:
+            for item in value if isinstance(value, list) else [value]:
+                if item is not None and item != "-":
+                    seen[str(item)] = None
+        out.append(list(seen))
+    return pa.array(out, type=IP_LIST)
+
+
+def to_event_time(values: pa.Array) -> pa.Array:
+    """Cast a timestamp column to ``timestamp[us, UTC]``."""
+    if pa.types.is_timestamp(values.type) and values.type.tz is None:
+        values = pc.assume_timezone(values, "UTC")
+    return values.cast(EVENT_TIME)
+
+
+def with_standard(
+    batch: pa.RecordBatch,
+    log_type: str,
+    source: str,
+    event_time: pa.Array,
+    ips: pa.Array,
+) -> pa.RecordBatch:
+    """``batch`` with its own ``p_`` standard columns replaced by freshly computed ones.
+
+    The row count comes from ``event_time`` (``batch`` may have no columns at all).
+    """
+    names = [n for n in batch.schema.names if n not in STANDARD_NAMES]
+    arrays = [batch.column(n) for n in names]
+    fields = [batch.schema.field(n) for n in names]
+    rows = len(event_time)
+    now = pa.scalar(datetime.now(UTC), EVENT_TIME)
+    standard = [
+        pa.repeat(pa.scalar(log_type, pa.string()), rows),
+        to_event_time(event_time),
+        pa.repeat(now, rows),
+        pa.repeat(pa.scalar(source, pa.string()), rows),
+        ips,
+    ]
+    return pa.RecordBatch.from_arrays(
+        [*arrays, *standard], schema=pa.schema([*fields, *STANDARD_FIELDS])
+    )
+
+
+def apply_window(batch: pa.RecordBatch, options: ReadOptions, stats: FileStats) -> pa.RecordBatch:
+    """Drop rows whose ``p_event_time`` falls outside since/until (nulls are kept)."""
+    if options.since is None and options.until is None:
+        return batch
+    times = batch.column("p_event_time")
+    keep = pa.repeat(pa.scalar(True), batch.num_rows)
+    if options.since is not None:
+        since = pa.scalar(utc(options.since), EVENT_TIME)
+        keep = pc.and_(keep, pc.fill_null(pc.greater_equal(times, since), True))
+    if options.until is not None:
+        until = pa.scalar(utc(options.until), EVENT_TIME)
+        keep = pc.and_(keep, pc.fill_null(pc.less_equal(times, until), True))
+    kept = batch.filter(keep)
+    stats.filtered += batch.num_rows - kept.num_rows
+    return kept
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (naive values are taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def chunks(batch: pa.RecordBatch, size: int) -> list[pa.RecordBatch]:
+    """Split ``batch`` into slices of at most ``size`` rows (an empty batch gives none)."""
+    return [batch.slice(i, size) for i in range(0, batch.num_rows, max(size, 1))]

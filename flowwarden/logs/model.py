@@ -1,0 +1,127 @@
+"""The reader's public data types: options, batches, per-file statistics and rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+MAX_REJECTIONS = 100
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read inputs: overrides, time and key pruning, batch size.
+
+    ``log_type`` forces the log type (else it is detected from content); ``format`` gives the
+    field order of headerless text (a header line, when present, wins). ``since``/``until``
+    (naive means UTC) prune keys by their date folders or file-name stamp, then keep records
+    with ``since <= p_event_time <= until`` (records without an event time are kept).
+    ``accounts``/``regions`` prune keys whose layout names another account or region.
+    ``batch_size`` caps the rows per batch.
+    """
+
+    log_type: str | None = None
+    format: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    batch_size: int = 65536
+
+
+DEFAULT_OPTIONS = ReadOptions()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One input record that could not be parsed, with its 1-based line (or record) number."""
+
+    source: str
+    line: int | None
+    reason: str
+
+
+@dataclass
+class LogBatch:
+    """Arrow rows of one log type from one source."""
+
+    log_type: str
+    source: str
+    batch: pa.RecordBatch
+
+
+@dataclass
+class FileStats:
+    """Counts for one input: ``read == parsed + rejected`` always holds.
+
+    ``filtered`` counts parsed records dropped by the since/until window (they are in ``parsed``).
+    Only the first ``MAX_REJECTIONS`` rejections are kept; all are counted.
+    """
+
+    source: str
+    log_type: str | None = None
+    read: int = 0
+    parsed: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    filtered: int = 0
+
+    def reject(self, line: int | None, reason: str) -> None:
+        """Count one rejected record, keeping its details while under the cap."""
+        self.read += 1
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS:
+            self.rejections.append(Rejection(self.source, line, reason))
+
+    def accept(self, count: int) -> None:
+        """Count ``count`` records parsed."""
+        self.read += count
+        self.parsed += count
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable dict of these counts and the kept rejections."""
+        return {
+            "source": self.source,
+            "log_type": self.log_type,
+            "read": self.read,
+            "parsed": self.parsed,
+            "rejected": self.rejected,
+            "filtered": self.filtered,
+            "rejections": [{"line": r.line, "reason": r.reason} for r in self.rejections],
+        }
+
+
+@dataclass
+class ScanStats:
+    """Statistics for every input of one read, keyed by source."""
+
+    files: dict[str, FileStats] = field(default_factory=dict)
+
+    def file(self, source: str) -> FileStats:
+        """The stats for ``source``, created on first use."""
+        if source not in self.files:
+            self.files[source] = FileStats(source)
+        return self.files[source]
+
+    def totals(self) -> dict[str, int]:
+        """Sums over all files."""
+        keys = ("read", "parsed", "rejected", "filtered")
+        out = {k: sum(getattr(f, k) for f in self.files.values()) for k in keys}
+        out["files"] = len(self.files)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serializable dict: totals and per-file stats."""
+        return {"totals": self.totals(), "files": [f.to_json() for f in self.files.values()]}
+
+
+@dataclass(frozen=True)
+class InputObject:
+    """One input file or object, with identity for checkpoints (``etag_or_mtime``)."""
+
+    url: str
+    size: int | None
+    etag_or_mtime: str | None

@@ -1,0 +1,248 @@
+"""OCSF.NetworkActivity (class_uid 4001) from JSON lines or Parquet (Security Lake layout).
+
+Nested objects stay nested struct columns, so ``dst_endpoint.ip`` resolves as a struct path.
+Normalizations: ``"-"`` in an ip field becomes null (Security Lake preview output), and the
+account id is filled in both shapes, ``cloud.account.uid`` (1.1.0) and ``cloud.account_uid``
+(1.0.0-rc.2). Event time is ``time`` (epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flowwarden.logs.common import any_ips, with_standard
+from flowwarden.logs.jsonrows import merge_type
+from flowwarden.logs.model import FileStats, ReadOptions
+
+LOG_TYPE = "OCSF.NetworkActivity"
+CLASS_UID = 4001
+ENDPOINTS = ("src_endpoint", "dst_endpoint")
+S, INT = pa.string(), pa.int64()
+ENDPOINT = pa.struct(
+    [
+        ("ip", S),
+        ("port", INT),
+        ("hostname", S),
+        ("domain", S),
+        ("uid", S),
+        ("name", S),
+        ("interface_uid", S),
+        ("interface_name", S),
+        ("instance_uid", S),
+        ("vpc_uid", S),
+        ("subnet_uid", S),
+        ("svc_name", S),
+        ("zone", S),
+        ("mac", S),
+        ("type", S),
+        ("type_id", INT),
+        ("intermediate_ips", pa.list_(S)),
+    ]
+)
+KNOWN: dict[str, pa.DataType] = {
+    "class_uid": INT,
+    "class_name": S,
+    "category_uid": INT,
+    "category_name": S,
+    "activity_id": INT,
+    "activity_name": S,
+    "type_uid": INT,
+    "type_name": S,
+    "severity_id": INT,
+    "severity": S,
+    "time": INT,
+    "start_time": INT,
+    "end_time": INT,
+    "message": S,
+    "status": S,
+    "status_id": INT,
+    "status_code": S,
+    "status_detail": S,
+    "action": S,
+    "action_id": INT,
+    "disposition": S,
+    "disposition_id": INT,
+    "metadata": pa.struct(
+        [
+            ("version", S),
+            ("uid", S),
+            ("log_name", S),
+            ("log_provider", S),
+            (
+                "product",
+                pa.struct(
+                    [
+                        ("name", S),
+                        ("vendor_name", S),
+                        ("version", S),
+                        ("feature", pa.struct([("name", S)])),
+                    ]
+                ),
+            ),
+            ("profiles", pa.list_(S)),
+        ]
+    ),
+    "cloud": pa.struct(
+        [
+            ("provider", S),
+            ("region", S),
+            ("zone", S),
+            ("account_uid", S),
+            ("account", pa.struct([("uid", S), ("name", S), ("type", S)])),
+        ]
+    ),
+    "src_endpoint": ENDPOINT,
+    "dst_endpoint": ENDPOINT,
+    "connection_info": pa.struct(
+        [
+            ("direction", S),
+            ("direction_id", INT),
+            ("protocol_num", INT),
+            ("protocol_name", S),
+            ("protocol_ver", S),
+            ("protocol_ver_id", INT),
+            ("tcp_flags", INT),
+            ("boundary", S),
+            ("boundary_id", INT),
+            ("uid", S),
+        ]
+    ),
+    "traffic": pa.struct(
+        [
+            ("bytes", INT),
+            ("packets", INT),
+            ("bytes_in", INT),
+            ("bytes_out", INT),
+            ("packets_in", INT),
+            ("packets_out", INT),
+        ]
+    ),
+}
+
+
+def detect_json(obj: dict[str, Any]) -> bool:
+    """Whether a JSON object is an OCSF Network Activity event."""
+    return obj.get("class_uid") == CLASS_UID
+
+
+def detect(schema: pa.Schema) -> bool:
+    """Whether a Parquet schema holds OCSF events."""
+    return "class_uid" in schema.names
+
+
+def schema() -> pa.Schema:
+    """The declared OCSF columns (inputs may add more; those are kept as inferred)."""
+    return pa.schema(list(KNOWN.items()))
+
+
+def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Null ``"-"`` ips and fill both account id shapes, in place; returns ``row``."""
+    for name in ENDPOINTS:
+        endpoint = row.get(name)
+        if isinstance(endpoint, dict):
+            if endpoint.get("ip") == "-":
+                endpoint["ip"] = None
+            ips = endpoint.get("intermediate_ips")
+            if isinstance(ips, list):
+                endpoint["intermediate_ips"] = [ip for ip in ips if ip != "-"]
+    cloud = row.get("cloud")
+    if isinstance(cloud, dict):
+        account = cloud.get("account")
+        if cloud.get("account_uid") is not None and not isinstance(account, dict):
+            cloud["account"] = {"uid": cloud["account_uid"]}
+        elif isinstance(account, dict) and cloud.get("account_uid") is None:
+            cloud["account_uid"] = account.get("uid")
+    return row
+
+
+def finish(batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
+    """Add the standard columns: event time from ``time`` (ms) and the endpoints' ips."""
+    rows = batch.num_rows
+    event = pa.nulls(rows, pa.timestamp("ms", tz="UTC"))
+    if "time" in batch.schema.names and pa.types.is_integer(batch.column("time").type):
+        event = batch.column("time").cast(INT).cast(pa.timestamp("ms", tz="UTC"))
+    ip_columns: list[pa.Array] = []
+    for name in ENDPOINTS:
+        if name not in batch.schema.names or not pa.types.is_struct(batch.schema.field(name).type):
+            continue
+        endpoint = batch.column(name)
+        for child in ("ip", "intermediate_ips"):
+            if endpoint.type.get_field_index(child) >= 0:
+                ip_columns.append(pc.struct_field(endpoint, child))
+    ips = any_ips(ip_columns or [pa.nulls(rows, pa.string())])
+    return with_standard(batch, LOG_TYPE, source, event, ips)
+
+
+def read_parquet_batches(
+    file: pq.ParquetFile, source: str, options: ReadOptions, stats: FileStats
+) -> Iterator[pa.RecordBatch]:
+    """Stream OCSF Parquet (e.g. Security Lake) batches, conformed to the declared columns."""
+    for raw in file.iter_batches(batch_size=options.batch_size):
+        stats.accept(raw.num_rows)
+        yield finish(conform(raw), source)
+
+
+def conform(raw: pa.RecordBatch) -> pa.RecordBatch:
+    """Declared columns first, cast by name (widened with any extra struct fields), then the
+    rest; ``"-"`` ips nulled and both account id shapes filled, as for JSON input."""
+    columns: dict[str, pa.Array] = {}
+    for name, type_ in KNOWN.items():
+        if name not in raw.schema.names:
+            columns[name] = pa.nulls(raw.num_rows, type_)
+            continue
+        col = raw.column(name)
+        try:
+            columns[name] = col.cast(merge_type(type_, col.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            columns[name] = col
+    for name in raw.schema.names:
+        columns.setdefault(name, raw.column(name))
+    for name in ENDPOINTS:
+        if pa.types.is_struct(columns[name].type):
+            columns[name] = _replace_child(columns[name], "ip", _null_dash)
+    if _is_known_cloud(columns["cloud"].type):
+        columns["cloud"] = _fill_accounts(columns["cloud"])
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def _null_dash(ip: pa.Array) -> pa.Array:
+    return pc.if_else(pc.fill_null(pc.equal(ip, "-"), False), pa.scalar(None, ip.type), ip)
+
+
+def _is_known_cloud(type_: pa.DataType) -> bool:
+    if not pa.types.is_struct(type_) or type_.get_field_index("account_uid") < 0:
+        return False
+    index = type_.get_field_index("account")
+    account = type_.field(index).type if index >= 0 else None
+    return (
+        account is not None and pa.types.is_struct(account) and account.get_field_index("uid") >= 0
+    )
+
+
+def _replace_child(
+    col: pa.StructArray, name: str, fn: Callable[[pa.Array], pa.Array]
+) -> pa.StructArray:
+    if col.type.get_field_index(name) < 0:
+        return col
+    fields = [col.type.field(i) for i in range(col.type.num_fields)]
+    children = [
+        fn(pc.struct_field(col, f.name)) if f.name == name else pc.struct_field(col, f.name)
+        for f in fields
+    ]
+    return pa.StructArray.from_arrays(children, fields=fields, mask=col.is_null())
+
+
+def _fill_accounts(cloud: pa.StructArray) -> pa.StructArray:
+    account = pc.struct_field(cloud, "account")
+    flat = pc.coalesce(pc.struct_field(cloud, "account_uid"), pc.struct_field(account, "uid"))
+    mask = pc.and_(account.is_null(), flat.is_null())
+    fields = [account.type.field(i) for i in range(account.type.num_fields)]
+    kids = [flat if f.name == "uid" else pc.struct_field(account, f.name) for f in fields]
+    filled = pa.StructArray.from_arrays(kids, fields=fields, mask=mask)
+    cloud = _replace_child(cloud, "account_uid", lambda _: flat)
+    return _replace_child(cloud, "account", lambda _: filled)

@@ -1,0 +1,162 @@
+"""The reader: list inputs, detect each one's log type from its content, stream its batches."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flowwarden.errors import Location, LogFormatError
+from flowwarden.logs import cloudwatch, ocsf, panther_json, vpcflow_parquet, vpcflow_text
+from flowwarden.logs.common import apply_window, chunks
+from flowwarden.logs.fields import LOG_TYPE as VPCFLOW
+from flowwarden.logs.jsonrows import loads
+from flowwarden.logs.model import (
+    DEFAULT_OPTIONS,
+    FileStats,
+    InputObject,
+    LogBatch,
+    ReadOptions,
+    ScanStats,
+)
+from flowwarden.logs.sources import S3, STDIN, list_inputs, open_seekable, open_stream
+from flowwarden.logs.streams import PARQUET_MAGIC, Opened, open_content
+
+BatchIter = Iterator[pa.RecordBatch]
+ParquetReader = Callable[[pq.ParquetFile, str, ReadOptions, FileStats], BatchIter]
+READ_FAILURES = (OSError, EOFError, pa.ArrowException, ValueError)
+
+
+class LogReader:
+    """An iterable of ``LogBatch`` over all inputs; ``stats`` fills in as batches are read.
+
+    Iterating again reads the inputs again and starts the statistics afresh.
+    """
+
+    def __init__(self, sources: Sequence[str], options: ReadOptions = DEFAULT_OPTIONS) -> None:
+        self.sources = tuple(sources)
+        self.options = options
+        self.stats = ScanStats()
+        self._s3 = S3()
+
+    def inputs(self) -> list[InputObject]:
+        """The input objects this reader will read, after key pruning."""
+        return list_inputs(self.sources, self.options, self._s3)
+
+    def __iter__(self) -> Iterator[LogBatch]:
+        self.stats.files.clear()
+        for obj in self.inputs():
+            stats = self.stats.file(obj.url)
+            for batch in self._read_one(obj, stats):
+                if not batch.num_rows:
+                    continue
+                log_type = str(batch.column("p_log_type")[0].as_py())
+                stats.log_type = stats.log_type or log_type
+                batch = apply_window(batch, self.options, stats)
+                for piece in chunks(batch, self.options.batch_size):
+                    yield LogBatch(log_type, obj.url, piece)
+
+    def _read_one(self, obj: InputObject, stats: FileStats) -> BatchIter:
+        with open_stream(obj, self._s3) as raw:
+            raw_head = raw.read(len(PARQUET_MAGIC))
+            if raw_head == PARQUET_MAGIC and obj.url == STDIN:
+                with tempfile.TemporaryFile() as spool:  # Parquet needs to seek: spool stdin
+                    spool.write(raw_head)
+                    shutil.copyfileobj(raw, spool)
+                    spool.seek(0)
+                    yield from self._parquet(obj, stats, spool)
+                return
+            if raw_head != PARQUET_MAGIC:
+                opened = open_content(raw, raw_head)
+                if not opened.head.strip():
+                    if opened.error is not None:
+                        stats.reject(1, f"truncated or corrupt input: {opened.error}")
+                    return
+                yield from self._text(opened, obj.url, stats)
+                return
+        with open_seekable(obj, self._s3) as handle:
+            yield from self._parquet(obj, stats, handle)
+
+    def _parquet(self, obj: InputObject, stats: FileStats, handle: BinaryIO) -> BatchIter:
+        try:
+            file = pq.ParquetFile(handle)
+        except READ_FAILURES as exc:
+            stats.reject(None, f"unreadable Parquet: {exc}")
+            return
+        reader = _parquet_reader(file.schema_arrow, self.options.log_type)
+        if reader is None:
+            names = file.schema_arrow.names[:8]
+            self._unrecognised(obj.url, stats, f"Parquet columns {names}")
+            return
+        try:
+            yield from reader(file, obj.url, self.options, stats)
+        except READ_FAILURES as exc:
+            stats.reject(None, f"Parquet read failed: {exc}")
+
+    def _text(self, opened: Opened, source: str, stats: FileStats) -> BatchIter:
+        options = self.options
+        kind = detect_text(opened.head, options)
+        if kind == "vpcflow":
+            yield from vpcflow_text.read_batches(opened, source, options, stats)
+        elif kind == "cloudwatch":
+            yield from cloudwatch.read_batches(opened, source, options, stats)
+        elif kind == "json":
+            default = options.log_type
+            if default is None and _first_object_is_ocsf(opened.head):
+                default = ocsf.LOG_TYPE
+            yield from panther_json.read_batches(opened, source, options, stats, default)
+        else:
+            line = opened.head.split(b"\n", 1)[0][:60]
+            self._unrecognised(source, stats, f"first line {line!r}")
+
+    def _unrecognised(self, source: str, stats: FileStats, what: str) -> None:
+        """A forced log type that does not fit is an error; otherwise one rejection."""
+        if self.options.log_type is not None:
+            raise LogFormatError(
+                f"input is not {self.options.log_type} in a supported form ({what})",
+                Location(source),
+            )
+        stats.reject(1, f"not a recognised log format ({what})")
+
+
+def detect_text(head: bytes, options: ReadOptions) -> str | None:
+    """Which text reader fits: "vpcflow", "cloudwatch", "json", or None."""
+    stripped = head.lstrip()
+    if cloudwatch.detect(stripped):
+        return "cloudwatch"
+    if stripped.startswith(b"{"):
+        if options.log_type is not None or panther_json.detect(stripped):
+            return "json"
+        return "json" if _first_object_is_ocsf(stripped) else None
+    if options.log_type in (None, VPCFLOW) and (
+        options.format or options.log_type == VPCFLOW or vpcflow_text.detect(head)
+    ):
+        return "vpcflow"
+    return None
+
+
+def _first_object_is_ocsf(head: bytes) -> bool:
+    obj, _ = loads(head.lstrip().split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+    return obj is not None and "p_log_type" not in obj and ocsf.detect_json(obj)
+
+
+def _parquet_reader(schema: pa.Schema, log_type: str | None) -> ParquetReader | None:
+    if log_type in (None, ocsf.LOG_TYPE) and ocsf.detect(schema):
+        return ocsf.read_parquet_batches
+    if log_type in (None, VPCFLOW) and vpcflow_parquet.detect(schema):
+        return vpcflow_parquet.read_batches
+    return None
+
+
+def read(sources: Sequence[str], options: ReadOptions = DEFAULT_OPTIONS) -> LogReader:
+    """Read flow logs from files, directories, globs, ``-`` (stdin) or ``s3://`` URLs.
+
+    >>> reader = read(["/nonexistent-dir-for-doctest/*.log"])
+    >>> list(reader), reader.stats.totals()["files"]
+    ([], 0)
+    """
+    return LogReader(sources, options)

@@ -1,0 +1,135 @@
+"""Byte-stream helpers: gzip detection by magic bytes, a sniffed head, truncation-safe reads."""
+
+from __future__ import annotations
+
+import gzip
+import queue
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, TypeVar
+
+T = TypeVar("T")
+
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+HEAD_SIZE = 1 << 16
+BLOCK_SIZE = 1 << 23
+READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+
+
+@dataclass
+class Opened:
+    """A decompressed stream: its first bytes (already read), the rest, and any read error."""
+
+    head: bytes
+    rest: BinaryIO
+    compressed: bool
+    error: str | None = None
+
+
+def open_content(raw: BinaryIO, raw_head: bytes) -> Opened:
+    """Decompress ``raw`` (whose first bytes, already consumed, are ``raw_head``) if gzip."""
+    stream: BinaryIO = _Prefixed(raw_head, raw)
+    compressed = raw_head.startswith(GZIP_MAGIC)
+    if compressed:
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    head, error = read_some(stream, HEAD_SIZE)
+    return Opened(head, stream, compressed, error)
+
+
+def read_some(stream: BinaryIO, size: int) -> tuple[bytes, str | None]:
+    """Up to ``size`` bytes; on a read error (truncated gzip), the bytes before it and a reason."""
+    parts: list[bytes] = []
+    got = 0
+    read1 = getattr(stream, "read1", stream.read)
+    while got < size:
+        try:
+            chunk = read1(size - got)
+        except READ_ERRORS as exc:
+            return b"".join(parts), f"input ends early ({type(exc).__name__}: {exc})"
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts), None
+
+
+def blocks(opened: Opened, size: int = BLOCK_SIZE) -> Iterator[tuple[bytes, str | None]]:
+    """Blocks of decompressed bytes, the head first; the last one carries a read error, if any."""
+    if opened.error is not None:
+        yield opened.head, opened.error
+        return
+    first, error = read_some(opened.rest, max(size - len(opened.head), 1))
+    yield opened.head + first, error
+    while error is None:
+        block, error = read_some(opened.rest, size)
+        if not block and error is None:
+            return
+        yield block, error
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` in a background thread, at most ``depth`` ahead (decompression releases
+    the GIL, so it overlaps with parsing); exceptions are re-raised here."""
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((False, None))
+        except BaseException as exc:  # handed to the consumer
+            slots.put((False, exc))
+
+    thread = threading.Thread(target=work, name="flowwarden-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, value = slots.get()
+            if not more:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class _Prefixed:
+    """A binary reader that returns ``prefix`` and then continues with ``rest``."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size < 0:
+                data, self._prefix = self._prefix + self._rest.read(), b""
+                return data
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return self._rest.read(size)
+
+    read1 = read
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._rest.close()
+
+    @property
+    def closed(self) -> bool:
+        return False

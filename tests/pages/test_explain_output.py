@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from flowwarden.errors import UsageError
+from flowwarden.logs.fields import FIELDS
+from flowwarden.pages import FORMATS, render_explanation
+from flowwarden.pages.explanation import explain_rule
+from flowwarden.rules.loader import load_pack
+from tests.pages.snapshot import assert_snapshot
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SUFFIX = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
+SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
+# What the catalog pages (/work/shared/spec) show, copied from them: Condition lines, then
+# Exclusions and Indicators rows as (field, kind, values in the page's order).
+SPEC = {
+    "AWS.VPC.UnapprovedOutboundDNS": {
+        "conditions": ['not (destination_port ne "53" and destination_port ne "5353")',
+                       "destination_ip is_not_null",
+                       'destination_ip not in ["1.1.1.1", "8.8.8.8"]'],
+        "exclusions": [("destination_port", "ne", ("53",)), ("destination_port", "ne", ("5353",)),
+                       ("destination_ip", "in", ("1.1.1.1", "8.8.8.8"))],
+        "indicators": [("destination_ip", "is_not_null", ())],
+        "ip_class": ['not is_global(source_ip or "0.0.0.0/32")',
+                     'not is_private(destination_ip or "192.168.0.1/32")'],
+    },
+    "AWS.VPC.InboundPortWhitelist": {
+        "conditions": ["destination_port is_not_null", 'destination_port not in ["80", "443"]'],
+        "exclusions": [("destination_port", "in", ("443", "80"))],
+        "indicators": [("destination_port", "is_not_null", ())],
+        "ip_class": ['is_global(source_ip or "0.0.0.0/32")',
+                     'not is_global(destination_ip or "1.0.0.0/32")'],
+    },
+}
+CLOUDTRAIL_FIELDS = ("eventName", "eventSource", "awsRegion", "recipientAccountId",
+                     "sourceIPAddress", "userAgent", "userIdentity")
+
+
+def _in_order(wanted: list, found: list) -> bool:
+    """Every wanted item appears in `found`, in the same relative order."""
+    position = 0
+    for item in wanted:
+        try:
+            position = found.index(item, position) + 1
+        except ValueError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("rule_id", SPEC_RULES)
+def test_explain_shows_everything_the_spec_page_shows(default_pack, rule_id: str):
+    data = json.loads(render_explanation(default_pack, rule_id, "json"))
+    spec = SPEC[rule_id]
+    texts = [c["text"] for c in data["conditions"]]
+    for wanted in spec["conditions"]:
+        assert any(t == wanted or t.startswith(wanted + " ") for t in texts), wanted
+    for wanted in spec["ip_class"]:
+        assert wanted in texts
+    exclusions = [(e["field"], e["kind"], tuple(e["values"])) for e in data["exclusions"]]
+    assert _in_order(spec["exclusions"], exclusions)
+    indicators = [(i["field"], i["kind"], tuple(i["values"])) for i in data["indicators"]]
+    assert _in_order(spec["indicators"], indicators)
+
+
+@pytest.mark.parametrize("rule_id", SPEC_RULES)
+def test_output_fields_are_flow_fields_not_cloudtrail(default_pack, rule_id: str):
+    data = json.loads(render_explanation(default_pack, rule_id, "json"))
+    vpc = data["output_fields"]["AWS.VPCFlow"]
+    assert vpc["found_by"] == "matching tests"
+    names = [f["name"] for f in vpc["fields"]]
+    assert {"source_ip", "destination_port", "action", "account_id"} <= set(names)
+    assert not set(CLOUDTRAIL_FIELDS) & set(names)
+    columns = {f.panther for f in FIELDS}
+    assert all(f["column"] in columns for f in vpc["fields"])
+    ocsf = {f["name"]: f["column"] for f in data["output_fields"]["OCSF.NetworkActivity"]["fields"]}
+    assert ocsf["destination_ip"] == "dst_endpoint.ip"
+
+
+def test_summary_attributes_are_checked_against_the_schema(default_pack):
+    text = render_explanation(default_pack, "AWS.VPC.UnapprovedOutboundDNS", "text")
+    assert "srcaddr    AWS.VPCFlow           not a column of AWS.VPCFlow; did you mean srcAddr?" \
+        in text
+    checks = explain_rule(default_pack, "AWS.VPC.InboundAdminPort").summary_checks
+    assert all(c.found for c in checks if c.log_type == "AWS.VPCFlow")
+
+
+def test_mitre_names_and_reasons_and_settings(default_pack):
+    text = render_explanation(default_pack, "AWS.VPC.UnapprovedOutboundDNS", "text")
+    assert "TA0011 Command and Control  T1071 Application Layer Protocol" in text
+    assert "# Only monitor traffic that is originating internally" in text
+    assert "constants: APPROVED_DNS_SERVERS (flowwarden.yaml approved_dns_servers)" in text
+
+
+def test_corpus_counts_other_rules_with_the_same_indicator(default_pack):
+    indicators = explain_rule(default_pack, "AWS.VPC.UnapprovedOutboundDNS").indicators
+    assert [(i.test.field, i.test.kind, i.corpus) for i in indicators] == [
+        # InboundAdminPort, PortScan and SSHAcceptedFromInternet require a destination address.
+        ("destination_ip", "is_not_null", 3)]
+    skip = explain_rule(default_pack, "AWS.VPC.SkipDataLogStatus").indicators
+    assert [(i.test.kind, i.test.values, i.corpus) for i in skip] == [("eq", ("SKIPDATA",), 0)]
+
+
+def test_unknown_rule_and_format_are_usage_errors(default_pack):
+    with pytest.raises(UsageError, match="no rule with id 'Nope' is loaded"):
+        render_explanation(default_pack, "Nope", "text")
+    with pytest.raises(UsageError, match="unknown format 'yaml'"):
+        render_explanation(default_pack, "AWS.VPC.PortScan", "yaml")
+
+
+RULE_WITH_RESIDUAL = '''
+from flowwarden_flow_helpers import flow_context
+
+BIG = 1000000
+
+
+def rule(event):
+    # Only accepted flows matter here
+    if event.udm("action") != "ACCEPT":
+        return False
+    # Large transfers: the byte count is summed, which the extractor cannot express
+    total = sum([event.udm("bytes") or 0, 0])
+    return total > BIG
+
+
+def title(event):
+    return "<b>big</b> transfer"
+
+
+def alert_context(event):
+    return flow_context(event)
+'''
+RULE_YAML = '''AnalysisType: rule
+Filename: big_transfer.py
+RuleID: "Custom.BigTransfer<script>"
+DisplayName: "Big <script>alert(1)</script> transfer"
+Enabled: true
+LogTypes: [AWS.VPCFlow]
+Severity: Low
+Description: "Transfers over 1 MB | exfiltration"
+Reference: "javascript:alert(1)"
+Reports: {MITRE ATT&CK: ["TA0010:T1048"]}
+SummaryAttributes: [bytes, nosuchfield]
+Tests:
+  - Name: big
+    ExpectedResult: true
+    Log: {"action": "ACCEPT", "bytes": 5000000, "srcAddr": "10.0.0.1", "p_log_type": "AWS.VPCFlow"}
+'''
+
+
+@pytest.fixture(scope="module")
+def custom_pack(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("custom_rules")
+    (root / "big_transfer.py").write_text(RULE_WITH_RESIDUAL)
+    (root / "big_transfer.yml").write_text(RULE_YAML)
+    pack = load_pack([root])
+    assert not pack.problems, pack.problems
+    return pack
+
+
+def test_residual_python_is_shown_as_code(custom_pack):
+    text = render_explanation(custom_pack, "Custom.BigTransfer<script>", "text")
+    assert "Detection logic (extracted: partial)" in text
+    assert 'action eq "ACCEPT"' in text
+    assert "# Only accepted flows matter here" in text
+    assert "Residual Python (evaluated per event)" in text
+    assert "total = sum([event.udm(\"bytes\") or 0, 0])" in text
+    assert "bytes        AWS.VPCFlow  ok" in text
+    assert "nosuchfield  AWS.VPCFlow  not a column of AWS.VPCFlow" in text
+    assert "T1048 Exfiltration Over Alternative Protocol" in text
+
+
+def test_html_escapes_rule_metadata(custom_pack):
+    html = render_explanation(custom_pack, "Custom.BigTransfer<script>", "html")
+    assert "<script>alert(1)" not in html
+    assert "Big &lt;script&gt;alert(1)&lt;/script&gt; transfer" in html
+    assert "Custom.BigTransfer&lt;script&gt;" in html
+    assert 'href="javascript:' not in html  # only http(s) references become links
+
+
+def test_markdown_escapes_table_cells(custom_pack):
+    md = render_explanation(custom_pack, "Custom.BigTransfer<script>", "markdown")
+    assert "Transfers over 1 MB \\| exfiltration" in md
+    assert "```python\ntotal = sum(" in md
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("rule_id", SPEC_RULES + ("AWS.VPC.PortScan",))
+def test_explain_snapshot(default_pack, rule_id: str, fmt: str):
+    output = render_explanation(default_pack, rule_id, fmt)
+    if fmt == "html":  # the page pins the explanation; the stylesheet may change on its own
+        output = re.sub(r"<style>.*?</style>", "<style>/* pages.css */</style>", output, flags=re.S)
+    assert_snapshot(output, SNAPSHOTS / f"{rule_id}.{SUFFIX[fmt]}")
