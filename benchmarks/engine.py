@@ -1,0 +1,272 @@
+"""Engine benchmark: compiled DuckDB conditions vs per-event Python vs a hand-written query.
+
+Generates N realistic flow records (`flowwarden.logs.generate`: private/public, DNS to approved
+and rogue resolvers, inbound to common and odd ports, return flows, NODATA, IPv6) as AWS Parquet
+and gzip text, then measures, each in its own process (so peak RSS is that run's alone):
+
+- match, duckdb:   flowwarden's compiled conditions (`evaluate_batch`, Python only on the rows
+                   the compiled query hands back) over every batch `flowwarden.logs.read` yields;
+- match, python:   Panther's model, `rule(event)` on every event (on a prefix of --python-records
+                   records, because it is slow; compared by records/s);
+- match, hand SQL: a hand-written DuckDB query of the two spec rules, classifying each distinct
+                   address once with Python's `ipaddress` and joining back;
+- scan, duckdb / python: the whole `flowwarden scan` pipeline, alerts included.
+
+It checks that all of them agree on which records match, then prints records/s, peak RSS and
+the ratios. Run: `python benchmarks/engine.py --records 10000000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
+SEED = 42
+
+
+def generate(workdir: Path, records: int, reuse: bool) -> dict[str, Path]:
+    from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+
+    paths = {"parquet": workdir / f"flows-{records}.parquet",
+             "text": workdir / f"flows-{records}.log.gz"}
+    if not (reuse and paths["parquet"].exists()):
+        write_parquet(generate_flows(records, SEED), str(paths["parquet"]))
+    if not (reuse and paths["text"].exists()):
+        write_text(generate_flows(records, SEED), str(paths["text"]))
+    return paths
+
+
+def load_rules(which: str) -> tuple[Any, list[Any]]:
+    from flowwarden.rules.loader import load_pack, resolve_pack_paths
+
+    pack = load_pack(resolve_pack_paths([]))
+    rules = pack.active_rules(SPEC_RULES if which == "spec" else ())
+    return pack, rules
+
+
+class Tally:
+    """Matches per rule as (count, sum of positions): enough to tell two match sets apart."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = {}
+
+    def add(self, rule_id: str, positions: Any) -> None:
+        entry = self.counts.setdefault(rule_id, [0, 0])
+        entry[0] += len(positions)
+        entry[1] += int(sum(int(p) for p in positions))
+
+
+def child_match_duckdb(path: str, which: str) -> dict[str, Any]:
+    from flowwarden.engine.vectorized import compile_pack, evaluate_batch
+    from flowwarden.logs import read
+
+    pack, rules = load_rules(which)
+    compiled = compile_pack(pack, rules)
+    by_id = {r.id: r for r in rules}
+    tally, offset, python_rows = Tally(), 0, 0
+    for item in read([path]):
+        verdicts = evaluate_batch(compiled, item.batch, item.log_type)
+        for rule_id, verdict in verdicts.items():
+            decided = [offset + int(i) for i in verdict.match]
+            if len(verdict.python):
+                python_rows += len(verdict.python)
+                taken = item.batch.take(verdict.python).to_pylist()
+                rule = by_id[rule_id]
+                decided += [offset + int(i) for i, rec in zip(verdict.python, taken, strict=True)
+                            if rule.function("rule")(pack.event(rec)) is True]
+            tally.add(rule_id, decided)
+        offset += item.batch.num_rows
+    return {"records": offset, "matches": tally.counts, "python_rows": python_rows}
+
+
+def child_match_python(path: str, which: str) -> dict[str, Any]:
+    from flowwarden.logs import read
+
+    pack, rules = load_rules(which)
+    tally, offset = Tally(), 0
+    for item in read([path]):
+        hits: dict[str, list[int]] = {r.id: [] for r in rules}
+        for index, record in enumerate(item.batch.to_pylist()):
+            event = pack.event(record)
+            for rule in rules:
+                try:
+                    if rule.function("rule")(event) is True:
+                        hits[rule.id].append(offset + index)
+                except Exception:  # noqa: BLE001, S112 - an error is not a match
+                    continue
+        for rule_id, positions in hits.items():
+            tally.add(rule_id, positions)
+        offset += item.batch.num_rows
+    return {"records": offset, "matches": tally.counts}
+
+
+HAND_SQL = """
+WITH f AS (
+  SELECT row_number() OVER () - 1 AS pos, srcaddr, dstaddr, dstport
+  FROM read_parquet($path)
+), c AS (
+  SELECT f.pos, f.dstaddr, f.dstport, s.is_global AS src_global,
+         d.is_global AS dst_global, r.is_private AS resolver_private,
+         dstport IN (53, 5353) AND NOT src_global AND NOT resolver_private
+           AND dstaddr IS NOT NULL AND dstaddr NOT IN ('1.1.1.1', '8.8.8.8') AS dns,
+         dstport IS NOT NULL AND dstport <> 0 AND dstport NOT IN (80, 443)
+           AND src_global AND NOT dst_global AS inbound
+  FROM f
+  JOIN classes s ON s.addr = coalesce(nullif(f.srcaddr, ''), '0.0.0.0/32')
+  JOIN classes d ON d.addr = coalesce(nullif(f.dstaddr, ''), '1.0.0.0/32')
+  JOIN classes r ON r.addr = coalesce(nullif(f.dstaddr, ''), '192.168.0.1/32')
+)
+SELECT count(*) FILTER (WHERE dns), sum(pos) FILTER (WHERE dns),
+       count(*) FILTER (WHERE inbound), sum(pos) FILTER (WHERE inbound)
+FROM c
+"""
+
+
+def child_hand_sql(path: str, which: str) -> dict[str, Any]:
+    import duckdb
+    import pyarrow as pa
+
+    con = duckdb.connect()
+    distinct = con.execute(
+        "SELECT DISTINCT a FROM (SELECT coalesce(nullif(srcaddr, ''), '0.0.0.0/32') AS a "
+        "FROM read_parquet($path) UNION SELECT coalesce(nullif(dstaddr, ''), '1.0.0.0/32') "
+        "FROM read_parquet($path) UNION SELECT coalesce(nullif(dstaddr, ''), '192.168.0.1/32') "
+        "FROM read_parquet($path))", {"path": path}).fetchall()
+    addrs, is_global, is_private = [], [], []
+    for (addr,) in distinct:
+        network = ipaddress.ip_network(addr)
+        addrs.append(addr)
+        is_global.append(network.is_global)
+        is_private.append(network.is_private)
+    classes = pa.table({"addr": addrs, "is_global": is_global, "is_private": is_private})
+    con.register("classes", classes)
+    dns, dns_pos, inbound, inbound_pos = con.execute(HAND_SQL, {"path": path}).fetchone()
+    records = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": path}).fetchone()[0]
+    return {"records": records, "matches": {
+        "AWS.VPC.UnapprovedOutboundDNS": [dns, int(dns_pos or 0)],
+        "AWS.VPC.InboundPortWhitelist": [inbound, int(inbound_pos or 0)]}}
+
+
+def child_scan(path: str, which: str, engine: str) -> dict[str, Any]:
+    from flowwarden.engine.scan import Scanner
+    from flowwarden.logs import read
+
+    pack, rules = load_rules(which)
+    result = Scanner(pack, rules, engine).scan(read([path]))
+    return {"records": result.records, "alerts": len(result.alerts),
+            "matches": {k: [v, None] for k, v in result.matches.items()},
+            "alert_ids": sorted(a.id for a in result.alerts)[:1000]}
+
+
+CHILDREN = {
+    "match-duckdb": child_match_duckdb,
+    "match-python": child_match_python,
+    "match-handsql": child_hand_sql,
+    "scan-duckdb": lambda p, w: child_scan(p, w, "duckdb"),
+    "scan-python": lambda p, w: child_scan(p, w, "python"),
+}
+
+
+def run_child(mode: str, path: Path, which: str) -> dict[str, Any]:
+    """Run one measurement in a fresh process; returns its result, seconds and peak RSS."""
+    cmd = [sys.executable, __file__, "--child", mode, "--path", str(path), "--which", which]
+    with tempfile.TemporaryFile("w+") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"{mode} failed with exit code {proc.returncode}")
+        out.seek(0)
+        result = json.loads(out.read())
+    result["rss_mb"] = usage.ru_maxrss / 1024
+    result["wall"] = time.perf_counter() - start
+    return result
+
+
+def child_main(mode: str, path: str, which: str) -> None:
+    start = time.perf_counter()
+    result = CHILDREN[mode](path, which)
+    result["seconds"] = time.perf_counter() - start
+    print(json.dumps(result))
+
+
+def agree(a: dict[str, Any], b: dict[str, Any], rules: tuple[str, ...]) -> bool:
+    return all(a["matches"].get(r, [0, 0])[:2] == b["matches"].get(r, [0, 0])[:2] for r in rules)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=10_000_000)
+    parser.add_argument("--python-records", type=int, default=300_000,
+                        help="records for the per-event Python runs (compared by records/s)")
+    parser.add_argument("--workdir", default="/tmp/flowwarden-bench")
+    parser.add_argument("--reuse", action="store_true", help="reuse generated files")
+    parser.add_argument("--child"), parser.add_argument("--path"), parser.add_argument("--which")
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child, args.path, args.which)
+        return
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    big = generate(workdir, args.records, args.reuse)
+    small = generate(workdir, args.python_records, args.reuse)
+    rows: list[tuple[str, str, str, dict[str, Any]]] = []
+    for which in ("spec", "pack"):
+        rows.append(("match", "duckdb", which, run_child("match-duckdb", big["parquet"], which)))
+        rows.append(("match", "python", which, run_child("match-python", small["parquet"], which)))
+        rows.append(("match", "duckdb@small", which,
+                     run_child("match-duckdb", small["parquet"], which)))
+    rows.append(("match", "hand SQL", "spec", run_child("match-handsql", big["parquet"], "spec")))
+    rows.append(("match", "duckdb text.gz", "spec", run_child("match-duckdb", big["text"], "spec")))
+    rows.append(("scan", "duckdb", "pack", run_child("scan-duckdb", small["parquet"], "pack")))
+    rows.append(("scan", "python", "pack", run_child("scan-python", small["parquet"], "pack")))
+    report(rows, args)
+
+
+def report(rows: list[tuple[str, str, str, dict[str, Any]]], args: argparse.Namespace) -> None:
+    print(f"\n{'what':<6} {'engine':<15} {'rules':<5} {'records':>11} {'seconds':>8} "
+          f"{'records/s':>12} {'peak RSS MB':>11}")
+    rate = {}
+    for what, engine, which, r in rows:
+        rate[(what, engine, which)] = r["records"] / r["seconds"]
+        print(f"{what:<6} {engine:<15} {which:<5} {r['records']:>11,} {r['seconds']:>8.2f} "
+              f"{r['records'] / r['seconds']:>12,.0f} {r['rss_mb']:>11.0f}")
+    get = {(w, e, s): r for w, e, s, r in rows}
+    print()
+    for which in ("spec", "pack"):
+        speedup = rate[("match", "duckdb", which)] / rate[("match", "python", which)]
+        print(f"{which}: duckdb engine / per-event python = {speedup:,.0f}x (records/s)")
+    hand = rate[("match", "hand SQL", "spec")]
+    print(f"spec: hand-written SQL / duckdb engine = {hand / rate[('match', 'duckdb', 'spec')]:.2f}x"
+          " (time ratio; target <= 1.5)")
+    scan_ratio = rate[("scan", "duckdb", "pack")] / rate[("scan", "python", "pack")]
+    print(f"pack scan with alerts: duckdb / python = {scan_ratio:.1f}x (records/s)")
+    checks = {
+        "hand SQL == duckdb (spec, full file)": agree(get[("match", "hand SQL", "spec")],
+                                                     get[("match", "duckdb", "spec")], SPEC_RULES),
+        "python == duckdb (spec, small file)": agree(get[("match", "python", "spec")],
+                                                    get[("match", "duckdb@small", "spec")], SPEC_RULES),
+        "python == duckdb (pack, small file)": agree(
+            get[("match", "python", "pack")], get[("match", "duckdb@small", "pack")],
+            tuple(get[("match", "python", "pack")]["matches"])),
+        "scan alerts duckdb == python": get[("scan", "duckdb", "pack")]["alert_ids"]
+        == get[("scan", "python", "pack")]["alert_ids"],
+    }
+    for name, ok in checks.items():
+        print(f"{'OK  ' if ok else 'FAIL'} {name}")
+    if not all(checks.values()):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
