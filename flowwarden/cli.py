@@ -268,5 +268,24 @@ def report_command(store: str, out_path: str) -> None:
     click.echo(f"report: {build_report(store, out_path)}")
 
 
+@main.group("logic")
+def logic_group() -> None:
+    """The condition IR extracted from rules' Python."""
+
+
+@logic_group.command("stats")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@pack_option
+@config_option
+@friendly_errors
+def logic_stats_command(paths: tuple[str, ...], packs: tuple[str, ...],
+                        config_path: str | None) -> None:
+    """How many rules in PATHS extract to the IR fully, partially, or not at all, and why."""
+    from flowwarden.logic.stats import logic_stats, render_stats
+
+    pack = load_rules([*paths, *packs], config_path)
+    click.echo(render_stats(logic_stats(pack)).rstrip("\n"))
+
+
 if __name__ == "__main__":
     main()

@@ -92,3 +92,12 @@ def test_catalog_and_report_commands(tmp_path):
     assert "AWS.VPC.PortScan" in (tmp_path / "report.html").read_text()
     missing = run("report", "--store", str(tmp_path / "nope.duckdb"), "--out", str(tmp_path / "r.html"))
     assert missing.exit_code == 2
+
+
+def test_logic_stats_command():
+    result = run("logic", "stats")
+    assert result.exit_code == 0, result.output
+    assert "AWS.VPC.UnapprovedOutboundDNS" in result.output
+    assert "full" in result.output
+    partial = run("logic", "stats", str(FIXTURES.parent / "logic" / "fixtures" / "partial_rules"))
+    assert partial.exit_code == 0 and "partial" in partial.output
