@@ -156,6 +156,36 @@ def read_options(log_type: str | None, fmt: str | None, since: str | None, until
                        until=parse_time(until), accounts=tuple(accounts), regions=tuple(regions))
 
 
+OUTPUT_FORMATS = ("jsonl", "ocsf", "ocsf-parquet")
+
+
+def output_options(fn: F) -> F:
+    """Where alerts go: shared by scan and watch."""
+    options = [
+        click.option("-o", "--output", type=click.Path(dir_okay=False),
+                     help="Write alerts here (default: stdout; with --state, each run's alerts)."),
+        click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="jsonl",
+                     show_default=True,
+                     help="jsonl: flowwarden alerts. ocsf: OCSF 1.1.0 Detection Findings as JSON "
+                          "lines. ocsf-parquet: the findings as Parquet."),
+        click.option("--output-dir", metavar="DIR|s3://bucket/prefix",
+                     help="Write each run's alerts as one file here; ocsf-parquet uses the Security "
+                          "Lake custom-source layout ext/flowwarden/region=/accountId=/eventDay=/."),
+        click.option("--store", type=click.Path(dir_okay=False),
+                     help="Also add alerts to this DuckDB alert store (one row per alert id)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def output_spec(output_format: str, output: str | None, output_dir: str | None,
+                store: str | None) -> Any:
+    from flowwarden.alerts.outputs import OutputSpec
+
+    return OutputSpec(output_format, output=output, output_dir=output_dir, store=store).check()
+
+
 @main.command("scan")
 @click.argument("sources", nargs=-1, required=True)
 @pack_option
@@ -164,8 +194,10 @@ def read_options(log_type: str | None, fmt: str | None, since: str | None, until
 @click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True,
               help="duckdb: compiled conditions, Python only where needed. python: every rule on every event.")
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write alerts as JSON lines here (default: stdout).")
-@click.option("--store", type=click.Path(dir_okay=False), help="Also add alerts to this DuckDB alert store.")
+@output_options
+@click.option("--state", type=click.Path(dir_okay=False),
+              help="DuckDB checkpoint: read only new or changed inputs, continue open dedup windows "
+                   "and thresholds, emit only new or updated alerts.")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write read/parse/reject counts per file as JSON.")
 @click.option("--strict", is_flag=True, help="Exit 2 if any record was rejected.")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 if any alert was produced.")
@@ -175,22 +207,105 @@ def read_options(log_type: str | None, fmt: str | None, since: str | None, until
 def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
                  log_type: str | None, fmt: str | None, since: str | None, until: str | None,
                  accounts: tuple[str, ...], regions: tuple[str, ...], engine: str,
-                 rule_ids: tuple[str, ...], output: str | None, store: str | None,
+                 rule_ids: tuple[str, ...], output: str | None, output_format: str,
+                 output_dir: str | None, store: str | None, state: str | None,
                  stats_path: str | None, strict: bool, fail_on_alert: bool, max_samples: int,
                  quiet: bool) -> None:
     """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin)."""
-    from flowwarden.console import run_scan_command
-
     pack = load_rules(packs, config_path)
     options = read_options(log_type, fmt, since, until, accounts, regions)
-    outcome = run_scan_command(pack, sources, options, engine=engine, rule_ids=rule_ids,
-                               output=output, store=store, max_samples=max_samples, quiet=quiet)
+    if state or output_dir or output_format != "jsonl":
+        from flowwarden.engine.watch import scan_step
+
+        result = scan_step(pack, sources, options, state=state, engine=engine, rule_ids=rule_ids,
+                           max_samples=max_samples, quiet=quiet,
+                           outputs=output_spec(output_format, output, output_dir, store))
+        stats, alerts = result.stats, result.alerts
+    else:
+        from flowwarden.console import run_scan_command
+
+        outcome = run_scan_command(pack, sources, options, engine=engine, rule_ids=rule_ids,
+                                   output=output, store=store, max_samples=max_samples, quiet=quiet)
+        stats, alerts = outcome.stats, outcome.result.alerts
     if stats_path:
-        Path(stats_path).write_text(json.dumps(outcome.stats.to_json(), indent=2))
-    if strict and outcome.stats.totals()["rejected"]:
+        Path(stats_path).write_text(json.dumps(stats.to_json(), indent=2))
+    if strict and stats.totals()["rejected"]:
         sys.exit(EXIT_INPUT)
-    if fail_on_alert and outcome.result.alerts:
+    if fail_on_alert and alerts:
         sys.exit(EXIT_FINDINGS)
+
+
+@main.command("watch")
+@click.argument("sources", nargs=-1, required=True)
+@pack_option
+@config_option
+@input_options
+@click.option("--state", required=True, type=click.Path(dir_okay=False),
+              help="DuckDB checkpoint file (created on the first run).")
+@click.option("--every", default="5m", show_default=True, help="Time between runs: 30s, 5m, 1h.")
+@click.option("--max-runs", type=click.IntRange(min=1), help="Stop after N runs (default: until Ctrl-C).")
+@click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True)
+@click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
+@output_options
+@click.option("--max-samples", default=3, show_default=True, help="Sample events kept per alert.")
+@click.option("-q", "--quiet", is_flag=True, help="No line per run.")
+@friendly_errors
+def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
+                  log_type: str | None, fmt: str | None, since: str | None, until: str | None,
+                  accounts: tuple[str, ...], regions: tuple[str, ...], state: str, every: str,
+                  max_runs: int | None, engine: str, rule_ids: tuple[str, ...],
+                  output: str | None, output_format: str, output_dir: str | None,
+                  store: str | None, max_samples: int, quiet: bool) -> None:
+    """Scan SOURCES with --state every --every until stopped; Ctrl-C finishes the current run."""
+    from flowwarden.engine.watch import parse_every
+    from flowwarden.engine.watch import watch_command as run_watch
+
+    parse_every(every)  # a bad duration is a usage error before anything runs
+    pack = load_rules(packs, config_path)
+    options = read_options(log_type, fmt, since, until, accounts, regions)
+    run_watch(pack, sources, options, state=state, every=every, max_runs=max_runs, engine=engine,
+              rule_ids=rule_ids, max_samples=max_samples, quiet=quiet,
+              outputs=output_spec(output_format, output, output_dir, store))
+
+
+@main.command("backtest")
+@click.argument("sources", nargs=-1, required=True)
+@pack_option
+@click.option("--config", "config_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Configuration file; give it twice to compare two configurations side by side.")
+@click.option("--log-type", help="Override log-type detection (AWS.VPCFlow, OCSF.NetworkActivity, ...).")
+@click.option("--flow-format", metavar="'${version} ${account-id} ...'",
+              help="AWS format string for headerless flow logs (CloudWatch, Firehose).")
+@click.option("--since", help="Only inputs and events at or after this time (ISO 8601).")
+@click.option("--until", help="Only inputs and events before this time (ISO 8601).")
+@click.option("--account", "accounts", multiple=True, help="Only these AWS accounts (by S3 key).")
+@click.option("--region", "regions", multiple=True, help="Only these regions (by S3 key).")
+@click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True)
+@click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
+@click.option("--top", default=5, show_default=True, help="Dedup keys shown per rule.")
+@click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: tables for people; json: for machines.")
+@friendly_errors
+def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
+                     config_paths: tuple[str, ...], log_type: str | None, flow_format: str | None,
+                     since: str | None, until: str | None, accounts: tuple[str, ...],
+                     regions: tuple[str, ...], engine: str, rule_ids: tuple[str, ...], top: int,
+                     out_format: str) -> None:
+    """Run rules over historical SOURCES without alerting anyone: per rule matched events,
+    alerts, alerts per day, top dedup keys, first and last alert."""
+    from flowwarden.engine.backtest import load_sides, render_backtest, run_backtest
+
+    if len(config_paths) > 2:
+        raise UsageError("--config compares at most two configurations")
+    sides = load_sides(packs, config_paths)
+    for _, pack in sides:
+        for problem in pack.problems:
+            click.echo(f"invalid: {problem}", err=True)
+    options = read_options(log_type, flow_format, since, until, accounts, regions)
+    report = run_backtest(sources, sides, options, engine=engine, rule_ids=rule_ids, top=top)
+    click.echo(render_backtest(report, out_format), nl=False)
+
+# ---- END ---------------------------------------------------------------------------------------
 
 
 @main.command("parse")

@@ -59,3 +59,35 @@ def test_missing_input_is_a_one_line_error():
     result = run("scan", "/no/such/file.log", "--engine", "python")
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and "Traceback" not in result.output
+
+
+def test_state_rerun_reads_nothing_new_and_emits_nothing(tmp_path):
+    state, out1, out2 = tmp_path / "state.duckdb", tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    first = run("scan", str(EXAMPLES), "--state", str(state), "-o", str(out1), "-q")
+    assert first.exit_code == 0, first.output
+    assert out1.read_text().strip()
+    second = run("scan", str(EXAMPLES), "--state", str(state), "-o", str(out2), "-q")
+    assert second.exit_code == 0, second.output
+    assert not out2.exists() or out2.read_text().strip() == ""
+
+
+def test_ocsf_output_format_writes_detection_findings(tmp_path):
+    out = tmp_path / "findings.jsonl"
+    sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    result = run("scan", sample, "--output-format", "ocsf", "-o", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    findings = [json.loads(line) for line in out.read_text().splitlines()]
+    assert findings and {f["class_uid"] for f in findings} == {2004}
+    assert {f["type_uid"] for f in findings} == {200401}
+
+
+def test_watch_runs_n_times_and_backtest_prints_per_rule(tmp_path):
+    watch = run("watch", str(EXAMPLES), "--state", str(tmp_path / "w.duckdb"), "--every", "1s",
+                "--max-runs", "2", "-o", str(tmp_path / "w.jsonl"))
+    assert watch.exit_code == 0, watch.output
+    bad = run("watch", str(EXAMPLES), "--state", str(tmp_path / "w.duckdb"), "--every", "soon")
+    assert bad.exit_code == 2
+    backtest = run("backtest", str(EXAMPLES), "--format", "json")
+    assert backtest.exit_code == 0, backtest.output
+    data = json.loads(backtest.output)
+    assert "AWS.VPC.PortScan" in json.dumps(data)

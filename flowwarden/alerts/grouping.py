@@ -55,7 +55,9 @@ class AlertGrouper:
         group.last_time = max(group.last_time, key[0])
         if result.unique is not None:
             group.uniques.add(result.unique)
-        if len(group.samples) < self.max_samples or key < group.samples[-1][0]:
+        if self.max_samples and (
+            len(group.samples) < self.max_samples or key < group.samples[-1][0]
+        ):
             bisect.insort(group.samples, (key, compact(record)), key=lambda s: s[0])
             del group.samples[self.max_samples:]
 

@@ -93,28 +93,17 @@ class AlertStore:
 
     def add(self, alerts: Iterable[Alert]) -> int:
         """Insert alerts; an alert whose id is already stored is replaced, never duplicated."""
-        names = list(ALERT_COLUMNS)
-        placeholders = ", ".join("?" for _ in names)
-        rows = []
-        for alert in alerts:
-            data = alert.to_dict()
-            rows.append([
-                json.dumps(jsonable(data[n])) if n in JSON_COLUMNS else data[n] for n in names
-            ])
+        from flowwarden.alerts.outputs import upsert_alerts
+
+        rows = list(alerts)
         if rows:
-            self.con.executemany(
-                f"INSERT OR REPLACE INTO alerts ({', '.join(names)}) VALUES ({placeholders})", rows
-            )
+            upsert_alerts(self.con, rows)
         return len(rows)
 
     def add_scan_files(self, scan_id: str, files: Iterable[Mapping[str, Any]]) -> None:
-        rows = [
-            [scan_id, f["source"], f.get("log_type"), f["read"], f["parsed"], f["rejected"],
-             json.dumps(jsonable(f.get("rejections", [])))]
-            for f in files
-        ]
-        if rows:
-            self.con.executemany("INSERT INTO scan_files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        from flowwarden.alerts.outputs import record_scan_files
+
+        record_scan_files(self.con, scan_id, list(files))
 
     def count(self) -> int:
         return self.con.execute("SELECT count(*) FROM alerts").fetchone()[0]

@@ -41,7 +41,8 @@ MAX_CACHE = 2_000_000
 MAX_DICTIONARIES = 32
 
 
-def module_ipv4_networks() -> list[ipaddress.IPv4Network]:
+@functools.lru_cache(maxsize=1)
+def module_ipv4_networks() -> tuple[ipaddress.IPv4Network, ...]:
     """Every IPv4 network the running ``ipaddress`` module consults for classification."""
     found: list[ipaddress.IPv4Network] = []
 
@@ -62,13 +63,13 @@ def module_ipv4_networks() -> list[ipaddress.IPv4Network]:
                 collect(ipaddress.IPv4Network(node.value))
             except ValueError:
                 continue
-    return found
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=256)
 def ipv4_table(probe: Probe) -> tuple[np.ndarray, np.ndarray]:
     """(interval starts, codes) for canonical IPv4 strings under ``probe`` (fallbacks unused)."""
-    networks = module_ipv4_networks() if probe.kind == "check" else _probe_ipv4_networks(probe)
+    networks = module_ipv4_networks() if probe.kind == "check" else tuple(_probe_ipv4_networks(probe))
     bounds = {0}
     for net in networks:
         bounds.add(int(net.network_address))
@@ -113,32 +114,64 @@ class IpClassifier:
         self.max_cache = max_cache
         self._cache: dict[Probe, dict[Any, int]] = {}
         # (buffer addresses, offset, length, probe) -> (dictionary kept alive, its codes)
-        self._dictionaries: dict[tuple[Any, ...], tuple[pa.Array, pa.Array]] = {}
+        self._dictionaries: dict[tuple[Any, ...], tuple[pa.Array, np.ndarray]] = {}
 
     def codes(self, array: pa.Array | pa.ChunkedArray, probe: Probe) -> pa.Array:
         """One int16 code per row of ``array`` (a string, dictionary-of-string or null array).
 
         Codes carry ``TRUTHY`` for non-empty strings; a null row gets ``classify(None)``.
         """
+        return self.codes_many(array, [probe])[0]
+
+    def codes_many(self, array: pa.Array | pa.ChunkedArray, probes: list[Probe]) -> list[pa.Array]:
+        """Codes for several probes of one column: encoded once, classified once per base probe.
+
+        A probe with fallbacks (``x or "0.0.0.0/32"``) reuses its base probe's codes, replacing
+        those of falsy values (null, "") by the fallback's constant code.
+        """
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         if pa.types.is_null(array.type):
-            return pa.array(np.full(len(array), probe.classify(None), dtype=np.int16))
+            return [pa.array(np.full(len(array), p.classify(None), dtype=np.int16)) for p in probes]
         if pa.types.is_string_view(array.type):
             array = array.cast(pa.string())
+        elif pa.types.is_dictionary(array.type) and pa.types.is_string_view(array.type.value_type):
+            array = array.cast(pa.dictionary(array.type.index_type, pa.string()))
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
-        rows = pc.take(self._dictionary_codes(encoded.dictionary, probe), encoded.indices)
-        if rows.null_count:
-            rows = pc.fill_null(rows, probe.classify(None))
-        return rows
+        base: dict[Probe, np.ndarray] = {}
+        out = []
+        for probe in probes:
+            plain = probe.with_fallback(())
+            if plain not in base:
+                base[plain] = self._distinct_codes(encoded, plain, array is not encoded)
+            codes = base[plain]
+            otherwise = probe.classify(None)
+            if probe.fallback:
+                codes = np.where(codes & TRUTHY, codes, np.int16(otherwise))
+            rows = pc.take(pa.array(codes, type=CODE_TYPE), encoded.indices)
+            out.append(pc.fill_null(rows, otherwise) if rows.null_count else rows)
+        return out
 
-    def _dictionary_codes(self, dictionary: pa.Array, probe: Probe) -> pa.Array:
+    def _distinct_codes(self, encoded: pa.DictionaryArray, probe: Probe, fresh: bool) -> np.ndarray:
+        if not fresh and len(encoded.dictionary) > len(encoded) // 4:
+            # A Parquet page dictionary can hold far more values than this batch uses.
+            return self._used_codes(encoded, probe)
+        return self._dictionary_codes(encoded.dictionary, probe)
+
+    def _used_codes(self, array: pa.DictionaryArray, probe: Probe) -> np.ndarray:
+        """Codes for a dictionary, classifying only the entries the indices use."""
+        used = pc.drop_null(pc.unique(array.indices))
+        codes = np.zeros(len(array.dictionary), dtype=np.int16)
+        codes[used.to_numpy()] = self.classify_distinct(array.dictionary.take(used), probe)
+        return codes
+
+    def _dictionary_codes(self, dictionary: pa.Array, probe: Probe) -> np.ndarray:
         key = (tuple(b.address if b is not None else 0 for b in dictionary.buffers()),
                dictionary.offset, len(dictionary), probe)
         hit = self._dictionaries.get(key)
         if hit is not None:
             return hit[1]
-        codes = pa.array(self.classify_distinct(dictionary, probe), type=CODE_TYPE)
+        codes = self.classify_distinct(dictionary, probe)
         if len(self._dictionaries) >= MAX_DICTIONARIES:
             self._dictionaries.pop(next(iter(self._dictionaries)))
         self._dictionaries[key] = (dictionary, codes)  # holding it keeps the addresses unique
@@ -149,7 +182,7 @@ class IpClassifier:
         out = np.full(len(values), UNKNOWN, dtype=np.int16)
         if len(values) == 0:
             return out
-        if pa.types.is_large_string(values.type):
+        if pa.types.is_large_string(values.type) or pa.types.is_string_view(values.type):
             values = values.cast(pa.string())
         is_v4 = pc.fill_null(pc.match_substring_regex(values, IPV4_PATTERN), False)
         v4_mask = is_v4.to_numpy(zero_copy_only=False)

@@ -3,6 +3,12 @@
 The python engine evaluates every rule on every event, as Panther does, and is the reference.
 The duckdb engine asks the compiled conditions which rows match, or need Python to decide, and runs
 Python only there; alert-time functions run on matches only in both.
+
+Given a ``LogReader``, the duckdb engine scans in two phases. Phase 1 reads only the columns the
+compiled conditions use (``ReadOptions.columns``) and evaluates them; every record is still read
+and checked, so statistics and rejections are a full read's. Phase 2 loads the complete records
+of the rows that matched or need Python (``LogBatch.full_rows``), once per batch, for the rules
+and their alert functions. Alerts and counts are therefore exactly those of a full read.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from flowwarden.alerts.grouping import AlertGrouper, OrderKey, event_time
@@ -77,7 +84,7 @@ class Scanner:
 
     def scan(self, batches: Iterable[BatchLike],
              progress: Callable[[int], None] | None = None) -> ScanResult:
-        for item in batches:
+        for item in self._narrowed(batches):
             self.add_batch(item)
             if progress is not None:
                 progress(item.batch.num_rows)
@@ -99,6 +106,24 @@ class Scanner:
         self.result.alerts = list(self.grouper.alerts())
         return self.result
 
+    def columns(self) -> tuple[str, ...] | None:
+        """The columns phase 1 reads (every log type of the rules), or None for everything."""
+        if self._compiled is None:
+            return None
+        log_types = {lt for rule in self.rules for lt in rule.log_types}
+        return tuple(sorted(set().union(*(self._compiled.columns(lt) for lt in log_types))))
+
+    def _narrowed(self, batches: Iterable[BatchLike]) -> Iterable[BatchLike]:
+        """A ``LogReader`` read with phase 1's columns (its statistics fill in as usual)."""
+        from flowwarden.logs import LogReader
+
+        columns = self.columns()
+        if columns is None or not isinstance(batches, LogReader):
+            return batches
+        if batches.options.columns is not None:
+            return batches
+        return batches.projected(columns)
+
     def _python_batch(self, item: BatchLike, rules: Sequence[Rule], offset: int) -> None:
         for index, record in enumerate(item.batch.to_pylist()):
             event = self.pack.event(record)
@@ -109,24 +134,28 @@ class Scanner:
         from flowwarden.engine.vectorized import evaluate_batch
 
         verdicts = evaluate_batch(self._compiled, item.batch, item.log_type)
-        wanted = {r.id for r in rules}
-        for rule in rules:
-            if rule.id not in wanted or rule.id not in verdicts:
-                continue
-            verdict = verdicts[rule.id]
-            self._run_rows(item, rule, verdict.match, offset, full=False)
-            self._run_rows(item, rule, verdict.python, offset, full=True)
+        chosen = [(rule, verdicts[rule.id]) for rule in rules if rule.id in verdicts]
+        wanted = [rows for _, v in chosen for rows in (v.match, v.python) if len(rows)]
+        if not wanted:
+            return
+        positions = np.unique(np.concatenate(wanted))
+        records = _full_rows(item, positions).to_pylist()
+        for rule, verdict in chosen:
+            self._run_rows(item, rule, verdict.match, positions, records, offset, full=False)
+            self._run_rows(item, rule, verdict.python, positions, records, offset, full=True)
 
-    def _run_rows(self, item: BatchLike, rule: Rule, rows: Any, offset: int, full: bool) -> None:
+    def _run_rows(self, item: BatchLike, rule: Rule, rows: np.ndarray, positions: np.ndarray,
+                  records: list[dict[str, Any]], offset: int, full: bool) -> None:
         if len(rows) == 0:
             return
-        taken = item.batch.take(pa.array(rows, type=pa.int64())).to_pylist()
         if full:
-            self.result.python_rows += len(taken)
-        for index, record in zip(rows, taken, strict=True):
+            self.result.python_rows += len(rows)
+        for index, at in zip(rows.tolist(), np.searchsorted(positions, rows).tolist(),
+                             strict=True):
+            record = records[at]
             event = self.pack.event(record)
             result = rule.evaluate(event) if full else rule.evaluate_match(event)
-            self._handle(rule, result, item.source, offset + int(index), record)
+            self._handle(rule, result, item.source, offset + index, record)
 
     def _handle(self, rule: Rule, result: RuleResult, source: str, position: int,
                 record: dict[str, Any]) -> None:
@@ -136,3 +165,11 @@ class Scanner:
             self.result.matches[rule.id] += 1
             key: OrderKey = (event_time(record), source, position)
             self.grouper.add(rule, result, key, record)
+
+
+def _full_rows(item: BatchLike, positions: np.ndarray) -> pa.RecordBatch:
+    """Complete records at ``positions``: phase 2 of a projected read, else a plain take."""
+    full_rows = getattr(item, "full_rows", None)
+    if full_rows is not None:
+        return full_rows(positions)
+    return item.batch.take(pa.array(positions, type=pa.int64()))

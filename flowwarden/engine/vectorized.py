@@ -125,9 +125,16 @@ class BatchEvaluator:
             column = _column(batch, indexes)
             if pa.types.is_string_view(column.type):
                 column = column.cast(pa.string())
+            elif pa.types.is_dictionary(column.type) and pa.types.is_string_view(
+                    column.type.value_type):
+                column = column.cast(pa.dictionary(column.type.index_type, pa.string()))
             arrays[alias] = column
+        by_column: dict[tuple[int, ...], list[tuple[str, Probe]]] = {}
         for alias, indexes, probe in query.probes:
-            arrays[alias] = self.classifier.codes(_column(batch, indexes), probe)
+            by_column.setdefault(indexes, []).append((alias, probe))
+        for indexes, wanted in by_column.items():
+            codes = self.classifier.codes_many(_column(batch, indexes), [p for _, p in wanted])
+            arrays.update({alias: code for (alias, _), code in zip(wanted, codes, strict=True)})
         if not arrays:
             arrays["_rows"] = pa.nulls(batch.num_rows, pa.int8())
         self.connection.register(VIEW, pa.table(arrays))
@@ -156,6 +163,17 @@ class CompiledPack:
         """The query for batches of ``log_type`` with ``schema`` (rendered once, then cached)."""
         conditions = [(p.rule_id, p.condition) for p in self.rules_for(log_type)]
         return self.evaluator.query(conditions, schema, key=log_type)
+
+    def columns(self, log_type: str) -> set[str]:
+        """Top-level columns the compiled conditions of ``log_type`` read (plus ``p_log_type``).
+
+        A reader may project to these for the vectorized pass; rows handed to Python (matches
+        and PYTHON verdicts) still need their full record.
+        """
+        names = {"p_log_type"}
+        for plan in self.rules_for(log_type):
+            names.update(n.keys[0] for n in ir.walk(plan.condition) if isinstance(n, ir.Field))
+        return names
 
     def sql(self, log_type: str, schema: pa.Schema) -> str | None:
         """The one SQL query evaluating every rule of ``log_type`` over such a batch."""

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flowwarden.errors import ExtractionError, Location
 from flowwarden.logic import ir
 from flowwarden.logic.extract_expr import Env, ExpressionExtractor
 from flowwarden.logic.rewrite import branch, simplify
@@ -51,8 +52,10 @@ class Extraction:
         return "partial" if self.residuals else "full"
 
 
-def extract_rule(rule: Rule) -> Extraction:
+def extract_rule(rule: Rule, strict: bool = False) -> Extraction:
     """Extract a loaded rule's condition, reading constants from its executed module.
+
+    With ``strict``, the first residual raises ExtractionError at its location instead.
 
     >>> from flowwarden.rules.loader import load_pack, resolve_pack_paths
     >>> pack = load_pack(resolve_pack_paths([]))
@@ -60,7 +63,12 @@ def extract_rule(rule: Rule) -> Extraction:
     'full'
     """
     namespace = vars(rule.module) if rule.module is not None else None
-    return Extraction(rule.id, extract_source(rule.source, namespace, rule.source_path))
+    extraction = Extraction(rule.id, extract_source(rule.source, namespace, rule.source_path))
+    if strict and extraction.residuals:
+        first = extraction.residuals[0]
+        where = first.span.location() if first.span else Location(rule.source_path)
+        raise ExtractionError(f"{rule.id}: cannot express {first.reason}", where)
+    return extraction
 
 
 def extract_source(source: str, namespace: Mapping[str, Any] | None = None,

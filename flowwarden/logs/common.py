@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.logs.model import FileStats, ReadOptions
+from flowwarden.logs.model import FileStats, ReadOptions, RowLoader
 
 EVENT_TIME = pa.timestamp("us", tz="UTC")
 IP_LIST = pa.list_(pa.string())
@@ -19,6 +20,13 @@ STANDARD_FIELDS: tuple[pa.Field, ...] = (
     pa.field("p_any_ip_addresses", IP_LIST),
 )
 STANDARD_NAMES = frozenset(f.name for f in STANDARD_FIELDS)
+
+
+class Projected(NamedTuple):
+    """What a format reader yields for a projected read: the batch and its complete rows."""
+
+    batch: pa.RecordBatch
+    complete: RowLoader
 
 
 def arange(count: int) -> pa.Array:
@@ -86,38 +94,74 @@ def to_event_time(values: pa.Array) -> pa.Array:
     return values.cast(EVENT_TIME)
 
 
+def projection(options: ReadOptions) -> frozenset[str] | None:
+    """The columns a projected read builds, or None for a full read.
+
+    That is the asked-for columns, ``p_log_type`` (the reader needs it) and, while a since/until
+    window applies, ``p_event_time``.
+
+    >>> sorted(projection(ReadOptions(columns=("dstPort",))))
+    ['dstPort', 'p_log_type']
+    """
+    if options.columns is None:
+        return None
+    names = {*options.columns, "p_log_type"}
+    if options.since is not None or options.until is not None:
+        names.add("p_event_time")
+    return frozenset(names)
+
+
 def with_standard(
     batch: pa.RecordBatch,
     log_type: str,
     source: str,
-    event_time: pa.Array,
-    ips: pa.Array,
+    event_time: pa.Array | None,
+    ips: pa.Array | None,
+    keep: frozenset[str] | None = None,
+    rows: int | None = None,
 ) -> pa.RecordBatch:
     """``batch`` with its own ``p_`` standard columns replaced by freshly computed ones.
 
-    The row count comes from ``event_time`` (``batch`` may have no columns at all).
+    The row count comes from ``event_time`` (``batch`` may have no columns at all). With a
+    projection ``keep``, only those columns are built: ``event_time`` and ``ips`` may then be
+    None when not kept, and ``rows`` gives the row count.
     """
-    names = [n for n in batch.schema.names if n not in STANDARD_NAMES]
+    names = [
+        n for n in batch.schema.names if n not in STANDARD_NAMES and (keep is None or n in keep)
+    ]
     arrays = [batch.column(n) for n in names]
     fields = [batch.schema.field(n) for n in names]
-    rows = len(event_time)
-    now = pa.scalar(datetime.now(UTC), EVENT_TIME)
-    standard = [
-        pa.repeat(pa.scalar(log_type, pa.string()), rows),
-        to_event_time(event_time),
-        pa.repeat(now, rows),
-        pa.repeat(pa.scalar(source, pa.string()), rows),
-        ips,
-    ]
-    return pa.RecordBatch.from_arrays(
-        [*arrays, *standard], schema=pa.schema([*fields, *STANDARD_FIELDS])
-    )
+    count = len(event_time) if event_time is not None else rows
+    if count is None:
+        raise ValueError("with_standard needs event_time or rows")
+    build = {
+        "p_log_type": lambda: pa.repeat(pa.scalar(log_type, pa.string()), count),
+        "p_event_time": lambda: to_event_time(event_time),
+        "p_parse_time": lambda: pa.repeat(pa.scalar(datetime.now(UTC), EVENT_TIME), count),
+        "p_source_file": lambda: pa.repeat(pa.scalar(source, pa.string()), count),
+        "p_any_ip_addresses": lambda: ips,
+    }
+    for standard in STANDARD_FIELDS:
+        if keep is None or standard.name in keep:
+            arrays.append(build[standard.name]())
+            fields.append(standard)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def apply_window(batch: pa.RecordBatch, options: ReadOptions, stats: FileStats) -> pa.RecordBatch:
     """Drop rows whose ``p_event_time`` falls outside since/until (nulls are kept)."""
-    if options.since is None and options.until is None:
+    keep = window_mask(batch, options)
+    if keep is None:
         return batch
+    kept = batch.filter(keep)
+    stats.filtered += batch.num_rows - kept.num_rows
+    return kept
+
+
+def window_mask(batch: pa.RecordBatch, options: ReadOptions) -> pa.Array | None:
+    """The rows inside since/until (nulls are kept), or None when no window applies."""
+    if options.since is None and options.until is None:
+        return None
     times = batch.column("p_event_time")
     keep = pa.repeat(pa.scalar(True), batch.num_rows)
     if options.since is not None:
@@ -126,9 +170,7 @@ def apply_window(batch: pa.RecordBatch, options: ReadOptions, stats: FileStats) 
     if options.until is not None:
         until = pa.scalar(utc(options.until), EVENT_TIME)
         keep = pc.and_(keep, pc.fill_null(pc.less_equal(times, until), True))
-    kept = batch.filter(keep)
-    stats.filtered += batch.num_rows - kept.num_rows
-    return kept
+    return keep
 
 
 def utc(moment: datetime) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,13 @@ class ReadOptions:
     with ``since <= p_event_time <= until`` (records without an event time are kept).
     ``accounts``/``regions`` prune keys whose layout names another account or region.
     ``batch_size`` caps the rows per batch.
+
+    ``columns`` (Panther column names; None reads everything) asks for a projected read: batches
+    hold only these columns and ``p_log_type``, in the order a full read gives them, and a name
+    a full read of that input would not have is left out. ``p_`` columns are computed when
+    named. String columns may then arrive dictionary-encoded. Every record is still read and
+    checked, so statistics, rejections and the records yielded are exactly a full read's;
+    ``LogBatch.full_rows`` gives the complete records of chosen rows.
     """
 
     log_type: str | None = None
@@ -30,6 +38,7 @@ class ReadOptions:
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     batch_size: int = 65536
+    columns: tuple[str, ...] | None = None
 
 
 DEFAULT_OPTIONS = ReadOptions()
@@ -44,13 +53,36 @@ class Rejection:
     reason: str
 
 
+# Complete rows (every column) at the given positions of a projected batch.
+RowLoader = Callable[[pa.Array], pa.RecordBatch]
+
+
 @dataclass
 class LogBatch:
-    """Arrow rows of one log type from one source."""
+    """Arrow rows of one log type from one source.
+
+    After a projected read (``ReadOptions.columns``) ``batch`` holds only the asked-for columns
+    and ``complete`` loads whole rows; it works only while this batch is the reader's current
+    one (before the next batch is asked for).
+    """
 
     log_type: str
     source: str
     batch: pa.RecordBatch
+    complete: RowLoader | None = field(default=None, repr=False, compare=False)
+
+    def full_rows(self, positions: Any) -> pa.RecordBatch:
+        """The complete records at ``positions`` (row indices of ``batch``), as a full read
+        gives them, in the order asked.
+
+        >>> item = LogBatch("AWS.VPCFlow", "-", pa.record_batch({"dstPort": [22, 53]}))
+        >>> item.full_rows([1]).to_pylist()
+        [{'dstPort': 53}]
+        """
+        indices = pa.array(positions, type=pa.int64())
+        if self.complete is None:
+            return self.batch.take(indices)
+        return self.complete(indices)
 
 
 @dataclass

@@ -9,15 +9,17 @@ account id is filled in both shapes, ``cloud.account.uid`` (1.1.0) and ``cloud.a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flowwarden.logs.common import any_ips, with_standard
+from flowwarden.logs.common import Projected, any_ips, projection, with_standard
 from flowwarden.logs.jsonrows import merge_type
 from flowwarden.logs.model import FileStats, ReadOptions
+from flowwarden.logs.parquet import RowRanges
 
 LOG_TYPE = "OCSF.NetworkActivity"
 CLASS_UID = 4001
@@ -160,38 +162,97 @@ def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def finish(batch: pa.RecordBatch, source: str) -> pa.RecordBatch:
-    """Add the standard columns: event time from ``time`` (ms) and the endpoints' ips."""
-    rows = batch.num_rows
-    event = pa.nulls(rows, pa.timestamp("ms", tz="UTC"))
-    if "time" in batch.schema.names and pa.types.is_integer(batch.column("time").type):
-        event = batch.column("time").cast(INT).cast(pa.timestamp("ms", tz="UTC"))
-    ip_columns: list[pa.Array] = []
+def finish(
+    batch: pa.RecordBatch, source: str, keep: frozenset[str] | None = None,
+    rows: int | None = None,
+) -> pa.RecordBatch:
+    """Add the standard columns: event time from ``time`` (ms) and the endpoints' ips.
+
+    With a projection ``keep``, only those columns are built (``rows`` counts the rows when
+    ``batch`` may have no columns).
+    """
+    rows = batch.num_rows if rows is None else rows
+    event = ips = None
+    if keep is None or "p_event_time" in keep:
+        event = pa.nulls(rows, pa.timestamp("ms", tz="UTC"))
+        if "time" in batch.schema.names and pa.types.is_integer(batch.column("time").type):
+            event = batch.column("time").cast(INT).cast(pa.timestamp("ms", tz="UTC"))
+    if keep is None or "p_any_ip_addresses" in keep:
+        ips = any_ips(_ip_columns(batch) or [pa.nulls(rows, pa.string())])
+    return with_standard(batch, LOG_TYPE, source, event, ips, keep, rows)
+
+
+def _ip_columns(batch: pa.RecordBatch) -> list[pa.Array]:
+    found: list[pa.Array] = []
     for name in ENDPOINTS:
         if name not in batch.schema.names or not pa.types.is_struct(batch.schema.field(name).type):
             continue
         endpoint = batch.column(name)
         for child in ("ip", "intermediate_ips"):
             if endpoint.type.get_field_index(child) >= 0:
-                ip_columns.append(pc.struct_field(endpoint, child))
-    ips = any_ips(ip_columns or [pa.nulls(rows, pa.string())])
-    return with_standard(batch, LOG_TYPE, source, event, ips)
+                found.append(pc.struct_field(endpoint, child))
+    return found
+
+
+def dictionary_columns(parquet_schema: pa.Schema, options: ReadOptions) -> list[str]:
+    """Columns a projected read takes dictionary-encoded: none (struct children are cast)."""
+    return []
 
 
 def read_parquet_batches(
     file: pq.ParquetFile, source: str, options: ReadOptions, stats: FileStats
-) -> Iterator[pa.RecordBatch]:
-    """Stream OCSF Parquet (e.g. Security Lake) batches, conformed to the declared columns."""
-    for raw in file.iter_batches(batch_size=options.batch_size):
+) -> Iterator[pa.RecordBatch | Projected]:
+    """Stream OCSF Parquet (e.g. Security Lake) batches, conformed to the declared columns.
+
+    A projected read decodes only the asked-for top-level columns (and the sources of asked-for
+    ``p_`` columns); nothing is rejected, so the statistics are a full read's.
+    """
+    keep = projection(options)
+    if keep is None:
+        for raw in file.iter_batches(batch_size=options.batch_size):
+            stats.accept(raw.num_rows)
+            yield finish(conform(raw), source)
+        return
+    wanted = set(keep)
+    if "p_event_time" in keep:
+        wanted.add("time")
+    if "p_any_ip_addresses" in keep:
+        wanted.update(ENDPOINTS)
+    names = file.schema_arrow.names
+    read = [n for n in names if n in wanted]
+    rest = [n for n in names if n not in wanted]
+    ranges = RowRanges(file, rest, options.batch_size) if rest else None
+    row = 0
+    for raw in file.iter_batches(batch_size=options.batch_size, columns=read):
         stats.accept(raw.num_rows)
-        yield finish(conform(raw), source)
+        complete = partial(_complete, raw, row, names, ranges, source)
+        batch = finish(conform(raw, frozenset(wanted)), source, keep, raw.num_rows)
+        yield Projected(batch, complete)
+        row += raw.num_rows
 
 
-def conform(raw: pa.RecordBatch) -> pa.RecordBatch:
+def _complete(raw: pa.RecordBatch, first: int, names: list[str], ranges: RowRanges | None,
+              source: str, positions: pa.Array) -> pa.RecordBatch:
+    """The complete records at ``positions`` of a projected batch, as a full read builds them."""
+    columns = dict(zip(raw.schema.names, raw.take(positions).columns, strict=True))
+    if ranges is not None:
+        table = ranges.read(first, first + raw.num_rows).take(positions)
+        columns.update((n, c.combine_chunks()) for n, c in zip(table.column_names, table.columns,
+                                                              strict=True))
+    return finish(conform(pa.RecordBatch.from_arrays([columns[n] for n in names], names=names)),
+                  source)
+
+
+def conform(raw: pa.RecordBatch, keep: frozenset[str] | None = None) -> pa.RecordBatch:
     """Declared columns first, cast by name (widened with any extra struct fields), then the
-    rest; ``"-"`` ips nulled and both account id shapes filled, as for JSON input."""
+    rest; ``"-"`` ips nulled and both account id shapes filled, as for JSON input.
+
+    With a projection ``keep``, only those columns are built.
+    """
     columns: dict[str, pa.Array] = {}
     for name, type_ in KNOWN.items():
+        if keep is not None and name not in keep:
+            continue
         if name not in raw.schema.names:
             columns[name] = pa.nulls(raw.num_rows, type_)
             continue
@@ -201,11 +262,12 @@ def conform(raw: pa.RecordBatch) -> pa.RecordBatch:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             columns[name] = col
     for name in raw.schema.names:
-        columns.setdefault(name, raw.column(name))
+        if keep is None or name in keep:
+            columns.setdefault(name, raw.column(name))
     for name in ENDPOINTS:
-        if pa.types.is_struct(columns[name].type):
+        if name in columns and pa.types.is_struct(columns[name].type):
             columns[name] = _replace_child(columns[name], "ip", _null_dash)
-    if _is_known_cloud(columns["cloud"].type):
+    if "cloud" in columns and _is_known_cloud(columns["cloud"].type):
         columns["cloud"] = _fill_accounts(columns["cloud"])
     return pa.RecordBatch.from_pydict(columns)
 

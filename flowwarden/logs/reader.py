@@ -5,14 +5,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, LogFormatError
 from flowwarden.logs import cloudwatch, ocsf, panther_json, vpcflow_parquet, vpcflow_text
-from flowwarden.logs.common import apply_window, chunks
+from flowwarden.logs.common import Projected, projection, window_mask
 from flowwarden.logs.fields import LOG_TYPE as VPCFLOW
 from flowwarden.logs.jsonrows import loads
 from flowwarden.logs.model import (
@@ -21,13 +23,15 @@ from flowwarden.logs.model import (
     InputObject,
     LogBatch,
     ReadOptions,
+    RowLoader,
     ScanStats,
 )
 from flowwarden.logs.sources import S3, STDIN, list_inputs, open_seekable, open_stream
 from flowwarden.logs.streams import PARQUET_MAGIC, Opened, open_content
 
-BatchIter = Iterator[pa.RecordBatch]
+BatchIter = Iterator[pa.RecordBatch | Projected]
 ParquetReader = Callable[[pq.ParquetFile, str, ReadOptions, FileStats], BatchIter]
+DictionaryColumns = Callable[[pa.Schema, ReadOptions], list[str]]
 READ_FAILURES = (OSError, EOFError, pa.ArrowException, ValueError)
 
 
@@ -43,22 +47,47 @@ class LogReader:
         self.stats = ScanStats()
         self._s3 = S3()
 
+    def projected(self, columns: Sequence[str]) -> LogReader:
+        """A reader of the same inputs that builds only ``columns`` (``ReadOptions.columns``)
+        and fills in this reader's ``stats``."""
+        reader = LogReader(self.sources, replace(self.options, columns=tuple(columns)))
+        reader.stats, reader._s3 = self.stats, self._s3
+        return reader
+
     def inputs(self) -> list[InputObject]:
         """The input objects this reader will read, after key pruning."""
         return list_inputs(self.sources, self.options, self._s3)
 
     def __iter__(self) -> Iterator[LogBatch]:
         self.stats.files.clear()
+        keep = projection(self.options)
         for obj in self.inputs():
             stats = self.stats.file(obj.url)
-            for batch in self._read_one(obj, stats):
+            for produced in self._read_one(obj, stats):
+                batch, complete = _projected(produced, keep)
                 if not batch.num_rows:
                     continue
                 log_type = str(batch.column("p_log_type")[0].as_py())
                 stats.log_type = stats.log_type or log_type
-                batch = apply_window(batch, self.options, stats)
-                for piece in chunks(batch, self.options.batch_size):
-                    yield LogBatch(log_type, obj.url, piece)
+                batch, complete = self._window(batch, complete, stats)
+                size = max(self.options.batch_size, 1)
+                for start in range(0, batch.num_rows, size):
+                    piece = batch.slice(start, size)
+                    yield LogBatch(log_type, obj.url, piece, _shifted(complete, start))
+
+    def _window(self, batch: pa.RecordBatch, complete: RowLoader | None,
+                stats: FileStats) -> tuple[pa.RecordBatch, RowLoader | None]:
+        """Apply since/until; a projected batch then drops ``p_event_time`` unless asked for."""
+        keep = window_mask(batch, self.options)
+        if keep is not None:
+            positions = pc.indices_nonzero(keep).cast(pa.int64())
+            stats.filtered += batch.num_rows - len(positions)
+            batch = batch.filter(keep)
+            complete = _through(complete, positions)
+        columns = self.options.columns
+        if columns is not None and "p_event_time" not in columns:
+            batch = batch.select([n for n in batch.schema.names if n != "p_event_time"])
+        return batch, complete
 
     def _read_one(self, obj: InputObject, stats: FileStats) -> BatchIter:
         with open_stream(obj, self._s3) as raw:
@@ -87,12 +116,16 @@ class LogReader:
         except READ_FAILURES as exc:
             stats.reject(None, f"unreadable Parquet: {exc}")
             return
-        reader = _parquet_reader(file.schema_arrow, self.options.log_type)
-        if reader is None:
+        found = _parquet_reader(file.schema_arrow, self.options.log_type)
+        if found is None:
             names = file.schema_arrow.names[:8]
             self._unrecognised(obj.url, stats, f"Parquet columns {names}")
             return
+        reader, dictionary_columns = found
         try:
+            encoded = dictionary_columns(file.schema_arrow, self.options)
+            if encoded:  # Parquet's dictionary pages hand over the distinct values for free
+                file = pq.ParquetFile(handle, metadata=file.metadata, read_dictionary=encoded)
             yield from reader(file, obj.url, self.options, stats)
         except READ_FAILURES as exc:
             stats.reject(None, f"Parquet read failed: {exc}")
@@ -144,12 +177,39 @@ def _first_object_is_ocsf(head: bytes) -> bool:
     return obj is not None and "p_log_type" not in obj and ocsf.detect_json(obj)
 
 
-def _parquet_reader(schema: pa.Schema, log_type: str | None) -> ParquetReader | None:
+def _parquet_reader(
+    schema: pa.Schema, log_type: str | None
+) -> tuple[ParquetReader, DictionaryColumns] | None:
     if log_type in (None, ocsf.LOG_TYPE) and ocsf.detect(schema):
-        return ocsf.read_parquet_batches
+        return ocsf.read_parquet_batches, ocsf.dictionary_columns
     if log_type in (None, VPCFLOW) and vpcflow_parquet.detect(schema):
-        return vpcflow_parquet.read_batches
+        return vpcflow_parquet.read_batches, vpcflow_parquet.dictionary_columns
     return None
+
+
+def _projected(produced: pa.RecordBatch | Projected,
+               keep: frozenset[str] | None) -> tuple[pa.RecordBatch, RowLoader | None]:
+    """(batch, loader of complete rows): formats without pushdown are projected here."""
+    if isinstance(produced, Projected):
+        return produced.batch, produced.complete
+    if keep is None:
+        return produced, None
+    names = [n for n in produced.schema.names if n in keep]
+    return produced.select(names), produced.take
+
+
+def _through(complete: RowLoader | None, positions: pa.Array) -> RowLoader | None:
+    """A loader for the rows kept at ``positions`` of what ``complete`` loads."""
+    if complete is None:
+        return None
+    return lambda rows: complete(positions.take(rows))
+
+
+def _shifted(complete: RowLoader | None, start: int) -> RowLoader | None:
+    """A loader for the slice starting at ``start`` of what ``complete`` loads."""
+    if complete is None or start == 0:
+        return complete
+    return lambda rows: complete(pc.add(rows, start))
 
 
 def read(sources: Sequence[str], options: ReadOptions = DEFAULT_OPTIONS) -> LogReader:

@@ -2,24 +2,37 @@
 
 Tolerates producers that wrote other types: numbers as strings, int64 account ids, and the
 strings ``"None"`` or ``"-"`` for null (flowlogs-reader's fixture). Streams by ``iter_batches``.
+
+A projected read (``ReadOptions.columns``) decodes only the asked-for columns plus every column
+whose conversion can reject a row (numbers written as strings), so rejections and statistics are
+exactly a full read's; the other columns convert without fail and are read, for chosen rows
+only, when ``LogBatch.full_rows`` asks. A file with a column whose conversion can fail outright
+(``uint64``, sub-second timestamps, binary or nested values) is read in full instead, so that it
+fails exactly where a full read fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import indices
+from flowwarden.logs.common import Projected, indices, projection
 from flowwarden.logs.model import FileStats, ReadOptions
+from flowwarden.logs.parquet import RowRanges, coalesced
 from flowwarden.logs.vpcflow_text import MAX_DIGITS, seconds, to_batch
 
 LOG_TYPE = F.LOG_TYPE
 NULL_STRINGS = pa.array(["-", "None", ""])
 MIN_KNOWN_COLUMNS = 3
+# The source columns of the computed p_ columns.
+STANDARD_SOURCES = {"p_event_time": ("start", "end"), "p_any_ip_addresses": F.IP_COLUMNS}
+INERT, REJECTS, FAILS = "inert", "rejects", "fails"
 
 
 def column_field(name: str) -> F.Field:
@@ -43,9 +56,13 @@ def schema(parquet_schema: pa.Schema) -> pa.Schema:
 
 def read_batches(
     file: pq.ParquetFile, source: str, options: ReadOptions, stats: FileStats
-) -> Iterator[pa.RecordBatch]:
+) -> Iterator[pa.RecordBatch | Projected]:
     """Stream a Parquet flow log as Panther-named batches, a slice of row groups at a time."""
     extra = _unknown(file.schema_arrow)
+    plan = _plan(file.schema_arrow, extra, projection(options))
+    if plan is not None:
+        yield from _read_projected(file, plan, source, options, stats)
+        return
     row = 0
     for raw in file.iter_batches(batch_size=options.batch_size):
         batch = convert(raw, row + 1, extra, source, stats)
@@ -54,59 +71,97 @@ def read_batches(
             yield batch
 
 
+def dictionary_columns(parquet_schema: pa.Schema, options: ReadOptions) -> list[str]:
+    """The string columns a projected read takes dictionary-encoded (distinct values come free
+    from Parquet's dictionary pages), or none for a full read."""
+    plan = _plan(parquet_schema, _unknown(parquet_schema), projection(options))
+    if plan is None:
+        return []
+    return [n for n in plan.read if _is_text(parquet_schema.field(n).type)
+            and column_field(n).type == F.STR and column_field(n).version > 0]
+
+
 def convert(
     raw: pa.RecordBatch,
     first_row: int,
     extra: tuple[F.Field, ...],
     source: str,
     stats: FileStats,
+    keep: frozenset[str] | None = None,
 ) -> pa.RecordBatch | None:
-    """Coerce one batch of raw columns; rows with uncastable values become rejections."""
-    ok = pa.repeat(pa.scalar(True), raw.num_rows)
+    """Coerce one batch of raw columns; rows with uncastable values become rejections.
+
+    ``keep`` (a projection) limits the columns built; dictionary-encoded string columns then
+    stay encoded.
+    """
+    checked = _check(raw, first_row, extra, stats, keep is not None)
+    if checked is None:
+        return None
+    typed, rows, _ = checked
+    return to_batch(typed, rows, extra, source, keep)  # every known field, then the unknown
+
+
+def _check(
+    raw: pa.RecordBatch, first_row: int, extra: tuple[F.Field, ...], stats: FileStats,
+    encoded: bool = False,
+) -> tuple[dict[str, pa.Array], int, pa.Array | None] | None:
+    """(typed columns of the good rows, their count, the good-row mask or None for all)."""
+    ok: pa.Array | None = None
     typed: dict[str, pa.Array] = {}
     reasons: dict[int, str] = {}
-    known = {f.panther: f for f in extra}
     for name in raw.schema.names:
         if name.startswith("p_"):
             continue
-        f = column_field(name)
-        f = known.get(f.panther, f)
+        f = _field(name, extra)
         col = raw.column(name)
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
+        if encoded and pa.types.is_dictionary(col.type) and f.type == F.STR and f.version:
+            typed[f.panther] = _null_dictionary(col)
+            continue
         value, bad = _coerce(col, f)
-        for index in indices(pc.and_(ok, bad)):
-            reasons[index] = f"{f.panther} ({name}): cannot read {col[index].as_py()!r}"
-        ok = pc.and_(ok, pc.invert(bad))
         typed[f.panther] = value
+        if bad is None:
+            continue
+        fresh = bad if ok is None else pc.and_(ok, bad)
+        for index in indices(fresh):
+            reasons[index] = f"{f.panther} ({name}): cannot read {col[index].as_py()!r}"
+        ok = pc.invert(bad) if ok is None else pc.and_(ok, pc.invert(bad))
     for index, reason in sorted(reasons.items()):
         stats.reject(first_row + index, reason)
     rows = raw.num_rows - len(reasons)
     stats.accept(rows)
     if rows == 0:
         return None
-    fields = tuple(column_field(n) for n in typed)
-    typed = {k: v.filter(ok) for k, v in typed.items()}
-    return to_batch(typed, rows, (*fields, *extra), source)
+    if reasons:
+        typed = {k: v.filter(ok) for k, v in typed.items()}
+    return typed, rows, ok if reasons else None
 
 
-def _coerce(col: pa.Array, f: F.Field) -> tuple[pa.Array, pa.Array]:
-    """(value cast to the field's type, mask of values that could not be cast)."""
-    no = pa.repeat(pa.scalar(False), len(col))
+def _field(name: str, extra: tuple[F.Field, ...]) -> F.Field:
+    f = column_field(name)
+    for known in extra:
+        if known.panther == f.panther:
+            return known
+    return f
+
+
+def _coerce(col: pa.Array, f: F.Field) -> tuple[pa.Array, pa.Array | None]:
+    """(value cast to the field's type, mask of values that could not be cast or None)."""
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
     if f.type == F.STR or f.version == 0:
         if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-            return col.cast(pa.string()), no
-        return _null_strings(col.cast(pa.string())), no
+            return col.cast(pa.string()), None
+        return _null_strings(col.cast(pa.string())), None
     if pa.types.is_timestamp(col.type):
-        return col.cast(pa.timestamp("s", tz=col.type.tz or "UTC")).cast(F.TIME), no
+        return col.cast(pa.timestamp("s", tz=col.type.tz or "UTC")).cast(F.TIME), None
     if pa.types.is_integer(col.type):
         ints = col.cast(F.INT)
-        return (seconds(ints) if f.type == F.TIME else ints), no
+        return (seconds(ints) if f.type == F.TIME else ints), None
     if pa.types.is_floating(col.type):
         ints = col.cast(F.INT, safe=False)
-        return (seconds(ints) if f.type == F.TIME else ints), no
+        return (seconds(ints) if f.type == F.TIME else ints), None
     text = _null_strings(col.cast(pa.string()))
     fine = pc.and_(pc.utf8_is_digit(text), pc.less_equal(pc.utf8_length(text), MAX_DIGITS))
     bad = pc.and_(text.is_valid(), pc.invert(pc.fill_null(fine, False)))
@@ -119,6 +174,19 @@ def _null_strings(col: pa.Array) -> pa.Array:
     return pc.if_else(nulls, pa.scalar(None, pa.string()), col)
 
 
+def _null_dictionary(col: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``_null_strings`` on a dictionary-encoded column, deciding each distinct value once."""
+    dictionary = col.dictionary
+    if not pa.types.is_string(dictionary.type):
+        dictionary = dictionary.cast(pa.string())
+    nulls = pc.fill_null(pc.is_in(dictionary, NULL_STRINGS), False)
+    codes = col.indices
+    if pc.any(nulls).as_py():
+        hit = pc.fill_null(pc.take(nulls, codes), False)
+        codes = pc.if_else(hit, pa.scalar(None, codes.type), codes)
+    return pa.DictionaryArray.from_arrays(codes, dictionary)
+
+
 def _unknown(parquet_schema: pa.Schema) -> tuple[F.Field, ...]:
     out = []
     for name in parquet_schema.names:
@@ -126,3 +194,104 @@ def _unknown(parquet_schema: pa.Schema) -> tuple[F.Field, ...]:
         if f.version == 0 and not name.startswith("p_"):
             out.append(F.Field(f.aws, f.panther, parquet_schema.field(name).type, 0))
     return tuple(out)
+
+
+# -- projected reads ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    """Which Parquet columns a projected read decodes first, and which only on demand."""
+
+    keep: frozenset[str]
+    read: tuple[str, ...]
+    rest: tuple[str, ...]
+    extra: tuple[F.Field, ...]
+
+
+def _plan(parquet_schema: pa.Schema, extra: tuple[F.Field, ...],
+          keep: frozenset[str] | None) -> _Plan | None:
+    """The projected read of a file, or None when it must be read in full."""
+    if keep is None:
+        return None
+    wanted = set(keep)
+    for name, sources in STANDARD_SOURCES.items():
+        if name in keep:
+            wanted.update(sources)
+    read, rest = [], []
+    for name in parquet_schema.names:
+        if name.startswith("p_"):
+            rest.append(name)
+            continue
+        f = _field(name, extra)
+        kind = conversion(parquet_schema.field(name).type, f)
+        if kind == FAILS:
+            return None
+        (read if f.panther in wanted or kind == REJECTS else rest).append(name)
+    return _Plan(keep, tuple(read), tuple(rest), extra)
+
+
+def conversion(dtype: pa.DataType, f: F.Field) -> str:
+    """What converting a column of ``dtype`` to field ``f`` can do: nothing bad (INERT), reject
+    rows (REJECTS: numbers written as text) or fail the whole batch (FAILS)."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    numeric = pa.types.is_integer(dtype) and dtype != pa.uint64() or pa.types.is_floating(dtype)
+    if f.type == F.STR or f.version == 0:
+        return INERT if _is_text(dtype) or numeric or pa.types.is_boolean(dtype) else FAILS
+    if numeric or pa.types.is_timestamp(dtype) and dtype.unit == "s":
+        return INERT
+    return REJECTS if _is_text(dtype) else FAILS
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+@dataclass
+class _Part:
+    """One projected raw batch: enough to rebuild the complete records of any of its rows."""
+
+    raw: pa.RecordBatch
+    first: int  # file row of its first row
+    ok: pa.Array | None  # its rows that were not rejected (None: all)
+    names: tuple[str, ...]
+    rest: RowRanges | None
+    extra: tuple[F.Field, ...]
+    source: str
+
+
+def _read_projected(
+    file: pq.ParquetFile, plan: _Plan, source: str, options: ReadOptions, stats: FileStats
+) -> Iterator[Projected]:
+    rest = RowRanges(file, plan.rest, options.batch_size) if plan.rest else None
+    names = tuple(file.schema_arrow.names)
+    row = 0
+    raws = file.iter_batches(batch_size=options.batch_size, columns=list(plan.read))
+    for raw in coalesced(raws, options.batch_size):
+        checked = _check(raw, row + 1, plan.extra, stats, encoded=True)
+        if checked is not None:
+            typed, rows, ok = checked
+            batch = to_batch(typed, rows, plan.extra, source, plan.keep)
+            part = _Part(raw, row, ok, names, rest, plan.extra, source)
+            yield Projected(batch, partial(_complete, part))
+        row += raw.num_rows
+
+
+def _complete(part: _Part, positions: pa.Array) -> pa.RecordBatch:
+    """The complete records at ``positions`` of a part's good rows, as a full read builds them."""
+    if part.ok is not None:
+        positions = pc.indices_nonzero(part.ok).take(positions)
+    columns = dict(zip(part.raw.schema.names, part.raw.take(positions).columns, strict=True))
+    if part.rest is not None:
+        table = part.rest.read(part.first, part.first + part.raw.num_rows).take(positions)
+        columns.update((n, c.combine_chunks()) for n, c in zip(table.column_names, table.columns,
+                                                              strict=True))
+    raw = pa.RecordBatch.from_arrays([columns[n] for n in part.names], names=list(part.names))
+    scratch = FileStats(part.source)
+    batch = convert(raw, 1, part.extra, part.source, scratch)
+    if scratch.rejected:  # the rows were checked in the first phase: this cannot happen
+        raise AssertionError(f"{part.source}: rows rejected only when read in full")
+    if batch is None:
+        batch = to_batch({}, 0, part.extra, part.source)
+    return batch

@@ -213,15 +213,33 @@ def parse_lines(
 
 
 def to_batch(
-    columns: dict[str, pa.Array], rows: int, fields: tuple[F.Field, ...], source: str
+    columns: dict[str, pa.Array],
+    rows: int,
+    fields: tuple[F.Field, ...],
+    source: str,
+    keep: frozenset[str] | None = None,
 ) -> pa.RecordBatch:
-    """A full AWS.VPCFlow batch from the typed columns present; absent ones are null."""
-    target = schema(fields)
+    """A full AWS.VPCFlow batch from the typed columns present; absent ones are null.
+
+    With a projection ``keep``, only those columns are built (string columns may then be
+    dictionary-encoded).
+    """
+    target = [f for f in schema(fields) if keep is None or f.name in keep]
     arrays = [columns.get(f.name, pa.nulls(rows, f.type)) for f in target]
-    batch = pa.RecordBatch.from_arrays(arrays, schema=target)
-    event = pc.coalesce(batch.column("start"), batch.column("end"))
-    present = [columns[c] for c in F.IP_COLUMNS if c in columns] or [pa.nulls(rows, pa.string())]
-    return with_standard(batch, LOG_TYPE, source, event, any_ips(present))
+    if keep is None:
+        batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(target))
+    else:
+        kinds = [f.with_type(a.type) if pa.types.is_dictionary(a.type) else f
+                 for f, a in zip(target, arrays, strict=True)]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(kinds))
+    event = ips = None
+    if keep is None or "p_event_time" in keep:
+        nulls = pa.nulls(rows, F.TIME)
+        event = pc.coalesce(columns.get("start", nulls), columns.get("end", nulls))
+    if keep is None or "p_any_ip_addresses" in keep:
+        present = [columns[c] for c in F.IP_COLUMNS if c in columns]
+        ips = any_ips(present or [pa.nulls(rows, pa.string())])
+    return with_standard(batch, LOG_TYPE, source, event, ips, keep, rows)
 
 
 def _validate(

@@ -63,6 +63,13 @@ def test_compile_pack_plans_every_rule_and_log_type(pack, compiled):
     assert compiled.extractions["AWS.VPC.UnapprovedOutboundDNS"].status == "full"
 
 
+def test_columns_read_per_log_type(pack, compiled):
+    assert compiled.columns(VPC) == {"p_log_type", "srcAddr", "dstAddr", "srcPort", "dstPort",
+                                     "protocol", "action", "status"}
+    assert compiled.columns(OCSF) == {"p_log_type", "src_endpoint", "dst_endpoint",
+                                      "connection_info", "action", "status_code"}
+
+
 def test_compile_pack_renders_sql_for_given_schemas(pack):
     schema = pa.schema([("dstPort", pa.int64()), ("dstAddr", pa.string()), ("srcAddr", pa.string())])
     compiled = compile_pack(pack, schemas={VPC: schema})

@@ -315,6 +315,19 @@ def test_statements_after_a_residual_statement_are_kept_in_its_source():
     assert residual.source.splitlines()[-1] == "return True"
 
 
+def test_strict_extraction_raises_at_the_first_residual(tmp_path):
+    from flowwarden.errors import ExtractionError
+
+    (tmp_path / "r.yml").write_text("AnalysisType: rule\nFilename: r.py\nRuleID: R\n"
+                                    "Enabled: true\nLogTypes: [AWS.VPCFlow]\nSeverity: Low\n")
+    (tmp_path / "r.py").write_text("def rule(event):\n    return helper(event)\n")
+    rule = load_pack([tmp_path]).rule("R")
+    assert extract_rule(rule).status == "none"
+    with pytest.raises(ExtractionError) as info:
+        extract_rule(rule, strict=True)
+    assert str(info.value) == f"{tmp_path / 'r.py'}:2:12: R: cannot express call to helper()"
+
+
 def test_doctests():
     for module in (extract, rewrite, scope):
         result = doctest.testmod(module)

@@ -113,16 +113,30 @@ def test_codes_map_back_to_rows_with_nulls_and_dictionaries():
 
 def test_a_shared_dictionary_is_classified_once(monkeypatch):
     classifier = IpClassifier()
-    column = pa.array(["10.0.0.1", "8.8.8.8"] * 4).dictionary_encode()
+    column = pa.array(["10.0.0.1", "8.8.8.8"] * 40).dictionary_encode()
     calls = []
     original = classifier.classify_distinct
     monkeypatch.setattr(classifier, "classify_distinct",
                         lambda values, probe: calls.append(1) or original(values, probe))
-    first = classifier.codes(column.slice(0, 4), CHECK)
-    second = classifier.codes(column.slice(4, 4), CHECK)
+    first = classifier.codes(column.slice(0, 40), CHECK)
+    second = classifier.codes(column.slice(40, 40), CHECK)
     assert calls == [1] and first.to_pylist() == second.to_pylist()
 
 
 def test_doctests():
     result = doctest.testmod(ipclass)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_an_oversized_dictionary_classifies_only_used_entries(monkeypatch):
+    classifier = IpClassifier()
+    dictionary = pa.array([f"10.0.{i // 256}.{i % 256}" for i in range(1000)] + ["bad"])
+    column = pa.DictionaryArray.from_arrays(pa.array([3, None, 1000, 3], pa.int32()), dictionary)
+    seen = []
+    original = classifier.classify_distinct
+    monkeypatch.setattr(classifier, "classify_distinct",
+                        lambda values, probe: seen.append(len(values)) or original(values, probe))
+    codes = classifier.codes(column, CHECK).to_pylist()
+    assert seen == [2]
+    assert codes == [CHECK.classify(v) | (TRUTHY if v else 0)
+                     for v in ["10.0.0.3", None, "bad", "10.0.0.3"]]

@@ -248,7 +248,9 @@ def test_mixed_type_coalesce_asks_python():
 
 def test_dictionary_and_large_string_columns():
     values = ["10.0.0.1", "8.8.8.8", None, "", "8.8.8.8"]
-    for array in (pa.array(values).dictionary_encode(), pa.array(values, pa.large_string())):
+    for array in (pa.array(values).dictionary_encode(), pa.array(values, pa.large_string()),
+                  pa.array(values).cast(pa.string_view()),
+                  pa.array(values).cast(pa.string_view()).dictionary_encode()):
         table = pa.table({"dstAddr": array})
         assert_agrees(IpCheck(Coalesce(ADDR, Const("1.0.0.0/32")), "is_global"), table)
         assert_agrees(InSet(ADDR, frozenset({"8.8.8.8"})), table)

@@ -26,7 +26,7 @@ import pyarrow as pa
 from flowwarden.errors import RenderError
 from flowwarden.logic import ir
 from flowwarden.logic.render import Renderer
-from flowwarden.logic.render.probe import TRUTHY, Probe
+from flowwarden.logic.render.probe import Probe
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 
 INT, STR, NULL, BOOL, OTHER = "int", "str", "null", "bool", "other"
@@ -57,15 +57,16 @@ def arrow_kind(dtype: pa.DataType) -> str:
     """The Python type a column of ``dtype`` yields, as far as the renderer cares."""
     if pa.types.is_integer(dtype):
         return INT
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        return STR
-    if pa.types.is_dictionary(dtype) and (
-        pa.types.is_string(dtype.value_type) or pa.types.is_large_string(dtype.value_type)
-    ):
+    if _is_text(dtype) or (pa.types.is_dictionary(dtype) and _is_text(dtype.value_type)):
         return STR
     if pa.types.is_null(dtype):
         return NULL
     return OTHER
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+            or pa.types.is_string_view(dtype))
 
 
 def resolve_path(schema: pa.Schema, keys: tuple[str, ...]) -> tuple[str, list[int]]:
@@ -122,6 +123,16 @@ class DuckDBRenderer(Renderer):
 
     def __init__(self, inputs: BatchInputs) -> None:
         self.inputs = inputs
+        self._negations: dict[str, str] = {}  # "(NOT x)" -> "x", for the ones built here
+
+    def _negate(self, sql: str) -> str:
+        if sql in self._negations:
+            return self._negations[sql]
+        if sql in (TRUE, FALSE):
+            return FALSE if sql == TRUE else TRUE
+        negated = f"(NOT {sql})"
+        self._negations[negated] = sql
+        return negated
 
     # -- entry points -----------------------------------------------------------------------
     def verdict(self, node: ir.Node) -> str:
@@ -151,7 +162,7 @@ class DuckDBRenderer(Renderer):
                 whens.append(f"WHEN {error} THEN {PYTHON}")
                 if error == TRUE:
                     break
-            stop = _negate(value) if conjunction else value
+            stop = self._negate(value) if conjunction else value
             if stop == TRUE:
                 whens.append(f"WHEN true THEN {decided}")
                 break
@@ -216,7 +227,7 @@ class DuckDBRenderer(Renderer):
         left, right = self.value(node.left), self.value(node.right)
         if node.op in ("==", "!="):
             equal = self._equal(left, right)
-            return Cond(equal if node.op == "==" else _negate(equal), None)
+            return Cond(equal if node.op == "==" else self._negate(equal), None)
         if left.kind != right.kind or left.kind not in (INT, STR):
             return Cond(FALSE, TRUE)  # None or mixed types: Python raises TypeError
         error = f"({left.sql} IS NULL OR {right.sql} IS NULL)"
@@ -252,7 +263,7 @@ class DuckDBRenderer(Renderer):
 
     def not_sql(self, node: ir.Not) -> Cond:
         value, error = self.cond(node.operand)
-        return Cond(_negate(value), error)
+        return Cond(self._negate(value), error)
 
     def residual_sql(self, node: ir.Residual) -> Cond:
         raise NeedsPython
@@ -290,15 +301,12 @@ class DuckDBRenderer(Renderer):
         field, fallback = _field_with_fallback(node)
         if field is not None:
             kind, _ = resolve_path(self.inputs.schema, field.keys)
-            otherwise = probe.with_fallback(fallback).classify(None)  # a falsy value's code
             if kind == NULL:
-                return str(otherwise)
+                return str(probe.with_fallback(fallback).classify(None))
             if kind != STR:
                 raise NeedsPython
-            ref = self.inputs.probe(field.keys, probe)
-            if not fallback:
-                return ref
-            return f"(CASE WHEN ({ref} & {TRUTHY}) <> 0 THEN {ref} ELSE {otherwise} END)"
+            # The engine applies constant fallbacks per distinct value: one column per variant.
+            return self.inputs.probe(field.keys, probe.with_fallback(fallback))
         if isinstance(node, ir.Coalesce):
             operand = self.value(node.operand)
             if operand.kind == NULL:
@@ -313,7 +321,7 @@ class DuckDBRenderer(Renderer):
         values: list[str] = []
         errors: list[str] = []
         for value, error in parts:
-            reach = [v if conjunction else _negate(v) for v in values]
+            reach = [v if conjunction else self._negate(v) for v in values]
             if error is not None:
                 errors.append(_all([*reach, error]))
             values.append(value)
@@ -341,10 +349,6 @@ def _field_with_fallback(node: ir.Node) -> tuple[ir.Field | None, tuple[ir.Scala
             return None, ()
         fallback.append(rest.value)
     return (head, tuple(fallback)) if isinstance(head, ir.Field) else (None, ())
-
-
-def _negate(sql: str) -> str:
-    return {TRUE: FALSE, FALSE: TRUE}.get(sql, f"(NOT {sql})")
 
 
 def _all(parts: list[str]) -> str:

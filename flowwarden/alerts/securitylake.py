@@ -1,0 +1,122 @@
+"""OCSF findings in the Amazon Security Lake custom-source layout.
+
+Security Lake reads a custom source's objects from
+``ext/<source>/region=<region>/accountId=<account>/eventDay=<YYYYMMDD>/<name>.parquet``: Parquet
+only, one OCSF class per source (here Detection Finding, 2004). Each finding goes to the partition
+of its cloud region and account (``unknown`` when the alert had none) and the UTC day of its
+``time``. The destination is a local directory or ``s3://bucket/prefix``; a local file is written
+under a temporary name and renamed, an S3 object appears whole on its PUT.
+
+Read it back with DuckDB as ``read_parquet('<root>/ext/<source>/**/*.parquet',
+hive_partitioning=true, hive_types_autocast=false)``: without the last option DuckDB reads
+``accountId`` as an integer and drops an account id's leading zeros.
+
+Writing the same findings under the same ``name`` again overwrites the same objects, so a caller
+that picks names deterministically (a checkpointed run uses its run number; a plain write uses a
+digest of the findings) never leaves two copies of one write behind.
+
+>>> lake_key("flowwarden", "eu-west-1", "123456789012", "20240501", "run-1")
+'ext/flowwarden/region=eu-west-1/accountId=123456789012/eventDay=20240501/run-1.parquet'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from flowwarden.alerts.model import Alert
+from flowwarden.alerts.ocsf import findings_table, to_finding
+from flowwarden.errors import Location, UsageError
+from flowwarden.logs.sources import S3, S3_SCHEME, split_s3
+
+DEFAULT_SOURCE = "flowwarden"
+UNKNOWN = "unknown"
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PartitionKey = tuple[str, str, str]
+
+
+def lake_key(source: str, region: str, account: str, day: str, name: str) -> str:
+    """The object key of one partition's file, relative to the lake's root."""
+    return f"ext/{source}/region={region}/accountId={account}/eventDay={day}/{name}.parquet"
+
+
+def partition_of(finding: Mapping[str, Any]) -> PartitionKey:
+    """(region, account, eventDay) of a finding."""
+    cloud = finding.get("cloud") or {}
+    region = _safe(cloud.get("region")) or UNKNOWN
+    account = _safe((cloud.get("account") or {}).get("uid")) or UNKNOWN
+    day = datetime.fromtimestamp(finding["time"] / 1000, tz=UTC).strftime("%Y%m%d")
+    return region, account, day
+
+
+def partitioned(findings: Iterable[Mapping[str, Any]]) -> dict[PartitionKey, list[Mapping[str, Any]]]:
+    """Findings grouped by partition, each partition in the order the findings came."""
+    parts: dict[PartitionKey, list[Mapping[str, Any]]] = defaultdict(list)
+    for finding in findings:
+        parts[partition_of(finding)].append(finding)
+    return dict(sorted(parts.items()))
+
+
+def content_name(findings: Sequence[Mapping[str, Any]]) -> str:
+    """A name that depends only on the findings' identities and counts."""
+    digest = hashlib.sha256()
+    for finding in sorted(findings, key=lambda f: f["finding_info"]["uid"]):
+        digest.update(f"{finding['finding_info']['uid']}:{finding.get('count')}:"
+                      f"{finding['time']}\n".encode())
+    return f"flowwarden-{digest.hexdigest()[:24]}"
+
+
+def write_security_lake(alerts: Iterable[Alert], destination: str, *,
+                        source: str = DEFAULT_SOURCE, name: str | None = None,
+                        s3: S3 | None = None) -> list[str]:
+    """Write the alerts' findings as Parquet under ``destination``; returns the written URLs."""
+    if not SOURCE_NAME.match(source):
+        raise UsageError(f"a Security Lake source name is 1-64 letters, digits, - or _: {source!r}")
+    findings = [to_finding(a) for a in alerts]
+    if not findings:
+        return []
+    name = name or content_name(findings)
+    written = []
+    for (region, account, day), rows in partitioned(findings).items():
+        key = lake_key(source, region, account, day, name)
+        written.append(write_object(destination, key, _parquet_bytes(rows), s3))
+    return written
+
+
+def _parquet_bytes(findings: Sequence[Mapping[str, Any]]) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(findings_table(findings), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def write_object(destination: str, key: str, data: bytes, s3: S3 | None = None) -> str:
+    """Write ``data`` whole at ``destination``/``key`` (a directory or ``s3://bucket/prefix``)."""
+    if destination.startswith(S3_SCHEME):
+        bucket, prefix = split_s3(destination)
+        full = f"{prefix.rstrip('/')}/{key}" if prefix.strip("/") else key
+        try:
+            (s3 or S3()).client.put_object(Bucket=bucket, Key=full, Body=data)
+        except Exception as exc:  # botocore raises many types; all mean "cannot write"
+            raise UsageError(f"cannot write: {exc}", Location(f"s3://{bucket}/{full}")) from exc
+        return f"s3://{bucket}/{full}"
+    target = Path(destination) / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return str(target)
+
+
+def _safe(value: Any) -> str | None:
+    """A partition value: no path separators or ``=``; None when empty."""
+    if value in (None, ""):
+        return None
+    return re.sub(r"[/\\=\s]", "_", str(value))

@@ -1,0 +1,146 @@
+"""The Spark engine: the same rules over the same inputs give the same alerts as ``duckdb``.
+
+Each input becomes a DataFrame of Panther-named records (``spark_inputs``). Every rule's
+condition is rendered to Spark SQL (``logic.render.spark``) into a verdict column per rule;
+IP predicates read probe codes an Arrow UDF computes with the running ``ipaddress`` module.
+Rows some rule matches, or must ask Python about, go through ``mapInArrow`` to the rules'
+Python on the executors; dedup windows and thresholds are Spark aggregations
+(``spark_alerts``). One Spark action runs it all; counts come back through observations.
+
+PySpark is optional (``pip install 'flowwarden[spark]'``); this module imports it lazily.
+
+Cluster use. Build a wheel (``pip wheel --no-deps -w dist .``), make an environment holding it
+and pyspark for the executors, and point Spark at it::
+
+    python -m venv fw && fw/bin/pip install dist/flowwarden-*.whl 'pyspark>=4.1' venv-pack
+    fw/bin/venv-pack -o fw.tar.gz
+    export PYSPARK_PYTHON=./environment/bin/python
+    spark-submit --master spark://host:7077 --archives fw.tar.gz#environment \\
+        "$(fw/bin/python -c 'import flowwarden.cli as m; print(m.__file__)')" \\
+        scan --engine spark s3a://bucket/AWSLogs/ --pack ./my-rules -o alerts.jsonl
+
+The built-in packs travel inside the wheel; rule directories named with ``--pack`` are shipped
+to the executors with ``SparkContext.addFile`` when the master is not local. Under
+``spark-submit`` the master (and S3A credentials, ``spark.hadoop.fs.s3a.*``) come from its
+configuration; ``s3://`` sources are read with boto3 on the executors, ``s3a://`` by Spark.
+
+>>> from flowwarden.engine.spark import resolve_master
+>>> resolve_master(None, environ={})
+'local[*]'
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from flowwarden.engine.scan import ScanResult
+from flowwarden.logs.model import DEFAULT_OPTIONS, ReadOptions
+from flowwarden.rules.loader import BUILTIN_PACKS, Pack
+from flowwarden.rules.rule import Rule
+
+# Settings the engine relies on: UTC session time (event times are UTC), case-sensitive
+# column names (Panther's names are), and no cap on what the driver collects (alerts).
+SESSION_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.caseSensitive": "true"}
+START_CONF = {"spark.driver.maxResultSize": "0", "spark.ui.showConsoleProgress": "false"}
+# Local mode runs the executors inside the driver's JVM: 1g (Spark's default) is too little to
+# group a few hundred thousand alerts. Only used when this process starts the JVM.
+LOCAL_CONF = {"spark.driver.memory": "4g"}
+
+
+def resolve_master(master: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """``master``; else None under ``spark-submit`` (its ``--master`` rules), else local[*]."""
+    if master is not None:
+        return master
+    return None if "PYSPARK_GATEWAY_PORT" in environ else "local[*]"
+
+
+def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None,
+                  app_name: str = "flowwarden") -> Any:
+    """A SparkSession for scans: the executors' Python is this interpreter unless
+    ``PYSPARK_PYTHON`` says otherwise (they need pyarrow and flowwarden)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    chosen = resolve_master(master)
+    if chosen is not None:
+        builder = builder.master(chosen)
+    local = {} if chosen is None or not chosen.startswith("local") else LOCAL_CONF
+    for key, value in {**START_CONF, **local, **SESSION_CONF, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
+               master: str | None = None, spark: Any = None,
+               options: ReadOptions = DEFAULT_OPTIONS, max_samples: int = 3,
+               pack_paths: Sequence[str] | None = None,
+               conf: Mapping[str, str] | None = None) -> ScanResult:
+    """Scan ``sources`` with ``rules`` on Spark; the alerts equal the duckdb engine's.
+
+    ``spark`` is a session to use (else one is made for ``master``, default local[*], with
+    ``conf``). ``pack_paths`` are the ``--pack`` names or directories ``pack`` was loaded from
+    (the executors load them again); by default they are inferred from the rules' files.
+    """
+    from flowwarden.engine.spark_run import SparkScan
+
+    session = spark or spark_session(master, conf)
+    for key, value in SESSION_CONF.items():
+        session.conf.set(key, value)
+    spec = pack_spec(session, pack, rules, pack_paths)
+    return SparkScan(session, pack, list(rules), spec, max_samples).run(sources, options)
+
+
+def pack_spec(session: Any, pack: Pack, rules: Sequence[Rule],
+              pack_paths: Sequence[str] | None) -> Any:
+    """What executors load: built-in pack names as names, directories absolute or shipped."""
+    from flowwarden.engine.spark_rules import SHIPPED, PackSpec
+
+    paths = list(pack_paths) if pack_paths is not None else infer_pack_paths(pack, rules)
+    builtin = {str(p.resolve()): name for name, p in BUILTIN_PACKS.items()}
+    resolved = [p if p in BUILTIN_PACKS else builtin.get(str(Path(p).resolve()),
+                                                         str(Path(p).resolve())) for p in paths]
+    if not session.sparkContext.master.startswith("local"):
+        resolved = [_ship(session, p) if p not in BUILTIN_PACKS else p for p in resolved]
+        names = [p for p in resolved if p.startswith(SHIPPED)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule directories to ship need distinct names: {names}")
+    return PackSpec(tuple(resolved), pickle.dumps(pack.config))
+
+
+def _ship(session: Any, path: str) -> str:
+    from flowwarden.engine.spark_rules import SHIPPED
+
+    session.sparkContext.addFile(path, recursive=True)
+    return SHIPPED + Path(path).name
+
+
+def infer_pack_paths(pack: Pack, rules: Sequence[Rule]) -> list[str]:
+    """Built-in packs holding the rules, plus the common directory of the other rule and
+    data-model files (pass ``pack_paths`` when helpers live elsewhere)."""
+    builtin = {name: p.resolve() for name, p in BUILTIN_PACKS.items()}
+    names: list[str] = []
+    custom: list[str] = []
+    files = [r.yaml_path for r in rules] + [m.path for m in pack.data_models.values()]
+    for file in files:
+        path = Path(file).resolve()
+        owner = next((n for n, root in builtin.items() if path.is_relative_to(root)), None)
+        if owner is None:
+            custom.append(str(path.parent))
+        elif owner not in names and file in {r.yaml_path for r in rules}:
+            names.append(owner)
+    return names + ([os.path.commonpath(custom)] if custom else [])
+
+
+@functools.cache
+def pyspark_version() -> tuple[int, ...]:
+    """The installed pyspark's (major, minor); the engine needs 4.1 for ``arrow_udf``."""
+    import pyspark
+
+    return tuple(int(p) for p in pyspark.__version__.split(".")[:2])

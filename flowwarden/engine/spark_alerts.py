@@ -1,0 +1,152 @@
+"""Dedup windows and thresholds as Spark aggregations; alerts assembled by ``AlertGrouper``.
+
+Matches are grouped by (rule, dedup string, window start), the window being the tumbling,
+epoch-aligned ``window_start`` computed next to the rule call. Per group Spark keeps the count,
+the last event time, the distinct ``unique()`` values, the first event's rule result and the
+first ``max_samples`` sample records, "first" meaning the smallest (event time, source,
+position), the key the local scanner orders by. Groups below their rule's threshold are
+dropped in Spark; on the executors each remaining group becomes the ``Group`` state of an
+``AlertGrouper``, whose own code turns it into the alert (id from ``alert_id``, MITRE entries);
+the driver sorts the alerts by the grouper's key.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from flowwarden.alerts.grouping import AlertGrouper, Group, GroupKey
+from flowwarden.alerts.model import Alert
+from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
+from flowwarden.engine.spark_rules import PackSpec, from_micros
+from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule
+
+KEYS = ("rule_id", "dedup", "window_us")
+FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
+ALERT_SCHEMA = pa.schema([("event_us", pa.int64()), ("source", pa.string()),
+                          ("position", pa.int64()), ("rule_id", pa.string()),
+                          ("dedup", pa.string()), ("alert", pa.binary())])
+ALERT_DDL = ("event_us long, source string, position long, rule_id string, dedup string, "
+             "alert binary")
+
+
+def group_frame(matches: Any, rules: Sequence[Rule], max_samples: int) -> Any:
+    """One row per (rule, dedup, window) group that reached its rule's threshold."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as S
+
+    order = Window.partitionBy(*KEYS).orderBy("event_us", "source", "position")
+    ranked = matches.withColumn("rank", S.row_number().over(order))
+    rank = S.col("rank")
+    first = S.struct("event_us", "source", "position", "result")
+    sample = S.struct("rank", "event_us", "source", "position", "record")
+    groups = ranked.groupBy(*KEYS).agg(
+        S.count(S.lit(1)).alias("count"),
+        S.max("event_us").alias("last_us"),
+        S.collect_set("unique").alias("uniques"),
+        S.max(S.when(rank == 1, first)).alias("first"),
+        S.sort_array(S.collect_list(S.when(rank <= max_samples, sample))).alias("samples"),
+    )
+    threshold = _by_rule({r.id: r.threshold for r in rules})
+    uses_unique = _by_rule({r.id: r.function("unique") is not None for r in rules})
+    reached = S.when(uses_unique, S.size("uniques")).otherwise(S.col("count"))
+    return groups.where(reached >= threshold)
+
+
+def _by_rule(values: dict[str, Any]) -> Any:
+    from pyspark.sql import functions as S
+
+    mapping = S.create_map(*[S.lit(v) for item in values.items() for v in item])
+    return S.try_element_at(mapping, S.col("rule_id"))
+
+
+def alert_frame(groups: Any, spec: PackSpec, max_samples: int) -> Any:
+    """Each group's ``Alert``, built on the executors by ``AlertGrouper`` and pickled, with the
+    grouper's sort key (first event's time, source and position; rule id; dedup string)."""
+    return groups.mapInArrow(_alerts_of_groups(spec, max_samples), ALERT_DDL)
+
+
+def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
+        [Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        rules = {rule.id: rule for rule in spec.load().rules}
+        for batch in batches:
+            out: dict[str, list[Any]] = {name: [] for name in ALERT_SCHEMA.names}
+            for row in batch.to_pylist():
+                grouper = AlertGrouper(max_samples)
+                key = _add_group(grouper, rules[row["rule_id"]], row)
+                for alert in grouper.alerts():
+                    first = row["first"]
+                    for name, value in zip(ALERT_SCHEMA.names, (
+                            first["event_us"], first["source"], first["position"], key[0],
+                            key[1], pickle.dumps(alert)), strict=True):
+                        out[name].append(value)
+            yield pa.RecordBatch.from_pydict(out, schema=ALERT_SCHEMA)
+
+    return build
+
+
+def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupKey:
+    """Put one aggregated group row into ``grouper`` as the state its ``add`` would have built."""
+    first, start = row["first"], from_micros(row["window_us"])
+    key: GroupKey = (rule.id, row["dedup"], start)
+    grouper.groups[key] = Group(
+        rule=rule, dedup=row["dedup"], window_start=start,
+        first_key=(from_micros(first["event_us"]), first["source"], first["position"]),
+        first=pickle.loads(first["result"]), last_time=from_micros(row["last_us"]),
+        count=row["count"], uniques=set(row["uniques"]),
+        samples=[((from_micros(s["event_us"]), s["source"], s["position"]),
+                  pickle.loads(s["record"])) for s in row["samples"]],
+    )
+    return key
+
+
+def collect_alerts(alerts: Any) -> list[Alert]:
+    """The alerts, streamed to the driver partition by partition, in ``AlertGrouper`` order."""
+    rows = [tuple(row) for row in alerts.toLocalIterator(prefetchPartitions=True)]
+    rows.sort(key=lambda row: row[:5])
+    return [pickle.loads(row[5]) for row in rows]
+
+
+def stats_metrics(rules: Sequence[Rule]) -> list[Any]:
+    """Observation metrics over result rows: matches and errors per rule, error samples."""
+    from pyspark.sql import functions as S
+
+    def count(test: Any) -> Any:
+        return S.sum(S.when(test, 1).otherwise(0))
+
+    rule_id = S.col("rule_id")
+    metrics = [count((rule_id == r.id) & S.col("matched")).alias(f"m{i}")
+               for i, r in enumerate(rules)]
+    metrics += [count((rule_id == r.id) & S.map_contains_key("errors", fn)).alias(f"e{i}_{j}")
+                for i, r in enumerate(rules) for j, fn in enumerate(FUNCTIONS)]
+    sample = S.struct("source", "position", "rule_id", "errors")
+    metrics.append(S.collect_list(S.when(S.col("error_sample"), sample)).alias("error_samples"))
+    return metrics
+
+
+def apply_stats(metrics: dict[str, Any], rules: Sequence[Rule], matches: Counter[str],
+                error_counts: Counter[tuple[str, str]]) -> list[RuleError]:
+    """Fill the match and error counters from observed ``metrics``; the error samples."""
+    order = {r.id: i for i, r in enumerate(rules)}
+    for i, rule in enumerate(rules):
+        if metrics.get(f"m{i}"):
+            matches[rule.id] += metrics[f"m{i}"]
+        for j, fn in enumerate(FUNCTIONS):
+            if metrics.get(f"e{i}_{j}"):
+                error_counts[(rule.id, fn)] += metrics[f"e{i}_{j}"]
+    samples = sorted(metrics.get("error_samples") or [],
+                     key=lambda s: (s.source, s.position, order[s.rule_id]))
+    errors = [RuleError(s.rule_id, fn, error, s.source, s.position)
+              for s in samples for fn, error in _items(s.errors)]
+    return errors[:MAX_ERROR_SAMPLES]
+
+
+def _items(errors: Any) -> list[tuple[str, str]]:
+    """A map column's entries in the rule's function order."""
+    found = dict(errors or {})
+    return [(fn, found[fn]) for fn in FUNCTIONS if fn in found]

@@ -1,0 +1,239 @@
+"""Rule verdicts and Python rule calls on Spark executors.
+
+Verdict columns come from the Spark SQL renderer; IP probe codes from an Arrow UDF around the
+engine's ``IpClassifier`` (each batch's distinct addresses classified once by ``ipaddress``).
+Rows with a MATCH or PYTHON verdict go through ``mapInArrow``: each becomes a ``PantherEvent``
+and runs ``Rule.evaluate_match`` (alert-time functions) or ``Rule.evaluate`` (the whole rule),
+exactly as the in-process scanner does, on a copy of the pack loaded once per Python worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from flowwarden.alerts.grouping import EPOCH, compact, event_time, window_start
+from flowwarden.engine.ipclass import IpClassifier
+from flowwarden.engine.vectorized import MATCH, PYTHON, RulePlan
+from flowwarden.logic.render.probe import Probe
+from flowwarden.logic.render.spark import (
+    SparkInputs,
+    SparkRenderer,
+    spark_identifier,
+    spark_literal,
+)
+from flowwarden.rules.loader import BUILTIN_PACKS, Pack, load_pack
+from flowwarden.rules.rule import Rule, RuleResult
+
+SOURCE, POSITION = "__fw_source", "__fw_position"
+VERDICT = "__fw_r"
+ROW = "__fw_row"
+SHIPPED = "spark-files:"
+MAX_ERROR_SAMPLES = 50
+MICROSECOND = timedelta(microseconds=1)
+# One row per rule call that matched or raised; times as epoch microseconds (no time zones).
+RESULT_DDL = (
+    "rule_id string, matched boolean, dedup string, window_us long, event_us long, "
+    "source string, position long, `unique` string, result binary, record binary, "
+    "errors map<string,string>, error_sample boolean"
+)
+
+
+@dataclass(frozen=True)
+class PackSpec:
+    """How an executor loads the pack: built-in names, directories, or shipped directories."""
+
+    paths: tuple[str, ...]
+    config: bytes
+
+    def load(self) -> Pack:
+        """The pack, loaded once per Python worker process."""
+        return _load_pack(self)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_pack(spec: PackSpec) -> Pack:
+    paths = []
+    for path in spec.paths:
+        if path.startswith(SHIPPED):
+            from pyspark import SparkFiles
+
+            paths.append(SparkFiles.get(path[len(SHIPPED):]))
+        else:
+            paths.append(str(BUILTIN_PACKS.get(path, path)))
+    return load_pack(paths, pickle.loads(spec.config))
+
+
+@functools.lru_cache(maxsize=1)
+def _classifier() -> IpClassifier:
+    return IpClassifier()
+
+
+@dataclass(frozen=True)
+class SparkQuery:
+    """Verdict SQL per rule over one schema, and the input columns and probes it reads."""
+
+    rule_ids: tuple[str, ...]
+    verdicts: tuple[str, ...]
+    columns: tuple[tuple[str, tuple[str, ...]], ...]
+    probes: tuple[tuple[str, tuple[str, ...], Probe], ...]
+
+    @property
+    def constant_no_match(self) -> bool:
+        """True when no row can be a candidate (every verdict is the constant 0)."""
+        return all(v == "0" for v in self.verdicts)
+
+
+def build_query(plans: Sequence[RulePlan], schema: pa.Schema, log_type: str) -> SparkQuery:
+    """Render each plan's condition against ``schema``; rows of another log type ask Python."""
+    inputs = SparkInputs(schema)
+    renderer = SparkRenderer(inputs)
+    verdicts = [renderer.verdict(plan.condition) for plan in plans]
+    foreign = _foreign_rows(schema, log_type)
+    if foreign is not None:
+        verdicts = [f"CASE WHEN {foreign} THEN {PYTHON} ELSE {v} END" for v in verdicts]
+    columns = tuple((alias, keys) for keys, (alias, _) in inputs.columns.items())
+    probes = tuple((alias, keys, probe) for (keys, probe), alias in inputs.probes.items())
+    return SparkQuery(tuple(p.rule_id for p in plans), tuple(verdicts), columns, probes)
+
+
+def _foreign_rows(schema: pa.Schema, log_type: str) -> str | None:
+    """SQL true on rows whose ``p_log_type`` is not ``log_type`` (as ``evaluate_batch`` does)."""
+    if "p_log_type" not in schema.names:
+        return None
+    dtype = schema.field("p_log_type").type
+    if not (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)):
+        return "true"
+    return f"NOT coalesce(`p_log_type` = {spark_literal(log_type)}, false)"
+
+
+def field_column(keys: tuple[str, ...]) -> Any:
+    """The column at a key path; a null parent gives null, as ``deep_get`` gives None."""
+    from pyspark.sql import functions as F
+
+    column = F.col(spark_identifier(keys[0], sql=False))
+    for key in keys[1:]:
+        column = column.getField(key)
+    return column
+
+
+def probe_column(probe: Probe, column: Any) -> Any:
+    """Per-row probe codes (int16) of a string column, computed by ``ipaddress`` per value."""
+    from pyspark.sql.functions import arrow_udf
+
+    def codes(values: pa.Array) -> pa.Array:
+        return _classifier().codes(values, probe)
+
+    return arrow_udf(codes, "smallint")(column)
+
+
+def with_verdicts(frame: Any, query: SparkQuery) -> Any:
+    """``frame`` plus one TINYINT verdict column ``__fw_r<i>`` per rule of ``query``."""
+    from pyspark.sql import functions as F
+
+    # The input columns travel in one struct, so no input name can clash with an alias.
+    staged = frame.select(
+        F.struct(*[F.col(spark_identifier(c, sql=False)) for c in frame.columns]).alias(ROW),
+        *[field_column(keys).alias(alias) for alias, keys in query.columns],
+        *[probe_column(probe, field_column(keys)).alias(alias) for alias, keys, probe in query.probes],
+    )
+    verdicts = [F.expr(sql).alias(f"{VERDICT}{i}") for i, sql in enumerate(query.verdicts)]
+    return staged.select(f"{ROW}.*", *verdicts)
+
+
+def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[str]
+              ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function running the rules' Python on candidate rows."""
+    rule_ids, record_names = tuple(rule_ids), tuple(record_names)
+
+    def evaluate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pack = spec.load()
+        rules = [pack.rule(rule_id) for rule_id in rule_ids]
+        out = ResultRows()
+        for batch in batches:
+            verdicts = [np.asarray(batch.column(f"{VERDICT}{i}")) for i in range(len(rules))]
+            records = batch.select(list(record_names)).to_pylist()
+            sources = batch.column(SOURCE).to_pylist()
+            positions = batch.column(POSITION).to_pylist()
+            for index, record in enumerate(records):
+                event = pack.event(record)
+                for rule, codes in zip(rules, verdicts, strict=True):
+                    code = codes[index]
+                    if code == MATCH:
+                        result = rule.evaluate_match(event)
+                    elif code == PYTHON:
+                        result = rule.evaluate(event)
+                    else:
+                        continue
+                    out.add(rule, result, record, sources[index], positions[index])
+            yield out.flush()
+
+    return evaluate
+
+
+class ResultRows:
+    """Columns of the result rows of one task (errors sampled per task)."""
+
+    NAMES = ("rule_id", "matched", "dedup", "window_us", "event_us", "source", "position",
+             "unique", "result", "record", "errors", "error_sample")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {name: [] for name in self.NAMES}
+        self.error_samples = 0
+
+    def add(self, rule: Rule, result: RuleResult, record: dict[str, Any], source: str,
+            position: int) -> None:
+        if not result.matched and not result.errors:
+            return
+        sample = bool(result.errors) and self.error_samples < MAX_ERROR_SAMPLES
+        self.error_samples += sample
+        values: dict[str, Any] = {"rule_id": rule.id, "matched": bool(result.matched),
+                                  "source": source, "position": position,
+                                  "errors": list(result.errors.items()), "error_sample": sample}
+        if result.matched:
+            when = event_time(record)
+            dedup = result.dedup or f"defaultDedupString:{rule.id}"
+            values.update(dedup=dedup, event_us=micros(when), unique=result.unique,
+                          window_us=micros(window_start(when, rule.dedup_minutes)),
+                          result=pickle.dumps(result), record=pickle.dumps(compact(record)))
+        for name, column in self.columns.items():
+            column.append(values.get(name))
+
+    def flush(self) -> pa.RecordBatch:
+        batch = pa.RecordBatch.from_pydict(self.columns, schema=RESULT_SCHEMA)
+        for column in self.columns.values():
+            column.clear()
+        return batch
+
+
+RESULT_SCHEMA = pa.schema([
+    ("rule_id", pa.string()), ("matched", pa.bool_()), ("dedup", pa.string()),
+    ("window_us", pa.int64()), ("event_us", pa.int64()), ("source", pa.string()),
+    ("position", pa.int64()), ("unique", pa.string()), ("result", pa.binary()),
+    ("record", pa.binary()), ("errors", pa.map_(pa.string(), pa.string())),
+    ("error_sample", pa.bool_()),
+])
+
+
+def arrow_schema(schema: Any) -> pa.Schema:
+    """The Arrow schema of batches Spark exchanges for a DataFrame schema (times in UTC)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema, timezone="UTC")
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    return (when - EPOCH) // MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime ``value`` microseconds after the epoch."""
+    return EPOCH + value * MICROSECOND

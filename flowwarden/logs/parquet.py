@@ -1,0 +1,96 @@
+"""Parquet row ranges for the second phase of a projected read.
+
+A projected read streams only the columns the rules need; the complete records of the few rows
+that need more are then fetched by row range from the remaining columns. Ranges are asked in
+increasing order, so one sequential reader serves them, restarted at a later row group when a
+request skips whole row groups (those are never decoded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class RowRanges:
+    """Rows ``[start, stop)`` of some columns of a Parquet file, asked for in increasing order.
+
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> pq.write_table(pa.table({"a": range(10), "b": list("abcdefghij")}), buffer,
+    ...                row_group_size=4)
+    >>> ranges = RowRanges(pq.ParquetFile(buffer), ["b"], batch_size=3)
+    >>> ranges.read(2, 5).column("b").to_pylist(), ranges.read(9, 10).column("b").to_pylist()
+    (['c', 'd', 'e'], ['j'])
+    """
+
+    def __init__(self, file: pq.ParquetFile, columns: Sequence[str], batch_size: int) -> None:
+        self.file = file
+        self.columns = list(columns)
+        self.batch_size = max(batch_size, 1)
+        meta = file.metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self.group_starts = np.cumsum([0, *sizes])
+        self.schema = pa.schema([file.schema_arrow.field(n) for n in self.columns])
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._held: list[pa.RecordBatch] = []
+        self._held_start = 0  # file row of the first held row
+        self._next = 0  # file row of the next batch the reader yields
+
+    def read(self, start: int, stop: int) -> pa.Table:
+        """The rows ``[start, stop)`` (``start`` no earlier than the previous call's)."""
+        group = int(np.searchsorted(self.group_starts, start, side="right")) - 1
+        if (self._batches is None or start < self._held_start
+                or self.group_starts[group] > self._next):
+            self._restart(group)
+        while self._held and self._held_start + self._held[0].num_rows <= start:
+            self._held_start += self._held.pop(0).num_rows
+        while self._next < stop:
+            batch = next(self._batches)  # type: ignore[arg-type]
+            if not self._held and self._next + batch.num_rows <= start:
+                self._next += batch.num_rows
+                self._held_start = self._next
+                continue
+            self._held.append(batch)
+            self._next += batch.num_rows
+        table = pa.Table.from_batches(self._held, schema=self.schema)
+        return table.slice(start - self._held_start, stop - start)
+
+    def _restart(self, group: int) -> None:
+        groups = range(group, self.file.metadata.num_row_groups)
+        self._batches = self.file.iter_batches(
+            batch_size=self.batch_size, row_groups=groups, columns=self.columns
+        )
+        self._held = []
+        self._held_start = self._next = int(self.group_starts[group])
+
+
+def coalesced(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """Batches of ``size`` rows (the last may be shorter), cut as a full read cuts them.
+
+    Dictionary-encoded columns make Parquet end a batch at every row group; the pieces are
+    joined again (their dictionaries unified), so batch sizes do not depend on the file layout.
+    """
+    size = max(size, 1)
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(size - count, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == size:
+                yield _joined(pending)
+                pending, count = [], 0
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(pieces: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(pieces) == 1:
+        return pieces[0]
+    return pa.Table.from_batches(pieces).combine_chunks().to_batches()[0]

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from flowwarden.alerts.ocsf import to_finding
+from flowwarden.alerts.ocsf_validate import OcsfSchema, validate
+from flowwarden.alerts.securitylake import lake_key, partition_of, write_security_lake
+from flowwarden.errors import UsageError
+from tests.alerts.test_ocsf import alerts_of, flow
+from tests.alerts.test_ocsf_validate import SCHEMA_PATH
+from tests.engine import test_crash
+
+moto_server, s3_env = test_crash.moto_server, test_crash.s3_env  # the S3 server fixtures
+
+
+@pytest.fixture(scope="module")
+def alerts(default_pack):
+    """Admin-port alerts in two regions, two accounts and two days (one without a region)."""
+    rows = [
+        flow(1), flow(2, srcAddr="45.33.32.157"),
+        flow(60 * 24, region="us-east-1"),
+        flow(5, account="210987654321", srcAddr="45.33.32.158"),
+        flow(6, region=None, srcAddr="45.33.32.159"),
+    ]
+    return alerts_of(default_pack, rows, ["AWS.VPC.InboundAdminPort"])
+
+
+def read_lake(root) -> list[tuple]:
+    con = duckdb.connect()
+    return con.execute(
+        f"SELECT region, accountId, eventDay, finding_info.uid, count, class_uid "
+        f"FROM read_parquet('{root}/ext/flowwarden/**/*.parquet', hive_partitioning=true, "
+        f"hive_types_autocast=false) "
+        f"ORDER BY finding_info.uid").fetchall()
+
+
+def test_findings_land_in_security_lake_partitions(alerts, tmp_path):
+    written = write_security_lake(alerts, str(tmp_path), name="run-1")
+    keys = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet"))
+    assert keys == sorted([
+        "ext/flowwarden/region=eu-west-1/accountId=123456789012/eventDay=20240501/run-1.parquet",
+        "ext/flowwarden/region=eu-west-1/accountId=210987654321/eventDay=20240501/run-1.parquet",
+        "ext/flowwarden/region=us-east-1/accountId=123456789012/eventDay=20240502/run-1.parquet",
+        "ext/flowwarden/region=unknown/accountId=123456789012/eventDay=20240501/run-1.parquet",
+    ])
+    assert sorted(written) == sorted(str(tmp_path / k) for k in keys)
+    rows = read_lake(tmp_path)
+    assert len(rows) == len(alerts) == 5
+    by_id = {row[3]: row for row in rows}
+    for alert in alerts:
+        region, account, day, _, count, class_uid = by_id[alert.id]
+        assert (region, account, day) == partition_of(to_finding(alert))
+        assert count == alert.event_count and class_uid == 2004
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_the_same_write_again_overwrites_the_same_files(alerts, tmp_path):
+    first = write_security_lake(alerts, str(tmp_path))
+    second = write_security_lake(alerts, str(tmp_path))
+    assert first == second
+    assert len(read_lake(tmp_path)) == len(alerts)
+    assert write_security_lake([], str(tmp_path)) == []
+
+
+def test_parquet_rows_read_back_as_valid_findings(alerts, tmp_path):
+    schema = OcsfSchema.load(SCHEMA_PATH)
+    write_security_lake(alerts, str(tmp_path), name="x")
+    for path in tmp_path.rglob("*.parquet"):
+        for row in pq.read_table(path).to_pylist():
+            finding = _strip_nulls(row)
+            finding["unmapped"] = dict(finding.get("unmapped") or [])
+            assert validate(finding, schema) == []
+
+
+def test_bad_source_names_are_refused(alerts, tmp_path):
+    with pytest.raises(UsageError, match="source name"):
+        write_security_lake(alerts, str(tmp_path), source="../escape")
+
+
+def test_lake_on_s3(alerts, s3_env):
+    client = s3_env.client()
+    client.create_bucket(Bucket="lake-bucket")
+    written = write_security_lake(alerts, "s3://lake-bucket/custom/", name="run-7")
+    listed = client.list_objects_v2(Bucket="lake-bucket", Prefix="custom/")["Contents"]
+    keys = sorted(item["Key"] for item in listed)
+    assert keys == sorted(w.removeprefix("s3://lake-bucket/") for w in written)
+    assert f"custom/{lake_key('flowwarden', 'us-east-1', '123456789012', '20240502', 'run-7')}" in keys
+    ids = set()
+    for key in keys:
+        body = client.get_object(Bucket="lake-bucket", Key=key)["Body"].read()
+        ids.update(pq.read_table(io.BytesIO(body)).column("finding_info").combine_chunks()
+                   .field("uid").to_pylist())
+    assert ids == {a.id for a in alerts}
+
+
+def test_event_day_is_the_utc_day_of_the_finding_time(alerts):
+    finding = to_finding(alerts[0])
+    when = datetime.fromtimestamp(finding["time"] / 1000, tz=UTC)
+    assert partition_of(finding)[2] == when.strftime("%Y%m%d")
+    late = {**finding, "time": finding["time"] + int(timedelta(days=1).total_seconds() * 1000)}
+    assert partition_of(late)[2] == (when + timedelta(days=1)).strftime("%Y%m%d")
+
+
+def _strip_nulls(value):
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value

@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowwarden.alerts.outputs import OutputSpec
+from flowwarden.alerts.sinks import AlertStore, alert_json
+from flowwarden.engine.checkpoint import run_checkpointed, run_stateless
+from flowwarden.engine.scan import Scanner
+from flowwarden.engine.state import StateStore, decode_value, encode_value
+from flowwarden.errors import UsageError
+from flowwarden.logs import read
+from flowwarden.logs.generate import generate_flows, write_text
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+HEADER = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+          "start end action log-status")
+
+
+def flow_line(minute: float, src="45.33.32.156", dst="10.0.0.8", sport=40000, dport=22,
+              action="ACCEPT") -> str:
+    start = int((T0 + timedelta(minutes=minute)).timestamp())
+    return (f"2 123456789012 eni-1 {src} {dst} {sport} {dport} 6 1 40 {start} {start + 5} "
+            f"{action} OK")
+
+
+def write_flows(path, lines) -> str:
+    path.write_text("\n".join([HEADER, *lines]) + "\n")
+    return str(path)
+
+
+def comparable(alert_or_json) -> dict:
+    """An alert as JSON without what differs between any two reads (parse time, file path)."""
+    data = json.loads(alert_or_json if isinstance(alert_or_json, str) else alert_json(alert_or_json))
+    for sample in data["samples"]:
+        sample.pop("p_parse_time", None)
+        sample.pop("p_source_file", None)
+    return data
+
+
+def run(pack, source, state, **kwargs):
+    kwargs.setdefault("engine", "python")
+    return run_checkpointed(pack, [str(source)], str(state), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """Four files of generated flows over two hours, in order."""
+    root = tmp_path_factory.mktemp("generated")
+    batches = generate_flows(3200, seed=5, batch_size=800, duration=timedelta(hours=2))
+    paths = []
+    for index, batch in enumerate(batches):
+        path = root / f"part-{index}.log.gz"
+        write_text([batch], str(path))
+        paths.append(path)
+    return paths
+
+
+def test_many_small_runs_give_the_alerts_of_one_run(default_pack, generated, tmp_path):
+    whole = Scanner(default_pack, default_pack.active_rules(), "python")
+    reference = {a.id: comparable(a) for a in whole.scan(read([str(p) for p in generated])).alerts}
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    latest, emitted_versions = {}, []
+    for path in generated:
+        shutil.copy(path, incoming / path.name)
+        result = run(default_pack, incoming, tmp_path / "state.duckdb")
+        assert [o.url for o in result.inputs] == [str(incoming / path.name)]
+        for alert in result.alerts:
+            latest[alert.id] = comparable(alert)
+            emitted_versions.append((alert.id, alert.event_count))
+    assert latest == reference
+    assert len(emitted_versions) == len(set(emitted_versions))
+    assert len(emitted_versions) > len(reference)  # some alerts grew and were emitted again
+    state = StateStore(tmp_path / "state.duckdb")
+    try:
+        stored = {row["id"]: row["event_count"] for row in state.alerts()}
+    finally:
+        state.close()
+    assert stored == {key: value["event_count"] for key, value in reference.items()}
+
+
+def test_a_run_with_nothing_new_emits_nothing(default_pack, generated, tmp_path):
+    out = tmp_path / "out"
+    spec = OutputSpec(output_dir=str(out))
+    first = run(default_pack, generated[0], tmp_path / "state.duckdb", outputs=spec)
+    assert first.run == 1 and first.alerts and len(first.written) == 1
+    again = run(default_pack, generated[0], tmp_path / "state.duckdb", outputs=spec)
+    assert again.run is None and again.alerts == [] and again.written == []
+    assert again.unchanged == 1 and again.inputs == []
+    assert sorted(p.name for p in out.iterdir()) == [os.path.basename(first.written[0])]
+
+
+def test_thresholds_and_windows_continue_across_runs(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    probes = [flow_line(m, dport=7000 + m, src="198.51.100.9") for m in range(6)]
+    write_flows(source / "a.log", probes)
+    first = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.PortScan"])
+    assert first.alerts == []  # 6 distinct ports: under the threshold of 10
+    more = [flow_line(10 + m, dport=7100 + m, src="198.51.100.9") for m in range(5)]
+    write_flows(source / "b.log", more)
+    second = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.PortScan"])
+    (alert,) = second.alerts
+    assert (alert.unique_count, alert.event_count) == (11, 11)
+    assert alert.first_event_time == T0 and alert.last_event_time == T0 + timedelta(minutes=14)
+
+
+def test_an_alert_is_emitted_again_only_when_its_group_changes(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    write_flows(source / "a.log", [flow_line(1), flow_line(2, src="45.33.32.157")])
+    first = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.InboundAdminPort"])
+    assert sorted(a.event_count for a in first.alerts) == [1, 1]
+    write_flows(source / "b.log", [flow_line(3)])
+    second = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.InboundAdminPort"])
+    (updated,) = second.alerts
+    original = next(a for a in first.alerts if a.dedup == updated.dedup)
+    assert updated.id == original.id and updated.event_count == 2
+    assert updated.last_event_time == T0 + timedelta(minutes=3)
+
+
+def test_a_changed_input_is_read_again(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    path = source / "a.log"
+    write_flows(path, [flow_line(1)])
+    run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.InboundAdminPort"])
+    write_flows(path, [flow_line(1), flow_line(2)])
+    second = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.InboundAdminPort"])
+    assert [o.url for o in second.inputs] == [str(path)]
+    assert [a.event_count for a in second.alerts] == [3]  # the first event counted twice
+
+
+def test_events_older_than_the_retention_are_late(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    write_flows(source / "a.log", [flow_line(60 * 24 * 3)])
+    ids = ["AWS.VPC.InboundAdminPort"]
+    run(default_pack, source, tmp_path / "s.duckdb", rule_ids=ids, retention=timedelta(days=1))
+    write_flows(source / "b.log", [flow_line(0), flow_line(60 * 24 * 3 - 30, src="45.33.32.200")])
+    second = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=ids,
+                 retention=timedelta(days=1))
+    assert second.late_events == 1
+    assert [a.dedup for a in second.alerts] == ["45.33.32.200->10.0.0.8:22"]
+
+
+def test_old_windows_are_dropped_from_the_state(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    ids = ["AWS.VPC.InboundAdminPort"]
+    write_flows(source / "a.log", [flow_line(0)])
+    run(default_pack, source, tmp_path / "s.duckdb", rule_ids=ids, retention=timedelta(hours=2))
+    write_flows(source / "b.log", [flow_line(60 * 5)])
+    run(default_pack, source, tmp_path / "s.duckdb", rule_ids=ids, retention=timedelta(hours=2))
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    try:
+        starts = [row[0] for row in con.execute("SELECT window_start FROM groups").fetchall()]
+    finally:
+        con.close()
+    assert starts == [(T0 + timedelta(hours=5)).isoformat()]
+
+
+def test_outputs_are_named_by_run_and_formats_differ(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    write_flows(source / "a.log", [flow_line(1)])
+    ocsf_dir, lake_dir, store = tmp_path / "ocsf", tmp_path / "lake", tmp_path / "store.duckdb"
+    ids = ["AWS.VPC.InboundAdminPort"]
+    first = run(default_pack, source, tmp_path / "a.duckdb", rule_ids=ids,
+                outputs=OutputSpec("ocsf", output_dir=str(ocsf_dir), store=str(store)))
+    (written,) = first.written
+    assert written.endswith("-00000001.ocsf.jsonl")
+    finding = json.loads(Path(written).read_text())
+    assert finding["finding_info"]["uid"] == first.alerts[0].id
+    store_rows = AlertStore(store)
+    try:
+        assert store_rows.count() == 1
+    finally:
+        store_rows.close()
+    lake = run(default_pack, source, tmp_path / "b.duckdb", rule_ids=ids,
+               outputs=OutputSpec("ocsf-parquet", output_dir=str(lake_dir)))
+    (key,) = [os.path.relpath(w, lake_dir) for w in lake.written]
+    assert key.startswith("ext/flowwarden/region=unknown/accountId=123456789012/eventDay=20240501/")
+    assert key.endswith("-00000001.parquet")
+
+
+def test_jsonl_to_stdout_and_to_a_file(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    write_flows(source / "a.log", [flow_line(1)])
+    out = io.StringIO()
+    result = run(default_pack, source, tmp_path / "s.duckdb", stdout=out,
+                 rule_ids=["AWS.VPC.InboundAdminPort"])
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [result.alerts[0].id]
+    target = tmp_path / "alerts.jsonl"
+    write_flows(source / "b.log", [flow_line(2)])
+    second = run(default_pack, source, tmp_path / "s.duckdb", rule_ids=["AWS.VPC.InboundAdminPort"],
+                 outputs=OutputSpec(output=str(target)))
+    assert json.loads(target.read_text())["event_count"] == second.alerts[0].event_count == 2
+
+
+def test_the_store_gets_alerts_and_input_statistics_once(default_pack, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    write_flows(source / "a.log", [flow_line(1), "not a flow record"])
+    ids = ["AWS.VPC.InboundAdminPort"]
+    for store in (tmp_path / "store.duckdb", tmp_path / "s.duckdb"):  # separate, then the state
+        for _ in range(2):
+            run(default_pack, source, tmp_path / "s.duckdb", rule_ids=ids,
+                outputs=OutputSpec(output=str(tmp_path / "o.jsonl"), store=str(store)))
+        write_flows(source / f"{store.stem}.log", ["2 123456789012 eni-1 - - - - - - - - - - NODATA"])
+        run(default_pack, source, tmp_path / "s.duckdb", rule_ids=ids,
+            outputs=OutputSpec(output=str(tmp_path / "o.jsonl"), store=str(store)))
+        con = duckdb.connect(str(store))
+        try:
+            assert con.execute("SELECT count(*) FROM alerts").fetchall() == [(1,)]
+            files = con.execute("SELECT source, records_read, records_rejected FROM scan_files "
+                                "ORDER BY source").fetchall()
+        finally:
+            con.close()
+        assert (str(source / "a.log"), 2, 1) in files or store.stem == "s"
+        assert (str(source / f"{store.stem}.log"), 1, 0) in files
+    # The run that found no alert left the last alerts in --output.
+    assert json.loads((tmp_path / "o.jsonl").read_text())["event_count"] == 1
+
+
+def test_stdin_and_bad_output_combinations_are_refused(default_pack, tmp_path):
+    with pytest.raises(UsageError, match="standard input"):
+        run_checkpointed(default_pack, ["-"], str(tmp_path / "s.duckdb"))
+    with pytest.raises(UsageError, match="ocsf-parquet needs"):
+        run_checkpointed(default_pack, [str(tmp_path)], str(tmp_path / "s.duckdb"),
+                         outputs=OutputSpec("ocsf-parquet"))
+    with pytest.raises(UsageError, match="unknown output format"):
+        OutputSpec("xml").check()
+
+
+def test_a_stateless_scan_writes_the_same_file_for_the_same_data(default_pack, generated, tmp_path):
+    spec = OutputSpec("ocsf", output_dir=str(tmp_path / "out"))
+    one = run_stateless(default_pack, [str(generated[0])], engine="python", outputs=spec)
+    two = run_stateless(default_pack, [str(generated[0])], engine="python", outputs=spec)
+    assert one.written == two.written and len(one.written) == 1
+    assert len(Path(one.written[0]).read_text().splitlines()) == len(one.alerts)
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8),
+    st.floats(allow_nan=False), st.binary(max_size=8),
+    st.datetimes(timezones=st.just(UTC)), st.dates(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+)
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.one_of(st.text(max_size=5), st.sampled_from(["$dt", "$map", "$b64"])),
+                    inner, max_size=3),
+), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values)
+def test_the_state_codec_round_trips(value):
+    assert decode_value(json.loads(json.dumps(encode_value(value)))) == value
+
+
+def test_the_state_codec_keeps_types():
+    value = {"t": datetime(2024, 5, 1, tzinfo=UTC), "d": date(2024, 5, 1), "b": b"\x00",
+             "n": Decimal("1.50"), "tagged": {"$dt": "not a time"}}
+    back = decode_value(json.loads(json.dumps(encode_value(value))))
+    assert back == value and isinstance(back["n"], Decimal) and isinstance(back["b"], bytes)

@@ -1,0 +1,132 @@
+"""The duckdb engine's two-phase scan: phase 1 reads only the columns the compiled conditions use,
+phase 2 loads complete records for matches and rows left to Python. Alerts, counts and read
+statistics must be exactly those of a full read (and of the python engine)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flowwarden.engine.scan import Scanner
+from flowwarden.logs import LogBatch, ReadOptions, read
+from flowwarden.logs.generate import generate_flows, write_parquet
+from flowwarden.logs.parquet import RowRanges
+from flowwarden.rules.loader import load_pack
+
+SPEC = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated flows in several row groups, with bad values in columns the rules read
+    (``dstport``) and in columns they do not (``bytes``, ``start``)."""
+    folder = tmp_path_factory.mktemp("phases")
+    clean = folder / "clean.parquet"
+    write_parquet(generate_flows(8000, seed=9, batch_size=2000), str(clean))
+    table = pq.read_table(clean)
+    rng = random.Random(3)
+    for name in ("dstport", "bytes", "start"):
+        values = [None if v is None else str(v) for v in table.column(name).to_pylist()]
+        for index in rng.sample(range(len(values)), 40):
+            values[index] = rng.choice(["abc", "-", "", "7e3"])
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
+    path = folder / "flows.parquet"
+    pq.write_table(table, path, row_group_size=1700)
+    return path
+
+
+def outcome(scanner: Scanner, batches: Any) -> dict[str, Any]:
+    result = scanner.scan(batches)
+    alerts = []
+    for alert in result.alerts:
+        data = alert.to_dict()
+        data["samples"] = [{k: v for k, v in s.items() if k != "p_parse_time"}
+                           for s in data.get("samples") or []]
+        alerts.append(data)
+    return {"alerts": alerts, "records": result.records, "matches": dict(result.matches),
+            "errors": dict(result.error_counts)}
+
+
+@pytest.mark.parametrize("batch_size", [600, 65536])
+@pytest.mark.parametrize("spec_only", [True, False], ids=["spec", "pack"])
+def test_two_phases_equal_a_full_read_and_the_python_engine(default_pack, flows, batch_size,
+                                                            spec_only):
+    rules = default_pack.active_rules(SPEC if spec_only else ())
+    options = ReadOptions(batch_size=batch_size)
+    projected_reader = read([str(flows)], options)
+    projected = outcome(Scanner(default_pack, rules, "duckdb", 5), projected_reader)
+    full_reader = read([str(flows)], options)
+    full = outcome(Scanner(default_pack, rules, "duckdb", 5), iter(full_reader))
+    python_reader = read([str(flows)], options)
+    python = outcome(Scanner(default_pack, rules, "python", 5), python_reader)
+    assert projected == full == python
+    stats = projected_reader.stats.to_json()
+    assert stats == full_reader.stats.to_json() == python_reader.stats.to_json()
+    assert stats["totals"]["rejected"] > 0 and stats["totals"]["read"] == 8000
+    assert projected["alerts"] and projected["records"] == stats["totals"]["parsed"]
+
+
+def test_phase_one_reads_only_the_condition_columns(default_pack, flows):
+    scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb")
+    assert scanner.columns() == ("dstAddr", "dstPort", "dst_endpoint", "p_log_type", "srcAddr",
+                                 "src_endpoint")
+    seen: list[list[str]] = []
+    original = Scanner._vectorized_batch
+
+    def spy(self, item, rules, offset):
+        seen.append(item.batch.schema.names)
+        return original(self, item, rules, offset)
+
+    scanner._vectorized_batch = spy.__get__(scanner)  # type: ignore[method-assign]
+    scanner.scan(read([str(flows)]))
+    assert seen and all(names == ["srcAddr", "dstAddr", "dstPort", "p_log_type"] for names in seen)
+    assert Scanner(default_pack, default_pack.active_rules(SPEC), "python").columns() is None
+
+
+def test_phase_two_loads_each_batch_once_and_skips_batches_without_candidates(
+        default_pack, flows, monkeypatch):
+    loads: list[int] = []
+    original = LogBatch.full_rows
+
+    def counting(self, positions):
+        loads.append(len(positions))
+        return original(self, positions)
+
+    ranges: list[tuple[int, int]] = []
+    read_range = RowRanges.read
+    monkeypatch.setattr(LogBatch, "full_rows", counting)
+    monkeypatch.setattr(RowRanges, "read", lambda self, a, b: ranges.append((a, b))
+                        or read_range(self, a, b))
+    # SkipData matches a handful of rows: most batches need no complete records at all.
+    rules = default_pack.active_rules(["AWS.VPC.SkipDataLogStatus"])
+    reader = read([str(flows)], ReadOptions(batch_size=100))
+    result = Scanner(default_pack, rules, "duckdb").scan(reader)
+    batches = len(list(read([str(flows)], ReadOptions(batch_size=100))))
+    assert 0 < len(loads) < batches / 4
+    assert sum(loads) == result.matches["AWS.VPC.SkipDataLogStatus"]
+    assert len(ranges) == len(loads)
+
+
+def test_rows_left_to_python_get_complete_records(tmp_path: Path, flows):
+    """A rule reading a column through a helper is a residual: phase 2 hands Python the
+    complete record, so the python-only column is there."""
+    (tmp_path / "bytes_rule.yml").write_text(
+        "AnalysisType: rule\nFilename: bytes_rule.py\nRuleID: Big.Bytes\nEnabled: true\n"
+        "LogTypes: [AWS.VPCFlow]\nSeverity: Low\n")
+    (tmp_path / "bytes_rule.py").write_text(
+        "def big(event):\n    return (event.get('bytes') or 0) > 100000\n\n"
+        "def rule(event):\n    return event.get('dstPort') == 443 and big(event)\n\n"
+        "def title(event):\n    return f\"{event.get('srcAddr')} {event.get('interfaceId')}\"\n")
+    pack = load_pack([tmp_path])
+    rules = pack.active_rules(())
+    projected = outcome(Scanner(pack, rules, "duckdb"), read([str(flows)]))
+    python = outcome(Scanner(pack, rules, "python"), read([str(flows)]))
+    assert projected == python and projected["matches"]["Big.Bytes"] > 0
+    scanner = Scanner(pack, rules, "duckdb")
+    scanner.scan(read([str(flows)]))
+    assert 0 < scanner.result.python_rows < 8000 and "bytes" not in scanner.columns()

@@ -1,0 +1,217 @@
+"""``spark_scan`` gives the alerts of the duckdb engine: ids, counts, titles, whole alerts.
+
+One local[2] session serves the module. Every test scans the same inputs with the duckdb
+``Scanner`` and with Spark and compares everything a scan reports (sample records differ only
+in ``p_parse_time``, the moment of parsing).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flowwarden.engine.scan import Scanner, ScanResult
+from flowwarden.engine.spark import (
+    infer_pack_paths,
+    pack_spec,
+    resolve_master,
+    spark_scan,
+    spark_session,
+)
+from flowwarden.engine.spark_rules import SHIPPED, PackSpec
+from flowwarden.engine.spark_run import SparkScan
+from flowwarden.errors import UsageError
+from flowwarden.logs import DEFAULT_OPTIONS, ReadOptions, read
+from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+from flowwarden.rules.loader import load_pack, resolve_pack_paths
+from tests.logic.test_differential import PARTIAL_RULES
+
+RECORDS = 200_000  # the benchmark (benchmarks/engine_spark.py) runs 10M
+SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
+START = datetime(2024, 3, 1, tzinfo=UTC)
+BUILTIN = load_pack(resolve_pack_paths([]))
+PARTIAL = load_pack([PARTIAL_RULES])
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = spark_session("local[2]", {"spark.ui.enabled": "false",
+                                         "spark.sql.shuffle.partitions": "8"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory) -> list[str]:
+    """The generated dataset as two AWS-layout Parquet files (odd characters in one name)."""
+    root = tmp_path_factory.mktemp("flows")
+    first, second = str(root / "part one+1.parquet"), str(root / "part-2.parquet")
+    half = RECORDS // 2
+    write_parquet(generate_flows(half, seed=11, start=START), first)
+    write_parquet(generate_flows(RECORDS - half, seed=12, start=START + timedelta(minutes=30)),
+                  second)
+    return [first, second]
+
+
+def duckdb_scan(pack: Any, sources: list[str], options: ReadOptions = DEFAULT_OPTIONS,
+                max_samples: int = 3) -> ScanResult:
+    return Scanner(pack, pack.active_rules(), "duckdb", max_samples).scan(read(sources, options))
+
+
+def comparable(result: ScanResult) -> list[dict[str, Any]]:
+    alerts = [a.to_dict() for a in result.alerts]
+    for alert in alerts:
+        for sample in alert["samples"]:
+            sample.pop("p_parse_time", None)
+    return alerts
+
+
+def assert_same(got: ScanResult, want: ScanResult) -> None:
+    assert [a.id for a in got.alerts] == [a.id for a in want.alerts]
+    assert [(a.event_count, a.unique_count, a.title) for a in got.alerts] == [
+        (a.event_count, a.unique_count, a.title) for a in want.alerts]
+    assert comparable(got) == comparable(want)
+    assert (got.records, got.matches, got.python_rows, got.error_counts) == (
+        want.records, want.matches, want.python_rows, want.error_counts)
+    if sum(want.error_counts.values()) <= len(want.errors):
+        key = lambda e: (e.source, e.position, e.rule_id, e.function)  # noqa: E731
+        assert sorted(got.errors, key=key) == sorted(want.errors, key=key)
+
+
+def test_builtin_pack_on_generated_parquet(spark, flows):
+    want = duckdb_scan(BUILTIN, flows)
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), flows, spark=spark)
+    assert_same(got, want)
+    assert got.records == RECORDS and len(got.alerts) > 1000
+    assert {a.rule_id for a in got.alerts} == {r.id for r in BUILTIN.active_rules()}
+    assert any(a.unique_count and a.unique_count >= a.threshold > 1 for a in got.alerts)
+    assert {s["p_source_file"] for a in got.alerts for s in a.samples} == set(flows)
+
+
+def test_partial_rules_ask_python_and_raise_like_duckdb(spark, flows):
+    want = duckdb_scan(PARTIAL, flows[1:])
+    got = spark_scan(PARTIAL, PARTIAL.active_rules(), flows[1:], spark=spark,
+                     pack_paths=[str(PARTIAL_RULES)])
+    assert_same(got, want)
+    assert got.python_rows > 0 and got.alerts
+
+
+def test_since_until_and_max_samples(spark, flows):
+    options = ReadOptions(since=START + timedelta(minutes=40), until=START + timedelta(minutes=50))
+    want = duckdb_scan(BUILTIN, flows, options, max_samples=5)
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), flows, spark=spark, options=options,
+                     max_samples=5)
+    assert_same(got, want)
+    assert 0 < got.records < RECORDS and max(len(a.samples) for a in got.alerts) == 5
+
+
+def test_text_flow_logs_through_the_header_driven_reader(spark, tmp_path):
+    batches = list(generate_flows(30_000, seed=5, start=START))
+    fields = ("version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
+              "protocol", "packets", "bytes", "start", "end", "action", "log-status",
+              "pkt-srcaddr", "flow-direction", "vpc-id", "region")
+    write_text(batches[:2], str(tmp_path / "a.log.gz"), fields=fields)
+    write_text(batches[2:], str(tmp_path / "b.log"), gzip=False)
+    (tmp_path / "junk.txt").write_text("not a flow log\n")
+    sources = [str(tmp_path)]
+    assert_same(spark_scan(BUILTIN, BUILTIN.active_rules(), sources, spark=spark),
+                duckdb_scan(BUILTIN, sources))
+
+
+def test_messy_parquet_is_coerced_and_rejected_like_the_local_reader(spark, tmp_path):
+    rows = {
+        "srcaddr": ["45.33.32.156", "None", "-", "10.0.0.9", "45.33.32.156", "8.8.8.8", ""],
+        "dstaddr": ["10.0.0.5", "10.0.0.5", "10.0.0.5", "8.8.4.4", "10.0.0.6", "10.1.1.1", "-"],
+        "srcport": ["40000", "-", "x1", "53", "40001", "123\n", "None"],
+        "dstport": pa.array([22, 22, 22, 53, 3389, 22, None], pa.int32()),
+        "protocol": [6.0, 6.0, 6.0, 17.0, 6.0, 6.0, None],
+        "action": ["ACCEPT", "ACCEPT", "ACCEPT", "ACCEPT", "ACCEPT", "ACCEPT", "-"],
+        "log_status": ["OK", "OK", "OK", "OK", "OK", "OK", "SKIPDATA"],
+        "start": pa.array([1709251200000, 1709251201, 1709251202, 1709251203, None, 1709251205,
+                           1709251206], pa.int64()),
+        "end": ["1709251260", "-", "-", "-", "1709251264", "1709251265", "-"],
+        "custom_tag": ["a", "-", "b", "c", "d", "e", "f"],
+    }
+    path = str(tmp_path / "messy.parquet")
+    pq.write_table(pa.table(rows), path)
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), [path], spark=spark)
+    assert_same(got, duckdb_scan(BUILTIN, [path]))
+    assert got.records == 5 and got.alerts  # "x1" and "123\n" are not integers: rejected
+
+
+def test_ocsf_parquet_natively_and_the_shared_samples(spark, tmp_path):
+    path = str(tmp_path / "ocsf.parquet")
+    pq.write_table(ocsf_table(next(generate_flows(20_000, seed=9, start=START,
+                                                  batch_size=20_000))), path)
+    sources = [path, str(SAMPLES)]
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), sources, spark=spark)
+    assert_same(got, duckdb_scan(BUILTIN, sources))
+    assert {"OCSF.NetworkActivity", "AWS.VPCFlow"} <= {t for a in got.alerts for t in a.log_types}
+    assert any(s.get("class_uid") == 4001 for a in got.alerts for s in a.samples)
+
+
+def ocsf_table(batch: pa.RecordBatch) -> pa.Table:
+    """Generated flows in OCSF Network Activity shape (as Security Lake writes Parquet)."""
+    actions = {"ACCEPT": "Allowed", "REJECT": "Denied"}
+    rows = [{
+        "class_uid": 4001,
+        "time": int(r["start"].timestamp() * 1000) if r["start"] else None,
+        "src_endpoint": {"ip": r["srcAddr"], "port": r["srcPort"], "interface_uid": r["interfaceId"]},
+        "dst_endpoint": {"ip": r["dstAddr"] or "-", "port": r["dstPort"]},
+        "connection_info": {"protocol_num": r["protocol"]},
+        "action": actions.get(r["action"]),
+        "status_code": r["status"],
+        "cloud": {"account_uid": r["account"], "region": r["region"]},
+        "traffic": {"bytes": r["bytes"], "packets": r["packets"]},
+    } for r in batch.to_pylist()]
+    return pa.Table.from_pylist(rows)
+
+
+def test_shipped_rule_directory_loads_on_the_executors(spark, flows):
+    spark.sparkContext.addFile(str(PARTIAL_RULES), recursive=True)
+    spec = PackSpec((SHIPPED + PARTIAL_RULES.name,), pack_spec(spark, PARTIAL, [], []).config)
+    got = SparkScan(spark, PARTIAL, PARTIAL.active_rules(), spec).run(flows[1:], ReadOptions())
+    assert_same(got, duckdb_scan(PARTIAL, flows[1:]))
+
+
+def test_pack_paths_are_inferred_from_the_rules():
+    assert infer_pack_paths(BUILTIN, BUILTIN.rules) == ["default"]
+    assert infer_pack_paths(PARTIAL, PARTIAL.rules) == [str(PARTIAL_RULES.resolve())]
+
+
+def test_stdin_is_refused(spark):
+    with pytest.raises(UsageError, match="stdin"):
+        spark_scan(BUILTIN, BUILTIN.active_rules(), ["-"], spark=spark)
+
+
+def test_empty_and_unknown_inputs(spark, tmp_path):
+    (tmp_path / "empty.log").write_bytes(gzip.compress(b""))
+    pq.write_table(pa.table({"a": [1]}), str(tmp_path / "other.parquet"))
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), [str(tmp_path)], spark=spark)
+    assert_same(got, duckdb_scan(BUILTIN, [str(tmp_path)]))
+    assert got.records == 0 and not got.alerts
+
+
+def test_master_defaults():
+    assert resolve_master(None, environ={}) == "local[*]"
+    assert resolve_master(None, environ={"PYSPARK_GATEWAY_PORT": "1"}) is None
+    assert resolve_master("spark://h:7077", environ={}) == "spark://h:7077"
+
+
+def test_importing_flowwarden_does_not_import_pyspark():
+    code = ("import sys, flowwarden.cli, flowwarden.engine.scan, flowwarden.engine.spark, "
+            "flowwarden.logic.render.spark; print('pyspark' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
