@@ -6,8 +6,9 @@ and gzip text, then measures, each in its own process (so peak RSS is that run's
 
 - match, duckdb:   flowwarden's compiled conditions (`evaluate_batch`, Python only on the rows
                    the compiled query hands back) over every batch `flowwarden.logs.read` yields,
-                   reading only the columns the conditions use, as `flowwarden scan` does
-                   (phase 1; the rows handed to Python get their complete records, phase 2);
+                   read as `flowwarden scan`'s phase 1 reads them (`Scanner.narrowed`: only
+                   the columns the conditions use; rows handed to Python get their complete
+                   records, phase 2);
 - match, python:   Panther's model, `rule(event)` on every event (on a prefix of --python-records
                    records, because it is slow; compared by records/s);
 - match, hand SQL: a hand-written DuckDB query of the two spec rules, classifying each distinct
@@ -72,16 +73,16 @@ class Tally:
 
 
 def child_match_duckdb(path: str, which: str) -> dict[str, Any]:
-    from flowwarden.engine.vectorized import compile_pack, evaluate_batch
-    from flowwarden.logs import ReadOptions, read
+    from flowwarden.engine.scan import Scanner
+    from flowwarden.engine.vectorized import evaluate_batch
+    from flowwarden.logs import read
 
     pack, rules = load_rules(which)
-    compiled = compile_pack(pack, rules)
-    log_types = {lt for rule in rules for lt in rule.log_types}
-    columns = tuple(sorted(set().union(*(compiled.columns(lt) for lt in log_types))))
+    scanner = Scanner(pack, rules, "duckdb")  # compiles the rules; reads as a scan's phase 1
+    compiled = scanner.compiled
     by_id = {r.id: r for r in rules}
     tally, offset, python_rows = Tally(), 0, 0
-    for item in read([path], ReadOptions(columns=columns)):
+    for item in scanner.narrowed(read([path])):
         verdicts = evaluate_batch(compiled, item.batch, item.log_type)
         for rule_id, verdict in verdicts.items():
             decided = verdict.match.astype(np.int64) + offset

@@ -103,6 +103,12 @@ def parse_ipv4(values: pa.Array) -> np.ndarray:
     return (quad[:, 0] << 24) | (quad[:, 1] << 16) | (quad[:, 2] << 8) | quad[:, 3]
 
 
+@functools.lru_cache(maxsize=256)
+def null_code(probe: Probe) -> int:
+    """The code of a null row (``probe.classify(None)``, which may parse a fallback)."""
+    return probe.classify(None)
+
+
 class IpClassifier:
     """Computes probe codes for string columns, caching verdicts across batches.
 
@@ -138,6 +144,13 @@ class IpClassifier:
         elif pa.types.is_dictionary(array.type) and pa.types.is_string_view(array.type.value_type):
             array = array.cast(pa.dictionary(array.type.index_type, pa.string()))
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
+        # Null rows point one past the dictionary, where each probe puts its code for None.
+        indices = encoded.indices
+        if indices.null_count:
+            if indices.type.bit_width < 32:  # the extra slot may not fit int8/int16
+                indices = indices.cast(pa.int32())
+            indices = pc.fill_null(indices, len(encoded.dictionary))
+        positions = indices.to_numpy()
         base: dict[Probe, np.ndarray] = {}
         out = []
         for probe in probes:
@@ -145,11 +158,10 @@ class IpClassifier:
             if plain not in base:
                 base[plain] = self._distinct_codes(encoded, plain, array is not encoded)
             codes = base[plain]
-            otherwise = probe.classify(None)
+            otherwise = null_code(probe)
             if probe.fallback:
                 codes = np.where(codes & TRUTHY, codes, np.int16(otherwise))
-            rows = pc.take(pa.array(codes, type=CODE_TYPE), encoded.indices)
-            out.append(pc.fill_null(rows, otherwise) if rows.null_count else rows)
+            out.append(pa.array(np.append(codes, np.int16(otherwise))[positions], type=CODE_TYPE))
         return out
 
     def _distinct_codes(self, encoded: pa.DictionaryArray, probe: Probe, fresh: bool) -> np.ndarray:

@@ -28,6 +28,8 @@ from flowwarden.rules.rule import Rule, RuleResult
 
 ENGINES = ("duckdb", "python")
 MAX_ERROR_SAMPLES = 50
+# Phase 1 batches hold a few columns, so they are larger: fewer queries, less overhead each.
+PHASE_ONE_BATCH = 1 << 18
 
 
 class BatchLike(Protocol):
@@ -84,7 +86,7 @@ class Scanner:
 
     def scan(self, batches: Iterable[BatchLike],
              progress: Callable[[int], None] | None = None) -> ScanResult:
-        for item in self._narrowed(batches):
+        for item in self.narrowed(batches):
             self.add_batch(item)
             if progress is not None:
                 progress(item.batch.num_rows)
@@ -113,19 +115,28 @@ class Scanner:
         log_types = {lt for rule in self.rules for lt in rule.log_types}
         return tuple(sorted(set().union(*(self._compiled.columns(lt) for lt in log_types))))
 
-    def _narrowed(self, batches: Iterable[BatchLike]) -> Iterable[BatchLike]:
-        """A ``LogReader`` read with phase 1's columns (its statistics fill in as usual)."""
+    def narrowed(self, batches: Iterable[BatchLike]) -> Iterable[BatchLike]:
+        """``batches`` as phase 1 reads them: a ``LogReader`` is read with only ``columns()``, in
+        batches of at least ``PHASE_ONE_BATCH`` rows (its statistics fill in as usual); anything
+        else, or any reader for the python engine, is returned as it is."""
         from flowwarden.logs import LogReader
 
         columns = self.columns()
         if columns is None or not isinstance(batches, LogReader):
             return batches
-        if batches.options.columns is not None:
-            return batches
-        return batches.projected(columns)
+        wanted = sorted({*columns, *(batches.options.columns or ())})
+        return batches.projected(wanted, max(batches.options.batch_size, PHASE_ONE_BATCH))
+
+    @property
+    def compiled(self) -> Any:
+        """The duckdb engine's ``CompiledPack`` (None for the python engine)."""
+        return self._compiled
 
     def _python_batch(self, item: BatchLike, rules: Sequence[Rule], offset: int) -> None:
-        for index, record in enumerate(item.batch.to_pylist()):
+        batch = item.batch
+        if getattr(item, "complete", None) is not None:  # a projected read: complete it
+            batch = _full_rows(item, np.arange(batch.num_rows))
+        for index, record in enumerate(batch.to_pylist()):
             event = self.pack.event(record)
             for rule in rules:
                 self._handle(rule, rule.evaluate(event), item.source, offset + index, record)

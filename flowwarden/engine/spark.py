@@ -9,20 +9,25 @@ Python on the executors; dedup windows and thresholds are Spark aggregations
 
 PySpark is optional (``pip install 'flowwarden[spark]'``); this module imports it lazily.
 
-Cluster use. Build a wheel (``pip wheel --no-deps -w dist .``), make an environment holding it
-and pyspark for the executors, and point Spark at it::
+Cluster use. The executors need Python with flowwarden, its rules and pyarrow: build a wheel,
+pack an environment holding it, and let Spark ship the archive (client mode shown; the
+built-in packs travel inside the wheel)::
 
+    pip wheel --no-deps -w dist .
     python -m venv fw && fw/bin/pip install dist/flowwarden-*.whl 'pyspark>=4.1' venv-pack
     fw/bin/venv-pack -o fw.tar.gz
-    export PYSPARK_PYTHON=./environment/bin/python
+    export PYSPARK_DRIVER_PYTHON=fw/bin/python PYSPARK_PYTHON=./environment/bin/python
     spark-submit --master spark://host:7077 --archives fw.tar.gz#environment \\
-        "$(fw/bin/python -c 'import flowwarden.cli as m; print(m.__file__)')" \\
+        --packages org.apache.hadoop:hadoop-aws:<Spark's Hadoop version> \\
+        fw/lib/python3.11/site-packages/flowwarden/cli.py \\
         scan --engine spark s3a://bucket/AWSLogs/ --pack ./my-rules -o alerts.jsonl
 
-The built-in packs travel inside the wheel; rule directories named with ``--pack`` are shipped
-to the executors with ``SparkContext.addFile`` when the master is not local. Under
-``spark-submit`` the master (and S3A credentials, ``spark.hadoop.fs.s3a.*``) come from its
-configuration; ``s3://`` sources are read with boto3 on the executors, ``s3a://`` by Spark.
+Under ``spark-submit`` its ``--master`` and ``--conf`` rule (S3A credentials go in
+``spark.hadoop.fs.s3a.*``); ``flowwarden scan --engine spark --master URL`` works too, given
+the same environment variables and ``spark.archives``. Rule directories named with ``--pack``
+are shipped to the executors with ``SparkContext.addFile`` when the master is not local.
+``s3a://`` (and ``hdfs://``, ``gs://``, ``abfss://``) Parquet is listed and read by Spark;
+``s3://`` objects of any format are listed on the driver and read with boto3 by the executors.
 
 >>> from flowwarden.engine.spark import resolve_master
 >>> resolve_master(None, environ={})
@@ -31,15 +36,16 @@ configuration; ``s3://`` sources are read with boto3 on the executors, ``s3a://`
 
 from __future__ import annotations
 
-import functools
 import os
 import pickle
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from flowwarden.engine.scan import ScanResult
+from flowwarden.errors import UsageError
 from flowwarden.logs.model import DEFAULT_OPTIONS, ReadOptions
 from flowwarden.rules.loader import BUILTIN_PACKS, Pack
 from flowwarden.rules.rule import Rule
@@ -51,6 +57,7 @@ START_CONF = {"spark.driver.maxResultSize": "0", "spark.ui.showConsoleProgress":
 # Local mode runs the executors inside the driver's JVM: 1g (Spark's default) is too little to
 # group a few hundred thousand alerts. Only used when this process starts the JVM.
 LOCAL_CONF = {"spark.driver.memory": "4g"}
+MIN_PYSPARK = (4, 1)
 
 
 def resolve_master(master: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
@@ -62,9 +69,9 @@ def resolve_master(master: str | None, environ: Mapping[str, str] = os.environ) 
 
 def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None,
                   app_name: str = "flowwarden") -> Any:
-    """A SparkSession for scans: the executors' Python is this interpreter unless
+    """A SparkSession for scans. In local mode the workers' Python is this interpreter unless
     ``PYSPARK_PYTHON`` says otherwise (they need pyarrow and flowwarden)."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    require_pyspark()
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
@@ -72,6 +79,8 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     if chosen is not None:
         builder = builder.master(chosen)
     local = {} if chosen is None or not chosen.startswith("local") else LOCAL_CONF
+    if local:  # a cluster's executors cannot use this interpreter's path
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in {**START_CONF, **local, **SESSION_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
@@ -87,7 +96,9 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
     ``spark`` is a session to use (else one is made for ``master``, default local[*], with
     ``conf``). ``pack_paths`` are the ``--pack`` names or directories ``pack`` was loaded from
     (the executors load them again); by default they are inferred from the rules' files.
+    A given session gets ``SESSION_CONF`` set (UTC session time, case-sensitive names).
     """
+    require_pyspark()
     from flowwarden.engine.spark_run import SparkScan
 
     session = spark or spark_session(master, conf)
@@ -138,9 +149,13 @@ def infer_pack_paths(pack: Pack, rules: Sequence[Rule]) -> list[str]:
     return names + ([os.path.commonpath(custom)] if custom else [])
 
 
-@functools.cache
-def pyspark_version() -> tuple[int, ...]:
-    """The installed pyspark's (major, minor); the engine needs 4.1 for ``arrow_udf``."""
-    import pyspark
-
-    return tuple(int(p) for p in pyspark.__version__.split(".")[:2])
+def require_pyspark(minimum: tuple[int, int] = MIN_PYSPARK) -> None:
+    """Raise a UsageError unless PySpark ``minimum`` or newer is installed."""
+    try:
+        import pyspark
+    except ImportError:
+        raise UsageError("the spark engine needs PySpark: pip install 'flowwarden[spark]'") from None
+    found = tuple(int(p) for p in re.findall(r"\d+", pyspark.__version__)[:2])
+    if found < minimum:
+        raise UsageError(f"the spark engine needs PySpark {'.'.join(map(str, minimum))} or newer "
+                         f"(arrow_udf), found {pyspark.__version__}")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flowwarden.alerts.grouping import AlertGrouper, Group, GroupKey
 from flowwarden.alerts.model import Alert
@@ -73,11 +74,13 @@ def alert_frame(groups: Any, spec: PackSpec, max_samples: int) -> Any:
 def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
         [Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        rules = {rule.id: rule for rule in spec.load().rules}
+        rules: dict[str, Rule] = {}
         for batch in batches:
             out: dict[str, list[Any]] = {name: [] for name in ALERT_SCHEMA.names}
             for row in batch.to_pylist():
                 grouper = AlertGrouper(max_samples)
+                if row["rule_id"] not in rules:
+                    rules[row["rule_id"]] = spec.rules([row["rule_id"]])[0]
                 key = _add_group(grouper, rules[row["rule_id"]], row)
                 for alert in grouper.alerts():
                     first = row["first"]
@@ -106,10 +109,17 @@ def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupK
 
 
 def collect_alerts(alerts: Any) -> list[Alert]:
-    """The alerts, streamed to the driver partition by partition, in ``AlertGrouper`` order."""
-    rows = [tuple(row) for row in alerts.toLocalIterator(prefetchPartitions=True)]
-    rows.sort(key=lambda row: row[:5])
-    return [pickle.loads(row[5]) for row in rows]
+    """The alerts in ``AlertGrouper`` order.
+
+    One job builds every partition in parallel and ships Arrow to the driver (fetching
+    partition by partition would build them one at a time); the sort happens here, not in
+    Spark, where a range-partitioned sort would build them twice (once to sample the bounds).
+    """
+    table = alerts.toArrow()
+    order = pc.sort_indices(table, [(name, "ascending") for name in ALERT_SCHEMA.names[:5]])
+    blobs = table.column("alert")
+    del table
+    return [pickle.loads(blobs[index].as_buffer()) for index in order.to_pylist()]
 
 
 def stats_metrics(rules: Sequence[Rule]) -> list[Any]:

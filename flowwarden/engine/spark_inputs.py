@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ from flowwarden.logs.streams import PARQUET_MAGIC
 HADOOP_SCHEMES = ("s3a://", "s3n://", "hdfs://", "gs://", "abfs://", "abfss://", "wasb://",
                   "wasbs://", "file:")
 OBJECT_DDL = "url string, size long, etag string"
+# Spark globs every path it reads; a backslash makes a glob character literal (Hadoop's rule).
+HADOOP_GLOB = re.compile(r"([\\*?\[\]{}])")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def _parquet_frame(spark: Any, log_type: str, files: list[InputObject],
     from pyspark.sql import functions as F
 
     urls = {os.path.abspath(f.url): f.url for f in files}
-    raw = spark.read.parquet(*urls)
+    raw = spark.read.parquet(*[HADOOP_GLOB.sub(r"\\\1", path) for path in urls])
     path = F.col("_metadata.file_path")
     local = F.url_decode(F.replace(F.regexp_replace(path, r"^file:(//)?", F.lit("")),
                                    F.lit("+"), F.lit("%2B")))
@@ -161,10 +164,10 @@ def _with_keys(schema: pa.Schema) -> pa.Schema:
 
 
 def _attach(batch: pa.RecordBatch, keys: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    """``batch`` plus the source and position columns, in the types Spark expects."""
     arrays = [*batch.columns, keys.column(0), keys.column(1)]
-    table = pa.Table.from_arrays(arrays, schema=_with_keys(batch.schema))
-    return table.cast(target).combine_chunks().to_batches()[0] if table.num_rows else \
-        pa.RecordBatch.from_pylist([], target)
+    table = pa.Table.from_arrays(arrays, schema=_with_keys(batch.schema)).cast(target)
+    return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], schema=target)
 
 
 # -- everything else: flowwarden.logs inside mapInArrow ----------------------------------------
@@ -184,8 +187,7 @@ def generic_frames(spark: Any, objects: Sequence[InputObject],
     """One frame per (log type, schema) the files' first batches show, read one file per task."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    listing = spark.createDataFrame([(o.url, o.size, o.etag_or_mtime) for o in objects],
-                                    OBJECT_DDL).repartition(len(objects))
+    listing = _listing(spark, objects)
     found = listing.mapInArrow(_first_batches(options), "url string, log_type string, schema binary")
     groups: dict[tuple[str, bytes], list[InputObject]] = {}
     by_url = {o.url: o for o in objects}
@@ -194,11 +196,16 @@ def generic_frames(spark: Any, objects: Sequence[InputObject],
     frames = []
     for (log_type, blob), files in groups.items():
         schema = from_arrow_schema(_with_keys(pa.ipc.read_schema(pa.py_buffer(blob))))
-        rows = spark.createDataFrame([(o.url, o.size, o.etag_or_mtime) for o in files],
-                                     OBJECT_DDL).repartition(len(files))
         read = _read_files(options, arrow_schema(schema))
-        frames.append(InputFrame(log_type, rows.mapInArrow(read, schema)))
+        frames.append(InputFrame(log_type, _listing(spark, files).mapInArrow(read, schema)))
     return frames
+
+
+def _listing(spark: Any, objects: Sequence[InputObject]) -> Any:
+    """The objects as a DataFrame spread over the cores: a task per file, up to 4 per core."""
+    tasks = min(len(objects), spark.sparkContext.defaultParallelism * 4)
+    rows = [(o.url, o.size, o.etag_or_mtime) for o in objects]
+    return spark.createDataFrame(rows, OBJECT_DDL).repartition(max(tasks, 1))
 
 
 def _objects(batch: pa.RecordBatch) -> list[InputObject]:

@@ -22,6 +22,8 @@ import pyarrow as pa
 from flowwarden.alerts.grouping import EPOCH, compact, event_time, window_start
 from flowwarden.engine.ipclass import IpClassifier
 from flowwarden.engine.vectorized import MATCH, PYTHON, RulePlan
+from flowwarden.errors import RuleLoadError
+from flowwarden.logic.render.duckdb_sql import STR, NeedsPython
 from flowwarden.logic.render.probe import Probe
 from flowwarden.logic.render.spark import (
     SparkInputs,
@@ -56,6 +58,15 @@ class PackSpec:
     def load(self) -> Pack:
         """The pack, loaded once per Python worker process."""
         return _load_pack(self)
+
+    def rules(self, rule_ids: Sequence[str]) -> list[Rule]:
+        """The named rules of the loaded pack (the driver's rules, loaded again here)."""
+        by_id = {rule.id: rule for rule in self.load().rules}
+        missing = [r for r in rule_ids if r not in by_id]
+        if missing:
+            raise RuleLoadError(f"rules {missing} are not in the pack loaded from {self.paths}; "
+                                "pass the --pack paths the driver loaded")
+        return [by_id[r] for r in rule_ids]
 
 
 @functools.lru_cache(maxsize=4)
@@ -96,7 +107,7 @@ def build_query(plans: Sequence[RulePlan], schema: pa.Schema, log_type: str) -> 
     inputs = SparkInputs(schema)
     renderer = SparkRenderer(inputs)
     verdicts = [renderer.verdict(plan.condition) for plan in plans]
-    foreign = _foreign_rows(schema, log_type)
+    foreign = _foreign_rows(inputs, log_type)
     if foreign is not None:
         verdicts = [f"CASE WHEN {foreign} THEN {PYTHON} ELSE {v} END" for v in verdicts]
     columns = tuple((alias, keys) for keys, (alias, _) in inputs.columns.items())
@@ -104,14 +115,18 @@ def build_query(plans: Sequence[RulePlan], schema: pa.Schema, log_type: str) -> 
     return SparkQuery(tuple(p.rule_id for p in plans), tuple(verdicts), columns, probes)
 
 
-def _foreign_rows(schema: pa.Schema, log_type: str) -> str | None:
-    """SQL true on rows whose ``p_log_type`` is not ``log_type`` (as ``evaluate_batch`` does)."""
-    if "p_log_type" not in schema.names:
+def _foreign_rows(inputs: SparkInputs, log_type: str) -> str | None:
+    """SQL true on rows whose ``p_log_type`` is not ``log_type`` (as ``evaluate_batch`` does:
+    a ``p_log_type`` column that is not a string column makes every row foreign)."""
+    if "p_log_type" not in inputs.schema.names:
         return None
-    dtype = schema.field("p_log_type").type
-    if not (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)):
+    try:
+        value = inputs.column(("p_log_type",))
+    except NeedsPython:
         return "true"
-    return f"NOT coalesce(`p_log_type` = {spark_literal(log_type)}, false)"
+    if value.kind != STR:
+        return "true"
+    return f"NOT coalesce({value.sql} = {spark_literal(log_type)}, false)"
 
 
 def field_column(keys: tuple[str, ...]) -> Any:
@@ -138,14 +153,17 @@ def with_verdicts(frame: Any, query: SparkQuery) -> Any:
     """``frame`` plus one TINYINT verdict column ``__fw_r<i>`` per rule of ``query``."""
     from pyspark.sql import functions as F
 
-    # The input columns travel in one struct, so no input name can clash with an alias.
-    staged = frame.select(
-        F.struct(*[F.col(spark_identifier(c, sql=False)) for c in frame.columns]).alias(ROW),
-        *[field_column(keys).alias(alias) for alias, keys in query.columns],
-        *[probe_column(probe, field_column(keys)).alias(alias) for alias, keys, probe in query.probes],
-    )
-    verdicts = [F.expr(sql).alias(f"{VERDICT}{i}") for i, sql in enumerate(query.verdicts)]
-    return staged.select(f"{ROW}.*", *verdicts)
+    inputs = [*[field_column(keys).alias(alias) for alias, keys in query.columns],
+              *[probe_column(probe, field_column(keys)).alias(alias)
+                for alias, keys, probe in query.probes]]
+    names = [f"{VERDICT}{i}" for i in range(len(query.verdicts))]
+    verdicts = [F.expr(sql).alias(name) for sql, name in zip(query.verdicts, names, strict=True)]
+    columns = [F.col(spark_identifier(c, sql=False)) for c in frame.columns]
+    if not any(c.startswith(SparkInputs.PREFIX) for c in frame.columns):
+        return frame.select(*columns, *inputs).select(*columns, *verdicts)
+    # An input column could clash with an alias: the inputs travel in one struct (slower).
+    staged = frame.select(F.struct(*columns).alias(ROW), *inputs)
+    return staged.select(ROW, *verdicts).select(f"{ROW}.*", *names)
 
 
 def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[str]
@@ -154,8 +172,7 @@ def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[st
     rule_ids, record_names = tuple(rule_ids), tuple(record_names)
 
     def evaluate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        pack = spec.load()
-        rules = [pack.rule(rule_id) for rule_id in rule_ids]
+        pack, rules = spec.load(), spec.rules(rule_ids)
         out = ResultRows()
         for batch in batches:
             verdicts = [np.asarray(batch.column(f"{VERDICT}{i}")) for i in range(len(rules))]

@@ -76,7 +76,7 @@ class SparkScan:
         wanted = {r.id for r in self.rules}
         plans = [p for p in self.compiled.rules_for(item.log_type) if p.rule_id in wanted]
         records = [c for c in item.frame.columns if c not in (SOURCE, POSITION)]
-        schema = arrow_schema(item.frame.select(*[S.col(f"`{c}`") for c in records]).schema)
+        schema = arrow_schema(item.frame.drop(SOURCE, POSITION).schema)
         query = build_query(plans, schema, item.log_type)
         if not plans or query.constant_no_match:
             self._counted.append(item.frame)

@@ -45,7 +45,7 @@ def vpcflow_frame(raw: Any, source: Any, position: Any, options: ReadOptions) ->
         staged = staged.where(~_any(bad))
     known = [(typed[f.panther] if f.panther in typed else S.lit(None))
              .cast(SPARK_TYPES[f.type]).alias(f.panther) for f in F.FIELDS]
-    extra = [typed[name].cast("string").alias(name) for name in unknown]
+    extra = [typed[name].alias(name) for name in unknown]
     mapped = staged.select(*known, *extra, SOURCE, POSITION)
     return window(mapped.select(*[c for c in mapped.columns if c not in (SOURCE, POSITION)],
                                  *_standard(typed), SOURCE, POSITION), options)
@@ -73,9 +73,11 @@ def _coerce(column: Any, dtype: Any, f: F.Field) -> tuple[Any, Any | None]:
     from pyspark.sql import functions as S
     from pyspark.sql import types as T
 
-    if f.type == F.STR or f.version == 0:
-        if isinstance(dtype, T.StringType):
-            return _null_strings(column), None
+    if isinstance(dtype, T.StringType) and (f.type == F.STR or f.version == 0):
+        return _null_strings(column), None
+    if f.version == 0:
+        return column, None  # a column of no known field keeps its own type
+    if f.type == F.STR:
         return column.cast("string"), None
     if isinstance(dtype, T.TimestampType | T.TimestampNTZType):
         return S.date_trunc("second", column.cast("timestamp")), None

@@ -113,6 +113,15 @@ class FileStats:
         self.read += count
         self.parsed += count
 
+    def add(self, other: FileStats) -> None:
+        """Add the counts and kept rejections of ``other`` (later records of the same input)."""
+        self.read += other.read
+        self.parsed += other.parsed
+        self.rejected += other.rejected
+        self.filtered += other.filtered
+        room = MAX_REJECTIONS - len(self.rejections)
+        self.rejections.extend(other.rejections[:max(room, 0)])
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-serializable dict of these counts and the kept rejections."""
         return {

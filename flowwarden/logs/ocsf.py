@@ -221,7 +221,7 @@ def read_parquet_batches(
     names = file.schema_arrow.names
     read = [n for n in names if n in wanted]
     rest = [n for n in names if n not in wanted]
-    ranges = RowRanges(file, rest, options.batch_size) if rest else None
+    ranges = RowRanges(file, rest, options.batch_size, source) if rest else None
     row = 0
     for raw in file.iter_batches(batch_size=options.batch_size, columns=read):
         stats.accept(raw.num_rows)

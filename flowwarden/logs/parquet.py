@@ -4,6 +4,10 @@ A projected read streams only the columns the rules need; the complete records o
 that need more are then fetched by row range from the remaining columns. Ranges are asked in
 increasing order, so one sequential reader serves them, restarted at a later row group when a
 request skips whole row groups (those are never decoded).
+
+Bytes that cannot be decoded in a column that is only read here are found only if a range
+covering them is asked for; that is then a ``LogFormatError`` (a full read would have counted
+the rest of the file as one rejection).
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flowwarden.errors import Location, LogFormatError
+
+READ_FAILURES = (OSError, EOFError, pa.ArrowException, ValueError)
+
 
 class RowRanges:
     """Rows ``[start, stop)`` of some columns of a Parquet file, asked for in increasing order.
@@ -22,13 +30,15 @@ class RowRanges:
     >>> buffer = io.BytesIO()
     >>> pq.write_table(pa.table({"a": range(10), "b": list("abcdefghij")}), buffer,
     ...                row_group_size=4)
-    >>> ranges = RowRanges(pq.ParquetFile(buffer), ["b"], batch_size=3)
+    >>> ranges = RowRanges(pq.ParquetFile(buffer), ["b"], batch_size=3, source="mem")
     >>> ranges.read(2, 5).column("b").to_pylist(), ranges.read(9, 10).column("b").to_pylist()
     (['c', 'd', 'e'], ['j'])
     """
 
-    def __init__(self, file: pq.ParquetFile, columns: Sequence[str], batch_size: int) -> None:
+    def __init__(self, file: pq.ParquetFile, columns: Sequence[str], batch_size: int,
+                 source: str) -> None:
         self.file = file
+        self.source = source
         self.columns = list(columns)
         self.batch_size = max(batch_size, 1)
         meta = file.metadata
@@ -42,6 +52,14 @@ class RowRanges:
 
     def read(self, start: int, stop: int) -> pa.Table:
         """The rows ``[start, stop)`` (``start`` no earlier than the previous call's)."""
+        try:
+            return self._read(start, stop)
+        except READ_FAILURES as exc:
+            self._batches = None
+            raise LogFormatError(f"Parquet read failed in rows {start + 1}-{stop}: {exc}",
+                                 Location(self.source)) from exc
+
+    def _read(self, start: int, stop: int) -> pa.Table:
         group = int(np.searchsorted(self.group_starts, start, side="right")) - 1
         if (self._batches is None or start < self._held_start
                 or self.group_starts[group] > self._next):

@@ -47,10 +47,12 @@ class LogReader:
         self.stats = ScanStats()
         self._s3 = S3()
 
-    def projected(self, columns: Sequence[str]) -> LogReader:
-        """A reader of the same inputs that builds only ``columns`` (``ReadOptions.columns``)
-        and fills in this reader's ``stats``."""
-        reader = LogReader(self.sources, replace(self.options, columns=tuple(columns)))
+    def projected(self, columns: Sequence[str], batch_size: int | None = None) -> LogReader:
+        """A reader of the same inputs that builds only ``columns`` (``ReadOptions.columns``),
+        optionally in batches of another size, and fills in this reader's ``stats``."""
+        options = replace(self.options, columns=tuple(columns),
+                          batch_size=batch_size or self.options.batch_size)
+        reader = LogReader(self.sources, options)
         reader.stats, reader._s3 = self.stats, self._s3
         return reader
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import queue
 import threading
@@ -91,8 +92,15 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer
             slots.put((False, exc))
 
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=5)
+
     thread = threading.Thread(target=work, name="flowwarden-prefetch", daemon=True)
     thread.start()
+    # A reader still open at exit: stop the thread while the interpreter can still serve it
+    # (pyarrow's I/O threads reading a Python file need the GIL; exit would wait on them).
+    atexit.register(halt)
     try:
         while True:
             more, value = slots.get()
@@ -102,8 +110,8 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
                 return
             yield value  # type: ignore[misc]
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        atexit.unregister(halt)
+        halt()
 
 
 class _Prefixed:

@@ -3,12 +3,18 @@
 Tolerates producers that wrote other types: numbers as strings, int64 account ids, and the
 strings ``"None"`` or ``"-"`` for null (flowlogs-reader's fixture). Streams by ``iter_batches``.
 
-A projected read (``ReadOptions.columns``) decodes only the asked-for columns plus every column
-whose conversion can reject a row (numbers written as strings), so rejections and statistics are
-exactly a full read's; the other columns convert without fail and are read, for chosen rows
-only, when ``LogBatch.full_rows`` asks. A file with a column whose conversion can fail outright
-(``uint64``, sub-second timestamps, binary or nested values) is read in full instead, so that it
-fails exactly where a full read fails.
+Projected reads (``ReadOptions.columns``), and why their statistics are exactly a full read's:
+a record is rejected only when one of its values cannot be converted, and what a column's
+conversion can do depends on its Parquet type alone (``conversion``): nothing bad (INERT: the
+AWS types), reject rows (REJECTS: numbers written as text), or fail the whole batch (FAILS:
+``uint64``, sub-second timestamps, binary or nested values). Phase 1 therefore decodes the
+asked-for columns plus every REJECTS column, in file order, and rejects the same rows with the
+same first reason a full read gives; INERT columns cannot change that, so they are left to
+phase 2, which converts them for chosen rows only (``LogBatch.full_rows``). A file with a FAILS
+column is read in full, so it fails where a full read fails. Batches are cut every
+``batch_size`` rows as in a full read (Parquet ends dictionary-encoded batches at row groups;
+``coalesced`` joins them again). What phase 1 never decodes cannot be checked: corrupt bytes in
+such a column surface only if phase 2 reads them (see ``flowwarden.logs.parquet``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from flowwarden.logs import fields as F
 from flowwarden.logs.common import Projected, indices, projection
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced
+from flowwarden.logs.streams import prefetch
 from flowwarden.logs.vpcflow_text import MAX_DIGITS, seconds, to_batch
 
 LOG_TYPE = F.LOG_TYPE
@@ -87,25 +94,24 @@ def convert(
     extra: tuple[F.Field, ...],
     source: str,
     stats: FileStats,
-    keep: frozenset[str] | None = None,
 ) -> pa.RecordBatch | None:
-    """Coerce one batch of raw columns; rows with uncastable values become rejections.
-
-    ``keep`` (a projection) limits the columns built; dictionary-encoded string columns then
-    stay encoded.
-    """
-    checked = _check(raw, first_row, extra, stats, keep is not None)
+    """Coerce one batch of raw columns; rows with uncastable values become rejections."""
+    checked = _check(raw, first_row, extra, stats)
     if checked is None:
         return None
     typed, rows, _ = checked
-    return to_batch(typed, rows, extra, source, keep)  # every known field, then the unknown
+    return to_batch(typed, rows, extra, source)  # every known field, then the unknown ones
 
 
 def _check(
     raw: pa.RecordBatch, first_row: int, extra: tuple[F.Field, ...], stats: FileStats,
     encoded: bool = False,
 ) -> tuple[dict[str, pa.Array], int, pa.Array | None] | None:
-    """(typed columns of the good rows, their count, the good-row mask or None for all)."""
+    """(typed columns of the good rows, their count, the good-row mask or None for all).
+
+    ``encoded`` keeps dictionary-encoded string columns encoded (nulling ``"-"`` and the like
+    in their dictionaries), for a projected read.
+    """
     ok: pa.Array | None = None
     typed: dict[str, pa.Array] = {}
     reasons: dict[int, str] = {}
@@ -180,11 +186,12 @@ def _null_dictionary(col: pa.DictionaryArray) -> pa.DictionaryArray:
     if not pa.types.is_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
     nulls = pc.fill_null(pc.is_in(dictionary, NULL_STRINGS), False)
-    codes = col.indices
-    if pc.any(nulls).as_py():
-        hit = pc.fill_null(pc.take(nulls, codes), False)
-        codes = pc.if_else(hit, pa.scalar(None, codes.type), codes)
-    return pa.DictionaryArray.from_arrays(codes, dictionary)
+    if not pc.any(nulls).as_py():
+        return col if dictionary is col.dictionary else \
+            pa.DictionaryArray.from_arrays(col.indices, dictionary, safe=False)
+    hit = pc.fill_null(pc.take(nulls, col.indices), False)
+    codes = pc.if_else(hit, pa.scalar(None, col.indices.type), col.indices)
+    return pa.DictionaryArray.from_arrays(codes, dictionary, safe=False)
 
 
 def _unknown(parquet_schema: pa.Schema) -> tuple[F.Field, ...]:
@@ -218,8 +225,7 @@ def _plan(parquet_schema: pa.Schema, extra: tuple[F.Field, ...],
             wanted.update(sources)
     read, rest = [], []
     for name in parquet_schema.names:
-        if name.startswith("p_"):
-            rest.append(name)
+        if name.startswith("p_"):  # recomputed, never read
             continue
         f = _field(name, extra)
         kind = conversion(parquet_schema.field(name).type, f)
@@ -264,17 +270,32 @@ class _Part:
 def _read_projected(
     file: pq.ParquetFile, plan: _Plan, source: str, options: ReadOptions, stats: FileStats
 ) -> Iterator[Projected]:
-    rest = RowRanges(file, plan.rest, options.batch_size) if plan.rest else None
-    names = tuple(file.schema_arrow.names)
+    """Decode and check the next batches in a background thread while this one is evaluated
+    (both release the GIL); each batch's counts join ``stats`` as it is handed on, so they are
+    always those of the batches read so far. Complete rows come from the other columns."""
+    for part, counts in prefetch(_projected_parts(file, plan, source, options)):
+        stats.add(counts)
+        if part is not None:
+            yield part
+
+
+def _projected_parts(
+    file: pq.ParquetFile, plan: _Plan, source: str, options: ReadOptions
+) -> Iterator[tuple[Projected | None, FileStats]]:
+    rest = RowRanges(file, plan.rest, options.batch_size, source) if plan.rest else None
+    names = tuple(n for n in file.schema_arrow.names if not n.startswith("p_"))
     row = 0
     raws = file.iter_batches(batch_size=options.batch_size, columns=list(plan.read))
     for raw in coalesced(raws, options.batch_size):
-        checked = _check(raw, row + 1, plan.extra, stats, encoded=True)
+        counts = FileStats(source)
+        checked = _check(raw, row + 1, plan.extra, counts, encoded=True)
+        part = None
         if checked is not None:
             typed, rows, ok = checked
             batch = to_batch(typed, rows, plan.extra, source, plan.keep)
-            part = _Part(raw, row, ok, names, rest, plan.extra, source)
-            yield Projected(batch, partial(_complete, part))
+            part = Projected(batch, partial(_complete, _Part(raw, row, ok, names, rest,
+                                                             plan.extra, source)))
+        yield part, counts
         row += raw.num_rows
 
 

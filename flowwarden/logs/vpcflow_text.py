@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,7 +17,7 @@ import pyarrow.csv as pa_csv
 
 from flowwarden.errors import LogFormatError
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import any_ips, indices, with_standard
+from flowwarden.logs.common import Projected, any_ips, indices, projection, with_standard
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened, blocks, prefetch
 
@@ -28,6 +29,7 @@ NULL_STR = pa.scalar(None, pa.string())
 # read as part of a value. Other oddities (leading or trailing spaces) change the field count,
 # which the CSV reader reports, sending the block to the general path.
 SLOW_MARKERS = (b"  ", b"\t")
+MAX_BLOCK = 8 << 20
 
 
 def header_fields(line: str) -> tuple[F.Field, ...] | None:
@@ -70,13 +72,18 @@ def schema(fields: tuple[F.Field, ...] = ()) -> pa.Schema:
 
 def read_batches(
     opened: Opened, source: str, options: ReadOptions, stats: FileStats
-) -> Iterator[pa.RecordBatch]:
-    """Parse a decompressed text stream block by block into Arrow record batches."""
+) -> Iterator[pa.RecordBatch | Projected]:
+    """Parse a decompressed text stream block by block into Arrow record batches.
+
+    Every field of every line is split and checked; a projected read (``ReadOptions.columns``)
+    of a clean block then builds only the asked-for columns.
+    """
     fields: tuple[F.Field, ...] | None = None
     header: str | None = None
+    keep = projection(options)
     line_no = 0
-    for data, error in line_chunks(opened, max(options.batch_size * 128, 1 << 16)):
-        batch = _parse_fast(data, fields, header, source, stats) if fields else None
+    for data, error in line_chunks(opened, block_size(options.batch_size)):
+        batch = _parse_fast(data, fields, header, source, stats, keep) if fields else None
         if batch is not None:
             line_no += data.count(b"\n")
         else:
@@ -86,16 +93,21 @@ def read_batches(
             if fields is not None and len(lines):
                 batch = parse_lines(lines, line_no + 1, fields, source, stats, skip=header)
             line_no += len(lines)
-        if batch is not None and batch.num_rows:
-            yield batch
+        if batch is not None:
+            yield batch  # the reader skips empty batches
         if error is not None:
             stats.reject(line_no + 1, f"truncated or corrupt input: {error}")
             return
 
 
 def _parse_fast(
-    data: bytes, fields: tuple[F.Field, ...], header: str | None, source: str, stats: FileStats
-) -> pa.RecordBatch | None:
+    data: bytes,
+    fields: tuple[F.Field, ...],
+    header: str | None,
+    source: str,
+    stats: FileStats,
+    keep: frozenset[str] | None = None,
+) -> pa.RecordBatch | Projected | None:
     """Parse a block with pyarrow's CSV reader when it is plainly clean; else None.
 
     Anything unusual (runs of spaces, tabs, a repeated header, a line with the
@@ -143,7 +155,17 @@ def _parse_fast(
         for f in fields
     }
     stats.accept(rows)
-    return to_batch(typed, rows, fields, source)
+    if keep is None:
+        return to_batch(typed, rows, fields, source)
+    batch = to_batch(typed, rows, fields, source, keep)
+    return Projected(batch, partial(_complete, typed, fields, source))
+
+
+def _complete(typed: dict[str, pa.Array], fields: tuple[F.Field, ...], source: str,
+              positions: pa.Array) -> pa.RecordBatch:
+    """The complete records at ``positions`` of a block parsed for a projected read."""
+    return to_batch({k: v.take(positions) for k, v in typed.items()}, len(positions), fields,
+                    source)
 
 
 def _clean(columns: dict[str, pa.Array], fields: tuple[F.Field, ...]) -> bool:
@@ -158,6 +180,12 @@ def _clean(columns: dict[str, pa.Array], fields: tuple[F.Field, ...]) -> bool:
             if not pc.all(fine).as_py():
                 return False
     return True
+
+
+def block_size(batch_size: int) -> int:
+    """Bytes of text parsed at once: about ``batch_size`` lines, at most ``MAX_BLOCK`` (larger
+    blocks parse slower and hold more memory; the reader then yields smaller batches)."""
+    return min(max(batch_size * 128, 1 << 16), MAX_BLOCK)
 
 
 def line_chunks(opened: Opened, size: int) -> Iterator[tuple[bytes, str | None]]:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flowwarden.engine.scan import Scanner
+from flowwarden.errors import LogFormatError
 from flowwarden.logs import LogBatch, ReadOptions, read
 from flowwarden.logs.generate import generate_flows, write_parquet
 from flowwarden.logs.parquet import RowRanges
@@ -130,3 +131,26 @@ def test_rows_left_to_python_get_complete_records(tmp_path: Path, flows):
     scanner = Scanner(pack, rules, "duckdb")
     scanner.scan(read([str(flows)]))
     assert 0 < scanner.result.python_rows < 8000 and "bytes" not in scanner.columns()
+
+
+def test_corrupt_bytes_in_a_column_only_phase_two_reads_are_an_error(tmp_path: Path,
+                                                                     default_pack):
+    path = tmp_path / "corrupt.parquet"
+    write_parquet(generate_flows(4000, seed=4, batch_size=1000), str(path))
+    meta = pq.ParquetFile(path).metadata
+    chunk = meta.row_group(2).column(meta.schema.names.index("bytes"))
+    data = bytearray(path.read_bytes())
+    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
+    data[middle:middle + 64] = bytes(range(64))
+    path.write_bytes(bytes(data))
+    scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb")
+    with pytest.raises(LogFormatError, match="Parquet read failed in rows"):
+        scanner.scan(read([str(path)]))
+
+
+def test_readers_projected_by_the_caller_still_scan_exactly(default_pack, flows):
+    rules = default_pack.active_rules(SPEC)
+    expected = outcome(Scanner(default_pack, rules, "python"), read([str(flows)]))
+    narrow = ReadOptions(columns=("status",))  # none of the columns the rules read
+    for engine in ("duckdb", "python"):
+        assert outcome(Scanner(default_pack, rules, engine), read([str(flows)], narrow)) == expected

@@ -212,6 +212,13 @@ def test_struct_fields_and_foreign_log_types(spark):
         "port": [1, 0, 2], "ip": [1, 2, 2], "deeper": [1, 1, 2]}
 
 
+def test_a_non_string_log_type_column_asks_python_everywhere(spark):
+    table = pa.table({"dstPort": [22, 23], "p_log_type": [1, None]})
+    conditions = {"in": InSet(PORT, frozenset({22}))}
+    assert spark_codes(spark, conditions, table, "AWS.VPCFlow") == {"in": [2, 2]}
+    assert spark_codes(spark, conditions, table.drop_columns(["p_log_type"])) == {"in": [1, 0]}
+
+
 # -- the flow-event differential, through Spark -------------------------------------------------
 PACKS = {kind: load_pack(resolve_pack_paths([]) if kind == "builtin" else [PARTIAL_RULES])
          for kind in ("builtin", "partial")}
