@@ -191,8 +191,11 @@ def output_spec(output_format: str, output: str | None, output_dir: str | None,
 @pack_option
 @config_option
 @input_options
-@click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True,
-              help="duckdb: compiled conditions, Python only where needed. python: every rule on every event.")
+@click.option("--engine", type=click.Choice(["duckdb", "python", "spark"]), default="duckdb",
+              show_default=True,
+              help="duckdb: compiled conditions, Python only where needed. python: every rule on "
+                   "every event. spark: the same on a Spark cluster (pip install 'flowwarden[spark]').")
+@click.option("--master", help="Spark master URL for --engine spark (default: local[*]).")
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
 @output_options
 @click.option("--state", type=click.Path(dir_okay=False),
@@ -207,13 +210,37 @@ def output_spec(output_format: str, output: str | None, output_dir: str | None,
 def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
                  log_type: str | None, fmt: str | None, since: str | None, until: str | None,
                  accounts: tuple[str, ...], regions: tuple[str, ...], engine: str,
-                 rule_ids: tuple[str, ...], output: str | None, output_format: str,
-                 output_dir: str | None, store: str | None, state: str | None,
-                 stats_path: str | None, strict: bool, fail_on_alert: bool, max_samples: int,
-                 quiet: bool) -> None:
+                 master: str | None, rule_ids: tuple[str, ...], output: str | None,
+                 output_format: str, output_dir: str | None, store: str | None,
+                 state: str | None, stats_path: str | None, strict: bool, fail_on_alert: bool,
+                 max_samples: int, quiet: bool) -> None:
     """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin)."""
     pack = load_rules(packs, config_path)
     options = read_options(log_type, fmt, since, until, accounts, regions)
+    if engine == "spark":
+        if state or output_dir or output_format != "jsonl" or stats_path or strict:
+            raise UsageError("--engine spark writes JSON-line alerts (-o, --store); "
+                             "--state, --output-dir, --output-format, --stats and --strict "
+                             "need --engine duckdb or python")
+        from flowwarden.alerts.sinks import AlertStore, write_jsonl, write_jsonl_file
+        from flowwarden.engine.spark import spark_scan
+
+        result = spark_scan(pack, pack.active_rules(rule_ids), sources, master=master,
+                            options=options, max_samples=max_samples, pack_paths=packs or None)
+        if output:
+            write_jsonl_file(result.alerts, output)
+        else:
+            write_jsonl(result.alerts, sys.stdout)
+        if store:
+            alert_store = AlertStore(store)
+            alert_store.add(result.alerts)
+            alert_store.close()
+        if not quiet:
+            click.echo(f"records {result.records:,}, alerts {len(result.alerts):,} (engine spark)",
+                       err=True)
+        if fail_on_alert and result.alerts:
+            sys.exit(EXIT_FINDINGS)
+        return
     if state or output_dir or output_format != "jsonl":
         from flowwarden.engine.watch import scan_step
 

@@ -91,3 +91,17 @@ def test_watch_runs_n_times_and_backtest_prints_per_rule(tmp_path):
     assert backtest.exit_code == 0, backtest.output
     data = json.loads(backtest.output)
     assert "AWS.VPC.PortScan" in json.dumps(data)
+
+
+def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
+    sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    spark_out, duck_out = tmp_path / "spark.jsonl", tmp_path / "duck.jsonl"
+    spark = run("scan", sample, "--engine", "spark", "--master", "local[1]", "-o", str(spark_out), "-q")
+    assert spark.exit_code == 0, spark.output
+    duck = run("scan", sample, "-o", str(duck_out), "-q")
+    assert duck.exit_code == 0, duck.output
+    ids = [sorted(json.loads(line)["id"] for line in path.read_text().splitlines())
+           for path in (spark_out, duck_out)]
+    assert ids[0] and ids[0] == ids[1]
+    refused = run("scan", sample, "--engine", "spark", "--state", str(tmp_path / "s.duckdb"))
+    assert refused.exit_code == 2 and "need --engine duckdb or python" in refused.output
