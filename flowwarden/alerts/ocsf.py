@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from flowwarden import __version__
 from flowwarden.alerts.model import TECHNIQUES, Alert
-from flowwarden.alerts.sinks import jsonable
+from flowwarden.alerts.sinks import jsonable, write_lines, write_lines_file
 
 OCSF_VERSION = "1.1.0"
 CLASS_UID, CATEGORY_UID, ACTIVITY_CREATE = 2004, 2, 1
@@ -334,21 +334,12 @@ def finding_json(alert: Alert) -> str:
 
 def write_ocsf_jsonl(alerts: Iterable[Alert], out: IO[str]) -> int:
     """One finding per line; returns the number written."""
-    count = 0
-    for alert in alerts:
-        out.write(finding_json(alert) + "\n")
-        count += 1
-    return count
+    return write_lines(alerts, out, finding_json)
 
 
 def write_ocsf_jsonl_file(alerts: Iterable[Alert], path: str | os.PathLike[str]) -> int:
     """Write to a temporary file and rename, so a reader never sees half a file."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        count = write_ocsf_jsonl(alerts, out)
-    tmp.replace(target)
-    return count
+    return write_lines_file(alerts, path, finding_json)
 
 
 def findings_table(findings: Iterable[Mapping[str, Any]]) -> pa.Table:

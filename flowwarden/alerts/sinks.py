@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,22 +35,33 @@ def alert_json(alert: Alert) -> str:
     return json.dumps(jsonable(alert.to_dict()), sort_keys=True, ensure_ascii=False)
 
 
-def write_jsonl(alerts: Iterable[Alert], out: IO[str]) -> int:
+def write_lines(alerts: Iterable[Alert], out: IO[str],
+                render: Callable[[Alert], str] = alert_json) -> int:
+    """One rendered alert per line (flowwarden JSON by default); returns the number written."""
     count = 0
     for alert in alerts:
-        out.write(alert_json(alert) + "\n")
+        out.write(render(alert) + "\n")
         count += 1
     return count
 
 
-def write_jsonl_file(alerts: Iterable[Alert], path: str | os.PathLike[str]) -> int:
+def write_lines_file(alerts: Iterable[Alert], path: str | os.PathLike[str],
+                     render: Callable[[Alert], str] = alert_json) -> int:
     """Write to a temporary file and rename, so a reader never sees half a file."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     with tmp.open("w", encoding="utf-8") as out:
-        count = write_jsonl(alerts, out)
+        count = write_lines(alerts, out, render)
     tmp.replace(target)
     return count
+
+
+def write_jsonl(alerts: Iterable[Alert], out: IO[str]) -> int:
+    return write_lines(alerts, out)
+
+
+def write_jsonl_file(alerts: Iterable[Alert], path: str | os.PathLike[str]) -> int:
+    return write_lines_file(alerts, path)
 
 
 ALERT_COLUMNS = {
