@@ -13,15 +13,20 @@ and gzip text, then measures, each in its own process (so peak RSS is that run's
                    records, because it is slow; compared by records/s);
 - match, hand SQL: a hand-written DuckDB query of the two spec rules, classifying each distinct
                    address once with Python's `ipaddress` and joining back;
-- scan, duckdb / python: the whole `flowwarden scan` pipeline, alerts included.
+- scan, duckdb / python: the whole `flowwarden scan` pipeline, alerts included;
+- scan, duckdb / spark (`--engines duckdb,spark`): the same whole scan of the --records file on
+                   both engines (Spark in local[*]; its session start is reported, not counted),
+                   every alert compared.
 
 It checks that all of them agree on which records match, then prints records/s, peak RSS and
-the ratios. Run: `python benchmarks/engine.py --records 10000000`.
+the ratios. Run: `python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark`
+for the Spark comparison, `--engines duckdb,python,spark` for everything).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import json
 import os
@@ -38,14 +43,14 @@ SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
 SEED = 42
 
 
-def generate(workdir: Path, records: int, reuse: bool) -> dict[str, Path]:
+def generate(workdir: Path, records: int, reuse: bool, text: bool = True) -> dict[str, Path]:
     from flowwarden.logs.generate import generate_flows, write_parquet, write_text
 
     paths = {"parquet": workdir / f"flows-{records}.parquet",
              "text": workdir / f"flows-{records}.log.gz"}
     if not (reuse and paths["parquet"].exists()):
         write_parquet(generate_flows(records, SEED), str(paths["parquet"]))
-    if not (reuse and paths["text"].exists()):
+    if text and not (reuse and paths["text"].exists()):
         write_text(generate_flows(records, SEED), str(paths["text"]))
     return paths
 
@@ -53,6 +58,10 @@ def generate(workdir: Path, records: int, reuse: bool) -> dict[str, Path]:
 def load_rules(which: str) -> tuple[Any, list[Any]]:
     from flowwarden.rules.loader import load_pack, resolve_pack_paths
 
+    if which == "pack-tuned":
+        pack = load_pack(resolve_pack_paths(["default", "tuned"]))
+        tuned = {r.id.removesuffix(".Tuned") for r in pack.rules if r.id.endswith(".Tuned")}
+        return pack, [r for r in pack.active_rules() if r.id not in tuned]
     pack = load_pack(resolve_pack_paths([]))
     rules = pack.active_rules(SPEC_RULES if which == "spec" else ())
     return pack, rules
@@ -171,10 +180,30 @@ def child_scan(path: str, which: str, engine: str) -> dict[str, Any]:
     from flowwarden.logs import read
 
     pack, rules = load_rules(which)
-    result = Scanner(pack, rules, engine).scan(read([path]))
-    return {"records": result.records, "alerts": len(result.alerts),
+    if engine == "spark":
+        from flowwarden.engine.spark import spark_scan, spark_session
+
+        started = time.perf_counter()
+        session = spark_session("local[*]", {"spark.ui.enabled": "false"})
+        session.sparkContext.setLogLevel("ERROR")
+        setup = time.perf_counter() - started  # JVM start: not part of the scan's time
+        result = spark_scan(pack, rules, [path], spark=session)
+        session.stop()
+    else:
+        setup = 0.0
+        result = Scanner(pack, rules, engine).scan(read([path]))
+    return {"records": result.records, "alerts": len(result.alerts), "setup": setup,
             "matches": {k: [v, None] for k, v in result.matches.items()},
+            "alert_digest": alert_digest(result.alerts),
             "alert_ids": sorted(a.id for a in result.alerts)[:1000]}
+
+
+def alert_digest(alerts: list[Any]) -> str:
+    """One hash of every alert's id, counts and title, in order: equal digests, same alerts."""
+    digest = hashlib.sha256()
+    for a in alerts:
+        digest.update(json.dumps([a.id, a.event_count, a.unique_count, a.title]).encode())
+    return digest.hexdigest()
 
 
 CHILDREN = {
@@ -183,6 +212,7 @@ CHILDREN = {
     "match-handsql": child_hand_sql,
     "scan-duckdb": lambda p, w: child_scan(p, w, "duckdb"),
     "scan-python": lambda p, w: child_scan(p, w, "python"),
+    "scan-spark": lambda p, w: child_scan(p, w, "spark"),
 }
 
 
@@ -206,7 +236,7 @@ def run_child(mode: str, path: Path, which: str) -> dict[str, Any]:
 def child_main(mode: str, path: str, which: str) -> None:
     start = time.perf_counter()
     result = CHILDREN[mode](path, which)
-    result["seconds"] = time.perf_counter() - start
+    result["seconds"] = time.perf_counter() - start - result.get("setup", 0.0)
     print(json.dumps(result))
 
 
@@ -214,11 +244,22 @@ def agree(a: dict[str, Any], b: dict[str, Any], rules: tuple[str, ...]) -> bool:
     return all(a["matches"].get(r, [0, 0])[:2] == b["matches"].get(r, [0, 0])[:2] for r in rules)
 
 
+ENGINES = ("duckdb", "python", "spark")
+RULE_SETS = ("spec", "pack", "pack-tuned")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--python-records", type=int, default=300_000,
                         help="records for the per-event Python runs (compared by records/s)")
+    parser.add_argument("--engines", default="duckdb,python",
+                        help="comma-separated, of duckdb, python, spark. With python: the match "
+                        "and scan comparisons with per-event Python; with spark: a whole scan of "
+                        "the --records file by duckdb and by spark, alerts compared")
+    parser.add_argument("--scan-rules", choices=RULE_SETS, default="pack",
+                        help="rules of the duckdb/spark scans (pack-tuned: the pack with the "
+                        "tuned rules in place of the spec rules)")
     parser.add_argument("--workdir", default="/tmp/flowwarden-bench")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files")
     parser.add_argument("--child"), parser.add_argument("--path"), parser.add_argument("--which")
@@ -226,52 +267,76 @@ def main() -> None:
     if args.child:
         child_main(args.child, args.path, args.which)
         return
+    engines = args.engines.split(",")
+    if not set(engines) <= set(ENGINES) or "duckdb" not in engines:
+        parser.error(f"--engines: duckdb plus any of {', '.join(ENGINES[1:])}")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    big = generate(workdir, args.records, args.reuse)
-    small = generate(workdir, args.python_records, args.reuse)
+    python = "python" in engines
+    big = generate(workdir, args.records, args.reuse, text=python)
     rows: list[tuple[str, str, str, dict[str, Any]]] = []
-    for which in ("spec", "pack"):
-        rows.append(("match", "duckdb", which, run_child("match-duckdb", big["parquet"], which)))
-        rows.append(("match", "python", which, run_child("match-python", small["parquet"], which)))
-        rows.append(("match", "duckdb@small", which,
-                     run_child("match-duckdb", small["parquet"], which)))
-    rows.append(("match", "hand SQL", "spec", run_child("match-handsql", big["parquet"], "spec")))
-    rows.append(("match", "duckdb text.gz", "spec", run_child("match-duckdb", big["text"], "spec")))
-    rows.append(("scan", "duckdb", "pack", run_child("scan-duckdb", small["parquet"], "pack")))
-    rows.append(("scan", "python", "pack", run_child("scan-python", small["parquet"], "pack")))
+    if python:
+        small = generate(workdir, args.python_records, args.reuse, text=False)
+        for which in ("spec", "pack"):
+            rows.append(("match", "duckdb", which, run_child("match-duckdb", big["parquet"], which)))
+            rows.append(("match", "python", which,
+                         run_child("match-python", small["parquet"], which)))
+            rows.append(("match", "duckdb@small", which,
+                         run_child("match-duckdb", small["parquet"], which)))
+        rows.append(("match", "hand SQL", "spec",
+                     run_child("match-handsql", big["parquet"], "spec")))
+        rows.append(("match", "duckdb text.gz", "spec",
+                     run_child("match-duckdb", big["text"], "spec")))
+        rows.append(("scan", "duckdb@small", "pack",
+                     run_child("scan-duckdb", small["parquet"], "pack")))
+        rows.append(("scan", "python", "pack", run_child("scan-python", small["parquet"], "pack")))
+    if "spark" in engines:
+        for engine in ("duckdb", "spark"):
+            rows.append(("scan", engine, args.scan_rules,
+                         run_child(f"scan-{engine}", big["parquet"], args.scan_rules)))
     report(rows, args)
 
 
 def report(rows: list[tuple[str, str, str, dict[str, Any]]], args: argparse.Namespace) -> None:
-    print(f"\n{'what':<6} {'engine':<15} {'rules':<5} {'records':>11} {'seconds':>8} "
-          f"{'records/s':>12} {'peak RSS MB':>11}")
+    print(f"\n{'what':<6} {'engine':<15} {'rules':<10} {'records':>11} {'seconds':>8} "
+          f"{'records/s':>12} {'alerts':>9} {'peak RSS MB':>11}")
     rate = {}
     for what, engine, which, r in rows:
         rate[(what, engine, which)] = r["records"] / r["seconds"]
-        print(f"{what:<6} {engine:<15} {which:<5} {r['records']:>11,} {r['seconds']:>8.2f} "
-              f"{r['records'] / r['seconds']:>12,.0f} {r['rss_mb']:>11.0f}")
+        alerts = f"{r['alerts']:,}" if "alerts" in r else ""
+        print(f"{what:<6} {engine:<15} {which:<10} {r['records']:>11,} {r['seconds']:>8.2f} "
+              f"{r['records'] / r['seconds']:>12,.0f} {alerts:>9} {r['rss_mb']:>11.0f}")
     get = {(w, e, s): r for w, e, s, r in rows}
     print()
-    for which in ("spec", "pack"):
-        speedup = rate[("match", "duckdb", which)] / rate[("match", "python", which)]
-        print(f"{which}: duckdb engine / per-event python = {speedup:,.0f}x (records/s)")
-    hand = rate[("match", "hand SQL", "spec")]
-    print(f"spec: hand-written SQL / duckdb engine = {hand / rate[('match', 'duckdb', 'spec')]:.2f}x"
-          " (time ratio; target <= 1.5)")
-    scan_ratio = rate[("scan", "duckdb", "pack")] / rate[("scan", "python", "pack")]
-    print(f"pack scan with alerts: duckdb / python = {scan_ratio:.1f}x (records/s)")
-    checks = {
-        "hand SQL == duckdb (spec, full file)": agree(get[("match", "hand SQL", "spec")],
-                                                     get[("match", "duckdb", "spec")], SPEC_RULES),
-        "python == duckdb (spec, small file)": agree(get[("match", "python", "spec")],
-                                                    get[("match", "duckdb@small", "spec")], SPEC_RULES),
-        "python == duckdb (pack, small file)": agree(
-            get[("match", "python", "pack")], get[("match", "duckdb@small", "pack")],
-            tuple(get[("match", "python", "pack")]["matches"])),
-        "scan alerts duckdb == python": get[("scan", "duckdb", "pack")]["alert_ids"]
-        == get[("scan", "python", "pack")]["alert_ids"],
-    }
+    checks: dict[str, bool] = {}
+    if ("match", "python", "spec") in get:
+        for which in ("spec", "pack"):
+            speedup = rate[("match", "duckdb", which)] / rate[("match", "python", which)]
+            print(f"{which}: duckdb engine / per-event python = {speedup:,.0f}x (records/s)")
+        hand = rate[("match", "hand SQL", "spec")] / rate[("match", "duckdb", "spec")]
+        print(f"spec: hand-written SQL / duckdb engine = {hand:.2f}x (time ratio; target <= 1.5)")
+        scan_ratio = rate[("scan", "duckdb@small", "pack")] / rate[("scan", "python", "pack")]
+        print(f"pack scan with alerts: duckdb / python = {scan_ratio:.1f}x (records/s)")
+        checks.update({
+            "hand SQL == duckdb (spec, full file)": agree(
+                get[("match", "hand SQL", "spec")], get[("match", "duckdb", "spec")], SPEC_RULES),
+            "python == duckdb (spec, small file)": agree(
+                get[("match", "python", "spec")], get[("match", "duckdb@small", "spec")],
+                SPEC_RULES),
+            "python == duckdb (pack, small file)": agree(
+                get[("match", "python", "pack")], get[("match", "duckdb@small", "pack")],
+                tuple(get[("match", "python", "pack")]["matches"])),
+            "scan alerts duckdb == python": get[("scan", "duckdb@small", "pack")]["alert_ids"]
+            == get[("scan", "python", "pack")]["alert_ids"],
+        })
+    if ("scan", "spark", args.scan_rules) in get:
+        duck, spark = (get[("scan", e, args.scan_rules)] for e in ("duckdb", "spark"))
+        print(f"{args.scan_rules} scan with alerts: spark time / duckdb time = "
+              f"{spark['seconds'] / duck['seconds']:.2f} (spark session start "
+              f"{spark['setup']:.1f} s, not counted)")
+        checks["scan alerts duckdb == spark (every alert: id, counts, title)"] = (
+            duck["alert_digest"] == spark["alert_digest"] and duck["alerts"] == spark["alerts"]
+            and duck["matches"] == spark["matches"])
     for name, ok in checks.items():
         print(f"{'OK  ' if ok else 'FAIL'} {name}")
     if not all(checks.values()):

@@ -179,6 +179,21 @@ def output_options(fn: F) -> F:
     return fn
 
 
+def key_values(pairs: Sequence[str], option: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict (a later key wins); a pair without ``=`` is a usage error.
+
+    >>> key_values(["spark.executor.memory=8g", "a.b=x=y"], "--spark-conf")
+    {'spark.executor.memory': '8g', 'a.b': 'x=y'}
+    """
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} takes KEY=VALUE, got {pair!r}")
+        found[key.strip()] = value
+    return found
+
+
 def output_spec(output_format: str, output: str | None, output_dir: str | None,
                 store: str | None) -> Any:
     from flowwarden.alerts.outputs import OutputSpec
@@ -196,6 +211,8 @@ def output_spec(output_format: str, output: str | None, output_dir: str | None,
               help="duckdb: compiled conditions, Python only where needed. python: every rule on "
                    "every event. spark: the same on a Spark cluster (pip install 'flowwarden[spark]').")
 @click.option("--master", help="Spark master URL for --engine spark (default: local[*]).")
+@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
+              help="A Spark setting for --engine spark (repeatable), as spark-submit's --conf.")
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
 @output_options
 @click.option("--state", type=click.Path(dir_okay=False),
@@ -210,13 +227,15 @@ def output_spec(output_format: str, output: str | None, output_dir: str | None,
 def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
                  log_type: str | None, fmt: str | None, since: str | None, until: str | None,
                  accounts: tuple[str, ...], regions: tuple[str, ...], engine: str,
-                 master: str | None, rule_ids: tuple[str, ...], output: str | None,
-                 output_format: str, output_dir: str | None, store: str | None,
+                 master: str | None, spark_conf: tuple[str, ...], rule_ids: tuple[str, ...],
+                 output: str | None, output_format: str, output_dir: str | None, store: str | None,
                  state: str | None, stats_path: str | None, strict: bool, fail_on_alert: bool,
                  max_samples: int, quiet: bool) -> None:
     """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin)."""
     pack = load_rules(packs, config_path)
     options = read_options(log_type, fmt, since, until, accounts, regions)
+    if engine != "spark" and (master or spark_conf):
+        raise UsageError("--master and --spark-conf need --engine spark")
     if engine == "spark":
         if state or output_dir or output_format != "jsonl" or stats_path or strict:
             raise UsageError("--engine spark writes JSON-line alerts (-o, --store); "
@@ -226,7 +245,8 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
         from flowwarden.engine.spark import spark_scan
 
         result = spark_scan(pack, pack.active_rules(rule_ids), sources, master=master,
-                            options=options, max_samples=max_samples, pack_paths=packs or None)
+                            options=options, max_samples=max_samples, pack_paths=packs or None,
+                            conf=key_values(spark_conf, "--spark-conf"))
         if output:
             write_jsonl_file(result.alerts, output)
         else:

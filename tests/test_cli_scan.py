@@ -96,8 +96,12 @@ def test_watch_runs_n_times_and_backtest_prints_per_rule(tmp_path):
 def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
     sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
     spark_out, duck_out = tmp_path / "spark.jsonl", tmp_path / "duck.jsonl"
-    spark = run("scan", sample, "--engine", "spark", "--master", "local[1]", "-o", str(spark_out), "-q")
+    spark = run("scan", sample, "--engine", "spark", "--master", "local[1]", "-o", str(spark_out),
+                "--spark-conf", "spark.sql.shuffle.partitions=3", "-q")
     assert spark.exit_code == 0, spark.output
+    from pyspark.sql import SparkSession
+
+    assert SparkSession.getActiveSession().conf.get("spark.sql.shuffle.partitions") == "3"
     duck = run("scan", sample, "-o", str(duck_out), "-q")
     assert duck.exit_code == 0, duck.output
     ids = [sorted(json.loads(line)["id"] for line in path.read_text().splitlines())
@@ -105,3 +109,14 @@ def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
     assert ids[0] and ids[0] == ids[1]
     refused = run("scan", sample, "--engine", "spark", "--state", str(tmp_path / "s.duckdb"))
     assert refused.exit_code == 2 and "need --engine duckdb or python" in refused.output
+    bad_conf = run("scan", sample, "--engine", "spark", "--spark-conf", "spark.ui.enabled")
+    assert bad_conf.exit_code == 2 and "KEY=VALUE, got 'spark.ui.enabled'" in bad_conf.output
+    no_spark = run("scan", sample, "--master", "local[1]")
+    assert no_spark.exit_code == 2 and "need --engine spark" in no_spark.output
+
+
+def test_key_values_split_at_the_first_equals_sign_and_later_keys_win():
+    from flowwarden.cli import key_values
+
+    assert key_values(["a.b=1", " c = x=y", "a.b=2", "d="], "--x") == {
+        "a.b": "2", "c": " x=y", "d": ""}

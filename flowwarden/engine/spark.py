@@ -55,8 +55,10 @@ from flowwarden.rules.rule import Rule
 SESSION_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.caseSensitive": "true"}
 START_CONF = {"spark.driver.maxResultSize": "0", "spark.ui.showConsoleProgress": "false"}
 # Local mode runs the executors inside the driver's JVM: 1g (Spark's default) is too little to
-# group a few hundred thousand alerts. Only used when this process starts the JVM.
-LOCAL_CONF = {"spark.driver.memory": "4g"}
+# group a few hundred thousand alerts. Splits of at most 32 MB keep a few cores evenly busy on
+# one large file (Spark's 128 MB gives 3 tasks for 260 MB on 2 cores: one runs alone).
+# Only used when this process picks a local master; a user's conf overrides either.
+LOCAL_CONF = {"spark.driver.memory": "4g", "spark.sql.files.maxPartitionBytes": "32m"}
 MIN_PYSPARK = (4, 1)
 
 
@@ -78,12 +80,24 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     chosen = resolve_master(master)
     if chosen is not None:
         builder = builder.master(chosen)
-    local = {} if chosen is None or not chosen.startswith("local") else LOCAL_CONF
-    if local:  # a cluster's executors cannot use this interpreter's path
+    if chosen is not None and chosen.startswith("local"):
+        # a cluster's executors cannot use this interpreter's path
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in {**START_CONF, **local, **SESSION_CONF, **(conf or {})}.items():
+    for key, value in session_conf(chosen, conf).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def session_conf(master: str | None, conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings a new session gets: the engine's, local mode's, then ``conf`` (which wins).
+
+    >>> session_conf("local[2]", {"spark.driver.memory": "8g"})["spark.driver.memory"]
+    '8g'
+    >>> "spark.driver.memory" in session_conf(None)  # spark-submit's settings rule
+    False
+    """
+    local = LOCAL_CONF if master is not None and master.startswith("local") else {}
+    return {**START_CONF, **local, **SESSION_CONF, **(conf or {})}
 
 
 def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,

@@ -40,7 +40,9 @@ from flowwarden.logs.generate import generate_flows, write_parquet, write_text
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
 from tests.logic.test_differential import PARTIAL_RULES
 
-RECORDS = 100_000  # as many as both engines scan in about a minute; the benchmark runs 10M
+RECORDS = 100_000  # two files, for the tests that scan them several times
+BENCHMARK_RECORDS = 1_000_000  # benchmarks/engine.py's dataset (its seed), at 1M instead of 10M
+BENCHMARK_SEED = 42
 SMALL = 20_000
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -112,6 +114,16 @@ def test_builtin_pack_on_generated_parquet(spark, flows):
     assert any(a.unique_count and a.unique_count >= a.threshold > 1 for a in got.alerts)
     files = {str(Path(flows[0]) / name) for name in os.listdir(flows[0])}
     assert {s["p_source_file"] for a in got.alerts for s in a.samples} == files
+
+
+def test_builtin_pack_on_the_benchmark_dataset_at_1m_records(spark, tmp_path):
+    path = str(tmp_path / "flows-1m.parquet")
+    write_parquet(generate_flows(BENCHMARK_RECORDS, BENCHMARK_SEED), path)
+    want = duckdb_scan(BUILTIN, [path])
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), [path], spark=spark)
+    assert_same(got, want)
+    assert got.records == BENCHMARK_RECORDS and len(got.alerts) > 100_000
+    assert {a.rule_id for a in got.alerts} == {r.id for r in BUILTIN.active_rules()}
 
 
 def test_partial_rules_ask_python_and_raise_like_duckdb(spark, small):
@@ -244,6 +256,14 @@ def test_doctests():
         result = doctest.testmod(module)
         assert result.failed == 0
     assert doctest.testmod(spark_engine).attempted > 0
+
+
+def test_local_sessions_get_small_splits_and_user_settings_win(spark):
+    assert spark.conf.get("spark.sql.files.maxPartitionBytes") == "32m"
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    mine = spark_engine.session_conf("local[4]", {"spark.sql.files.maxPartitionBytes": "256m"})
+    assert mine["spark.sql.files.maxPartitionBytes"] == "256m"
+    assert "spark.sql.files.maxPartitionBytes" not in spark_engine.session_conf("yarn")
 
 
 def test_master_defaults():
