@@ -103,10 +103,13 @@ def event_time(record: dict[str, Any]) -> datetime:
     return EPOCH
 
 
+FLAT = frozenset({str, int, float, bool, datetime})  # what compact() returns unchanged
+
+
 def compact(value: Any) -> Any:
     """The record without its null fields: a sample shows what the flow had, not the schema."""
     if isinstance(value, dict):
-        return {k: compact(v) for k, v in value.items() if v is not None}
+        return {k: v if type(v) in FLAT else compact(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [compact(v) for v in value]
     return value

@@ -23,6 +23,8 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Plain dicts and lists again (for JSON output)."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, ImmutableList | list | tuple):
