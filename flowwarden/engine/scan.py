@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from flowwarden.alerts.grouping import AlertGrouper, OrderKey, event_time
 from flowwarden.alerts.model import Alert
+from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
 
@@ -136,7 +137,7 @@ class Scanner:
         batch = item.batch
         if getattr(item, "complete", None) is not None:  # a projected read: complete it
             batch = _full_rows(item, np.arange(batch.num_rows))
-        for index, record in enumerate(batch.to_pylist()):
+        for index, record in enumerate(to_records(batch)):
             event = self.pack.event(record)
             for rule in rules:
                 self._handle(rule, rule.evaluate(event), item.source, offset + index, record)
@@ -150,7 +151,7 @@ class Scanner:
         if not wanted:
             return
         positions = np.unique(np.concatenate(wanted))
-        records = _full_rows(item, positions).to_pylist()
+        records = to_records(_full_rows(item, positions))
         for rule, verdict in chosen:
             self._run_rows(item, rule, verdict.match, positions, records, offset, full=False)
             self._run_rows(item, rule, verdict.python, positions, records, offset, full=True)

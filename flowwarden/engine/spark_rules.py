@@ -31,6 +31,7 @@ from flowwarden.logic.render.spark import (
     spark_identifier,
     spark_literal,
 )
+from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import BUILTIN_PACKS, Pack, load_pack
 from flowwarden.rules.rule import Rule, RuleResult
 
@@ -176,7 +177,7 @@ def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[st
         out = ResultRows()
         for batch in batches:
             verdicts = [np.asarray(batch.column(f"{VERDICT}{i}")) for i in range(len(rules))]
-            records = batch.select(list(record_names)).to_pylist()
+            records = to_records(batch.select(list(record_names)))
             sources = batch.column(SOURCE).to_pylist()
             positions = batch.column(POSITION).to_pylist()
             for index, record in enumerate(records):

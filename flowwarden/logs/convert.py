@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, UsageError
 from flowwarden.logs.model import LogBatch
+from flowwarden.logs.pyrecords import to_records
 from flowwarden.logs.reader import LogReader
 
 Target = Literal["parquet", "jsonl"]
@@ -43,7 +44,7 @@ def _write_jsonl(reader: LogReader, out: str | IO[Any]) -> None:
         return
     text = hasattr(out, "encoding")
     for item in reader:
-        for row in item.batch.to_pylist():
+        for row in to_records(item.batch):
             line = json.dumps(row, default=_json_value, separators=(",", ":")) + "\n"
             out.write(line if text else line.encode())
 
