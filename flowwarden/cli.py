@@ -241,27 +241,14 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
             raise UsageError("--engine spark writes JSON-line alerts (-o, --store); "
                              "--state, --output-dir, --output-format, --stats and --strict "
                              "need --engine duckdb or python")
-        from flowwarden.alerts.sinks import AlertStore, write_jsonl, write_jsonl_file
-        from flowwarden.engine.spark import spark_scan
+        from flowwarden.console import run_spark_scan_command
 
-        result = spark_scan(pack, pack.active_rules(rule_ids), sources, master=master,
-                            options=options, max_samples=max_samples, pack_paths=packs or None,
-                            conf=key_values(spark_conf, "--spark-conf"))
-        if output:
-            write_jsonl_file(result.alerts, output)
-        else:
-            write_jsonl(result.alerts, sys.stdout)
-        if store:
-            alert_store = AlertStore(store)
-            alert_store.add(result.alerts)
-            alert_store.close()
-        if not quiet:
-            click.echo(f"records {result.records:,}, alerts {len(result.alerts):,} (engine spark)",
-                       err=True)
-        if fail_on_alert and result.alerts:
-            sys.exit(EXIT_FINDINGS)
-        return
-    if state or output_dir or output_format != "jsonl":
+        stats = None
+        alerts = run_spark_scan_command(pack, sources, options, rule_ids=rule_ids, output=output,
+                                        store=store, max_samples=max_samples, quiet=quiet,
+                                        master=master, pack_paths=packs or None,
+                                        conf=key_values(spark_conf, "--spark-conf"))
+    elif state or output_dir or output_format != "jsonl":
         from flowwarden.engine.watch import scan_step
 
         result = scan_step(pack, sources, options, state=state, engine=engine, rule_ids=rule_ids,
@@ -274,7 +261,7 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
         outcome = run_scan_command(pack, sources, options, engine=engine, rule_ids=rule_ids,
                                    output=output, store=store, max_samples=max_samples, quiet=quiet)
         stats, alerts = outcome.stats, outcome.result.alerts
-    if stats_path:
+    if stats_path:  # refused above for spark, which has no per-file statistics
         Path(stats_path).write_text(json.dumps(stats.to_json(), indent=2))
     if strict and stats.totals()["rejected"]:
         sys.exit(EXIT_INPUT)

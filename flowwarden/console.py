@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flowwarden.alerts.sinks import AlertStore, write_jsonl, write_jsonl_file
+from flowwarden.alerts.model import Alert
+from flowwarden.alerts.sinks import AlertStore, write_lines, write_lines_file
 from flowwarden.engine.scan import Scanner, ScanResult
 from flowwarden.rules.loader import Pack
 
@@ -39,21 +40,46 @@ def run_scan_command(pack: Pack, sources: Sequence[str], options: Any, *, engine
     reader = read(list(sources), options)
     with _progress(console, quiet or not console.is_terminal) as advance:
         result = scanner.scan(reader, advance)
+    deliver(result.alerts, output, store, reader.stats.to_json()["files"])
+    if not quiet:
+        print_summary(console, scanner, result, reader.stats)
+    return ScanOutcome(result, reader.stats)
+
+
+def run_spark_scan_command(pack: Pack, sources: Sequence[str], options: Any, *,
+                           rule_ids: Sequence[str], output: str | None, store: str | None,
+                           max_samples: int, quiet: bool, master: str | None,
+                           conf: dict[str, str], pack_paths: Sequence[str] | None) -> list[Alert]:
+    """The CLI's scan on Spark: scan, write alerts as ``run_scan_command`` does, report."""
+    from flowwarden.engine.spark import spark_scan
+
+    result = spark_scan(pack, pack.active_rules(rule_ids), sources, master=master,
+                        options=options, max_samples=max_samples, pack_paths=pack_paths,
+                        conf=conf)
+    deliver(result.alerts, output, store)
+    if not quiet:
+        print(f"records {result.records:,}, alerts {len(result.alerts):,} (engine spark)",
+              file=sys.stderr)
+    return result.alerts
+
+
+def deliver(alerts: list[Alert], output: str | None, store: str | None,
+            files: Any = None) -> None:
+    """Alerts to ``output`` (else stdout) as JSON lines and to the ``store``, with the scan's
+    per-file statistics when given."""
     if output:
-        write_jsonl_file(result.alerts, output)
+        write_lines_file(alerts, output)
     else:
-        write_jsonl(result.alerts, sys.stdout)
+        write_lines(alerts, sys.stdout)
         sys.stdout.flush()
     if store:
         alert_store = AlertStore(store)
         try:
-            alert_store.add(result.alerts)
-            alert_store.add_scan_files(uuid.uuid4().hex, reader.stats.to_json()["files"])
+            alert_store.add(alerts)
+            if files is not None:
+                alert_store.add_scan_files(uuid.uuid4().hex, files)
         finally:
             alert_store.close()
-    if not quiet:
-        print_summary(console, scanner, result, reader.stats)
-    return ScanOutcome(result, reader.stats)
 
 
 @contextmanager

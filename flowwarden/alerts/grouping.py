@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flowwarden.alerts.model import Alert, alert_id, mitre_entries
+from flowwarden.rules.immutable import SCALARS
 from flowwarden.rules.rule import Rule, RuleResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -103,7 +104,7 @@ def event_time(record: dict[str, Any]) -> datetime:
     return EPOCH
 
 
-FLAT = frozenset({str, int, float, bool, datetime})  # what compact() returns unchanged
+FLAT = SCALARS | {datetime}  # what compact() returns unchanged
 
 
 def compact(value: Any) -> Any:

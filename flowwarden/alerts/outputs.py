@@ -28,7 +28,7 @@ import pyarrow as pa
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.ocsf import write_ocsf_jsonl, write_ocsf_parquet
 from flowwarden.alerts.securitylake import DEFAULT_SOURCE, write_object, write_security_lake
-from flowwarden.alerts.sinks import ALERT_COLUMNS, JSON_COLUMNS, AlertStore, jsonable, write_jsonl
+from flowwarden.alerts.sinks import ALERT_COLUMNS, JSON_COLUMNS, AlertStore, jsonable, write_lines
 from flowwarden.errors import UsageError
 from flowwarden.logs.sources import S3, S3_SCHEME
 
@@ -76,7 +76,7 @@ def encode(alerts: Sequence[Alert], fmt: str) -> bytes:
         write_ocsf_parquet(alerts, buffer)
         return buffer.getvalue()
     text = io.StringIO()
-    (write_ocsf_jsonl if fmt == "ocsf" else write_jsonl)(alerts, text)
+    (write_ocsf_jsonl if fmt == "ocsf" else write_lines)(alerts, text)
     return text.getvalue().encode("utf-8")
 
 

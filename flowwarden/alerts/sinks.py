@@ -56,14 +56,6 @@ def write_lines_file(alerts: Iterable[Alert], path: str | os.PathLike[str],
     return count
 
 
-def write_jsonl(alerts: Iterable[Alert], out: IO[str]) -> int:
-    return write_lines(alerts, out)
-
-
-def write_jsonl_file(alerts: Iterable[Alert], path: str | os.PathLike[str]) -> int:
-    return write_lines_file(alerts, path)
-
-
 ALERT_COLUMNS = {
     "id": "VARCHAR PRIMARY KEY",
     "rule_id": "VARCHAR",

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.logic.render.probe import TRUTHY, Probe
+from flowwarden.logs.common import dictionary_positions
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # Exactly the strings ipaddress accepts as a plain IPv4 address: four canonical decimal octets
@@ -144,13 +145,7 @@ class IpClassifier:
         elif pa.types.is_dictionary(array.type) and pa.types.is_string_view(array.type.value_type):
             array = array.cast(pa.dictionary(array.type.index_type, pa.string()))
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
-        # Null rows point one past the dictionary, where each probe puts its code for None.
-        indices = encoded.indices
-        if indices.null_count:
-            if indices.type.bit_width < 32:  # the extra slot may not fit int8/int16
-                indices = indices.cast(pa.int32())
-            indices = pc.fill_null(indices, len(encoded.dictionary))
-        positions = indices.to_numpy()
+        positions = dictionary_positions(encoded)  # null rows: the slot after the dictionary
         base: dict[Probe, np.ndarray] = {}
         out = []
         for probe in probes:

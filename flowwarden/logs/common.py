@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,6 +41,22 @@ def arange(count: int) -> pa.Array:
 def indices(mask: pa.Array) -> list[int]:
     """Positions where a boolean array is true (for the few rows handled one by one)."""
     return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+
+
+def dictionary_positions(encoded: pa.DictionaryArray) -> np.ndarray:
+    """Each row's index into ``encoded.dictionary``; null rows point one past its end, where
+    callers put the value for null.
+
+    >>> encoded = pc.dictionary_encode(pa.array(["b", None, "a", "b"]))
+    >>> dictionary_positions(encoded).tolist()
+    [0, 2, 1, 0]
+    """
+    indices = encoded.indices
+    if indices.null_count:
+        if indices.type.bit_width < 32:  # the extra slot may not fit int8/int16
+            indices = indices.cast(pa.int32())
+        indices = pc.fill_null(indices, len(encoded.dictionary))
+    return indices.to_numpy()
 
 
 def any_ips(columns: list[pa.Array]) -> pa.Array:

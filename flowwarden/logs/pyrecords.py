@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flowwarden.logs.common import dictionary_positions
+
 
 def to_records(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     """``batch.to_pylist()``: one dict per row, keys in column order."""
@@ -27,5 +29,5 @@ def _values(column: pa.Array) -> list[Any]:
     if not pa.types.is_timestamp(column.type):
         return column.to_pylist()
     encoded = pc.dictionary_encode(column)
-    distinct = encoded.dictionary.to_pylist()
-    return [None if i is None else distinct[i] for i in encoded.indices.to_pylist()]
+    distinct = [*encoded.dictionary.to_pylist(), None]  # null rows point to the None
+    return list(map(distinct.__getitem__, dictionary_positions(encoded).tolist()))

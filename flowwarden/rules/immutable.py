@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def freeze(value: Any) -> Any:
     """Wrap dicts and lists in read-only views; scalars pass through."""
-    if type(value) in _SCALARS:
+    if type(value) in SCALARS:
         return value
     if isinstance(value, ImmutableDict | ImmutableList):
         return value
@@ -23,7 +23,7 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Plain dicts and lists again (for JSON output)."""
-    if type(value) in _SCALARS:
+    if type(value) in SCALARS:
         return value
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
@@ -45,7 +45,7 @@ class ImmutableDict(Mapping[str, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self._data.get(key, default)
-        return value if type(value) in _SCALARS else freeze(value)
+        return value if type(value) in SCALARS else freeze(value)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data

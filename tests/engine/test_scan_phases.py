@@ -4,12 +4,9 @@ statistics must be exactly those of a full read (and of the python engine)."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from flowwarden.engine.scan import Scanner
@@ -18,6 +15,7 @@ from flowwarden.logs import LogBatch, ReadOptions, read
 from flowwarden.logs.generate import generate_flows, write_parquet
 from flowwarden.logs.parquet import RowRanges
 from flowwarden.rules.loader import load_pack
+from tests.logs.helpers import corrupt_column_chunk, parquet_with_text_numbers
 
 SPEC = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
 
@@ -26,19 +24,9 @@ SPEC = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
 def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Generated flows in several row groups, with bad values in columns the rules read
     (``dstport``) and in columns they do not (``bytes``, ``start``)."""
-    folder = tmp_path_factory.mktemp("phases")
-    clean = folder / "clean.parquet"
-    write_parquet(generate_flows(8000, seed=9, batch_size=2000), str(clean))
-    table = pq.read_table(clean)
-    rng = random.Random(3)
-    for name in ("dstport", "bytes", "start"):
-        values = [None if v is None else str(v) for v in table.column(name).to_pylist()]
-        for index in rng.sample(range(len(values)), 40):
-            values[index] = rng.choice(["abc", "-", "", "7e3"])
-        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
-    path = folder / "flows.parquet"
-    pq.write_table(table, path, row_group_size=1700)
-    return path
+    return parquet_with_text_numbers(tmp_path_factory.mktemp("phases") / "flows.parquet", 8000,
+                                     9, 2000, spoil_seed=3, spoiled=40,
+                                     bad=["abc", "-", "", "7e3"], row_group_size=1700)
 
 
 def outcome(scanner: Scanner, batches: Any) -> dict[str, Any]:
@@ -137,12 +125,7 @@ def test_corrupt_bytes_in_a_column_only_phase_two_reads_are_an_error(tmp_path: P
                                                                      default_pack):
     path = tmp_path / "corrupt.parquet"
     write_parquet(generate_flows(4000, seed=4, batch_size=1000), str(path))
-    meta = pq.ParquetFile(path).metadata
-    chunk = meta.row_group(2).column(meta.schema.names.index("bytes"))
-    data = bytearray(path.read_bytes())
-    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
-    data[middle:middle + 64] = bytes(range(64))
-    path.write_bytes(bytes(data))
+    corrupt_column_chunk(path, "bytes", 2)
     scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb")
     with pytest.raises(LogFormatError, match="Parquet read failed in rows"):
         scanner.scan(read([str(path)]))

@@ -3,7 +3,6 @@ full read, only fewer columns built; ``LogBatch.full_rows`` gives the complete r
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from flowwarden.logs.fields import BY_PANTHER
 from flowwarden.logs.generate import generate_flows, write_parquet, write_text
 from flowwarden.logs.parquet import RowRanges
 from flowwarden.logs.vpcflow_parquet import FAILS, INERT, REJECTS, conversion
+from tests.logs.helpers import corrupt_column_chunk, parquet_with_text_numbers
 
 COLUMN_SETS = {
     "rule-columns": ("srcAddr", "dstAddr", "dstPort", "dst_endpoint", "src_endpoint"),
@@ -73,19 +73,9 @@ def test_samples_read_projected_equal_full(samples: Path, name: str, columns: tu
 @pytest.fixture(scope="module")
 def bad_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Generated flows with numbers written as text and bad values in read and unread columns."""
-    folder = tmp_path_factory.mktemp("bad")
-    clean = folder / "clean.parquet"
-    write_parquet(generate_flows(6000, seed=5, batch_size=1000), str(clean))
-    table = pq.read_table(clean)
-    rng = random.Random(11)
-    for name in ("dstport", "bytes", "start"):
-        values = [None if v is None else str(v) for v in table.column(name).to_pylist()]
-        for index in rng.sample(range(len(values)), 60):
-            values[index] = rng.choice(["abc", "-", "None", "", "12x", "99999999999999999999"])
-        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values))
-    path = folder / "bad.parquet"
-    pq.write_table(table, path, row_group_size=1500)
-    return path
+    return parquet_with_text_numbers(
+        tmp_path_factory.mktemp("bad") / "bad.parquet", 6000, 5, 1000, spoil_seed=11, spoiled=60,
+        bad=["abc", "-", "None", "", "12x", "99999999999999999999"], row_group_size=1500)
 
 
 @pytest.mark.parametrize("columns", list(COLUMN_SETS.values()), ids=list(COLUMN_SETS))
@@ -189,12 +179,7 @@ def test_stats_count_only_the_batches_handed_on(bad_parquet: Path):
 def test_a_corrupt_column_fails_where_a_full_read_fails(tmp_path: Path):
     path = tmp_path / "corrupt.parquet"
     write_parquet(generate_flows(4000, seed=4, batch_size=1000), str(path))
-    meta = pq.ParquetFile(path).metadata
-    chunk = meta.row_group(2).column(meta.schema.names.index("dstport"))
-    data = bytearray(path.read_bytes())
-    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
-    data[middle:middle + 64] = bytes(range(64))
-    path.write_bytes(bytes(data))
+    corrupt_column_chunk(path, "dstport", 2)
     full = read([str(path)], ReadOptions(batch_size=1000))
     assert sum(item.batch.num_rows for item in full) == 2000
     projected = read([str(path)], ReadOptions(batch_size=1000, columns=("dstPort",)))

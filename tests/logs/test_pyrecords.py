@@ -8,6 +8,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flowwarden.logs import common
 from flowwarden.logs.generate import generate_flows
 from flowwarden.logs.pyrecords import to_records
 
@@ -43,3 +44,9 @@ def test_empty_batches_and_batches_without_columns():
     assert to_records(empty) == []
     no_columns = pa.RecordBatch.from_pydict({"a": [1, 2]}).select([])
     assert to_records(no_columns) == no_columns.to_pylist()
+
+
+def test_dictionary_positions_doctest():
+    import doctest
+
+    assert doctest.testmod(common).failed == 0
