@@ -1,6 +1,6 @@
 """Engine benchmark: compiled DuckDB conditions vs per-event Python vs a hand-written query.
 
-Generates N realistic flow records (`flowwarden.logs.generate`: private/public, DNS to approved
+Generates N realistic flow records (`tests.flowgen.generate`: private/public, DNS to approved
 and rogue resolvers, inbound to common and odd ports, return flows, NODATA, IPv6) as AWS Parquet
 and gzip text, then measures, each in its own process (so peak RSS is that run's alone):
 
@@ -44,7 +44,7 @@ SEED = 42
 
 
 def generate(workdir: Path, records: int, reuse: bool, text: bool = True) -> dict[str, Path]:
-    from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+    from tests.flowgen.generate import generate_flows, write_parquet, write_text
 
     paths = {"parquet": workdir / f"flows-{records}.parquet",
              "text": workdir / f"flows-{records}.log.gz"}
@@ -82,8 +82,8 @@ class Tally:
 
 
 def child_match_duckdb(path: str, which: str) -> dict[str, Any]:
+    from flowwarden.engine.local.vectorized import evaluate_batch
     from flowwarden.engine.scan import Scanner
-    from flowwarden.engine.vectorized import evaluate_batch
     from flowwarden.logs import read
 
     pack, rules = load_rules(which)
@@ -181,7 +181,7 @@ def child_scan(path: str, which: str, engine: str) -> dict[str, Any]:
 
     pack, rules = load_rules(which)
     if engine == "spark":
-        from flowwarden.engine.spark import spark_scan, spark_session
+        from flowwarden.engine.spark.session import spark_scan, spark_session
 
         started = time.perf_counter()
         session = spark_session("local[*]", {"spark.ui.enabled": "false"})

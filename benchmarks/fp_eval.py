@@ -547,7 +547,7 @@ def time_scan(traffic: Traffic, pack_name: str, engine: str, repeat: int) -> tup
 
 def time_conditions(traffic: Traffic, pack_name: str, repeat: int) -> float:
     """Best time of the vectorized verdicts alone (SQL and IP probes, no alert functions)."""
-    from flowwarden.engine.vectorized import compile_pack, evaluate_batch
+    from flowwarden.engine.local.vectorized import compile_pack, evaluate_batch
 
     pack, rules = load(pack_name, eval_config(traffic), rule_ids(pack_name))
     batches = traffic.batches()

@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def generate(workdir: Path, records: int, files: int, level: int) -> dict[str, list[Path]]:
     """Write the inputs: ``files`` gzip text files and one Parquet file of the same records."""
-    from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+    from tests.flowgen.generate import generate_flows, write_parquet, write_text
 
     per_file = -(-records // files)
     duration = timedelta(hours=files)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from flowwarden.cli import main
+from flowwarden.cli.app import main
 from tests.conftest import FIXTURES
 
 

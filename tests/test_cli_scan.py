@@ -5,7 +5,7 @@ import json
 import duckdb
 from click.testing import CliRunner
 
-from flowwarden.cli import main
+from flowwarden.cli.app import main
 from tests.conftest import REPO, SHARED_SAMPLES
 
 EXAMPLES = REPO / "examples" / "data"
@@ -116,7 +116,7 @@ def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
 
 
 def test_key_values_split_at_the_first_equals_sign_and_later_keys_win():
-    from flowwarden.cli import key_values
+    from flowwarden.cli.app import key_values
 
     assert key_values(["a.b=1", " c = x=y", "a.b=2", "d="], "--x") == {
         "a.b": "2", "c": " x=y", "d": ""}

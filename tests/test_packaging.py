@@ -1,4 +1,4 @@
-"""The wheel a cluster installs (see ``flowwarden/engine/spark.py``) carries the rule packs."""
+"""The wheel a cluster installs (see ``flowwarden/engine/spark/session.py``) carries the rule packs."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_wheel_carries_the_packs_and_runs_their_tests_when_installed(tmp_path):
                   for p in (REPO / "flowwarden" / "packs" / pack / "rules").rglob("*.y*ml")}
         assert source and source <= packed
     assert any(n.startswith("flowwarden/pages/assets/") for n in names)
-    code = ("import flowwarden, sys; from flowwarden.cli import main; print(flowwarden.__file__); "
+    code = ("import flowwarden, sys; from flowwarden.cli.app import main; print(flowwarden.__file__); "
             "sys.argv = ['flowwarden', 'test', '--pack', 'default', '--pack', 'tuned']; main()")
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

@@ -81,7 +81,7 @@ class Scanner:
         self._positions: Counter[str] = Counter()
         self._compiled: Any = None
         if engine == "duckdb":
-            from flowwarden.engine.vectorized import compile_pack
+            from flowwarden.engine.local.vectorized import compile_pack
 
             self._compiled = compile_pack(pack, self.rules)
 
@@ -143,7 +143,7 @@ class Scanner:
                 self._handle(rule, rule.evaluate(event), item.source, offset + index, record)
 
     def _vectorized_batch(self, item: BatchLike, rules: Sequence[Rule], offset: int) -> None:
-        from flowwarden.engine.vectorized import evaluate_batch
+        from flowwarden.engine.local.vectorized import evaluate_batch
 
         verdicts = evaluate_batch(self._compiled, item.batch, item.log_type)
         chosen = [(rule, verdicts[rule.id]) for rule in rules if rule.id in verdicts]

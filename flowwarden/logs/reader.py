@@ -13,9 +13,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, LogFormatError
-from flowwarden.logs import cloudwatch, ocsf, panther_json, vpcflow_parquet, vpcflow_text
 from flowwarden.logs.common import Projected, projection, window_mask
 from flowwarden.logs.fields import LOG_TYPE as VPCFLOW
+from flowwarden.logs.formats import cloudwatch, ocsf, panther_json, vpcflow_parquet, vpcflow_text
 from flowwarden.logs.jsonrows import loads
 from flowwarden.logs.model import (
     DEFAULT_OPTIONS,

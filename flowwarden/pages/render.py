@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from flowwarden.alerts.sinks import jsonable
+from flowwarden.alerts.store import jsonable
 from flowwarden.errors import UsageError
 from flowwarden.pages.explain_html import explanation_body
 from flowwarden.pages.explain_text import display_path, render_markdown, render_text

@@ -28,7 +28,7 @@ def build_report(store_path: str | os.PathLike[str], out_path: str | os.PathLike
 
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from flowwarden.alerts.sinks import AlertStore
+    >>> from flowwarden.alerts.store import AlertStore
     >>> folder = Path(tempfile.mkdtemp())
     >>> AlertStore(folder / "alerts.duckdb").close()
     >>> build_report(folder / "alerts.duckdb", folder / "report.html").name

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from flowwarden.alerts.sinks import ALERT_COLUMNS, JSON_COLUMNS
+from flowwarden.alerts.store import ALERT_COLUMNS, JSON_COLUMNS
 from flowwarden.errors import Location, UsageError
 
 # Where an endpoint's value is found: alert context keys (data-model names, as the built-in

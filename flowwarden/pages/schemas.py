@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from flowwarden.logs import fields as vpcflow
-from flowwarden.logs import ocsf
 from flowwarden.logs.common import STANDARD_FIELDS
+from flowwarden.logs.formats import ocsf
 from flowwarden.rules.datamodel import DataModel
 
 SCHEMAS: dict[str, pa.Schema] = {vpcflow.LOG_TYPE: vpcflow.schema(), ocsf.LOG_TYPE: ocsf.schema()}

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from flowwarden.alerts.ocsf import (
+from flowwarden.alerts.formats.ocsf import (
     FINDING_SCHEMA,
     findings_table,
     to_finding,
@@ -16,12 +16,12 @@ from flowwarden.alerts.ocsf import (
     write_ocsf_jsonl_file,
     write_ocsf_parquet,
 )
-from flowwarden.alerts.ocsf_validate import OcsfSchema, validate
 from flowwarden.engine.scan import Scanner
 from flowwarden.logs import ReadOptions, read
-from flowwarden.logs.generate import generate_flows, write_text
+from tests.alerts.ocsf_validate import OcsfSchema, validate
 from tests.alerts.test_ocsf_validate import SCHEMA_PATH
 from tests.conftest import SHARED_SAMPLES
+from tests.flowgen.generate import generate_flows, write_text
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from flowwarden.alerts.ocsf import to_finding
-from flowwarden.alerts.ocsf_validate import OcsfSchema, validate
-from flowwarden.alerts.securitylake import lake_key, partition_of, write_security_lake
+from flowwarden.alerts.formats.ocsf import to_finding
+from flowwarden.alerts.formats.securitylake import lake_key, partition_of, write_security_lake
 from flowwarden.errors import UsageError
+from tests.alerts.ocsf_validate import OcsfSchema, validate
 from tests.alerts.test_ocsf import alerts_of, flow
 from tests.alerts.test_ocsf_validate import SCHEMA_PATH
 from tests.engine import test_crash

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from flowwarden.alerts.ocsf_validate import OcsfSchema, assert_valid, validate
+from tests.alerts.ocsf_validate import OcsfSchema, assert_valid, validate
 from tests.conftest import REPO, SHARED_SAMPLES
 
 SCHEMA_PATH = REPO.parent / "shared" / "reference" / "ocsf" / "ocsf-1.1.0.json"

@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from flowwarden.engine.backtest import load_sides, render_backtest, run_backtest
-from flowwarden.logs.generate import generate_flows, write_text
+from flowwarden.runs.backtest import load_sides, render_backtest, run_backtest
 from tests.engine.test_checkpoint import T0, flow_line, write_flows
+from tests.flowgen.generate import generate_flows, write_text
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowwarden.alerts.outputs import OutputSpec
-from flowwarden.alerts.sinks import AlertStore, alert_json
-from flowwarden.engine.checkpoint import run_checkpointed, run_stateless
+from flowwarden.alerts.delivery import OutputSpec
+from flowwarden.alerts.store import AlertStore, alert_json
 from flowwarden.engine.scan import Scanner
-from flowwarden.engine.state import StateStore, decode_value, encode_value
 from flowwarden.errors import UsageError
 from flowwarden.logs import read
-from flowwarden.logs.generate import generate_flows, write_text
+from flowwarden.runs.checkpoint import run_checkpointed, run_stateless
+from flowwarden.runs.state import StateStore, decode_value, encode_value
+from tests.flowgen.generate import generate_flows, write_text
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HEADER = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "

@@ -21,10 +21,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from flowwarden.alerts.outputs import OutputSpec
-from flowwarden.engine.checkpoint import run_checkpointed
+from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.errors import UsageError
-from flowwarden.logs.generate import generate_flows, write_text
+from flowwarden.runs.checkpoint import run_checkpointed
+from tests.flowgen.generate import generate_flows, write_text
 
 MOTO_READY_POLLS = 300
 
@@ -93,8 +93,8 @@ def s3_env(moto_server, monkeypatch) -> MotoServer:
 
 CHILD = """
 import sys
-from flowwarden.alerts.outputs import OutputSpec
-from flowwarden.engine.checkpoint import run_checkpointed
+from flowwarden.alerts.delivery import OutputSpec
+from flowwarden.runs.checkpoint import run_checkpointed
 from flowwarden.errors import UsageError
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
 

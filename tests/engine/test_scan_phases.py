@@ -12,9 +12,9 @@ import pytest
 from flowwarden.engine.scan import Scanner
 from flowwarden.errors import LogFormatError
 from flowwarden.logs import LogBatch, ReadOptions, read
-from flowwarden.logs.generate import generate_flows, write_parquet
 from flowwarden.logs.parquet import RowRanges
 from flowwarden.rules.loader import load_pack
+from tests.flowgen.generate import generate_flows, write_parquet
 from tests.logs.helpers import corrupt_column_chunk, parquet_with_text_numbers
 
 SPEC = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")

@@ -22,22 +22,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flowwarden.engine import spark as spark_engine
-from flowwarden.engine import spark_rules as spark_rules_module
 from flowwarden.engine.scan import Scanner, ScanResult
-from flowwarden.engine.spark import (
+from flowwarden.engine.spark import rules as spark_rules_module
+from flowwarden.engine.spark import session as spark_engine
+from flowwarden.engine.spark.rules import SHIPPED, PackSpec
+from flowwarden.engine.spark.run import SparkScan
+from flowwarden.engine.spark.session import (
     infer_pack_paths,
     require_pyspark,
     resolve_master,
     spark_scan,
     spark_session,
 )
-from flowwarden.engine.spark_rules import SHIPPED, PackSpec
-from flowwarden.engine.spark_run import SparkScan
 from flowwarden.errors import UsageError
 from flowwarden.logs import DEFAULT_OPTIONS, ReadOptions, read
-from flowwarden.logs.generate import generate_flows, write_parquet, write_text
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
+from tests.flowgen.generate import generate_flows, write_parquet, write_text
 from tests.logic.test_differential import PARTIAL_RULES
 
 RECORDS = 100_000  # two files, for the tests that scan them several times
@@ -273,7 +273,7 @@ def test_master_defaults():
 
 
 def test_importing_flowwarden_does_not_import_pyspark():
-    code = ("import sys, flowwarden.cli, flowwarden.engine.scan, flowwarden.engine.spark, "
+    code = ("import sys, flowwarden.cli.app, flowwarden.engine.scan, flowwarden.engine.spark.session, "
             "flowwarden.logic.render.spark; print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

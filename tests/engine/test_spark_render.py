@@ -18,8 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowwarden.engine.spark_rules import POSITION, build_query, with_verdicts
-from flowwarden.engine.vectorized import BatchEvaluator, RulePlan, compile_pack, evaluate_batch
+from flowwarden.engine.local.vectorized import (
+    BatchEvaluator,
+    RulePlan,
+    compile_pack,
+    evaluate_batch,
+)
+from flowwarden.engine.spark.rules import POSITION, build_query, with_verdicts
 from flowwarden.errors import RenderError
 from flowwarden.logic.ir import (
     NODE_TYPES,
@@ -63,7 +68,7 @@ NASTY = [
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from flowwarden.engine.spark import spark_session
+    from flowwarden.engine.spark.session import spark_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = spark_session("local[2]", {"spark.ui.enabled": "false",

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from flowwarden.engine import vectorized
-from flowwarden.engine.vectorized import (
+from flowwarden.engine.local import vectorized
+from flowwarden.engine.local.vectorized import (
     MATCH,
     NO_MATCH,
     PYTHON,

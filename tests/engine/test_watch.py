@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from flowwarden.alerts.outputs import OutputSpec
-from flowwarden.engine.checkpoint import RunResult, run_checkpointed
-from flowwarden.engine.state import StateStore
-from flowwarden.engine.watch import describe_run, parse_every, scan_step, watch
+from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.errors import UsageError
+from flowwarden.runs.checkpoint import RunResult, run_checkpointed
+from flowwarden.runs.state import StateStore
+from flowwarden.runs.watch import describe_run, parse_every, scan_step, watch
 from tests.engine.test_checkpoint import flow_line, write_flows
 
 RULES = ["AWS.VPC.InboundAdminPort"]
@@ -92,8 +92,8 @@ def test_ctrl_c_stops_the_watch_command_cleanly(default_pack, tmp_path):
     write_flows(source / "0.log", [flow_line(0)])
     code = (
         "import sys\n"
-        "from flowwarden.alerts.outputs import OutputSpec\n"
-        "from flowwarden.engine.watch import watch_command\n"
+        "from flowwarden.alerts.delivery import OutputSpec\n"
+        "from flowwarden.runs.watch import watch_command\n"
         "from flowwarden.logs import ReadOptions\n"
         "from flowwarden.rules.loader import load_pack, resolve_pack_paths\n"
         "pack = load_pack(resolve_pack_paths([]))\n"

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from flowwarden.engine.vectorized import CompiledPack, compile_pack, evaluate_batch
+from flowwarden.engine.local.vectorized import CompiledPack, compile_pack, evaluate_batch
 from flowwarden.logic.render.duckdb_sql import INT, NULL, STR, arrow_kind, resolve_path
 from flowwarden.logic.render.python import ResidualReached, evaluate
 from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths

@@ -12,8 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowwarden.engine import ipclass
-from flowwarden.engine.ipclass import IPV4_PATTERN, IpClassifier, ipv4_table, module_ipv4_networks
+from flowwarden.engine.local import ipclass
+from flowwarden.engine.local.ipclass import (
+    IPV4_PATTERN,
+    IpClassifier,
+    ipv4_table,
+    module_ipv4_networks,
+)
 from flowwarden.logic.render.probe import TRUTHY, VALID, Probe
 from tests.logic.flow_events import INVALID, address
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowwarden.engine.vectorized import BatchEvaluator
+from flowwarden.engine.local.vectorized import BatchEvaluator
 from flowwarden.errors import RenderError
 from flowwarden.logic.ir import (
     NODE_TYPES,

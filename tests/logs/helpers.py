@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowwarden.logs import LogReader, ReadOptions, read
-from flowwarden.logs.generate import generate_flows, write_parquet
+from tests.flowgen.generate import generate_flows, write_parquet
 
 # The shared folder sits beside the repository checkout (CI copies it there too).
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"

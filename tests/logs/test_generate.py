@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+from tests.flowgen.generate import generate_flows, write_parquet, write_text
 from tests.logs.helpers import read_rows
 
 START = datetime(2024, 5, 1, tzinfo=UTC)

@@ -14,9 +14,9 @@ import pytest
 from flowwarden.logs import ReadOptions, read
 from flowwarden.logs import parquet as parquet_module
 from flowwarden.logs.fields import BY_PANTHER
-from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+from flowwarden.logs.formats.vpcflow_parquet import FAILS, INERT, REJECTS, conversion
 from flowwarden.logs.parquet import RowRanges
-from flowwarden.logs.vpcflow_parquet import FAILS, INERT, REJECTS, conversion
+from tests.flowgen.generate import generate_flows, write_parquet, write_text
 from tests.logs.helpers import corrupt_column_chunk, parquet_with_text_numbers
 
 COLUMN_SETS = {

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flowwarden.logs import common
-from flowwarden.logs.generate import generate_flows
 from flowwarden.logs.pyrecords import to_records
+from tests.flowgen.generate import generate_flows
 
 TIMES = st.one_of(st.none(), st.datetimes(min_value=datetime(1970, 1, 1),
                                           max_value=datetime(2100, 1, 1)))

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from flowwarden.logs import ReadOptions, list_inputs, read
-from flowwarden.logs.generate import generate_flows, write_parquet, write_text
+from tests.flowgen.generate import generate_flows, write_parquet, write_text
 from tests.logs.helpers import SAMPLES, check_invariant
 
 BUCKET = "flow-logs-test"

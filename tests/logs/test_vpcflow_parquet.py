@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flowwarden.logs.generate import generate_flows, write_parquet
-from flowwarden.logs.vpcflow_parquet import detect
+from flowwarden.logs.formats.vpcflow_parquet import detect
+from tests.flowgen.generate import generate_flows, write_parquet
 from tests.logs.helpers import check_invariant, read_rows
 
 

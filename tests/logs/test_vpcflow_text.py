@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.vpcflow_text import detect, header_fields
+from flowwarden.logs.formats.vpcflow_text import detect, header_fields
 from tests.logs.helpers import check_invariant, non_null, read_rows, without_source
 
 
@@ -310,7 +310,7 @@ def test_batch_size_bounds_batches(tmp_path: Path, size: int) -> None:
 
 
 def test_fast_and_general_paths_agree(tmp_path: Path) -> None:
-    from flowwarden.logs.generate import generate_flows, write_text
+    from tests.flowgen.generate import generate_flows, write_text
 
     fields = [f.aws for f in F.FIELDS if f.version <= 5]
     fast = tmp_path / "fast.log"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowwarden.engine.vectorized import compile_pack
+from flowwarden.engine.local.vectorized import compile_pack
 from flowwarden.logic.extract import extract_rule
 from flowwarden.rules.testing import run_test, run_tests
 

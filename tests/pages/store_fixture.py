@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flowwarden.alerts.model import Alert, mitre_entries
-from flowwarden.alerts.sinks import AlertStore
+from flowwarden.alerts.store import AlertStore
 
 XSS_TITLE = '<script>window.__xss_title = 1</script>'
 XSS_ATTR = '" onerror="window.__xss_attr=1" x="'

@@ -99,7 +99,7 @@ def test_missing_or_wrong_store_is_a_usage_error(tmp_path: Path):
 
 
 def test_empty_store_renders(tmp_path: Path):
-    from flowwarden.alerts.sinks import AlertStore
+    from flowwarden.alerts.store import AlertStore
 
     AlertStore(tmp_path / "empty.duckdb").close()
     html = build_report(tmp_path / "empty.duckdb", tmp_path / "r.html").read_text()

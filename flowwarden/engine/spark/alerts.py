@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from flowwarden.alerts.grouping import AlertGrouper, Group, GroupKey
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
-from flowwarden.engine.spark_rules import PackSpec, from_micros
+from flowwarden.engine.spark.rules import PackSpec, from_micros
 from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule
 
 KEYS = ("rule_id", "dedup", "window_us")

@@ -96,7 +96,7 @@ class AlertStore:
 
     def add(self, alerts: Iterable[Alert]) -> int:
         """Insert alerts; an alert whose id is already stored is replaced, never duplicated."""
-        from flowwarden.alerts.outputs import upsert_alerts
+        from flowwarden.alerts.delivery import upsert_alerts
 
         rows = list(alerts)
         if rows:
@@ -104,7 +104,7 @@ class AlertStore:
         return len(rows)
 
     def add_scan_files(self, scan_id: str, files: Iterable[Mapping[str, Any]]) -> None:
-        from flowwarden.alerts.outputs import record_scan_files
+        from flowwarden.alerts.delivery import record_scan_files
 
         record_scan_files(self.con, scan_id, list(files))
 

@@ -29,10 +29,10 @@ import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import Projected, indices, projection
+from flowwarden.logs.formats.vpcflow_text import MAX_DIGITS, seconds, to_batch
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced
 from flowwarden.logs.streams import prefetch
-from flowwarden.logs.vpcflow_text import MAX_DIGITS, seconds, to_batch
 
 LOG_TYPE = F.LOG_TYPE
 NULL_STRINGS = pa.array(["-", "None", ""])

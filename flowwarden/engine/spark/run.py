@@ -6,16 +6,17 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from flowwarden.engine.local.vectorized import PYTHON, CompiledPack, compile_pack
 from flowwarden.engine.scan import ScanResult
-from flowwarden.engine.spark_alerts import (
+from flowwarden.engine.spark.alerts import (
     alert_frame,
     apply_stats,
     collect_alerts,
     group_frame,
     stats_metrics,
 )
-from flowwarden.engine.spark_inputs import InputFrame, input_frames
-from flowwarden.engine.spark_rules import (
+from flowwarden.engine.spark.inputs import InputFrame, input_frames
+from flowwarden.engine.spark.rules import (
     POSITION,
     RESULT_DDL,
     SOURCE,
@@ -26,7 +27,6 @@ from flowwarden.engine.spark_rules import (
     evaluator,
     with_verdicts,
 )
-from flowwarden.engine.vectorized import PYTHON, CompiledPack, compile_pack
 from flowwarden.logs.model import ReadOptions
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule

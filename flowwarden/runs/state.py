@@ -30,10 +30,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from flowwarden.alerts.delivery import upsert, upsert_alerts
 from flowwarden.alerts.grouping import Group, GroupKey
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.outputs import upsert, upsert_alerts
-from flowwarden.alerts.sinks import ALERT_COLUMNS, jsonable
+from flowwarden.alerts.store import ALERT_COLUMNS, jsonable
 from flowwarden.errors import Location, UsageError
 from flowwarden.logs.model import InputObject
 from flowwarden.rules.rule import Rule, RuleResult

@@ -19,10 +19,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from flowwarden.logs.formats.vpcflow_text import format_fields, parse_lines
+from flowwarden.logs.formats.vpcflow_text import schema as text_schema
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened, blocks
-from flowwarden.logs.vpcflow_text import format_fields, parse_lines
-from flowwarden.logs.vpcflow_text import schema as text_schema
 
 LOG_TYPE = "AWS.VPCFlow"
 BASE64_GZIP = b"H4sI"

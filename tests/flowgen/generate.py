@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import arange
-from flowwarden.logs.scenarios import CATEGORIES, Pools, build_category
+from tests.flowgen.scenarios import CATEGORIES, Pools, build_category
 
 DEFAULT_V2 = F.DEFAULT_V2
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.sinks import AlertStore, write_lines, write_lines_file
+from flowwarden.alerts.store import AlertStore, write_lines, write_lines_file
 from flowwarden.engine.scan import Scanner, ScanResult
 from flowwarden.rules.loader import Pack
 
@@ -51,7 +51,7 @@ def run_spark_scan_command(pack: Pack, sources: Sequence[str], options: Any, *,
                            max_samples: int, quiet: bool, master: str | None,
                            conf: dict[str, str], pack_paths: Sequence[str] | None) -> list[Alert]:
     """The CLI's scan on Spark: scan, write alerts as ``run_scan_command`` does, report."""
-    from flowwarden.engine.spark import spark_scan
+    from flowwarden.engine.spark.session import spark_scan
 
     result = spark_scan(pack, pack.active_rules(rule_ids), sources, master=master,
                         options=options, max_samples=max_samples, pack_paths=pack_paths,

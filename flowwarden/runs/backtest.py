@@ -8,7 +8,7 @@ one hour, so a short sample gives its rate extrapolated to a day), alerts per UT
 busiest dedup keys, and the first and last alert time (an alert's time is its first event's
 time).
 
->>> from flowwarden.engine.backtest import BacktestReport
+>>> from flowwarden.runs.backtest import BacktestReport
 >>> render_backtest(BacktestReport(sources=[], sides=[]), "json").startswith("{")
 True
 """
@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.sinks import jsonable
+from flowwarden.alerts.store import jsonable
 from flowwarden.config import load_config
 from flowwarden.engine.scan import Scanner
 from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths

@@ -26,7 +26,7 @@ Which alerts a run emits
 How a run is committed
     In one DuckDB transaction: the inputs read, the changed groups, the watermark, the alerts
     (table ``alerts``, latest version per id) and an outbox entry holding this run's alerts.
-    Only then are the alerts delivered to the sinks (see ``flowwarden.alerts.outputs``), each
+    Only then are the alerts delivered to the sinks (see ``flowwarden.alerts.delivery``), each
     under a name fixed by the run number, and the outbox entry is marked delivered. A run first
     delivers any outbox entry an earlier, interrupted run left. So a process killed at any point
     (SIGKILL included) either committed nothing (the next run reads the same inputs again and
@@ -46,11 +46,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from flowwarden.alerts.delivery import OutputSpec, record_scan_files, write_outputs
 from flowwarden.alerts.grouping import AlertGrouper, OrderKey, window_start
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.outputs import OutputSpec, record_scan_files, write_outputs
 from flowwarden.engine.scan import Scanner, ScanResult
-from flowwarden.engine.state import StateStore
 from flowwarden.errors import UsageError
 from flowwarden.logs import (
     DEFAULT_OPTIONS,
@@ -63,6 +62,7 @@ from flowwarden.logs import (
 )
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.runs.state import StateStore
 
 DEFAULT_RETENTION = timedelta(days=7)
 FAILPOINT_ENV = "FLOWWARDEN_FAILPOINT"

@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.logs import fields as F
-from flowwarden.logs import ocsf
 from flowwarden.logs.common import EVENT_TIME, IP_LIST, STANDARD_NAMES, with_standard
+from flowwarden.logs.formats import ocsf
+from flowwarden.logs.formats.vpcflow_text import line_chunks, to_batch
 from flowwarden.logs.jsonrows import build_columns, loads
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened
-from flowwarden.logs.vpcflow_text import line_chunks, to_batch
 
 Rows = list[tuple[int, dict[str, Any]]]
 VPC_TYPES: dict[str, pa.DataType] = {f.panther: f.type for f in F.FIELDS}

@@ -16,7 +16,7 @@ counts) gives the same finding byte for byte:
 - ``unmapped`` keeps what OCSF has no place for: the alert context, dedup string, window start,
   threshold, unique count and log types.
 
->>> from flowwarden.alerts.ocsf import SEVERITY_IDS
+>>> from flowwarden.alerts.formats.ocsf import SEVERITY_IDS
 >>> SEVERITY_IDS["High"]
 4
 """
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from flowwarden import __version__
 from flowwarden.alerts.model import TECHNIQUES, Alert
-from flowwarden.alerts.sinks import jsonable, write_lines, write_lines_file
+from flowwarden.alerts.store import jsonable, write_lines, write_lines_file
 
 OCSF_VERSION = "1.1.0"
 CLASS_UID, CATEGORY_UID, ACTIVITY_CREATE = 2004, 2, 1

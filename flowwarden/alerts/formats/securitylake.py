@@ -32,8 +32,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from flowwarden.alerts.formats.ocsf import findings_table, to_finding
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.ocsf import findings_table, to_finding
 from flowwarden.errors import Location, UsageError
 from flowwarden.logs.sources import S3, S3_SCHEME, split_s3
 

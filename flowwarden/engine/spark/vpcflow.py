@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowwarden.engine.spark_rules import POSITION, SOURCE
+from flowwarden.engine.spark.rules import POSITION, SOURCE
 from flowwarden.logic.render.spark import spark_identifier
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import STANDARD_FIELDS
+from flowwarden.logs.formats.vpcflow_parquet import LOG_TYPE, NULL_STRINGS, column_field
+from flowwarden.logs.formats.vpcflow_text import MAX_DIGITS
 from flowwarden.logs.model import ReadOptions
-from flowwarden.logs.vpcflow_parquet import LOG_TYPE, NULL_STRINGS, column_field
-from flowwarden.logs.vpcflow_text import MAX_DIGITS
 
 SPARK_TYPES = {F.INT: "bigint", F.STR: "string", F.TIME: "timestamp"}
 # Java's `$` also matches before a final newline; `\z` is the very end, as Arrow's is_digit.

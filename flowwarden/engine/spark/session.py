@@ -19,7 +19,7 @@ built-in packs travel inside the wheel)::
     export PYSPARK_DRIVER_PYTHON=fw/bin/python PYSPARK_PYTHON=./environment/bin/python
     spark-submit --master spark://host:7077 --archives fw.tar.gz#environment \\
         --packages org.apache.hadoop:hadoop-aws:<Spark's Hadoop version> \\
-        fw/lib/python3.11/site-packages/flowwarden/cli.py \\
+        fw/lib/python3.11/site-packages/flowwarden/cli/__main__.py \\
         scan --engine spark s3a://bucket/AWSLogs/ --pack ./my-rules -o alerts.jsonl
 
 Under ``spark-submit`` its ``--master`` and ``--conf`` rule (S3A credentials go in
@@ -29,7 +29,7 @@ are shipped to the executors with ``SparkContext.addFile`` when the master is no
 ``s3a://`` (and ``hdfs://``, ``gs://``, ``abfss://``) Parquet is listed and read by Spark;
 ``s3://`` objects of any format are listed on the driver and read with boto3 by the executors.
 
->>> from flowwarden.engine.spark import resolve_master
+>>> from flowwarden.engine.spark.session import resolve_master
 >>> resolve_master(None, environ={})
 'local[*]'
 """
@@ -113,7 +113,7 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
     A given session gets ``SESSION_CONF`` set (UTC session time, case-sensitive names).
     """
     require_pyspark()
-    from flowwarden.engine.spark_run import SparkScan
+    from flowwarden.engine.spark.run import SparkScan
 
     session = spark or spark_session(master, conf)
     for key, value in SESSION_CONF.items():
@@ -125,7 +125,7 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
 def pack_spec(session: Any, pack: Pack, rules: Sequence[Rule],
               pack_paths: Sequence[str] | None) -> Any:
     """What executors load: built-in pack names as names, directories absolute or shipped."""
-    from flowwarden.engine.spark_rules import SHIPPED, PackSpec
+    from flowwarden.engine.spark.rules import SHIPPED, PackSpec
 
     paths = list(pack_paths) if pack_paths is not None else infer_pack_paths(pack, rules)
     builtin = {str(p.resolve()): name for name, p in BUILTIN_PACKS.items()}
@@ -140,7 +140,7 @@ def pack_spec(session: Any, pack: Pack, rules: Sequence[Rule],
 
 
 def _ship(session: Any, path: str) -> str:
-    from flowwarden.engine.spark_rules import SHIPPED
+    from flowwarden.engine.spark.rules import SHIPPED
 
     session.sparkContext.addFile(path, recursive=True)
     return SHIPPED + Path(path).name

@@ -1,7 +1,7 @@
 """Inputs as Spark DataFrames holding the records ``flowwarden.logs`` reads, column for column.
 
 - Parquet flow logs go through ``spark.read.parquet``; AWS's columns become Panther's with the
-  field table and coercions of ``flowwarden.logs.vpcflow_parquet`` (``spark_vpcflow``).
+  field table and coercions of ``flowwarden.logs.formats.vpcflow_parquet`` (``spark_vpcflow``).
 - OCSF Parquet goes through ``spark.read.parquet`` too, then ``ocsf.conform`` and ``ocsf.finish``
   in ``mapInArrow``: the same code as the local reader.
 - Everything else (text flow logs with their header line, JSON, CloudWatch exports, and every
@@ -26,11 +26,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowwarden.engine.spark_rules import POSITION, SOURCE, arrow_schema
-from flowwarden.engine.spark_vpcflow import vpcflow_frame, window
+from flowwarden.engine.spark.rules import POSITION, SOURCE, arrow_schema
+from flowwarden.engine.spark.vpcflow import vpcflow_frame, window
 from flowwarden.errors import Location, LogFormatError, UsageError
-from flowwarden.logs import ocsf, vpcflow_parquet
 from flowwarden.logs.fields import LOG_TYPE as VPCFLOW
+from flowwarden.logs.formats import ocsf, vpcflow_parquet
 from flowwarden.logs.model import InputObject, ReadOptions
 from flowwarden.logs.reader import LogReader
 from flowwarden.logs.sources import STDIN, list_inputs

@@ -196,7 +196,7 @@ def key_values(pairs: Sequence[str], option: str) -> dict[str, str]:
 
 def output_spec(output_format: str, output: str | None, output_dir: str | None,
                 store: str | None) -> Any:
-    from flowwarden.alerts.outputs import OutputSpec
+    from flowwarden.alerts.delivery import OutputSpec
 
     return OutputSpec(output_format, output=output, output_dir=output_dir, store=store).check()
 
@@ -241,7 +241,7 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
             raise UsageError("--engine spark writes JSON-line alerts (-o, --store); "
                              "--state, --output-dir, --output-format, --stats and --strict "
                              "need --engine duckdb or python")
-        from flowwarden.console import run_spark_scan_command
+        from flowwarden.cli.console import run_spark_scan_command
 
         stats = None
         alerts = run_spark_scan_command(pack, sources, options, rule_ids=rule_ids, output=output,
@@ -249,14 +249,14 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
                                         master=master, pack_paths=packs or None,
                                         conf=key_values(spark_conf, "--spark-conf"))
     elif state or output_dir or output_format != "jsonl":
-        from flowwarden.engine.watch import scan_step
+        from flowwarden.runs.watch import scan_step
 
         result = scan_step(pack, sources, options, state=state, engine=engine, rule_ids=rule_ids,
                            max_samples=max_samples, quiet=quiet,
                            outputs=output_spec(output_format, output, output_dir, store))
         stats, alerts = result.stats, result.alerts
     else:
-        from flowwarden.console import run_scan_command
+        from flowwarden.cli.console import run_scan_command
 
         outcome = run_scan_command(pack, sources, options, engine=engine, rule_ids=rule_ids,
                                    output=output, store=store, max_samples=max_samples, quiet=quiet)
@@ -291,8 +291,8 @@ def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path:
                   output: str | None, output_format: str, output_dir: str | None,
                   store: str | None, max_samples: int, quiet: bool) -> None:
     """Scan SOURCES with --state every --every until stopped; Ctrl-C finishes the current run."""
-    from flowwarden.engine.watch import parse_every
-    from flowwarden.engine.watch import watch_command as run_watch
+    from flowwarden.runs.watch import parse_every
+    from flowwarden.runs.watch import watch_command as run_watch
 
     parse_every(every)  # a bad duration is a usage error before anything runs
     pack = load_rules(packs, config_path)
@@ -327,7 +327,7 @@ def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
                      out_format: str) -> None:
     """Run rules over historical SOURCES without alerting anyone: per rule matched events,
     alerts, alerts per day, top dedup keys, first and last alert."""
-    from flowwarden.engine.backtest import load_sides, render_backtest, run_backtest
+    from flowwarden.runs.backtest import load_sides, render_backtest, run_backtest
 
     if len(config_paths) > 2:
         raise UsageError("--config compares at most two configurations")

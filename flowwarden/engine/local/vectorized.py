@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.engine.ipclass import IpClassifier
+from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.logic import ir
 from flowwarden.logic.extract import Extraction, extract_rule
 from flowwarden.logic.render.duckdb_sql import (

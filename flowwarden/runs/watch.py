@@ -24,15 +24,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from flowwarden.alerts.outputs import OutputSpec
-from flowwarden.engine.checkpoint import (
+from flowwarden.alerts.delivery import OutputSpec
+from flowwarden.errors import UsageError
+from flowwarden.rules.loader import Pack
+from flowwarden.runs.checkpoint import (
     DEFAULT_RETENTION,
     RunResult,
     run_checkpointed,
     run_stateless,
 )
-from flowwarden.errors import UsageError
-from flowwarden.rules.loader import Pack
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
 SLICE = 0.2  # seconds between checks for a stop request while waiting
@@ -128,7 +128,7 @@ def scan_step(pack: Pack, sources: Sequence[str], options: Any, *, state: str | 
         console.print(describe_run(result, stateful=bool(state)), highlight=False, markup=False,
                       soft_wrap=True)
         if result.scanner is not None:
-            from flowwarden.console import print_summary
+            from flowwarden.cli.console import print_summary
 
             print_summary(console, result.scanner, result.scan, result.stats)
     return result

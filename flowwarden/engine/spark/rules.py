@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from flowwarden.alerts.grouping import EPOCH, compact, event_time, window_start
-from flowwarden.engine.ipclass import IpClassifier
-from flowwarden.engine.vectorized import MATCH, PYTHON, RulePlan
+from flowwarden.engine.local.ipclass import IpClassifier
+from flowwarden.engine.local.vectorized import MATCH, PYTHON, RulePlan
 from flowwarden.errors import RuleLoadError
 from flowwarden.logic.render.duckdb_sql import STR, NeedsPython
 from flowwarden.logic.render.probe import Probe

@@ -25,10 +25,10 @@ from typing import IO, Any
 import duckdb
 import pyarrow as pa
 
+from flowwarden.alerts.formats.ocsf import write_ocsf_jsonl, write_ocsf_parquet
+from flowwarden.alerts.formats.securitylake import DEFAULT_SOURCE, write_object, write_security_lake
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.ocsf import write_ocsf_jsonl, write_ocsf_parquet
-from flowwarden.alerts.securitylake import DEFAULT_SOURCE, write_object, write_security_lake
-from flowwarden.alerts.sinks import ALERT_COLUMNS, JSON_COLUMNS, AlertStore, jsonable, write_lines
+from flowwarden.alerts.store import ALERT_COLUMNS, JSON_COLUMNS, AlertStore, jsonable, write_lines
 from flowwarden.errors import UsageError
 from flowwarden.logs.sources import S3, S3_SCHEME
 
