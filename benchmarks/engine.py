@@ -6,7 +6,7 @@ and gzip text, then measures, each in its own process (so peak RSS is that run's
 
 - match, duckdb:   flowwarden's compiled conditions (`evaluate_batch`, Python only on the rows
                    the compiled query hands back) over every batch `flowwarden.logs.read` yields,
-                   read as `flowwarden scan`'s phase 1 reads them (`Scanner.narrowed`: only
+                   read as `flowwarden scan`'s phase 1 reads them (`engine.loop.narrowed`: only
                    the columns the conditions use; rows handed to Python get their complete
                    records, phase 2);
 - match, python:   Panther's model, `rule(event)` on every event (on a prefix of --python-records
@@ -38,6 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# The flow generator is test code (tests/flowgen, not in the wheel): make the repository root
+# importable so that this script runs from a checkout, wherever it is started from.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
 SEED = 42
@@ -83,6 +87,7 @@ class Tally:
 
 def child_match_duckdb(path: str, which: str) -> dict[str, Any]:
     from flowwarden.engine.local.vectorized import evaluate_batch
+    from flowwarden.engine.loop import narrowed
     from flowwarden.engine.scan import Scanner
     from flowwarden.logs import read
 
@@ -91,7 +96,7 @@ def child_match_duckdb(path: str, which: str) -> dict[str, Any]:
     compiled = scanner.compiled
     by_id = {r.id: r for r in rules}
     tally, offset, python_rows = Tally(), 0, 0
-    for item in scanner.narrowed(read([path])):
+    for item in narrowed(read([path]), scanner.columns()):
         verdicts = evaluate_batch(compiled, item.batch, item.log_type)
         for rule_id, verdict in verdicts.items():
             decided = verdict.match.astype(np.int64) + offset

@@ -23,6 +23,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# The flow generator is test code (tests/flowgen, not in the wheel): make the repository root
+# importable so that this script runs from a checkout, wherever it is started from.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 RECORDS = 10_000_000
 FILES = 8
 SEED = 42

@@ -36,8 +36,8 @@ class FlowwardenError(Exception):
     def __eq__(self, other: object) -> bool:
         return (
             type(self) is type(other)
-            and self.message == other.message  # type: ignore[attr-defined]
-            and self.location == other.location  # type: ignore[attr-defined]
+            and self.message == other.message
+            and self.location == other.location
         )
 
     def __hash__(self) -> int:

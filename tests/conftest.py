@@ -6,7 +6,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
-SHARED_SAMPLES = REPO.parent / "shared" / "samples"
+# The sample flow logs every test reads (copied into the repository; see SOURCES.md there).
+SAMPLES = FIXTURES / "samples"
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ import duckdb
 from click.testing import CliRunner
 
 from flowwarden.cli.app import main
-from tests.conftest import REPO, SHARED_SAMPLES
+from tests.conftest import REPO, SAMPLES
+from tests.requirements import require_spark
 
 EXAMPLES = REPO / "examples" / "data"
 
@@ -43,7 +44,7 @@ def test_fail_on_alert_exits_1_and_strict_exits_2(tmp_path):
 
 def test_store_twice_does_not_duplicate_alerts(tmp_path):
     store = tmp_path / "alerts.duckdb"
-    sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
     for _ in range(2):
         result = run("scan", sample, "--engine", "python", "--store", str(store), "-q",
                      "--output", str(tmp_path / "a.jsonl"))
@@ -73,7 +74,7 @@ def test_state_rerun_reads_nothing_new_and_emits_nothing(tmp_path):
 
 def test_ocsf_output_format_writes_detection_findings(tmp_path):
     out = tmp_path / "findings.jsonl"
-    sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
     result = run("scan", sample, "--output-format", "ocsf", "-o", str(out), "-q")
     assert result.exit_code == 0, result.output
     findings = [json.loads(line) for line in out.read_text().splitlines()]
@@ -87,14 +88,15 @@ def test_watch_runs_n_times_and_backtest_prints_per_rule(tmp_path):
     assert watch.exit_code == 0, watch.output
     bad = run("watch", str(EXAMPLES), "--state", str(tmp_path / "w.duckdb"), "--every", "soon")
     assert bad.exit_code == 2
-    backtest = run("backtest", str(EXAMPLES), "--format", "json")
+    backtest = run("backtest", str(EXAMPLES), "--output-format", "json")
     assert backtest.exit_code == 0, backtest.output
     data = json.loads(backtest.output)
     assert "AWS.VPC.PortScan" in json.dumps(data)
 
 
 def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
-    sample = str(SHARED_SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    require_spark()
+    sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
     spark_out, duck_out = tmp_path / "spark.jsonl", tmp_path / "duck.jsonl"
     spark = run("scan", sample, "--engine", "spark", "--master", "local[1]", "-o", str(spark_out),
                 "--spark-conf", "spark.sql.shuffle.partitions=3", "-q")
@@ -108,11 +110,17 @@ def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
            for path in (spark_out, duck_out)]
     assert ids[0] and ids[0] == ids[1]
     refused = run("scan", sample, "--engine", "spark", "--state", str(tmp_path / "s.duckdb"))
-    assert refused.exit_code == 2 and "need --engine duckdb or python" in refused.output
+    assert refused.exit_code == 2 and "batch by batch (duckdb, python)" in refused.output
+    # Spark's alerts take the one delivery path: OCSF findings like any other engine's
+    ocsf = run("scan", sample, "--engine", "spark", "--master", "local[1]", "-q",
+               "--output-format", "ocsf", "-o", str(tmp_path / "findings.jsonl"))
+    assert ocsf.exit_code == 0, ocsf.output
+    findings = [json.loads(line) for line in (tmp_path / "findings.jsonl").read_text().splitlines()]
+    assert len(findings) == len(ids[0]) and {f["class_uid"] for f in findings} == {2004}
     bad_conf = run("scan", sample, "--engine", "spark", "--spark-conf", "spark.ui.enabled")
     assert bad_conf.exit_code == 2 and "KEY=VALUE, got 'spark.ui.enabled'" in bad_conf.output
     no_spark = run("scan", sample, "--master", "local[1]")
-    assert no_spark.exit_code == 2 and "need --engine spark" in no_spark.output
+    assert no_spark.exit_code == 2 and "--master: settings of --engine spark" in no_spark.output
 
 
 def test_key_values_split_at_the_first_equals_sign_and_later_keys_win():

@@ -23,6 +23,10 @@ def test_wheel_carries_the_packs_and_runs_their_tests_when_installed(tmp_path):
                   for p in (REPO / "flowwarden" / "packs" / pack / "rules").rglob("*.y*ml")}
         assert source and source <= packed
     assert any(n.startswith("flowwarden/pages/assets/") for n in names)
+    # The test code (tests/flowgen, the OCSF schema extract, the samples) stays out of the wheel.
+    assert not any(n.startswith("tests/") for n in names)
+    assert {n.split("/")[0] for n in names if "/" in n} <= {"flowwarden"} | {
+        n.split("/")[0] for n in names if ".dist-info/" in n}
     code = ("import flowwarden, sys; from flowwarden.cli.app import main; print(flowwarden.__file__); "
             "sys.argv = ['flowwarden', 'test', '--pack', 'default', '--pack', 'tuned']; main()")
     env = {**os.environ, "PYTHONPATH": str(site)}

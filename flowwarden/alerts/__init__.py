@@ -1,1 +1,2 @@
-"""Alerts: the alert model, dedup windows and thresholds, and where alerts are written."""
+"""Alerts: the model, dedup windows and thresholds (``grouping``), the store, the file formats
+(``formats/``) and the one delivery path to every sink (``delivery``)."""

@@ -2,61 +2,31 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 import click
 
 from flowwarden import __version__
-from flowwarden.config import Config, load_config
-from flowwarden.errors import FlowwardenError, UsageError
-from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-
-
-def friendly_errors(fn: F) -> F:
-    """User mistakes print one line on stderr and exit 2, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FlowwardenError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_INPUT)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def config_option(fn: F) -> F:
-    return click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False),
-        help="Configuration file (default: ./flowwarden.yaml if present, else built-in defaults).",
-    )(fn)
-
-
-def pack_option(fn: F) -> F:
-    return click.option(
-        "--pack", "packs", multiple=True, metavar="NAME|PATH",
-        help="Built-in pack (default, tuned) or a rule directory in Panther's layout. Repeatable.",
-    )(fn)
-
-
-def load_rules(packs: Sequence[str], config_path: str | None, report: bool = True) -> Pack:
-    """Load the packs with the configuration; print problems (with paths) on stderr."""
-    config: Config = load_config(config_path)
-    pack = load_pack(resolve_pack_paths(packs), config)
-    if report:
-        for problem in pack.problems:
-            click.echo(f"invalid: {problem}", err=True)
-    return pack
+from flowwarden.cli.options import (
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    EXIT_OK,
+    config_option,
+    engine_option,
+    friendly_errors,
+    input_options,
+    key_values,
+    load_rules,
+    output_options,
+    output_spec,
+    pack_option,
+    read_options,
+)
+from flowwarden.engine.engines import ENGINES, batchwise_engines, engine_named
+from flowwarden.errors import UsageError
+from flowwarden.util.files import write_atomic
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,93 +93,12 @@ def check_command(paths: tuple[str, ...], config_path: str | None) -> None:
     sys.exit(EXIT_FINDINGS if pack.problems else EXIT_OK)
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"not an ISO 8601 time: {value!r} (e.g. 2024-05-01 or 2024-05-01T12:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def input_options(fn: F) -> F:
-    options = [
-        click.option("--log-type", help="Override log-type detection (AWS.VPCFlow, OCSF.NetworkActivity, ...)."),
-        click.option("--format", "fmt", metavar="'${version} ${account-id} ...'",
-                     help="AWS format string for headerless flow logs (CloudWatch, Firehose)."),
-        click.option("--since", help="Only inputs and events at or after this time (ISO 8601)."),
-        click.option("--until", help="Only inputs and events before this time (ISO 8601)."),
-        click.option("--account", "accounts", multiple=True, help="Only these AWS accounts (by S3 key)."),
-        click.option("--region", "regions", multiple=True, help="Only these regions (by S3 key)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def read_options(log_type: str | None, fmt: str | None, since: str | None, until: str | None,
-                 accounts: Sequence[str], regions: Sequence[str]) -> Any:
-    from flowwarden.logs import ReadOptions
-
-    return ReadOptions(log_type=log_type, format=fmt, since=parse_time(since),
-                       until=parse_time(until), accounts=tuple(accounts), regions=tuple(regions))
-
-
-OUTPUT_FORMATS = ("jsonl", "ocsf", "ocsf-parquet")
-
-
-def output_options(fn: F) -> F:
-    """Where alerts go: shared by scan and watch."""
-    options = [
-        click.option("-o", "--output", type=click.Path(dir_okay=False),
-                     help="Write alerts here (default: stdout; with --state, each run's alerts)."),
-        click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="jsonl",
-                     show_default=True,
-                     help="jsonl: flowwarden alerts. ocsf: OCSF 1.1.0 Detection Findings as JSON "
-                          "lines. ocsf-parquet: the findings as Parquet."),
-        click.option("--output-dir", metavar="DIR|s3://bucket/prefix",
-                     help="Write each run's alerts as one file here; ocsf-parquet uses the Security "
-                          "Lake custom-source layout ext/flowwarden/region=/accountId=/eventDay=/."),
-        click.option("--store", type=click.Path(dir_okay=False),
-                     help="Also add alerts to this DuckDB alert store (one row per alert id)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def key_values(pairs: Sequence[str], option: str) -> dict[str, str]:
-    """``KEY=VALUE`` strings as a dict (a later key wins); a pair without ``=`` is a usage error.
-
-    >>> key_values(["spark.executor.memory=8g", "a.b=x=y"], "--spark-conf")
-    {'spark.executor.memory': '8g', 'a.b': 'x=y'}
-    """
-    found: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{option} takes KEY=VALUE, got {pair!r}")
-        found[key.strip()] = value
-    return found
-
-
-def output_spec(output_format: str, output: str | None, output_dir: str | None,
-                store: str | None) -> Any:
-    from flowwarden.alerts.delivery import OutputSpec
-
-    return OutputSpec(output_format, output=output, output_dir=output_dir, store=store).check()
-
-
 @main.command("scan")
 @click.argument("sources", nargs=-1, required=True)
 @pack_option
 @config_option
 @input_options
-@click.option("--engine", type=click.Choice(["duckdb", "python", "spark"]), default="duckdb",
-              show_default=True,
-              help="duckdb: compiled conditions, Python only where needed. python: every rule on "
-                   "every event. spark: the same on a Spark cluster (pip install 'flowwarden[spark]').")
+@engine_option(list(ENGINES))
 @click.option("--master", help="Spark master URL for --engine spark (default: local[*]).")
 @click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
               help="A Spark setting for --engine spark (repeatable), as spark-submit's --conf.")
@@ -232,40 +121,24 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
                  state: str | None, stats_path: str | None, strict: bool, fail_on_alert: bool,
                  max_samples: int, quiet: bool) -> None:
     """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin)."""
+    from flowwarden.cli.console import run_scan
+
+    settings = {k: v for k, v in (("master", master),
+                                  ("conf", key_values(spark_conf, "--spark-conf"))) if v}
+    chosen = engine_named(engine, **settings)
+    if (stats_path or strict) and not chosen.file_stats:
+        raise UsageError(f"--stats and --strict need per-file statistics, which --engine "
+                         f"{chosen.name} does not keep")
     pack = load_rules(packs, config_path)
     options = read_options(log_type, fmt, since, until, accounts, regions)
-    if engine != "spark" and (master or spark_conf):
-        raise UsageError("--master and --spark-conf need --engine spark")
-    if engine == "spark":
-        if state or output_dir or output_format != "jsonl" or stats_path or strict:
-            raise UsageError("--engine spark writes JSON-line alerts (-o, --store); "
-                             "--state, --output-dir, --output-format, --stats and --strict "
-                             "need --engine duckdb or python")
-        from flowwarden.cli.console import run_spark_scan_command
-
-        stats = None
-        alerts = run_spark_scan_command(pack, sources, options, rule_ids=rule_ids, output=output,
-                                        store=store, max_samples=max_samples, quiet=quiet,
-                                        master=master, pack_paths=packs or None,
-                                        conf=key_values(spark_conf, "--spark-conf"))
-    elif state or output_dir or output_format != "jsonl":
-        from flowwarden.runs.watch import scan_step
-
-        result = scan_step(pack, sources, options, state=state, engine=engine, rule_ids=rule_ids,
-                           max_samples=max_samples, quiet=quiet,
-                           outputs=output_spec(output_format, output, output_dir, store))
-        stats, alerts = result.stats, result.alerts
-    else:
-        from flowwarden.cli.console import run_scan_command
-
-        outcome = run_scan_command(pack, sources, options, engine=engine, rule_ids=rule_ids,
-                                   output=output, store=store, max_samples=max_samples, quiet=quiet)
-        stats, alerts = outcome.stats, outcome.result.alerts
-    if stats_path:  # refused above for spark, which has no per-file statistics
-        Path(stats_path).write_text(json.dumps(stats.to_json(), indent=2))
-    if strict and stats.totals()["rejected"]:
+    result = run_scan(pack, sources, options, state=state, engine=chosen, rule_ids=rule_ids,
+                      max_samples=max_samples, quiet=quiet,
+                      outputs=output_spec(output_format, output, output_dir, store))
+    if stats_path:
+        write_atomic(stats_path, json.dumps(result.stats.to_json(), indent=2))
+    if strict and result.stats.totals()["rejected"]:
         sys.exit(EXIT_INPUT)
-    if fail_on_alert and alerts:
+    if fail_on_alert and result.alerts:
         sys.exit(EXIT_FINDINGS)
 
 
@@ -278,7 +151,7 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
               help="DuckDB checkpoint file (created on the first run).")
 @click.option("--every", default="5m", show_default=True, help="Time between runs: 30s, 5m, 1h.")
 @click.option("--max-runs", type=click.IntRange(min=1), help="Stop after N runs (default: until Ctrl-C).")
-@click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True)
+@engine_option(batchwise_engines())
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
 @output_options
 @click.option("--max-samples", default=3, show_default=True, help="Sample events kept per alert.")
@@ -291,8 +164,8 @@ def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path:
                   output: str | None, output_format: str, output_dir: str | None,
                   store: str | None, max_samples: int, quiet: bool) -> None:
     """Scan SOURCES with --state every --every until stopped; Ctrl-C finishes the current run."""
+    from flowwarden.cli.console import watch_command as run_watch
     from flowwarden.runs.watch import parse_every
-    from flowwarden.runs.watch import watch_command as run_watch
 
     parse_every(every)  # a bad duration is a usage error before anything runs
     pack = load_rules(packs, config_path)
@@ -307,27 +180,22 @@ def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path:
 @pack_option
 @click.option("--config", "config_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Configuration file; give it twice to compare two configurations side by side.")
-@click.option("--log-type", help="Override log-type detection (AWS.VPCFlow, OCSF.NetworkActivity, ...).")
-@click.option("--flow-format", metavar="'${version} ${account-id} ...'",
-              help="AWS format string for headerless flow logs (CloudWatch, Firehose).")
-@click.option("--since", help="Only inputs and events at or after this time (ISO 8601).")
-@click.option("--until", help="Only inputs and events before this time (ISO 8601).")
-@click.option("--account", "accounts", multiple=True, help="Only these AWS accounts (by S3 key).")
-@click.option("--region", "regions", multiple=True, help="Only these regions (by S3 key).")
-@click.option("--engine", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True)
+@input_options
+@engine_option(batchwise_engines())
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
 @click.option("--top", default=5, show_default=True, help="Dedup keys shown per rule.")
-@click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: tables for people; json: for machines.")
+@click.option("--output-format", "out_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True, help="text: tables for people; json: for machines.")
 @friendly_errors
 def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
-                     config_paths: tuple[str, ...], log_type: str | None, flow_format: str | None,
+                     config_paths: tuple[str, ...], log_type: str | None, fmt: str | None,
                      since: str | None, until: str | None, accounts: tuple[str, ...],
                      regions: tuple[str, ...], engine: str, rule_ids: tuple[str, ...], top: int,
                      out_format: str) -> None:
     """Run rules over historical SOURCES without alerting anyone: per rule matched events,
     alerts, alerts per day, top dedup keys, first and last alert."""
-    from flowwarden.runs.backtest import load_sides, render_backtest, run_backtest
+    from flowwarden.cli.backtest_view import render_backtest
+    from flowwarden.runs.backtest import load_sides, run_backtest
 
     if len(config_paths) > 2:
         raise UsageError("--config compares at most two configurations")
@@ -335,11 +203,9 @@ def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
     for _, pack in sides:
         for problem in pack.problems:
             click.echo(f"invalid: {problem}", err=True)
-    options = read_options(log_type, flow_format, since, until, accounts, regions)
+    options = read_options(log_type, fmt, since, until, accounts, regions)
     report = run_backtest(sources, sides, options, engine=engine, rule_ids=rule_ids, top=top)
     click.echo(render_backtest(report, out_format), nl=False)
-
-# ---- END ---------------------------------------------------------------------------------------
 
 
 @main.command("parse")
@@ -368,7 +234,7 @@ def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | Non
         for rejection in stats.rejections:
             click.echo(f"rejected {rejection.source}:{rejection.line}: {rejection.reason}", err=True)
     if stats_path:
-        Path(stats_path).write_text(json.dumps(reader.stats.to_json(), indent=2))
+        write_atomic(stats_path, json.dumps(reader.stats.to_json(), indent=2))
 
 
 @main.command("explain")
@@ -434,7 +300,3 @@ def logic_stats_command(paths: tuple[str, ...], packs: tuple[str, ...],
 
     pack = load_rules([*paths, *packs], config_path)
     click.echo(render_stats(logic_stats(pack)).rstrip("\n"))
-
-
-if __name__ == "__main__":
-    main()

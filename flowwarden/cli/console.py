@@ -1,13 +1,17 @@
-"""What a scan shows a person: a progress bar with records/s, then a summary table."""
+"""What a scan shows a person: a progress bar with records/s, then a summary; one line per run.
+
+Every scan goes the same way: ``run_scan`` picks a checkpointed run (``--state``) or a plain one,
+both deliver their alerts through ``alerts.delivery`` and come back as a ``RunResult`` that the
+summary prints. ``watch_command`` repeats checkpointed runs with one line each.
+"""
 
 from __future__ import annotations
 
-import sys
-import uuid
+import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
@@ -15,77 +19,93 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import AlertStore, write_lines, write_lines_file
-from flowwarden.engine.scan import Scanner, ScanResult
+from flowwarden.alerts.delivery import OutputSpec
+from flowwarden.engine.engines import Engine
 from flowwarden.rules.loader import Pack
+from flowwarden.runs.checkpoint import (
+    DEFAULT_RETENTION,
+    RunResult,
+    run_checkpointed,
+    run_stateless,
+)
+from flowwarden.runs.watch import WatchOutcome, parse_every, watch
 
 MAX_REJECTIONS_SHOWN = 20
 
 
-@dataclass
-class ScanOutcome:
-    result: ScanResult
-    stats: Any
+def run_scan(pack: Pack, sources: Sequence[str], options: Any, *, state: str | None,
+             engine: str | Engine, rule_ids: Sequence[str], max_samples: int,
+             outputs: OutputSpec, quiet: bool, retention: timedelta | None = DEFAULT_RETENTION,
+             console: Console | None = None) -> RunResult:
+    """The CLI's ``scan``: one run (checkpointed with ``state``), delivered, then summarized."""
+    console = console or Console(stderr=True)
+    with progress_bar(console, quiet or not console.is_terminal) as advance:
+        if state:
+            result = run_checkpointed(pack, sources, state, options, engine=engine,
+                                      rule_ids=rule_ids, max_samples=max_samples,
+                                      outputs=outputs, retention=retention, progress=advance)
+        else:
+            result = run_stateless(pack, sources, options, engine=engine, rule_ids=rule_ids,
+                                   max_samples=max_samples, outputs=outputs, progress=advance)
+    if not quiet:
+        if state or outputs.output_dir:
+            console.print(describe_run(result, stateful=bool(state)), highlight=False,
+                          markup=False, soft_wrap=True)
+        if not state or result.inputs:
+            print_summary(console, result)
+    return result
 
 
-def run_scan_command(pack: Pack, sources: Sequence[str], options: Any, *, engine: str,
-                     rule_ids: Sequence[str], output: str | None, store: str | None,
-                     max_samples: int, quiet: bool) -> ScanOutcome:
-    """Read, scan, write alerts, and report; the CLI's scan in one call."""
-    from flowwarden.logs import read
+scan_step = run_scan  # a watch step is a scan with --state
 
+
+def describe_run(result: RunResult, stateful: bool = True) -> str:
+    """One line about a run: what it read and what it emitted."""
+    records = result.stats.totals()["read"] if result.per_file_stats else result.scan.records
+    parts = []
+    if stateful:
+        head = f"run {result.run}" if result.run is not None else "nothing new"
+        parts.append(f"{head}: {len(result.inputs)} new or changed inputs "
+                     f"({result.unchanged} unchanged)")
+    parts.append(f"{records:,} records, {len(result.alerts)} alerts"
+                 + (" new or updated" if stateful else ""))
+    if result.late_events:
+        parts.append(f"{result.late_events} late events ignored")
+    if result.redelivered:
+        parts.append("delivered interrupted run(s) " + ", ".join(map(str, result.redelivered)))
+    if result.written:
+        parts.append(f"wrote {len(result.written)} file(s)")
+    return ", ".join(parts)
+
+
+def watch_command(pack: Pack, sources: Sequence[str], options: Any, *, state: str, every: str,
+                  max_runs: int | None, engine: str | Engine, rule_ids: Sequence[str],
+                  max_samples: int, outputs: OutputSpec, quiet: bool,
+                  retention: timedelta | None = DEFAULT_RETENTION) -> WatchOutcome:
+    """The CLI's watch: one line per step on stderr (unless quiet)."""
     console = Console(stderr=True)
-    scanner = Scanner(pack, pack.active_rules(rule_ids), engine, max_samples)
-    reader = read(list(sources), options)
-    with _progress(console, quiet or not console.is_terminal) as advance:
-        result = scanner.scan(reader, advance)
-    deliver(result.alerts, output, store, reader.stats.to_json()["files"])
-    if not quiet:
-        print_summary(console, scanner, result, reader.stats)
-    return ScanOutcome(result, reader.stats)
+    seconds = parse_every(every)
 
+    def step() -> RunResult:
+        return run_checkpointed(pack, sources, state, options, engine=engine, rule_ids=rule_ids,
+                                max_samples=max_samples, outputs=outputs, retention=retention)
 
-def run_spark_scan_command(pack: Pack, sources: Sequence[str], options: Any, *,
-                           rule_ids: Sequence[str], output: str | None, store: str | None,
-                           max_samples: int, quiet: bool, master: str | None,
-                           conf: dict[str, str], pack_paths: Sequence[str] | None) -> list[Alert]:
-    """The CLI's scan on Spark: scan, write alerts as ``run_scan_command`` does, report."""
-    from flowwarden.engine.spark.session import spark_scan
+    def report(number: int, result: RunResult) -> None:
+        if not quiet:
+            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(describe_run(result))}",
+                          highlight=False, soft_wrap=True)
 
-    result = spark_scan(pack, pack.active_rules(rule_ids), sources, master=master,
-                        options=options, max_samples=max_samples, pack_paths=pack_paths,
-                        conf=conf)
-    deliver(result.alerts, output, store)
-    if not quiet:
-        print(f"records {result.records:,}, alerts {len(result.alerts):,} (engine spark)",
-              file=sys.stderr)
-    return result.alerts
-
-
-def deliver(alerts: list[Alert], output: str | None, store: str | None,
-            files: Any = None) -> None:
-    """Alerts to ``output`` (else stdout) as JSON lines and to the ``store``, with the scan's
-    per-file statistics when given."""
-    if output:
-        write_lines_file(alerts, output)
-    else:
-        write_lines(alerts, sys.stdout)
-        sys.stdout.flush()
-    if store:
-        alert_store = AlertStore(store)
-        try:
-            alert_store.add(alerts)
-            if files is not None:
-                alert_store.add_scan_files(uuid.uuid4().hex, files)
-        finally:
-            alert_store.close()
+    outcome = watch(step, seconds, max_runs=max_runs, report=report)
+    if outcome.stopped_by_signal and not quiet:
+        console.print(f"stopped after {outcome.runs} run(s); the state is saved", highlight=False)
+    return outcome
 
 
 @contextmanager
-def _progress(console: Console, disabled: bool) -> Iterator[Any]:
+def progress_bar(console: Console, disabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """An ``advance(records)`` callback drawing a transient progress line, or None."""
     if disabled:
-        yield lambda n: None
+        yield None
         return
     columns = (SpinnerColumn(), TextColumn("{task.completed:,} records"),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
@@ -102,14 +122,36 @@ def _progress(console: Console, disabled: bool) -> Iterator[Any]:
         yield advance
 
 
-def print_summary(console: Console, scanner: Scanner, result: ScanResult, stats: Any) -> None:
-    totals = stats.totals()
-    console.print(
-        f"records read {totals['read']:,} = parsed {totals['parsed']:,} + rejected {totals['rejected']:,}"
-        f"   engine {scanner.engine}, {len(scanner.rules)} rules"
-    )
+def print_summary(console: Console, result: RunResult) -> None:
+    """Records read, rejections, then matches, alerts and errors per rule."""
+    scan, stats = result.scan, result.stats
+    engine = f"engine {result.engine}, {len(result.rules)} rules"
+    if result.per_file_stats:
+        totals = stats.totals()
+        console.print(f"records read {totals['read']:,} = parsed {totals['parsed']:,} + "
+                      f"rejected {totals['rejected']:,}   {engine}", highlight=False)
+        _print_rejections(console, result)
+    else:
+        console.print(f"records {scan.records:,}   {engine}", highlight=False)
+    table = Table(title="alerts by rule", title_justify="left")
+    for column in ("rule", "severity", "matches", "alerts", "errors"):
+        table.add_column(column, justify="left" if column in ("rule", "severity") else "right")
+    alerts = Counter(a.rule_id for a in scan.alerts)
+    errors = scan.errors_by_rule()
+    for rule in result.rules:
+        table.add_row(rule.id, rule.severity, str(scan.matches[rule.id]), str(alerts[rule.id]),
+                      str(errors[rule.id]))
+    console.print(table)
+    for error in scan.errors[:5]:
+        console.print(f"[red]rule error[/] {escape(error.rule_id)}.{error.function}() on "
+                      f"{escape(error.source)}#{error.position}: {escape(error.error)}",
+                      highlight=False)
+
+
+def _print_rejections(console: Console, result: RunResult) -> None:
+    totals = result.stats.totals()
     shown = 0
-    for file_stats in stats.files.values():
+    for file_stats in result.stats.files.values():
         for rejection in file_stats.rejections:
             if shown < MAX_REJECTIONS_SHOWN:
                 console.print(f"[yellow]rejected[/] {escape(str(rejection.source))}:"
@@ -117,18 +159,3 @@ def print_summary(console: Console, scanner: Scanner, result: ScanResult, stats:
             shown += 1
     if totals["rejected"] > shown:
         console.print(f"... {totals['rejected'] - shown} more rejected records (see --stats)")
-    table = Table(title="alerts by rule", title_justify="left")
-    for column in ("rule", "severity", "matches", "alerts", "errors"):
-        table.add_column(column, justify="left" if column in ("rule", "severity") else "right")
-    alerts = Counter(a.rule_id for a in result.alerts)
-    errors: Counter[str] = Counter()
-    for (rule_id, _), count in result.error_counts.items():
-        errors[rule_id] += count
-    for rule in scanner.rules:
-        table.add_row(rule.id, rule.severity, str(result.matches[rule.id]), str(alerts[rule.id]),
-                      str(errors[rule.id]))
-    console.print(table)
-    for error in result.errors[:5]:
-        console.print(f"[red]rule error[/] {escape(error.rule_id)}.{error.function}() on "
-                      f"{escape(error.source)}#{error.position}: {escape(error.error)}",
-                      highlight=False)

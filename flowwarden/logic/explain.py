@@ -17,20 +17,19 @@ destination_ip is_not_null
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from flowwarden.logic import ir
+from flowwarden.logic.extract import extract_source
+from flowwarden.logic.extract import status as status  # the pages show it beside as_written
 from flowwarden.logic.render import Renderer
-from flowwarden.logic.rewrite import transform
+from flowwarden.logic.render.text import to_text
 from flowwarden.rules.rule import Rule
 
 OP_NAMES = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
-# `not (x == y)` is `x != y` for every value an event holds (the rewrite module relies on it too).
-NEGATED_EQ = {"==": "!=", "!=": "=="}
 MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 TRUTHY_NOTE = '(truthy: not 0, "")'
 
@@ -116,6 +115,13 @@ class ExplainRenderer(Renderer):
             return f"not {self.render(inner)}"
         return f"not ({self.render(inner)})"
 
+    # Value nodes (alert functions) read as their compact text form.
+    def _as_text(self, node: ir.Node) -> str:
+        return to_text(node)
+
+    str_explain = concat_explain = add_explain = inttext_explain = _as_text
+    ifelse_explain = dictof_explain = listof_explain = lookup_explain = _as_text
+
     def residual_explain(self, node: ir.Residual) -> str:
         lines = [line.strip() for line in node.source.strip().splitlines() if line.strip()]
         if len(lines) <= 1:
@@ -182,65 +188,12 @@ def as_written(rule: Rule) -> ir.Node:
 
     The extractor's `simplify` merges `x != 53 and x != 5353` into `x in {53, 5353}`, which is
     right for backends but hides how the rule was written (and what the catalog pages list as
-    exclusions); here only the structure is tidied: nested and/or flattened, `not not x` folded.
+    exclusions); here it simplifies without merging: nested and/or flattened, `true` conjuncts
+    dropped, `not not x` and `not (x != y)` folded, and De Morgan applied where every operand
+    is negated, so a guard like `if not a or not b: return False` reads as two conditions.
     """
-    from flowwarden.logic.extract import FunctionExtractor, extract_rule
-
-    try:
-        tree = ast.parse(rule.source)
-    except SyntaxError:
-        return extract_rule(rule).condition
-    func = next((s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "rule"), None)
     namespace = vars(rule.module) if rule.module is not None else None
-    if func is None:
-        return extract_rule(rule).condition
-    extractor = FunctionExtractor(rule.source, tree, func, namespace, rule.source_path)
-    if not extractor.signature_ok:
-        return extract_rule(rule).condition
-    return tidy(extractor.sequence(list(func.body), {}))
-
-
-def tidy(node: ir.Node) -> ir.Node:
-    """Flatten nested and/or, drop `true` conjuncts, fold `not not x` and `not (x != y)`.
-
-    `not (not a or not b)` becomes `a and b` (De Morgan keeps the evaluation order), so a guard
-    like `if not a or not b: return False` reads as two conditions.
-
-    >>> from flowwarden.logic.ir import And, Not, Or, Truthy, Udm, TRUE
-    >>> a, b = Truthy(Udm("a")), Truthy(Udm("b"))
-    >>> print(tidy(And((Not(Or((Not(a), Not(b)))), And((TRUE, Not(Not(b))))))))
-    and(truthy(udm.a), truthy(udm.b), truthy(udm.b))
-    """
-    return transform(node, _tidy_one)
-
-
-def _tidy_one(node: ir.Node) -> ir.Node:
-    if isinstance(node, ir.Not):
-        inner = node.operand
-        if isinstance(inner, ir.Not):
-            return inner.operand
-        if isinstance(inner, ir.Compare) and inner.op in NEGATED_EQ:
-            return ir.Compare(NEGATED_EQ[inner.op], inner.left, inner.right, inner.span)
-        if isinstance(inner, ir.And | ir.Or) and all(isinstance(o, ir.Not) for o in inner.operands):
-            dual = ir.Or if isinstance(inner, ir.And) else ir.And
-            return _tidy_one(dual(tuple(o.operand for o in inner.operands), inner.span))  # type: ignore[attr-defined]
-        return node
-    if isinstance(node, ir.And | ir.Or):
-        neutral = ir.TRUE if isinstance(node, ir.And) else ir.FALSE
-        flat = tuple(part for child in node.operands
-                     for part in (child.operands if type(child) is type(node) else (child,))
-                     if part != neutral)
-        if not flat:
-            return neutral
-        return flat[0] if len(flat) == 1 else type(node)(flat, node.span)
-    return node
-
-
-def status(node: ir.Node) -> str:
-    """How much of a condition was extracted: `full`, `partial` or `none`."""
-    if isinstance(node, ir.Residual):
-        return "none"
-    return "partial" if ir.residuals(node) else "full"
+    return extract_source(rule.source, namespace, rule.source_path, merge=False)
 
 
 def conjuncts(node: ir.Node) -> tuple[ir.Node, ...]:

@@ -25,7 +25,7 @@ from typing import Any
 from flowwarden.errors import ExtractionError, Location
 from flowwarden.logic import ir
 from flowwarden.logic.extract_expr import Env, ExpressionExtractor
-from flowwarden.logic.rewrite import branch, simplify
+from flowwarden.logic.rewrite import branch, simplify, transform
 from flowwarden.logic.scope import Container, Networks, Scope, constant_value
 from flowwarden.rules.rule import Rule
 
@@ -47,9 +47,15 @@ class Extraction:
     @property
     def status(self) -> str:
         """``full`` (no residual), ``partial``, or ``none`` (the condition is one residual)."""
-        if isinstance(self.condition, ir.Residual):
-            return "none"
-        return "partial" if self.residuals else "full"
+        return status(self.condition)
+
+
+def status(node: ir.Node) -> str:
+    """How much of a condition was extracted: ``full`` (no residual), ``partial``, or ``none``
+    (the condition is one residual)."""
+    if isinstance(node, ir.Residual):
+        return "none"
+    return "partial" if ir.residuals(node) else "full"
 
 
 def extract_rule(rule: Rule, strict: bool = False) -> Extraction:
@@ -72,8 +78,12 @@ def extract_rule(rule: Rule, strict: bool = False) -> Extraction:
 
 
 def extract_source(source: str, namespace: Mapping[str, Any] | None = None,
-                   path: str | None = None, function: str = "rule") -> ir.Node:
-    """The IR of ``function`` in ``source``; a residual when it cannot be found or parsed."""
+                   path: str | None = None, function: str = "rule",
+                   merge: bool = True) -> ir.Node:
+    """The IR of ``function`` in ``source``; a residual when it cannot be found or parsed.
+
+    Without ``merge`` the tests stay as written (see ``rewrite.simplify``), for people to read.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -82,7 +92,7 @@ def extract_source(source: str, namespace: Mapping[str, Any] | None = None,
     func = next((s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == function), None)
     if func is None:
         return ir.Residual(source, f"no module-level {function}() function")
-    return FunctionExtractor(source, tree, func, namespace, path).extract()
+    return FunctionExtractor(source, tree, func, namespace, path).extract(merge)
 
 
 class FunctionExtractor(ExpressionExtractor):
@@ -101,10 +111,10 @@ class FunctionExtractor(ExpressionExtractor):
         )
         self.steps = 0
 
-    def extract(self) -> ir.Node:
+    def extract(self, merge: bool = True) -> ir.Node:
         if not self.signature_ok:
             return self.residual(self.func, "rule() must take exactly one event argument")
-        return simplify(self.sequence(list(self.func.body), {}))
+        return simplify(self.sequence(list(self.func.body), {}), merge)
 
     def sequence(self, stmts: list[ast.stmt], env: Env) -> ir.Node:
         """What executing ``stmts`` returns: each early exit becomes a conjunct/disjunct in order."""
@@ -188,8 +198,6 @@ _CONTINUE = ir.Residual("<next loop item>", "internal: continue with the next lo
 
 
 def _substitute_continue(node: ir.Node, tail: ir.Node) -> ir.Node:
-    from flowwarden.logic.rewrite import transform
-
     return transform(node, lambda n: tail if n == _CONTINUE else n)
 
 
@@ -203,4 +211,4 @@ def _is_docstring(stmt: ast.stmt) -> bool:
     )
 
 
-__all__ = ["Extraction", "extract_rule", "extract_source", "constant_value"]
+__all__ = ["Extraction", "extract_rule", "extract_source", "constant_value", "status"]

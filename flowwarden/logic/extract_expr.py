@@ -85,9 +85,10 @@ class ExpressionExtractor:
 
     def _container(self, node: ast.Set | ast.List | ast.Tuple, env: Env) -> ir.Node | Marker:
         items = [self.value(e, env) for e in node.elts]
-        if not all(isinstance(i, ir.Const) and i.name is None for i in items):
+        literals = [i for i in items if isinstance(i, ir.Const) and i.name is None]
+        if len(literals) != len(items):
             return self.residual(node, "container of non-literal items")
-        found = constant_value("", [i.value for i in items])  # type: ignore[union-attr]
+        found = constant_value("", [i.value for i in literals])
         if not isinstance(found, Container):
             return self.residual(node, "container of values other than str/int")
         return Container(found.values, None, isinstance(node, ast.Set), found.items)
@@ -178,10 +179,9 @@ class ExpressionExtractor:
         return self.residual(node, f"call to {ast.unparse(func)}()")
 
     def _event_getter(self, node: ast.Call, method: str) -> ir.Node:
-        keys = [a.value for a in node.args if isinstance(a, ast.Constant)]
-        if node.keywords or not keys or len(keys) != len(node.args) or not all(
-            isinstance(k, str) for k in keys
-        ):
+        keys = [a.value for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if node.keywords or not keys or len(keys) != len(node.args):
             return self.residual(node, f"event.{method}() with other than constant string keys")
         if method == "get" and len(keys) != 1:
             return self.residual(node, "event.get() with a default")

@@ -13,19 +13,18 @@ and(in(udm.destination_port, {22}), truthy(udm.source_ip))
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import Field as DataclassField
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from flowwarden.errors import Location
 
 Scalar = int | str | bool | None
-COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
 # Attributes of ip_network(x) / ip_address(x) that an IpCheck may test (present on v4 and v6).
 IP_ATTRS = (
     "is_global", "is_private", "is_loopback", "is_multicast", "is_link_local", "is_reserved",
     "is_unspecified",
 )
-IP_PARSERS = ("network", "address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +47,13 @@ class Node:
 
     __slots__ = ()
     BOOLEAN: ClassVar[bool] = False
+    # Every node class is a dataclass; declared so that type checkers know it too.
+    __dataclass_fields__: ClassVar[dict[str, DataclassField[Any]]]
 
     def children(self) -> tuple[Node, ...]:
         """The node's direct child nodes, in evaluation order."""
         kids: list[Node] = []
-        for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
+        for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if isinstance(value, Node):
                 kids.append(value)
@@ -205,10 +206,86 @@ class Residual(Node):
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
-NODE_TYPES: tuple[type[Node], ...] = (
+# -- value nodes: what alert functions (title, dedup, alert_context...) are made of ----------------
+@dataclass(frozen=True, slots=True)
+class Str(Node):
+    """``str(operand)``, as ``str()``, an f-string's ``{operand}`` and ``%s`` format it."""
+
+    operand: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Concat(Node):
+    """Strings joined in order: each part is a ``Str`` or a str constant (an f-string)."""
+
+    parts: tuple[Node, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Add(Node):
+    """``left + right`` with Python semantics: str + str joins; None or mixed types raise."""
+
+    left: Node
+    right: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IntText(Node):
+    """``"%d" % operand``: an int (or bool) in decimal; None and str raise TypeError."""
+
+    operand: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IfElse(Node):
+    """``then if test else other``: ``test`` (a condition) first, then one branch."""
+
+    test: Node
+    then: Node
+    other: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DictOf(Node):
+    """A dict built from constant str keys; values evaluate in order, a repeated key keeps its
+    first position and its last value (as a dict display does)."""
+
+    keys: tuple[str, ...]
+    values: tuple[Node, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf(Node):
+    """A list display: its items evaluated in order."""
+
+    items: tuple[Node, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup(Node):
+    """``MAPPING.get(operand, default)`` on a constant dict of scalars (``name``); the operand
+    is hashed (a dict or list raises), the default is evaluated before the look-up."""
+
+    operand: Node
+    entries: tuple[tuple[Scalar, Scalar], ...]
+    default: Node
+    name: str | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+CONDITION_TYPES: tuple[type[Node], ...] = (
     Udm, Field, Const, Compare, InSet, IsNull, Truthy, Coalesce, IpCheck, IpInCidrs, And, Or, Not,
     Residual,
 )
+VALUE_TYPES: tuple[type[Node], ...] = (Str, Concat, Add, IntText, IfElse, DictOf, ListOf, Lookup)
+NODE_TYPES: tuple[type[Node], ...] = CONDITION_TYPES + VALUE_TYPES
 TRUE = Const(True)
 FALSE = Const(False)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 
 from flowwarden.logic import ir
 from flowwarden.rules.datamodel import DataModel
@@ -23,8 +24,8 @@ NEGATED_EQ = {"==": "!=", "!=": "=="}
 
 def transform(node: ir.Node, fn: Callable[[ir.Node], ir.Node]) -> ir.Node:
     """Rebuild ``node`` bottom-up, replacing each node by ``fn(node)`` after its children."""
-    changes = {}
-    for f in dataclasses.fields(node):  # type: ignore[arg-type]
+    changes: dict[str, ir.Node | tuple[object, ...]] = {}
+    for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         if isinstance(value, ir.Node):
             new = transform(value, fn)
@@ -34,7 +35,7 @@ def transform(node: ir.Node, fn: Callable[[ir.Node], ir.Node]) -> ir.Node:
             new_items = tuple(transform(v, fn) if isinstance(v, ir.Node) else v for v in value)
             if any(a is not b for a, b in zip(new_items, value, strict=True)):
                 changes[f.name] = new_items
-    rebuilt = dataclasses.replace(node, **changes) if changes else node  # type: ignore[type-var]
+    rebuilt = dataclasses.replace(node, **changes) if changes else node
     return fn(rebuilt)
 
 
@@ -57,12 +58,28 @@ def branch(test: ir.Node, then: ir.Node, other: ir.Node) -> ir.Node:
     return ir.Or((ir.And((test, then)), ir.And((ir.Not(test), other))))
 
 
-def simplify(node: ir.Node) -> ir.Node:
-    """Flatten and/or, fold constants, drop double negation, merge comparison chains."""
-    return transform(node, _simplify_one)
+def simplify(node: ir.Node, merge: bool = True) -> ir.Node:
+    """Flatten and/or, fold constants, drop double negation, merge comparison chains.
+
+    ``not`` of an and/or whose operands are all negated becomes the dual of the operands (De
+    Morgan), so ``not (not a or not b)`` reads ``a and b``. With ``merge`` (for backends),
+    ``x != 53 and x != 5353`` becomes ``not in(x, {53, 5353})`` and consecutive CIDR tests of
+    one operand become one; without it the tests stay as written, for people to read.
+
+    >>> from flowwarden.logic.ir import And, Compare, Const, Not, Or, Truthy, Udm
+    >>> print(simplify(Not(Or((Not(Truthy(Udm("a"))), Not(Truthy(Udm("b"))))))))
+    and(truthy(udm.a), truthy(udm.b))
+    >>> port = Udm("destination_port")
+    >>> chain = And((Compare("!=", port, Const(53)), Compare("!=", port, Const(5353))))
+    >>> print(simplify(chain, merge=False))
+    and(ne(udm.destination_port, 53), ne(udm.destination_port, 5353))
+    >>> print(simplify(chain))
+    not_in(udm.destination_port, {53, 5353})
+    """
+    return transform(node, partial(_simplify_one, merge=merge))
 
 
-def _simplify_one(node: ir.Node) -> ir.Node:
+def _simplify_one(node: ir.Node, merge: bool) -> ir.Node:
     if isinstance(node, ir.Not):
         inner = node.operand
         if isinstance(inner, ir.Not):
@@ -71,17 +88,19 @@ def _simplify_one(node: ir.Node) -> ir.Node:
             return ir.Const(not inner.value)
         if isinstance(inner, ir.Compare) and inner.op in NEGATED_EQ:
             return dataclasses.replace(inner, op=NEGATED_EQ[inner.op])
-        if isinstance(inner, ir.And | ir.Or) and all(isinstance(o, ir.Not) for o in inner.operands):
-            # De Morgan keeps evaluation order and short-circuits, so errors stay where they were.
-            dual = ir.Or if isinstance(inner, ir.And) else ir.And
-            return _junction(dual(tuple(o.operand for o in inner.operands)))  # type: ignore[attr-defined]
+        if isinstance(inner, ir.And | ir.Or):
+            negated = tuple(o.operand for o in inner.operands if isinstance(o, ir.Not))
+            if len(negated) == len(inner.operands):
+                # De Morgan keeps evaluation order and short-circuits: errors stay where they were.
+                dual = ir.Or if isinstance(inner, ir.And) else ir.And
+                return _junction(dual(negated, inner.span), merge)
         return node
     if isinstance(node, ir.And | ir.Or):
-        return _junction(node)
+        return _junction(node, merge)
     return node
 
 
-def _junction(node: ir.And | ir.Or) -> ir.Node:
+def _junction(node: ir.And | ir.Or, merge: bool) -> ir.Node:
     kind = type(node)
     neutral, absorbing = (ir.TRUE, ir.FALSE) if kind is ir.And else (ir.FALSE, ir.TRUE)
     flat: list[ir.Node] = []
@@ -95,7 +114,7 @@ def _junction(node: ir.And | ir.Or) -> ir.Node:
                 break  # what follows is never evaluated
         if flat and flat[-1] == absorbing:
             break
-    merged = _merge_cidrs(_merge_compares(flat, kind), kind)
+    merged = _merge_cidrs(_merge_compares(flat, kind), kind) if merge else flat
     if not merged:
         return neutral
     if len(merged) == 1:
@@ -107,34 +126,37 @@ def _merge_compares(parts: list[ir.Node], kind: type[ir.And | ir.Or]) -> list[ir
     """``x != a and x != b`` -> ``not in(x, {a, b})``; ``x == a or x == b`` -> ``in(x, {a, b})``."""
     op = "!=" if kind is ir.And else "=="
     out: list[ir.Node] = []
-    run: list[ir.Compare] = []
+    run: list[tuple[ir.Compare, int | str]] = []
 
     def flush() -> None:
         if len(run) >= 2:
-            values = frozenset(c.right.value for c in run)  # type: ignore[attr-defined]
-            found = ir.InSet(run[0].left, values)  # type: ignore[arg-type]
+            found = ir.InSet(run[0][0].left, frozenset(value for _, value in run))
             out.append(ir.Not(found) if kind is ir.And else found)
         else:
-            out.extend(run)
+            out.extend(compare for compare, _ in run)
         run.clear()
 
     for part in parts:
-        if _literal_compare(part, op) and (not run or part.left == run[0].left):  # type: ignore[attr-defined]
-            run.append(part)  # type: ignore[arg-type]
-            continue
-        flush()
-        if _literal_compare(part, op):
-            run.append(part)  # type: ignore[arg-type]
-        else:
+        literal = _literal_compare(part, op)
+        if literal is None:
+            flush()
             out.append(part)
+            continue
+        if run and literal[0].left != run[0][0].left:
+            flush()
+        run.append(literal)
     flush()
     return out
 
 
-def _literal_compare(node: ir.Node, op: str) -> bool:
-    return isinstance(node, ir.Compare) and node.op == op and isinstance(node.right, ir.Const) and (
-        type(node.right.value) in (int, str)
-    )
+def _literal_compare(node: ir.Node, op: str) -> tuple[ir.Compare, int | str] | None:
+    """``(node, literal)`` when ``node`` is ``x <op> literal`` with an int or str literal."""
+    if not (isinstance(node, ir.Compare) and node.op == op and isinstance(node.right, ir.Const)):
+        return None
+    value = node.right.value
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return node, value
 
 
 def _merge_cidrs(parts: list[ir.Node], kind: type[ir.And | ir.Or]) -> list[ir.Node]:

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.logs.model import FileStats, ReadOptions, RowLoader
+from flowwarden.logs.model import ReadOptions, RowLoader
 
 EVENT_TIME = pa.timestamp("us", tz="UTC")
 IP_LIST = pa.list_(pa.string())
@@ -165,16 +165,6 @@ def with_standard(
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def apply_window(batch: pa.RecordBatch, options: ReadOptions, stats: FileStats) -> pa.RecordBatch:
-    """Drop rows whose ``p_event_time`` falls outside since/until (nulls are kept)."""
-    keep = window_mask(batch, options)
-    if keep is None:
-        return batch
-    kept = batch.filter(keep)
-    stats.filtered += batch.num_rows - kept.num_rows
-    return kept
-
-
 def window_mask(batch: pa.RecordBatch, options: ReadOptions) -> pa.Array | None:
     """The rows inside since/until (nulls are kept), or None when no window applies."""
     if options.since is None and options.until is None:
@@ -194,7 +184,3 @@ def utc(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (naive values are taken as UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
-
-def chunks(batch: pa.RecordBatch, size: int) -> list[pa.RecordBatch]:
-    """Split ``batch`` into slices of at most ``size`` rows (an empty batch gives none)."""
-    return [batch.slice(i, size) for i in range(0, batch.num_rows, max(size, 1))]

@@ -1,7 +1,8 @@
 """The AWS VPC flow log field table: AWS name, Panther column name, Arrow type, version.
 
 Sources: the AWS VPC user guide field table (v2-v5), Beats' mapping for v6-v8 and Panther's
-AWS.VPCFlow schema for the column names (``/work/shared/reference/flow-log-formats.md``).
+AWS.VPCFlow schema for the column names (gathered in the project's research notes on flow-log
+formats).
 """
 
 from __future__ import annotations

@@ -86,6 +86,19 @@ class RowRanges:
         self._held_start = self._next = int(self.group_starts[group])
 
 
+def complete_rows(raw: pa.RecordBatch, first: int, positions: pa.Array, names: Sequence[str],
+                  rest: RowRanges | None) -> pa.RecordBatch:
+    """The rows at ``positions`` of a projected read's raw batch ``raw`` (whose first row is
+    file row ``first``) with all the columns ``names``, in that order: ``raw``'s own, the
+    others read from ``rest``."""
+    columns = dict(zip(raw.schema.names, raw.take(positions).columns, strict=True))
+    if rest is not None:
+        table = rest.read(first, first + raw.num_rows).take(positions)
+        columns.update((n, c.combine_chunks())
+                       for n, c in zip(table.column_names, table.columns, strict=True))
+    return pa.RecordBatch.from_arrays([columns[n] for n in names], names=list(names))
+
+
 def coalesced(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
     """Batches of ``size`` rows (the last may be shorter), cut as a full read cuts them.
 

@@ -1,10 +1,11 @@
-"""The reader: list inputs, detect each one's log type from its content, stream its batches."""
+"""The reader: list inputs, detect each one's format from its content (``formats.FORMATS``),
+stream its batches."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -13,10 +14,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, LogFormatError
+from flowwarden.logs import formats
 from flowwarden.logs.common import Projected, projection, window_mask
-from flowwarden.logs.fields import LOG_TYPE as VPCFLOW
-from flowwarden.logs.formats import cloudwatch, ocsf, panther_json, vpcflow_parquet, vpcflow_text
-from flowwarden.logs.jsonrows import loads
+from flowwarden.logs.formats.base import BatchIter
 from flowwarden.logs.model import (
     DEFAULT_OPTIONS,
     FileStats,
@@ -26,13 +26,9 @@ from flowwarden.logs.model import (
     RowLoader,
     ScanStats,
 )
+from flowwarden.logs.parquet import READ_FAILURES
 from flowwarden.logs.sources import S3, STDIN, list_inputs, open_seekable, open_stream
 from flowwarden.logs.streams import PARQUET_MAGIC, Opened, open_content
-
-BatchIter = Iterator[pa.RecordBatch | Projected]
-ParquetReader = Callable[[pq.ParquetFile, str, ReadOptions, FileStats], BatchIter]
-DictionaryColumns = Callable[[pa.Schema, ReadOptions], list[str]]
-READ_FAILURES = (OSError, EOFError, pa.ArrowException, ValueError)
 
 
 class LogReader:
@@ -118,35 +114,26 @@ class LogReader:
         except READ_FAILURES as exc:
             stats.reject(None, f"unreadable Parquet: {exc}")
             return
-        found = _parquet_reader(file.schema_arrow, self.options.log_type)
+        found = formats.parquet_format(file.schema_arrow, self.options)
         if found is None:
             names = file.schema_arrow.names[:8]
             self._unrecognised(obj.url, stats, f"Parquet columns {names}")
             return
-        reader, dictionary_columns = found
         try:
-            encoded = dictionary_columns(file.schema_arrow, self.options)
+            encoded = found.dictionary_columns(file.schema_arrow, self.options)
             if encoded:  # Parquet's dictionary pages hand over the distinct values for free
                 file = pq.ParquetFile(handle, metadata=file.metadata, read_dictionary=encoded)
-            yield from reader(file, obj.url, self.options, stats)
+            yield from found.read_parquet(file, obj.url, self.options, stats)
         except READ_FAILURES as exc:
             stats.reject(None, f"Parquet read failed: {exc}")
 
     def _text(self, opened: Opened, source: str, stats: FileStats) -> BatchIter:
-        options = self.options
-        kind = detect_text(opened.head, options)
-        if kind == "vpcflow":
-            yield from vpcflow_text.read_batches(opened, source, options, stats)
-        elif kind == "cloudwatch":
-            yield from cloudwatch.read_batches(opened, source, options, stats)
-        elif kind == "json":
-            default = options.log_type
-            if default is None and _first_object_is_ocsf(opened.head):
-                default = ocsf.LOG_TYPE
-            yield from panther_json.read_batches(opened, source, options, stats, default)
-        else:
+        found = formats.text_format(opened.head, self.options)
+        if found is None:
             line = opened.head.split(b"\n", 1)[0][:60]
             self._unrecognised(source, stats, f"first line {line!r}")
+            return
+        yield from found.read_text(opened, source, self.options, stats)
 
     def _unrecognised(self, source: str, stats: FileStats, what: str) -> None:
         """A forced log type that does not fit is an error; otherwise one rejection."""
@@ -156,37 +143,6 @@ class LogReader:
                 Location(source),
             )
         stats.reject(1, f"not a recognised log format ({what})")
-
-
-def detect_text(head: bytes, options: ReadOptions) -> str | None:
-    """Which text reader fits: "vpcflow", "cloudwatch", "json", or None."""
-    stripped = head.lstrip()
-    if cloudwatch.detect(stripped):
-        return "cloudwatch"
-    if stripped.startswith(b"{"):
-        if options.log_type is not None or panther_json.detect(stripped):
-            return "json"
-        return "json" if _first_object_is_ocsf(stripped) else None
-    if options.log_type in (None, VPCFLOW) and (
-        options.format or options.log_type == VPCFLOW or vpcflow_text.detect(head)
-    ):
-        return "vpcflow"
-    return None
-
-
-def _first_object_is_ocsf(head: bytes) -> bool:
-    obj, _ = loads(head.lstrip().split(b"\n", 1)[0].decode("utf-8", errors="replace"))
-    return obj is not None and "p_log_type" not in obj and ocsf.detect_json(obj)
-
-
-def _parquet_reader(
-    schema: pa.Schema, log_type: str | None
-) -> tuple[ParquetReader, DictionaryColumns] | None:
-    if log_type in (None, ocsf.LOG_TYPE) and ocsf.detect(schema):
-        return ocsf.read_parquet_batches, ocsf.dictionary_columns
-    if log_type in (None, VPCFLOW) and vpcflow_parquet.detect(schema):
-        return vpcflow_parquet.read_batches, vpcflow_parquet.dictionary_columns
-    return None
 
 
 def _projected(produced: pa.RecordBatch | Projected,

@@ -12,51 +12,17 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from flowwarden.errors import Location, SourceError
 from flowwarden.logs.keys import keep
 from flowwarden.logs.model import DEFAULT_OPTIONS, InputObject, ReadOptions
+from flowwarden.util.s3 import S3, S3_SCHEME, split_s3
 
 STDIN = "-"
-S3_SCHEME = "s3://"
 GLOB_CHARS = frozenset("*?[")
 RANGE_BUFFER = 8 << 20
-
-
-def split_s3(url: str) -> tuple[str, str]:
-    """(bucket, key or prefix) of an ``s3://`` URL.
-
-    >>> split_s3("s3://logs/AWSLogs/")
-    ('logs', 'AWSLogs/')
-    """
-    bucket, _, key = url[len(S3_SCHEME) :].partition("/")
-    if not bucket:
-        raise SourceError("an S3 URL needs a bucket name", Location(url))
-    return bucket, key
-
-
-@dataclass
-class S3:
-    """A lazily created boto3 S3 client (standard credential chain; endpoint from env)."""
-
-    _client: Any = field(default=None, repr=False)
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            config = Config(s3={"addressing_style": "path"}) if endpoint else None
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            self._client = boto3.client(
-                "s3", endpoint_url=endpoint, config=config, region_name=region or "us-east-1"
-            )
-        return self._client
 
 
 def list_inputs(
@@ -149,8 +115,8 @@ def open_seekable(obj: InputObject, s3: S3) -> Iterator[BinaryIO]:
     if obj.url.startswith(S3_SCHEME):
         bucket, key = split_s3(obj.url)
         raw = _S3Range(s3.client, bucket, key, obj.size)
-        with io.BufferedReader(raw, RANGE_BUFFER) as handle:  # type: ignore[arg-type]
-            yield handle  # type: ignore[misc]
+        with io.BufferedReader(raw, RANGE_BUFFER) as handle:
+            yield handle
         return
     with open(obj.url, "rb") as handle:
         yield handle

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import atexit
 import gzip
+import io
 import queue
 import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -20,27 +21,34 @@ BLOCK_SIZE = 1 << 23
 READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
 
 
+class Readable(Protocol):
+    """A binary stream to read from: a file, a gzip stream or ``_Prefixed``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Opened:
     """A decompressed stream: its first bytes (already read), the rest, and any read error."""
 
     head: bytes
-    rest: BinaryIO
+    rest: Readable
     compressed: bool
     error: str | None = None
 
 
 def open_content(raw: BinaryIO, raw_head: bytes) -> Opened:
     """Decompress ``raw`` (whose first bytes, already consumed, are ``raw_head``) if gzip."""
-    stream: BinaryIO = _Prefixed(raw_head, raw)
+    prefixed = _Prefixed(raw_head, raw)
     compressed = raw_head.startswith(GZIP_MAGIC)
-    if compressed:
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    stream: Readable = gzip.GzipFile(fileobj=prefixed, mode="rb") if compressed else prefixed
     head, error = read_some(stream, HEAD_SIZE)
     return Opened(head, stream, compressed, error)
 
 
-def read_some(stream: BinaryIO, size: int) -> tuple[bytes, str | None]:
+def read_some(stream: Readable, size: int) -> tuple[bytes, str | None]:
     """Up to ``size`` bytes; on a read error (truncated gzip), the bytes before it and a reason."""
     parts: list[bytes] = []
     got = 0
@@ -117,7 +125,7 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 class _Prefixed:
     """A binary reader that returns ``prefix`` and then continues with ``rest``."""
 
-    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+    def __init__(self, prefix: bytes, rest: Readable) -> None:
         self._prefix = prefix
         self._rest = rest
 
@@ -134,6 +142,12 @@ class _Prefixed:
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise io.UnsupportedOperation("a sniffed stream cannot seek")
 
     def close(self) -> None:
         self._rest.close()

@@ -2,12 +2,17 @@
 
 Everything is inline (CSS, the SVG chart, a small filter script), so the file can be mailed or
 opened offline. Every value from the store passes through `esc` or `script_json`.
+
+The numbers cover the whole store (DuckDB aggregates them, `report_data`); the alert list embeds
+only the first `limit` alerts of each rule and says, per rule, how many more there are and the
+query that lists them, so the page stays a few megabytes for a store of millions of alerts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from shlex import quote
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +20,15 @@ from typing import Any
 
 from flowwarden.pages.charts import Bar, bar_chart
 from flowwarden.pages.markup import asset, esc, page, script_json, table, tag
-from flowwarden.pages.report_data import SEVERITY_ORDER, ReportData, load_report_data
+from flowwarden.pages.report_data import (
+    ALERT_ORDER,
+    DEFAULT_LIMIT,
+    SEVERITY_ORDER,
+    ReportData,
+    RuleCounts,
+    load_report_data,
+    rest_of_rule_sql,
+)
 
 ENDPOINT_TITLES = {
     "source_ip": "Source address", "destination_ip": "Destination address",
@@ -23,8 +36,11 @@ ENDPOINT_TITLES = {
 }
 
 
-def build_report(store_path: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
+def build_report(store_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
+                 limit: int = DEFAULT_LIMIT) -> Path:
     """Write the HTML report of the alert store at `store_path` to `out_path` and return it.
+
+    The page embeds the first `limit` alerts of each rule (by first event time, then id).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -34,7 +50,7 @@ def build_report(store_path: str | os.PathLike[str], out_path: str | os.PathLike
     >>> build_report(folder / "alerts.duckdb", folder / "report.html").name
     'report.html'
     """
-    data = load_report_data(store_path)
+    data = load_report_data(store_path, limit)
     target = Path(out_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_report(data), encoding="utf-8")
@@ -60,11 +76,11 @@ def render_report(data: ReportData) -> str:
 
 def _summary(data: ReportData) -> str:
     totals = data.file_totals()
-    events = sum(int(a.get("event_count") or 0) for a in data.alerts)
     items = [
-        ("alerts", len(data.alerts)), ("matched events", events),
-        ("rules alerting", len(data.by_rule_severity())), ("input files", len(data.files)),
-        ("records read", totals["read"]), ("records rejected", totals["rejected"]),
+        ("alerts", data.total_alerts), ("matched events", data.total_events),
+        ("rules alerting", len(data.rules)), ("alerts on this page", len(data.alerts)),
+        ("input files", len(data.files)), ("records read", totals["read"]),
+        ("records rejected", totals["rejected"]),
     ]
     cards = "".join(
         tag("div", tag("span", f"{value:,}", class_="value") + tag("span", esc(label),
@@ -79,21 +95,20 @@ def _severity_badge(severity: str) -> str:
 
 
 def _by_rule(data: ReportData) -> str:
-    counts = data.by_rule_severity()
-    names = data.rule_names()
-    most = max((sum(c.values()) for c in counts.values()), default=1) or 1
+    most = max((rule.alerts for rule in data.rules), default=1) or 1
     rows = []
-    for rule_id, by_severity in counts.items():
-        total = sum(by_severity.values())
-        meter = tag("span", "", class_="meter", style=f"width:{100 * total / most:.0f}%")
+    for rule in data.rules:
+        meter = tag("span", "", class_="meter", style=f"width:{100 * rule.alerts / most:.0f}%")
+        shown = len(data.embedded(rule.rule_id))
         rows.append([
-            tag("a", esc(rule_id), href=f"#rule-{rule_id}") + tag("div", esc(names[rule_id]),
-                                                                      class_="muted"),
-            *(str(by_severity.get(level, 0)) if by_severity.get(level) else "" for level in
-              SEVERITY_ORDER),
-            tag("div", f"{meter}<b>{total}</b>", class_="meter-cell"),
+            tag("a", esc(rule.rule_id), href=f"#rule-{rule.rule_id}")
+            + tag("div", esc(rule.name), class_="muted"),
+            *(f"{rule.severities[level]:,}" if rule.severities.get(level) else ""
+              for level in SEVERITY_ORDER),
+            tag("div", f"{meter}<b>{rule.alerts:,}</b>", class_="meter-cell"),
+            tag("a", f"{shown:,}", href=f"#alerts-{rule.rule_id}"),
         ])
-    headers = ["Rule", *SEVERITY_ORDER, "Alerts"]
+    headers = ["Rule", *SEVERITY_ORDER, "Alerts", "On this page"]
     content = (table(headers, rows, id="by-rule", class_="grid") if rows
                else tag("p", "No alerts.", class_="muted"))
     return tag("section", tag("h2", "Alerts by rule and severity") + content, id="rules")
@@ -164,12 +179,42 @@ def _files(data: ReportData) -> str:
 
 
 def _alert_list(data: ReportData) -> str:
-    search = tag("input", "", type="search", id="alert-filter", placeholder="Filter alerts",
-                 aria_label="Filter alerts")
-    items = "".join(_alert(a) for a in data.alerts)
-    count = tag("p", plural(len(data.alerts), "alert"), id="alert-count", class_="muted")
-    return tag("section", tag("h2", "Alerts") + search + count + tag("div", items,
-               id="alert-list"), id="alerts")
+    shown, total = len(data.alerts), data.total_alerts
+    scope = tag("p", (
+        f"This page embeds the first {plural(data.limit, 'alert')} of each rule, by first event "
+        f"time, then id: {shown:,} of {plural(total, 'alert')} in the store. The filter searches "
+        "the alerts on this page only; under each rule is the query that lists the rest."
+    ), id="alert-scope")
+    search = tag("input", "", type="search", id="alert-filter",
+                 placeholder="Filter the alerts on this page",
+                 aria_label="Filter the alerts on this page")
+    count = tag("p", f"{plural(shown, 'alert')} on this page", id="alert-count",
+                class_="muted")
+    groups = "".join(_rule_alerts(data, rule) for rule in data.rules)
+    body = (scope + search + count + tag("div", groups, id="alert-list") if data.rules
+            else tag("p", "No alerts.", class_="muted"))
+    return tag("section", tag("h2", "Alerts") + body, id="alerts")
+
+
+def _rule_alerts(data: ReportData, rule: RuleCounts) -> str:
+    alerts = data.embedded(rule.rule_id)
+    more = rule.alerts - len(alerts)
+    if more <= 0:
+        note = tag("p", f"All {plural(rule.alerts, 'alert')} of this rule are on this page.",
+                   class_="more muted")
+    else:
+        store = Path(data.source).name
+        note = tag("p", (
+            f"The first {len(alerts):,} of {plural(rule.alerts, 'alert')} are on this page; "
+            f"{more:,} more are in the store. To list them (ordered by {esc(ALERT_ORDER)}, like "
+            f"these), open the store with {tag('code', esc('duckdb -readonly ' + quote(store)))}"
+            " and run:"), class_="more")
+        note += tag("pre", tag("code", esc(rest_of_rule_sql(rule.rule_id, len(alerts)))),
+                    class_="more-sql")
+    head = tag("h3", esc(rule.name) + " " + tag("code", esc(rule.rule_id)))
+    return tag("section", head + note + "".join(_alert(a) for a in alerts), class_="rule-alerts",
+               id=f"alerts-{rule.rule_id}", data_rule=rule.rule_id, data_alerts=rule.alerts,
+               data_shown=len(alerts))
 
 
 def _alert(alert: Mapping[str, Any]) -> str:

@@ -41,6 +41,7 @@ class Pack:
     problems: list[FlowwardenError] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     config: Config = field(default_factory=default_config)
+    paths: list[str] = field(default_factory=list)  # the directories it was loaded from
 
     def event(self, data: Mapping[str, Any]) -> PantherEvent:
         """Wrap a record with the data model of its `p_log_type`."""
@@ -80,7 +81,7 @@ def resolve_pack_paths(names: Sequence[str]) -> list[Path]:
 
 def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = None) -> Pack:
     """Load every analysis file under `paths`; problems are collected, never raised."""
-    pack = Pack(config=config or default_config())
+    pack = Pack(config=config or default_config(), paths=[str(p) for p in paths])
     docs = [(p, d) for p, d in _analysis_files([Path(p) for p in paths], pack)]
     helpers = _helper_paths(docs, pack)
     builtin_helpers = {p.stem: p for p in (BUILTIN_PACKS["default"] / "global_helpers").glob("*.py")}

@@ -8,35 +8,32 @@ one hour, so a short sample gives its rate extrapolated to a day), alerts per UT
 busiest dedup keys, and the first and last alert time (an alert's time is its first event's
 time).
 
->>> from flowwarden.runs.backtest import BacktestReport
->>> render_backtest(BacktestReport(sources=[], sides=[]), "json").startswith("{")
-True
+The report is data (``BacktestReport``, ``to_json``); the CLI renders it for people.
+
+>>> BacktestReport(sources=[], sides=[]).to_json()["records"]
+0
 """
 
 from __future__ import annotations
 
-import io
-import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from rich.console import Console
-from rich.table import Table
 
+from flowwarden.alerts.formats.jsonl import jsonable
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import jsonable
 from flowwarden.config import load_config
-from flowwarden.engine.scan import Scanner
+from flowwarden.engine.engines import Engine, Progress, batchwise_engine
+from flowwarden.engine.loop import scan_loop
 from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
 
 DEFAULT_TOP = 5
 MIN_SPAN = timedelta(hours=1)
-FORMATS = ("text", "json")
 
 
 @dataclass
@@ -105,29 +102,24 @@ def load_sides(packs: Sequence[str], config_paths: Sequence[str]) -> list[Side]:
 
 
 def run_backtest(sources: Sequence[str], sides: Sequence[Side], options: Any = None, *,
-                 engine: str = "duckdb", rule_ids: Sequence[str] = (), top: int = DEFAULT_TOP,
-                 progress: Callable[[int], None] | None = None) -> BacktestReport:
+                 engine: str | Engine = "duckdb", rule_ids: Sequence[str] = (),
+                 top: int = DEFAULT_TOP, progress: Progress | None = None) -> BacktestReport:
     """Scan ``sources`` once with every side's rules; nothing is written anywhere."""
     from flowwarden.logs import DEFAULT_OPTIONS, read
 
-    scanners = [(name, Scanner(pack, pack.active_rules(rule_ids), engine)) for name, pack in sides]
+    chosen = batchwise_engine(engine, "backtest")
+    scanners = [(name, chosen.scanner(pack, pack.active_rules(rule_ids))) for name, pack in sides]
     reader = read(list(sources), options or DEFAULT_OPTIONS)
     span = _Span()
-    for item in reader:
-        span.add(item.batch)
-        for _, scanner in scanners:
-            scanner.add_batch(item)
-        if progress is not None:
-            progress(item.batch.num_rows)
+    scan_loop(reader, [s for _, s in scanners], progress, extra_columns=("p_event_time",),
+              observe=span.add)
     totals = reader.stats.totals()
     report = BacktestReport(list(sources), [], totals["parsed"], totals["rejected"],
                             span.first, span.last, span.length_days(), len(span.days))
     for name, scanner in scanners:
         result = scanner.finish()
         side = SideReport(name)
-        errors: Counter[str] = Counter()
-        for (rule_id, _), count in result.error_counts.items():
-            errors[rule_id] += count
+        errors = result.errors_by_rule()
         for rule in scanner.rules:
             alerts = [a for a in result.alerts if a.rule_id == rule.id]
             side.rules[rule.id] = rule_stats(rule.id, rule.severity, result.matches[rule.id],
@@ -187,70 +179,3 @@ class _Span:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def render_backtest(report: BacktestReport, fmt: str = "text") -> str:
-    """The report as a text table (sides side by side) or as JSON."""
-    if fmt == "json":
-        return json.dumps(report.to_json(), indent=2, sort_keys=True)
-    if fmt != "text":
-        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    out = io.StringIO()
-    # Wide enough for any table: a table is only as wide as its content.
-    console = Console(file=out, width=400, force_terminal=False, color_system=None)
-    span = (f"{_when(report.first_event)} .. {_when(report.last_event)}"
-            if report.first_event else "no events")
-    console.print(f"backtest: {report.records:,} records ({report.rejected:,} rejected), "
-                  f"{report.days:.2f} days over {report.dates} UTC date(s), {span}", highlight=False)
-    labels = _labels(report)
-    if len(report.sides) > 1:
-        for side in report.sides:
-            console.print(f"side {labels[side.name]}: {side.name}", highlight=False, markup=False)
-    console.print(_summary_table(report, labels))
-    for rule_id in report.rule_ids():
-        lines = []
-        for side in report.sides:
-            stats = side.rules.get(rule_id)
-            if stats is None or not stats.top_dedup:
-                continue
-            if len(report.sides) > 1:
-                lines.append(f"  side {labels[side.name]}:")
-            lines.extend(f"    {d.alerts:>6,} alerts {d.events:>9,} events  {d.dedup}"
-                         for d in stats.top_dedup)
-        if lines:
-            console.print(f"{rule_id}: top dedup keys", highlight=False, markup=False)
-            for line in lines:
-                console.print(line, highlight=False, markup=False, overflow="ignore", crop=False)
-    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
-
-
-def _labels(report: BacktestReport) -> dict[str, str]:
-    """Short column labels for the sides: A, B, ..."""
-    return {side.name: chr(ord("A") + i) if i < 26 else str(i)
-            for i, side in enumerate(report.sides)}
-
-
-def _summary_table(report: BacktestReport, labels: dict[str, str]) -> Table:
-    table = Table(title="per rule", title_justify="left")
-    table.add_column("rule", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    many = len(report.sides) > 1
-    columns = ("events", "alerts", "alerts/day", "first alert", "last alert")
-    for column in columns:
-        for side in report.sides:
-            header = f"{column} {labels[side.name]}" if many else column
-            table.add_column(header, justify="right", no_wrap=True)
-    for rule_id in report.rule_ids():
-        found = [side.rules.get(rule_id) for side in report.sides]
-        severity = next(s.severity for s in found if s is not None)
-        cells: list[str] = []
-        for pick in (lambda s: f"{s.matched_events:,}", lambda s: f"{s.alerts:,}",
-                     lambda s: f"{s.alerts_per_day:g}", lambda s: _when(s.first_alert),
-                     lambda s: _when(s.last_alert)):
-            cells.extend(pick(s) if s is not None else "off" for s in found)
-        table.add_row(rule_id, severity, *cells)
-    return table
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"

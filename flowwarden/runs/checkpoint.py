@@ -40,16 +40,20 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from flowwarden.alerts.delivery import OutputSpec, record_scan_files, write_outputs
+from flowwarden.alerts.delivery import OutputSpec, deliver
 from flowwarden.alerts.grouping import AlertGrouper, OrderKey, window_start
 from flowwarden.alerts.model import Alert
-from flowwarden.engine.scan import Scanner, ScanResult
+from flowwarden.alerts.store import record_scan_files
+from flowwarden.engine.engines import Engine, Progress, batchwise_engine, engine_named
+from flowwarden.engine.loop import scan_loop
+from flowwarden.engine.scan import ScanResult
 from flowwarden.errors import UsageError
 from flowwarden.logs import (
     DEFAULT_OPTIONS,
@@ -58,7 +62,6 @@ from flowwarden.logs import (
     ReadOptions,
     ScanStats,
     list_inputs,
-    read,
 )
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
@@ -82,7 +85,8 @@ class RunResult:
     scan: ScanResult = field(default_factory=ScanResult)
     stats: ScanStats = field(default_factory=ScanStats)
     rules: list[Rule] = field(default_factory=list)
-    scanner: Scanner | None = None
+    engine: str = ""
+    per_file_stats: bool = True  # False where the engine keeps no per-input statistics
 
 
 class WindowedGrouper(AlertGrouper):
@@ -126,21 +130,26 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _engine(engine: str | Engine) -> Engine:
+    return engine_named(engine) if isinstance(engine, str) else engine
+
+
 def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.PathLike[str],
-                     options: ReadOptions | None = None, *, engine: str = "duckdb",
+                     options: ReadOptions | None = None, *, engine: str | Engine = "duckdb",
                      rule_ids: Sequence[str] = (), max_samples: int = 3,
                      outputs: OutputSpec | None = None, retention: timedelta | None = DEFAULT_RETENTION,
-                     progress: Callable[[int], None] | None = None,
+                     progress: Progress | None = None,
                      stdout: IO[str] | None = None) -> RunResult:
     """One checkpointed run over ``sources``; see the module docstring for what it emits."""
     outputs = (outputs or OutputSpec()).check()
     options = options or DEFAULT_OPTIONS
+    engine = batchwise_engine(engine, "--state")
     if any(source == "-" for source in sources):
         raise UsageError("--state cannot checkpoint standard input; name files or s3:// prefixes")
     rules = pack.active_rules(rule_ids)
     state = StateStore(state_path)
     try:
-        result = RunResult(None, rules=rules)
+        result = RunResult(None, rules=rules, engine=engine.name)
         result.redelivered = deliver_pending(state, outputs, stdout, result.written)
         listed = list_inputs(list(sources), options)
         seen = state.processed()
@@ -149,10 +158,14 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
         if not new:
             return result
         previous = state.watermark()
-        scanner, grouper, changed, result.stats = _scan(
-            state, pack, rules, new, options, engine, max_samples,
-            _horizon(previous, retention), progress)
-        result.scanner, result.scan, result.late_events = scanner, scanner.result, grouper.late
+        grouper = WindowedGrouper(max_samples, _horizon(previous, retention))
+        grouper.groups.update(state.load_groups({r.id: r for r in rules}))
+        before = {key: group.count for key, group in grouper.groups.items()}
+        scanner = engine.scanner(pack, rules, max_samples=max_samples, grouper=grouper)
+        reader = InputsReader(new, options)
+        scan_loop(reader, [scanner], progress)
+        changed = [key for key, group in grouper.groups.items() if before.get(key) != group.count]
+        result.scan, result.stats, result.late_events = scanner.result, reader.stats, grouper.late
         result.alerts = scanner.result.alerts = list(grouper.alerts(changed))
         watermark = _latest(previous, grouper.newest)
         failpoint("scanned")
@@ -166,24 +179,6 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
         state.close()
 
 
-def _scan(state: StateStore, pack: Pack, rules: list[Rule], new: list[InputObject],
-          options: ReadOptions, engine: str, max_samples: int, horizon: datetime | None,
-          progress: Callable[[int], None] | None
-          ) -> tuple[Scanner, WindowedGrouper, list[Any], ScanStats]:
-    grouper = WindowedGrouper(max_samples, horizon)
-    grouper.groups.update(state.load_groups({r.id: r for r in rules}))
-    before = {key: group.count for key, group in grouper.groups.items()}
-    scanner = Scanner(pack, rules, engine, max_samples)
-    scanner.grouper = grouper
-    reader = InputsReader(new, options)
-    for item in reader:
-        scanner.add_batch(item)
-        if progress is not None:
-            progress(item.batch.num_rows)
-    changed = [key for key, group in grouper.groups.items() if before.get(key) != group.count]
-    return scanner, grouper, changed, reader.stats
-
-
 def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | None = None,
                     written: list[str] | None = None) -> list[int]:
     """Deliver every committed, undelivered run in order; returns their run numbers."""
@@ -195,9 +190,9 @@ def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | No
         scan_files = (name, state.run_files(run))
         if same_store:
             record_scan_files(state.con, *scan_files)
-        files = write_outputs(alerts, outputs, name, stdout=stdout, skip_store=same_store,
-                              scan_files=scan_files, keep_output_when_empty=True,
-                              between=lambda: failpoint("delivering"))
+        files = deliver(alerts, outputs, name, stdout=stdout, skip_store=same_store,
+                        scan_files=scan_files, keep_output_when_empty=True,
+                        between=lambda: failpoint("delivering"))
         if written is not None:
             written.extend(files)
         failpoint("delivered")
@@ -206,25 +201,24 @@ def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | No
 
 
 def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | None = None, *,
-                  engine: str = "duckdb", rule_ids: Sequence[str] = (), max_samples: int = 3,
-                  outputs: OutputSpec | None = None, progress: Callable[[int], None] | None = None,
-                  stdout: IO[str] | None = None) -> RunResult:
+                  engine: str | Engine = "duckdb", rule_ids: Sequence[str] = (),
+                  max_samples: int = 3, outputs: OutputSpec | None = None,
+                  progress: Progress | None = None, stdout: IO[str] | None = None) -> RunResult:
     """A plain scan (no state) whose alerts go to ``outputs``, named by a digest of the alerts,
-    so scanning the same data again replaces the same files."""
+    so scanning the same data again replaces the same files. Each scan adds its own per-input
+    statistics to a store (scan id: a random UUID), so a store tells how often data was read."""
     outputs = (outputs or OutputSpec()).check()
+    engine = _engine(engine)
     rules = pack.active_rules(rule_ids)
-    scanner = Scanner(pack, rules, engine, max_samples)
-    reader = read(list(sources), options or DEFAULT_OPTIONS)
-    for item in reader:
-        scanner.add_batch(item)
-        if progress is not None:
-            progress(item.batch.num_rows)
-    scan = scanner.finish()
+    outcome = engine.scan(pack, rules, sources, options or DEFAULT_OPTIONS,
+                          max_samples=max_samples, progress=progress)
+    scan = outcome.result
     name = alerts_name(scan.alerts)
-    written = write_outputs(scan.alerts, outputs, name, stdout=stdout,
-                            scan_files=(name, reader.stats.to_json()["files"]))
-    return RunResult(None, alerts=scan.alerts, written=written, scan=scan, stats=reader.stats,
-                     rules=rules, scanner=scanner)
+    stats = outcome.stats if outcome.stats is not None else ScanStats()
+    written = deliver(scan.alerts, outputs, name, stdout=stdout,
+                      scan_files=(uuid.uuid4().hex, stats.to_json()["files"]))
+    return RunResult(None, alerts=scan.alerts, written=written, scan=scan, stats=stats,
+                     rules=rules, engine=engine.name, per_file_stats=outcome.stats is not None)
 
 
 def alerts_name(alerts: Sequence[Alert]) -> str:

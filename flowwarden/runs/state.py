@@ -30,10 +30,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flowwarden.alerts.delivery import upsert, upsert_alerts
-from flowwarden.alerts.grouping import Group, GroupKey
+from flowwarden.alerts.formats.jsonl import jsonable
+from flowwarden.alerts.grouping import Group, GroupKey, OrderKey
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import ALERT_COLUMNS, jsonable
+from flowwarden.alerts.store import ALERT_COLUMNS, upsert, upsert_alerts
 from flowwarden.errors import Location, UsageError
 from flowwarden.logs.model import InputObject
 from flowwarden.rules.rule import Rule, RuleResult
@@ -110,10 +110,15 @@ def encode_group(group: Group) -> str:
 def decode_group(rule: Rule, dedup: str, start: datetime, text: str) -> Group:
     data = decode_value(json.loads(text))
     return Group(
-        rule, dedup, start, tuple(data["first_key"]), RuleResult(**data["first"]),  # type: ignore[arg-type]
+        rule, dedup, start, _order_key(data["first_key"]), RuleResult(**data["first"]),
         data["last_time"], data["count"], set(data["uniques"]),
-        [(tuple(key), record) for key, record in data["samples"]],  # type: ignore[misc]
+        [(_order_key(key), record) for key, record in data["samples"]],
     )
+
+
+def _order_key(key: Sequence[Any]) -> OrderKey:
+    when, source, position = key
+    return (when, str(source), int(position))
 
 
 def encode_alert(alert: Alert) -> str:

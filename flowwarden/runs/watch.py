@@ -1,5 +1,4 @@
-"""``flowwarden watch``: a checkpointed scan every few minutes until stopped, and the CLI glue of
-stateful and OCSF scans.
+"""``flowwarden watch``: a step (a checkpointed run) every few minutes until stopped.
 
 Ctrl-C (SIGINT) or SIGTERM lets the current step finish (its commit and delivery complete) and
 then stops; a second Ctrl-C interrupts at once, which the checkpoint survives too (an interrupted
@@ -15,24 +14,13 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
-from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.errors import UsageError
-from flowwarden.rules.loader import Pack
-from flowwarden.runs.checkpoint import (
-    DEFAULT_RETENTION,
-    RunResult,
-    run_checkpointed,
-    run_stateless,
-)
+from flowwarden.runs.checkpoint import RunResult
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
 SLICE = 0.2  # seconds between checks for a stop request while waiting
@@ -110,67 +98,3 @@ def _install(flag: _StopFlag) -> dict[int, Any]:
 def _restore(previous: dict[int, Any]) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
-
-
-def scan_step(pack: Pack, sources: Sequence[str], options: Any, *, state: str | None,
-              engine: str, rule_ids: Sequence[str], max_samples: int, outputs: OutputSpec,
-              quiet: bool, retention: timedelta | None = DEFAULT_RETENTION,
-              console: Console | None = None) -> RunResult:
-    """One ``scan`` with ``--state`` or an OCSF/``--output-dir`` output: run, deliver, summarize."""
-    console = console or Console(stderr=True)
-    if state:
-        result = run_checkpointed(pack, sources, state, options, engine=engine, rule_ids=rule_ids,
-                                  max_samples=max_samples, outputs=outputs, retention=retention)
-    else:
-        result = run_stateless(pack, sources, options, engine=engine, rule_ids=rule_ids,
-                               max_samples=max_samples, outputs=outputs)
-    if not quiet:
-        console.print(describe_run(result, stateful=bool(state)), highlight=False, markup=False,
-                      soft_wrap=True)
-        if result.scanner is not None:
-            from flowwarden.cli.console import print_summary
-
-            print_summary(console, result.scanner, result.scan, result.stats)
-    return result
-
-
-def describe_run(result: RunResult, stateful: bool = True) -> str:
-    """One line about a run: what it read and what it emitted."""
-    records = result.stats.totals()["read"]
-    parts = []
-    if stateful:
-        head = f"run {result.run}" if result.run is not None else "nothing new"
-        parts.append(f"{head}: {len(result.inputs)} new or changed inputs "
-                     f"({result.unchanged} unchanged)")
-    parts.append(f"{records:,} records, {len(result.alerts)} alerts"
-                 + (" new or updated" if stateful else ""))
-    if result.late_events:
-        parts.append(f"{result.late_events} late events ignored")
-    if result.redelivered:
-        parts.append("delivered interrupted run(s) " + ", ".join(map(str, result.redelivered)))
-    if result.written:
-        parts.append(f"wrote {len(result.written)} file(s)")
-    return ", ".join(parts)
-
-
-def watch_command(pack: Pack, sources: Sequence[str], options: Any, *, state: str, every: str,
-                  max_runs: int | None, engine: str, rule_ids: Sequence[str], max_samples: int,
-                  outputs: OutputSpec, quiet: bool,
-                  retention: timedelta | None = DEFAULT_RETENTION) -> WatchOutcome:
-    """The CLI's watch: one line per step on stderr (unless quiet)."""
-    console = Console(stderr=True)
-    seconds = parse_every(every)
-
-    def step() -> RunResult:
-        return run_checkpointed(pack, sources, state, options, engine=engine, rule_ids=rule_ids,
-                                max_samples=max_samples, outputs=outputs, retention=retention)
-
-    def report(number: int, result: RunResult) -> None:
-        if not quiet:
-            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(describe_run(result))}",
-                          highlight=False, soft_wrap=True)
-
-    outcome = watch(step, seconds, max_runs=max_runs, report=report)
-    if outcome.stopped_by_signal and not quiet:
-        console.print(f"stopped after {outcome.runs} run(s); the state is saved", highlight=False)
-    return outcome

@@ -8,19 +8,18 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from flowwarden.alerts.delivery import OutputSpec, deliver
 from flowwarden.alerts.formats.ocsf import (
     FINDING_SCHEMA,
     findings_table,
     to_finding,
     write_ocsf_jsonl,
-    write_ocsf_jsonl_file,
     write_ocsf_parquet,
 )
 from flowwarden.engine.scan import Scanner
 from flowwarden.logs import ReadOptions, read
-from tests.alerts.ocsf_validate import OcsfSchema, validate
-from tests.alerts.test_ocsf_validate import SCHEMA_PATH
-from tests.conftest import SHARED_SAMPLES
+from tests.alerts.ocsf_jsonschema import validate
+from tests.conftest import SAMPLES
 from tests.flowgen.generate import generate_flows, write_text
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -48,20 +47,15 @@ def alerts_of(pack, rows, rule_ids=(), log_type="AWS.VPCFlow"):
 
 
 @pytest.fixture(scope="module")
-def schema():
-    return OcsfSchema.load(SCHEMA_PATH)
-
-
-@pytest.fixture(scope="module")
 def ssh_finding(default_pack):
     rows = [flow(5), flow(1, pktSrcAddr="198.51.100.7", srcPort=40001), flow(30)]
     (alert,) = alerts_of(default_pack, rows, ["AWS.VPC.SSHAcceptedFromInternet"])
     return alert, to_finding(alert)
 
 
-def test_a_finding_carries_the_alert(ssh_finding, schema):
+def test_a_finding_carries_the_alert(ssh_finding):
     alert, finding = ssh_finding
-    assert validate(finding, schema) == []
+    assert validate(finding) == []
     assert (finding["class_uid"], finding["category_uid"], finding["type_uid"]) == (2004, 2, 200401)
     assert finding["activity_id"] == 1 and finding["metadata"]["version"] == "1.1.0"
     assert finding["metadata"]["product"]["name"] == "flowwarden"
@@ -100,7 +94,7 @@ def test_evidence_is_the_first_event_mapped_like_aws_does(ssh_finding):
         "protocol_ver": "IPv4", "protocol_ver_id": 4, "boundary_id": 11, "boundary": "Internet Gateway"}
 
 
-def test_severities_map_to_ocsf_ids(default_pack, schema):
+def test_severities_map_to_ocsf_ids(default_pack):
     rows = [flow(1, status="SKIPDATA", srcAddr=None, dstAddr=None, srcPort=None, dstPort=None,
                  flowDirection="egress")]
     (alert,) = alerts_of(default_pack, rows, ["AWS.VPC.SkipDataLogStatus"])
@@ -108,13 +102,13 @@ def test_severities_map_to_ocsf_ids(default_pack, schema):
     assert (finding["severity_id"], finding["severity"]) == (1, "Informational")
     assert finding["evidences"][0]["src_endpoint"] == {"uid": "eni-1", "interface_uid": "eni-1",
                                                        "vpc_uid": "vpc-9"}
-    assert validate(finding, schema) == []
+    assert validate(finding) == []
     (scan,) = alerts_of(default_pack, [flow(m, dstPort=7000 + m) for m in range(10)],
                         ["AWS.VPC.PortScan"])
     assert to_finding(scan)["severity_id"] == 3
 
 
-def test_a_bad_address_is_a_name_not_an_ip(default_pack, schema):
+def test_a_bad_address_is_a_name_not_an_ip(default_pack):
     rows = [flow(1, srcAddr="not-an-ip"), flow(2)]
     alerts = alerts_of(default_pack, rows, ["AWS.VPC.InboundAdminPort"])
     for alert in alerts:
@@ -122,36 +116,36 @@ def test_a_bad_address_is_a_name_not_an_ip(default_pack, schema):
         finding = to_finding(alert)
         assert finding["evidences"][0]["src_endpoint"]["name"] == "not-an-ip"
         assert "ip" not in finding["evidences"][0]["src_endpoint"]
-        assert validate(finding, schema) == []
+        assert validate(finding) == []
 
 
-def test_without_samples_the_alert_context_gives_the_evidence(default_pack, schema):
+def test_without_samples_the_alert_context_gives_the_evidence(default_pack):
     (alert,) = alerts_of(default_pack, [flow(1)], ["AWS.VPC.InboundAdminPort"])
     alert.samples = []
     finding = to_finding(alert)
     assert finding["evidences"][0]["dst_endpoint"]["port"] == 22
-    assert validate(finding, schema) == []
+    assert validate(finding) == []
 
 
-def test_ocsf_input_gives_valid_findings(default_pack, schema):
-    reader = read([str(SHARED_SAMPLES / "ocsf" / "vpcflow_ocsf_1.1.0.jsonl")], ReadOptions())
+def test_ocsf_input_gives_valid_findings(default_pack):
+    reader = read([str(SAMPLES / "ocsf" / "vpcflow_ocsf_1.1.0.jsonl")], ReadOptions())
     scanner = Scanner(default_pack, default_pack.active_rules(), "python")
     alerts = scanner.scan(reader).alerts
     assert alerts
     for alert in alerts:
         finding = to_finding(alert)
-        assert validate(finding, schema) == [], finding
+        assert validate(finding) == [], finding
         assert finding["cloud"]["account"]["uid"] in ("123456789010", "123456789012")
         assert finding["evidences"][0]["src_endpoint"]
 
 
-def test_every_finding_over_generated_flows_is_valid(default_pack, schema, tmp_path):
+def test_every_finding_over_generated_flows_is_valid(default_pack, tmp_path):
     write_text(generate_flows(4000, seed=11), str(tmp_path / "flows.log.gz"))
     scanner = Scanner(default_pack, default_pack.active_rules(), "python")
     alerts = scanner.scan(read([str(tmp_path)])).alerts
     assert len({a.rule_id for a in alerts}) >= 3
     for alert in alerts:
-        assert validate(to_finding(alert), schema) == []
+        assert validate(to_finding(alert)) == []
 
 
 def test_jsonl_and_parquet_writers(ssh_finding, tmp_path):
@@ -160,7 +154,7 @@ def test_jsonl_and_parquet_writers(ssh_finding, tmp_path):
     assert write_ocsf_jsonl([alert, alert], out) == 2
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [finding, finding]
     path = tmp_path / "findings.jsonl"
-    write_ocsf_jsonl_file([alert], path)
+    deliver([alert], OutputSpec("ocsf", output=str(path)), "findings")
     assert json.loads(path.read_text()) == finding
     assert not list(tmp_path.glob(".*.tmp"))
     parquet = tmp_path / "findings.parquet"

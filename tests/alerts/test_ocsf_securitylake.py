@@ -10,10 +10,9 @@ import pytest
 from flowwarden.alerts.formats.ocsf import to_finding
 from flowwarden.alerts.formats.securitylake import lake_key, partition_of, write_security_lake
 from flowwarden.errors import UsageError
-from tests.alerts.ocsf_validate import OcsfSchema, validate
+from tests.alerts.ocsf_jsonschema import validate
 from tests.alerts.test_ocsf import alerts_of, flow
-from tests.alerts.test_ocsf_validate import SCHEMA_PATH
-from tests.engine import test_crash
+from tests.runs import test_crash
 
 moto_server, s3_env = test_crash.moto_server, test_crash.s3_env  # the S3 server fixtures
 
@@ -68,13 +67,12 @@ def test_the_same_write_again_overwrites_the_same_files(alerts, tmp_path):
 
 
 def test_parquet_rows_read_back_as_valid_findings(alerts, tmp_path):
-    schema = OcsfSchema.load(SCHEMA_PATH)
     write_security_lake(alerts, str(tmp_path), name="x")
     for path in tmp_path.rglob("*.parquet"):
         for row in pq.read_table(path).to_pylist():
             finding = _strip_nulls(row)
             finding["unmapped"] = dict(finding.get("unmapped") or [])
-            assert validate(finding, schema) == []
+            assert validate(finding) == []
 
 
 def test_bad_source_names_are_refused(alerts, tmp_path):

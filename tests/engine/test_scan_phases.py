@@ -65,13 +65,13 @@ def test_phase_one_reads_only_the_condition_columns(default_pack, flows):
     assert scanner.columns() == ("dstAddr", "dstPort", "dst_endpoint", "p_log_type", "srcAddr",
                                  "src_endpoint")
     seen: list[list[str]] = []
-    original = Scanner._vectorized_batch
+    original = scanner.evaluation.evaluate
 
-    def spy(self, item, rules, offset):
+    def spy(item, rules, handle):
         seen.append(item.batch.schema.names)
-        return original(self, item, rules, offset)
+        return original(item, rules, handle)
 
-    scanner._vectorized_batch = spy.__get__(scanner)  # type: ignore[method-assign]
+    scanner.evaluation.evaluate = spy  # type: ignore[method-assign]
     scanner.scan(read([str(flows)]))
     assert seen and all(names == ["srcAddr", "dstAddr", "dstPort", "p_log_type"] for names in seen)
     assert Scanner(default_pack, default_pack.active_rules(SPEC), "python").columns() is None

@@ -25,6 +25,8 @@ import pytest
 from flowwarden.engine.scan import Scanner, ScanResult
 from flowwarden.engine.spark import rules as spark_rules_module
 from flowwarden.engine.spark import session as spark_engine
+from flowwarden.engine.spark.arrow import POSITION, SOURCE
+from flowwarden.engine.spark.inputs import input_frames
 from flowwarden.engine.spark.rules import SHIPPED, PackSpec
 from flowwarden.engine.spark.run import SparkScan
 from flowwarden.engine.spark.session import (
@@ -37,24 +39,32 @@ from flowwarden.engine.spark.session import (
 from flowwarden.errors import UsageError
 from flowwarden.logs import DEFAULT_OPTIONS, ReadOptions, read
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
+from tests.conftest import SAMPLES
 from tests.flowgen.generate import generate_flows, write_parquet, write_text
 from tests.logic.test_differential import PARTIAL_RULES
+from tests.logs.helpers import non_null
+from tests.requirements import require_spark
 
 RECORDS = 100_000  # two files, for the tests that scan them several times
 BENCHMARK_RECORDS = 1_000_000  # benchmarks/engine.py's dataset (its seed), at 1M instead of 10M
 BENCHMARK_SEED = 42
 SMALL = 20_000
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
 START = datetime(2024, 3, 1, tzinfo=UTC)
 BUILTIN = load_pack(resolve_pack_paths([]))
 PARTIAL = load_pack([PARTIAL_RULES])
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
+def spark(request: pytest.FixtureRequest) -> Iterator[Any]:
+    require_spark()
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    # 1g of driver heap holds the default run's scans (a JVM grows towards its limit, so the
+    # suite stays small); the slow 1M-record test needs local mode's 4g. The first session of
+    # the process starts the JVM, so its setting holds for every later one.
+    slow = any(item.get_closest_marker("slow") for item in request.session.items)
     session = spark_session("local[2]", {"spark.ui.enabled": "false",
-                                         "spark.sql.shuffle.partitions": "8"})
+                                         "spark.sql.shuffle.partitions": "8",
+                                         "spark.driver.memory": "4g" if slow else "1g"})
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -116,6 +126,7 @@ def test_builtin_pack_on_generated_parquet(spark, flows):
     assert {s["p_source_file"] for a in got.alerts for s in a.samples} == files
 
 
+@pytest.mark.slow  # minutes and gigabytes (1M records, >100k alerts on each engine)
 def test_builtin_pack_on_the_benchmark_dataset_at_1m_records(spark, tmp_path):
     path = str(tmp_path / "flows-1m.parquet")
     write_parquet(generate_flows(BENCHMARK_RECORDS, BENCHMARK_SEED), path)
@@ -176,6 +187,41 @@ def test_messy_parquet_is_coerced_and_rejected_like_the_local_reader(spark, tmp_
     got = spark_scan(BUILTIN, BUILTIN.active_rules(), [path], spark=spark)
     assert_same(got, duckdb_scan(BUILTIN, [path]))
     assert got.records == 5 and got.alerts  # "x1" and "123\n" are not integers: rejected
+
+
+def test_messy_parquet_gives_the_local_readers_records(spark, tmp_path):
+    """Spark converts flow log Parquet with the local reader's code, so the records are the
+    same, value for value. Each file holds a case where Spark's own coercions once differed."""
+    files = {
+        # Unicode digits: the local reader failed the file, Spark rejected the row; now both
+        # reject the row. Floats written as text: Spark's "6.0" against Arrow's "6".
+        "digits": {"srcport": ["443", "²", "٣", "22"], "account": [6.0, 1e20, 0.5, None],
+                   "protocol": [6.0, float("nan"), 17.0, 1e30], "dstaddr": ["a", "b", "c", "d"],
+                   "custom_num": pa.array([1, None, 3, 4], pa.int8()), "start": [1, 2, 3, 4]},
+        # Sub-second times: the local reader fails the file, Spark truncated them.
+        "millis": {"srcaddr": ["10.0.0.1", "10.0.0.2"], "dstaddr": ["a", "b"],
+                   "start": pa.array([1_709_251_200_500, 1_709_251_201_000], pa.timestamp("ms"))},
+        # uint64 with 19 digits: the local reader takes them, Spark rejected them.
+        "wide": {"srcaddr": ["10.0.0.1", "10.0.0.2"], "dstaddr": ["a", "b"],
+                 "bytes": pa.array([10**18 + 7, 5], pa.uint64())},
+    }
+    paths = []
+    for name, columns in files.items():
+        paths.append(str(tmp_path / f"{name}.parquet"))
+        pq.write_table(pa.table(columns), paths[-1])
+    local = read(paths)
+    want = {p: [] for p in paths}
+    for item in local:
+        want[item.source].extend(non_null(r) for r in item.batch.to_pylist())
+    got = {p: [] for p in paths}
+    for item in input_frames(spark, paths, DEFAULT_OPTIONS):
+        for record in item.frame.orderBy(SOURCE, POSITION).drop(POSITION).toArrow().to_pylist():
+            got[record.pop(SOURCE)].append(non_null(record))
+    assert got == want
+    stats = local.stats.files
+    assert [len(want[p]) for p in paths] == [2, 0, 2]
+    assert [stats[p].rejected for p in paths] == [2, 1, 0]  # the sub-second file failed
+    assert want[paths[0]][0]["account"] == "6" and want[paths[2]][0]["bytes"] == 10**18 + 7
 
 
 def test_ocsf_parquet_natively_and_the_shared_samples(spark, tmp_path):
@@ -247,6 +293,7 @@ def test_hadoop_urls_are_listed_and_read_by_spark(spark, small, tmp_path):
 
 
 def test_old_or_missing_pyspark_is_a_usage_error():
+    require_spark(java=False)  # with no PySpark at all the message differs
     with pytest.raises(UsageError, match="PySpark 99.0 or newer"):
         require_pyspark((99, 0))
 

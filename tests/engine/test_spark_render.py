@@ -18,13 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowwarden.engine.local.vectorized import (
-    BatchEvaluator,
-    RulePlan,
-    compile_pack,
-    evaluate_batch,
-)
-from flowwarden.engine.spark.rules import POSITION, build_query, with_verdicts
+from flowwarden.engine.local.vectorized import BatchEvaluator, compile_pack, evaluate_batch
+from flowwarden.engine.spark.arrow import POSITION
+from flowwarden.engine.spark.rules import with_verdicts
 from flowwarden.errors import RenderError
 from flowwarden.logic.ir import (
     NODE_TYPES,
@@ -45,34 +41,28 @@ from flowwarden.logic.ir import (
     Udm,
 )
 from flowwarden.logic.render import spark as spark_render
-from flowwarden.logic.render.python import ResidualReached, evaluate
-from flowwarden.logic.render.spark import (
-    SparkInputs,
-    SparkRenderer,
-    spark_identifier,
-    spark_literal,
-)
-from flowwarden.rules.event import PantherEvent
+from flowwarden.logic.render.query import build_query
+from flowwarden.logic.render.spark import SPARK, SparkRenderer, spark_identifier, spark_literal
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
+from tests.logic import test_render_duckdb as render_duckdb
 from tests.logic.flow_events import ocsf_batch, vpcflow_batch
 from tests.logic.test_differential import PARTIAL_RULES, outcome, to_table
+from tests.logic.test_render_duckdb import ADDR, INT_PORTS, PORT, STR_PORTS, python_codes
+from tests.requirements import require_spark
 
-PORT, ADDR = Field(("dstPort",)), Field(("dstAddr",))
-NASTY = [
-    "plain", "", "it's", "''", "'; DROP TABLE t; --", "back\\slash\\", "\\'", "a\x00b", "\x00",
-    "tab\tnew\nline\r", "\x1b[31m", "\x7f\x85\x9f", "ünïcødé ☃ 𝄞 中文", "\u202eRTL", '"dq"',
-    "$1 ? :x", "${spark.app.name}", "${x}", "E'\\x41'", "chr(0)", "'||'x", "\u2028", "\ufeffbom",
-    "`tick`", "/* c */", "-- c",
-]
+# The DuckDB renderer's strings, plus what Spark's parser alone would reinterpret.
+NASTY = [*render_duckdb.NASTY, "${spark.app.name}", "${x}", "`tick`", "/* c */", "-- c"]
 
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     from flowwarden.engine.spark.session import spark_session
 
+    require_spark()
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = spark_session("local[2]", {"spark.ui.enabled": "false",
-                                         "spark.sql.shuffle.partitions": "2"})
+                                         "spark.sql.shuffle.partitions": "2",
+                                         "spark.driver.memory": "1g"})  # small tables
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -85,10 +75,9 @@ def spark_codes(spark: Any, conditions: dict[str, Node], table: pa.Table,
 
     indexed = table.append_column(POSITION, pa.array(range(table.num_rows), pa.int64()))
     frame = spark.createDataFrame(indexed)
-    plans = [RulePlan(name, log_type, node, True, ()) for name, node in conditions.items()]
-    query = build_query(plans, table.schema, log_type)
+    query = build_query(list(conditions.items()), table.schema, SPARK, log_type)
     rows = with_verdicts(frame, query).orderBy(POSITION).select(
-        *[S.col(f"__fw_r{i}") for i in range(len(plans))]).collect()
+        *[S.col(f"__fw_r{i}") for i in range(len(conditions))]).collect()
     return {name: [int(row[i]) for row in rows] for i, name in enumerate(conditions)}
 
 
@@ -98,8 +87,7 @@ def test_covers_every_node_kind():
 
 
 def test_snapshots():
-    inputs = SparkInputs(pa.schema([("dstPort", pa.int64()), ("dstAddr", pa.string())]))
-    renderer = SparkRenderer(inputs)
+    renderer = SparkRenderer(pa.schema([("dstPort", pa.int64()), ("dstAddr", pa.string())]))
     assert renderer.verdict(InSet(PORT, frozenset({"it's", 22}))) == (
         "CAST(coalesce(`__fw_f0` IN (22), false) AS TINYINT)")
     assert renderer.verdict(Compare("==", ADDR, Const("a$b"))) == (
@@ -146,11 +134,8 @@ def test_odd_column_names_resolve(spark):
 
 
 # -- semantics: the DuckDB renderer's cases, Spark against DuckDB and Python -------------------
-INT_PORTS = pa.table({"dstPort": pa.array([0, 22, 53, None], pa.int64())})
-STR_PORTS = pa.table({"dstPort": pa.array(["0", "22", "", None])})
-ADDRS = pa.table({"dstAddr": ["10.0.0.1", "8.8.8.8", "", None, "garbage", "10.0.0.1/8",
-                              "::ffff:8.8.8.8", "100.64.0.1", "224.0.0.251", "fd00::1",
-                              "fe80::1%eth0", "1.2.3.04", "2001:db8::/32"]})
+ADDRS = pa.table({"dstAddr": [*render_duckdb.ADDRS["dstAddr"].to_pylist(), "fe80::1%eth0",
+                              "1.2.3.04", "2001:db8::/32"]})
 PORT_CASES = [
     Truthy(PORT), Compare("==", PORT, Const(22)), Compare("==", PORT, Const("22")),
     Compare("!=", PORT, Const("22")), Compare("<", PORT, Const(50)),
@@ -172,18 +157,6 @@ ADDR_CASES = [
     InSet(ADDR, frozenset({"8.8.8.8", "it's"})), IpCheck(Field(("missing",)), "is_global"),
     Compare("<", ADDR, Const("9")),
 ]
-
-
-def python_codes(node: Node, rows: list[dict[str, Any]]) -> list[int | str]:
-    out: list[int | str] = []
-    for row in rows:
-        try:
-            out.append(1 if evaluate(node, PantherEvent(row)) else 0)
-        except ResidualReached:
-            out.append("residual")
-        except Exception:  # noqa: BLE001 - the rule raising
-            out.append(2)
-    return out
 
 
 @pytest.mark.parametrize(("cases", "table"), [

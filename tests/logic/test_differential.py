@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from flowwarden.engine.local.vectorized import CompiledPack, compile_pack, evaluate_batch
-from flowwarden.logic.render.duckdb_sql import INT, NULL, STR, arrow_kind, resolve_path
 from flowwarden.logic.render.python import ResidualReached, evaluate
+from flowwarden.logic.render.sql import INT, NULL, STR, arrow_kind, resolve_path
 from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
 from flowwarden.rules.rule import Rule
 from tests.logic.flow_events import ocsf_batch, vpcflow_batch

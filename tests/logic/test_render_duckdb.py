@@ -29,8 +29,8 @@ from flowwarden.logic.ir import (
     Truthy,
     Udm,
 )
-from flowwarden.logic.render import duckdb_sql, probe, python, sqltext
-from flowwarden.logic.render.duckdb_sql import BatchInputs, DuckDBRenderer
+from flowwarden.logic.render import duckdb_sql, probe, python, query, sql, sqltext
+from flowwarden.logic.render.duckdb_sql import DuckDBRenderer
 from flowwarden.logic.render.python import PythonRenderer, ResidualReached, evaluate
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 from flowwarden.logic.render.text import TextRenderer
@@ -42,7 +42,7 @@ EVALUATOR = BatchEvaluator()
 
 
 def make(renderer: type) -> Any:
-    return renderer(BatchInputs(pa.schema([]))) if renderer is DuckDBRenderer else renderer()
+    return renderer(pa.schema([])) if renderer is DuckDBRenderer else renderer()
 
 
 @pytest.mark.parametrize("renderer", RENDERERS, ids=lambda r: r.NAME)
@@ -207,7 +207,7 @@ def test_duckdb_equals_python(node, table):
                  'CAST(coalesce("f0:dstPort" IN (22, 3389), false) AS TINYINT)', id="in-set"),
 ])
 def test_sql_snapshots(node, sql):
-    renderer = DuckDBRenderer(BatchInputs(INT_PORTS.schema))
+    renderer = DuckDBRenderer(INT_PORTS.schema)
     assert renderer.verdict(Truthy(node) if isinstance(node, Udm) else node) == sql
 
 
@@ -263,6 +263,6 @@ def test_python_renderer_raises_residual_reached():
 
 
 def test_doctests():
-    for module in (duckdb_sql, probe, python, sqltext):
+    for module in (duckdb_sql, probe, python, query, sql, sqltext):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0

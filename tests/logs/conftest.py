@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.logs.helpers import SAMPLES
+from tests.conftest import SAMPLES
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,6 @@ import pyarrow.parquet as pq
 from flowwarden.logs import LogReader, ReadOptions, read
 from tests.flowgen.generate import generate_flows, write_parquet
 
-# The shared folder sits beside the repository checkout (CI copies it there too).
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
-
 
 def read_rows(paths: list[str | Path], **options: Any) -> tuple[list[dict[str, Any]], LogReader]:
     """All rows read from ``paths`` (as dicts) and the reader, for its stats."""

@@ -19,8 +19,9 @@ import boto3
 import pytest
 
 from flowwarden.logs import ReadOptions, list_inputs, read
+from tests.conftest import SAMPLES
 from tests.flowgen.generate import generate_flows, write_parquet, write_text
-from tests.logs.helpers import SAMPLES, check_invariant
+from tests.logs.helpers import check_invariant
 
 BUCKET = "flow-logs-test"
 A, B = "111111111111", "222222222222"

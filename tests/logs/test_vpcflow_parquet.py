@@ -68,6 +68,18 @@ def test_bad_values_reject_rows(tmp_path: Path) -> None:
     assert "abc" in stats.rejections[0].reason
 
 
+def test_unicode_digits_reject_rows_not_the_file(tmp_path: Path) -> None:
+    """``"²"`` and ``"٣"`` are digits to Unicode, not integers to a cast: rows, not the file."""
+    table = pa.table({"srcaddr": ["a", "b", "c", "d"], "dstaddr": ["e", "f", "g", "h"],
+                      "dstport": ["22", "²", "٣", "1٣"]})
+    path = tmp_path / "digits.parquet"
+    pq.write_table(table, path)
+    rows, reader = read_rows([path])
+    stats = reader.stats.files[str(path)]
+    assert [r["dstPort"] for r in rows] == [22]
+    assert [r.line for r in stats.rejections] == [2, 3, 4]
+
+
 def test_streams_row_groups(tmp_path: Path) -> None:
     path = tmp_path / "gen.log.parquet"
     write_parquet(generate_flows(5000, seed=3, batch_size=1000), str(path))

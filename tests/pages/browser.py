@@ -1,7 +1,8 @@
 """Headless Chromium through Selenium, for tests that look at the catalog and the report.
 
-A missing browser fails the test with the command that installs it: these tests are how the
-pages are known to render, so they never skip.
+A missing browser skips the test with the command that installs it, and fails it under
+``CI=true`` (``tests/requirements.py``): these tests are how the pages are known to render, so
+CI must run them.
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.requirements import require_browser
 
 SCREENSHOT_COPIES = Path("/tmp/flowwarden-screenshots")
-INSTALL_HINT = (
-    "apt-get update && apt-get install -y chromium chromium-driver, and pip install selenium "
-    "(the dev extra)"
-)
 # Without the background-networking flags Chromium tries to reach Google's services, which a
 # closed network refuses; none of the pages needs the network.
 FLAGS = (
@@ -28,24 +25,14 @@ FLAGS = (
 )
 
 
-def _require(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; browser tests need it: {INSTALL_HINT}",
-                    pytrace=False)
-    return path
-
-
 @contextmanager
 def chromium(profile_dir: Path) -> Iterator[Any]:
     """A headless Chromium driven by chromedriver, with a fresh empty profile."""
-    binary, driver_path = _require("chromium"), _require("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail(f"selenium is not installed: {INSTALL_HINT}", pytrace=False)
+    binary, driver_path = require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
     options = Options()
     options.binary_location = binary
     for flag in FLAGS:

@@ -16,8 +16,8 @@ from tests.pages.snapshot import assert_snapshot
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SUFFIX = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
 SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
-# What the catalog pages (/work/shared/spec) show, copied from them: Condition lines, then
-# Exclusions and Indicators rows as (field, kind, values in the page's order).
+# What the catalog pages of the project's specification show, copied from them: Condition
+# lines, then Exclusions and Indicators rows as (field, kind, values in the page's order).
 SPEC = {
     "AWS.VPC.UnapprovedOutboundDNS": {
         "conditions": ['not (destination_port ne "53" and destination_port ne "5353")',

@@ -28,15 +28,15 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowwarden import __version__
+from flowwarden.alerts.formats.jsonl import jsonable, write_lines
 from flowwarden.alerts.model import TECHNIQUES, Alert
-from flowwarden.alerts.store import jsonable, write_lines, write_lines_file
+from flowwarden.util.files import atomic_writer
 
 OCSF_VERSION = "1.1.0"
 CLASS_UID, CATEGORY_UID, ACTIVITY_CREATE = 2004, 2, 1
@@ -337,11 +337,6 @@ def write_ocsf_jsonl(alerts: Iterable[Alert], out: IO[str]) -> int:
     return write_lines(alerts, out, finding_json)
 
 
-def write_ocsf_jsonl_file(alerts: Iterable[Alert], path: str | os.PathLike[str]) -> int:
-    """Write to a temporary file and rename, so a reader never sees half a file."""
-    return write_lines_file(alerts, path, finding_json)
-
-
 def findings_table(findings: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Findings as an Arrow table of ``FINDING_SCHEMA`` (``unmapped`` as a string map)."""
     rows = []
@@ -359,10 +354,8 @@ def write_ocsf_parquet(alerts: Iterable[Alert], where: str | os.PathLike[str] | 
     """Write the alerts' findings as one Parquet file; returns the number written."""
     table = findings_table(to_finding(a) for a in alerts)
     if isinstance(where, str | os.PathLike):
-        target = Path(where)
-        tmp = target.with_name(f".{target.name}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(target)
+        with atomic_writer(where) as out:
+            pq.write_table(table, out, compression="zstd")
     else:
         pq.write_table(table, where, compression="zstd")
     return table.num_rows

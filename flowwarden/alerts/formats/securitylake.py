@@ -27,15 +27,15 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from flowwarden.alerts.formats.ocsf import findings_table, to_finding
 from flowwarden.alerts.model import Alert
-from flowwarden.errors import Location, UsageError
-from flowwarden.logs.sources import S3, S3_SCHEME, split_s3
+from flowwarden.errors import UsageError
+from flowwarden.util.destinations import write_object
+from flowwarden.util.s3 import S3
 
 DEFAULT_SOURCE = "flowwarden"
 UNKNOWN = "unknown"
@@ -95,24 +95,6 @@ def _parquet_bytes(findings: Sequence[Mapping[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(findings_table(findings), buffer, compression="zstd")
     return buffer.getvalue()
-
-
-def write_object(destination: str, key: str, data: bytes, s3: S3 | None = None) -> str:
-    """Write ``data`` whole at ``destination``/``key`` (a directory or ``s3://bucket/prefix``)."""
-    if destination.startswith(S3_SCHEME):
-        bucket, prefix = split_s3(destination)
-        full = f"{prefix.rstrip('/')}/{key}" if prefix.strip("/") else key
-        try:
-            (s3 or S3()).client.put_object(Bucket=bucket, Key=full, Body=data)
-        except Exception as exc:  # botocore raises many types; all mean "cannot write"
-            raise UsageError(f"cannot write: {exc}", Location(f"s3://{bucket}/{full}")) from exc
-        return f"s3://{bucket}/{full}"
-    target = Path(destination) / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
-    return str(target)
 
 
 def _safe(value: Any) -> str | None:

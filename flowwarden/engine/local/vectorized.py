@@ -5,6 +5,9 @@ the Python rule on that row: Python would raise there, a residual or data-model 
 reached, or the column types are not ones the SQL reproduces). Running Python on the PYTHON
 rows and trusting the rest gives exactly the results of running Python on every row.
 
+The query is ``logic.render.query.build_query`` in the DuckDB dialect, the one the Spark engine
+renders in Spark's; this module feeds it Arrow batches.
+
 >>> import pyarrow as pa
 >>> from flowwarden.rules.loader import load_pack, resolve_pack_paths
 >>> compiled = compile_pack(load_pack(resolve_pack_paths([])))
@@ -28,15 +31,10 @@ import pyarrow.compute as pc
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.logic import ir
 from flowwarden.logic.extract import Extraction, extract_rule
-from flowwarden.logic.render.duckdb_sql import (
-    MATCH,
-    NO_MATCH,
-    PYTHON,
-    BatchInputs,
-    DuckDBRenderer,
-    resolve_path,
-)
+from flowwarden.logic.render.duckdb_sql import DUCKDB, DuckDBRenderer
 from flowwarden.logic.render.probe import Probe
+from flowwarden.logic.render.query import BatchQuery, build_query
+from flowwarden.logic.render.sql import MATCH, NO_MATCH, PYTHON
 from flowwarden.logic.rewrite import resolve_fields
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
@@ -71,17 +69,6 @@ class Verdicts:
         return cls(codes, np.flatnonzero(codes == MATCH), np.flatnonzero(codes == PYTHON))
 
 
-@dataclass(frozen=True)
-class BatchQuery:
-    """The compiled query for one (log type, schema): inputs, SQL, constant verdicts."""
-
-    sql: str | None
-    slots: tuple[str, ...]
-    constants: Mapping[str, int]
-    columns: tuple[tuple[str, tuple[int, ...]], ...]
-    probes: tuple[tuple[str, tuple[int, ...], Probe], ...]
-
-
 class BatchEvaluator:
     """Runs conditions over batches: one DuckDB connection, one IP classifier, cached queries.
 
@@ -95,24 +82,27 @@ class BatchEvaluator:
     def __init__(self) -> None:
         self.connection = duckdb.connect()
         self.classifier = IpClassifier()
-        self._queries: dict[tuple[object, pa.Schema], BatchQuery] = {}
+        self._queries: dict[tuple[object, str | None, pa.Schema], BatchQuery] = {}
 
     def query(self, conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema,
-              key: object = None) -> BatchQuery:
-        """The query for ``conditions`` over ``schema``; cached under ``key`` when given."""
+              key: object = None, log_type: str | None = None) -> BatchQuery:
+        """The query for ``conditions`` over ``schema`` (rows of another ``log_type`` ask
+        Python); cached under ``key`` when given."""
         if key is None:
-            return build_query(conditions, schema)
-        if (key, schema) not in self._queries:
-            self._queries[(key, schema)] = build_query(conditions, schema)
-        return self._queries[(key, schema)]
+            return build_query(conditions, schema, DUCKDB, log_type)
+        if (key, log_type, schema) not in self._queries:
+            self._queries[(key, log_type, schema)] = build_query(conditions, schema, DUCKDB,
+                                                                 log_type)
+        return self._queries[(key, log_type, schema)]
 
     def codes(self, conditions: Mapping[str, ir.Node], batch: pa.RecordBatch | pa.Table,
-              key: object = None) -> dict[str, np.ndarray]:
-        """Verdict codes (0, 1, 2) per row for each named condition."""
-        query = self.query(list(conditions.items()), batch.schema, key)
+              key: object = None, log_type: str | None = None) -> dict[str, np.ndarray]:
+        """Verdict codes (0, 1, 2) per row for each named condition; with a ``log_type``, rows
+        whose ``p_log_type`` differs are PYTHON."""
+        query = self.query(list(conditions.items()), batch.schema, key, log_type)
         rows = batch.num_rows
         codes = {name: np.full(rows, code, dtype=np.int8) for name, code in query.constants.items()}
-        if query.sql is not None:
+        if query.slots:
             if rows:
                 codes.update(self._run(query, batch))
             else:
@@ -121,7 +111,7 @@ class BatchEvaluator:
 
     def _run(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
         arrays: dict[str, pa.Array] = {}
-        for alias, indexes in query.columns:
+        for alias, _, indexes in query.columns:
             column = _column(batch, indexes)
             if pa.types.is_string_view(column.type):
                 column = column.cast(pa.string())
@@ -130,16 +120,18 @@ class BatchEvaluator:
                 column = column.cast(pa.dictionary(column.type.index_type, pa.string()))
             arrays[alias] = column
         by_column: dict[tuple[int, ...], list[tuple[str, Probe]]] = {}
-        for alias, indexes, probe in query.probes:
+        for alias, _, indexes, probe in query.probes:
             by_column.setdefault(indexes, []).append((alias, probe))
         for indexes, wanted in by_column.items():
             codes = self.classifier.codes_many(_column(batch, indexes), [p for _, p in wanted])
             arrays.update({alias: code for (alias, _), code in zip(wanted, codes, strict=True)})
         if not arrays:
             arrays["_rows"] = pa.nulls(batch.num_rows, pa.int8())
+        sql = query.select(VIEW)
+        assert sql is not None  # some verdict is not constant
         self.connection.register(VIEW, pa.table(arrays))
         try:
-            result = self.connection.execute(query.sql).fetchnumpy()  # type: ignore[arg-type]
+            result = self.connection.execute(sql).fetchnumpy()
         finally:
             self.connection.unregister(VIEW)
         return {name: np.asarray(result[f"r{i}"], dtype=np.int8)
@@ -162,7 +154,7 @@ class CompiledPack:
     def query(self, log_type: str, schema: pa.Schema) -> BatchQuery:
         """The query for batches of ``log_type`` with ``schema`` (rendered once, then cached)."""
         conditions = [(p.rule_id, p.condition) for p in self.rules_for(log_type)]
-        return self.evaluator.query(conditions, schema, key=log_type)
+        return self.evaluator.query(conditions, schema, key=log_type, log_type=log_type)
 
     def columns(self, log_type: str) -> set[str]:
         """Top-level columns the compiled conditions of ``log_type`` read (plus ``p_log_type``).
@@ -177,7 +169,7 @@ class CompiledPack:
 
     def sql(self, log_type: str, schema: pa.Schema) -> str | None:
         """The one SQL query evaluating every rule of ``log_type`` over such a batch."""
-        return self.query(log_type, schema).sql
+        return self.query(log_type, schema).select(VIEW)
 
 
 def compile_pack(pack: Pack, rules: Sequence[Rule] | None = None,
@@ -198,36 +190,10 @@ def compile_pack(pack: Pack, rules: Sequence[Rule] | None = None,
                         for u in ir.walk(condition) if isinstance(u, ir.Udm)]
             sql = None
             if schemas and log_type in schemas:
-                sql = DuckDBRenderer(BatchInputs(schemas[log_type])).verdict(condition)
+                sql = DuckDBRenderer(schemas[log_type]).verdict(condition)
             plans[(rule.id, log_type)] = RulePlan(rule.id, log_type, condition, not reasons,
                                                   tuple(reasons), sql)
     return CompiledPack(pack, extractions, plans)
-
-
-def build_query(conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema) -> BatchQuery:
-    """Render named conditions against ``schema`` into one SELECT with a verdict column each."""
-    inputs = BatchInputs(schema)
-    renderer = DuckDBRenderer(inputs)
-    slots: list[tuple[str, str]] = []
-    constants: dict[str, int] = {}
-    for name, condition in conditions:
-        expr = renderer.verdict(condition)
-        if expr.isdigit():
-            constants[name] = int(expr)
-        else:
-            slots.append((name, expr))
-    sql = None
-    if slots:
-        select = ",\n  ".join(f'{expr} AS "r{i}"' for i, (_, expr) in enumerate(slots))
-        sql = f"SELECT\n  {select}\nFROM {VIEW}"
-    columns = tuple((alias, tuple(idx)) for alias, idx in inputs.columns.values())
-    probes = tuple((alias, tuple(resolve_indexes(schema, keys)), probe)
-                   for (keys, probe), alias in inputs.probes.items())
-    return BatchQuery(sql, tuple(r for r, _ in slots), constants, columns, probes)
-
-
-def resolve_indexes(schema: pa.Schema, keys: tuple[str, ...]) -> list[int]:
-    return resolve_path(schema, keys)[1]
 
 
 def evaluate_batch(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table,
@@ -236,21 +202,14 @@ def evaluate_batch(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table,
 
     Rows whose ``p_log_type`` is present and differs from ``log_type`` are PYTHON for every
     rule (their data model would differ); without a ``p_log_type`` column the batch's log type
-    is assumed.
+    is assumed (``logic.render.query``).
     """
     plans = compiled.rules_for(log_type)
     if not plans:
         return {}
     conditions = {p.rule_id: p.condition for p in plans}
-    codes = compiled.evaluator.codes(conditions, batch, key=log_type)
-    foreign = _foreign_rows(batch, log_type)
-    results = {}
-    for plan in plans:
-        verdict = codes[plan.rule_id]
-        if foreign is not None:
-            verdict = np.where(foreign, np.int8(PYTHON), verdict)
-        results[plan.rule_id] = Verdicts.from_codes(verdict)
-    return results
+    codes = compiled.evaluator.codes(conditions, batch, key=log_type, log_type=log_type)
+    return {plan.rule_id: Verdicts.from_codes(codes[plan.rule_id]) for plan in plans}
 
 
 def _column(batch: pa.RecordBatch | pa.Table, indexes: tuple[int, ...]) -> pa.Array:
@@ -260,16 +219,3 @@ def _column(batch: pa.RecordBatch | pa.Table, indexes: tuple[int, ...]) -> pa.Ar
     for index in indexes[1:]:
         column = pc.struct_field(column, [index])  # parent nulls propagate, as deep_get's None
     return column
-
-
-def _foreign_rows(batch: pa.RecordBatch | pa.Table, log_type: str) -> np.ndarray | None:
-    if "p_log_type" not in batch.schema.names:
-        return None
-    column = batch.column("p_log_type")
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-            or pa.types.is_dictionary(column.type)):
-        return np.ones(batch.num_rows, dtype=bool)
-    same = pc.fill_null(pc.equal(column, pa.scalar(log_type)), False)
-    if pc.all(same).as_py() is not False:
-        return None
-    return np.asarray(pc.invert(same), dtype=bool)

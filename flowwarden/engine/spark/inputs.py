@@ -1,12 +1,13 @@
 """Inputs as Spark DataFrames holding the records ``flowwarden.logs`` reads, column for column.
 
-- Parquet flow logs go through ``spark.read.parquet``; AWS's columns become Panther's with the
-  field table and coercions of ``flowwarden.logs.formats.vpcflow_parquet`` (``spark_vpcflow``).
+- Parquet flow logs go through ``spark.read.parquet``, then ``vpcflow_parquet.coerce_batch`` in
+  ``mapInArrow`` (``arrow.map_records``): the local reader's own coercions and rejections.
 - OCSF Parquet goes through ``spark.read.parquet`` too, then ``ocsf.conform`` and ``ocsf.finish``
   in ``mapInArrow``: the same code as the local reader.
-- Everything else (text flow logs with their header line, JSON, CloudWatch exports, and every
-  ``s3://`` object) is read by ``flowwarden.logs`` itself inside ``mapInArrow``, one file per
-  task, after a first job has read each file's first batch to learn its columns.
+- Everything else (text flow logs with their header line, JSON, CloudWatch exports, every
+  ``s3://`` object, and flow log Parquet whose conversion can fail, where the local reader
+  drops the rest of the file) is read by ``flowwarden.logs`` itself inside ``mapInArrow``, one
+  file per task, after a first job has read each file's first batch to learn its columns.
 - Hadoop URLs (``s3a://``, ``hdfs://``, ``gs://``, ``abfss://``, ``file:``) are Parquet read by
   Spark, which lists them itself (no key pruning, no since/until listing shortcuts).
 
@@ -16,7 +17,6 @@ Every frame carries ``__fw_source`` (the URL the local reader reports) and ``__f
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -26,8 +26,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowwarden.engine.spark.rules import POSITION, SOURCE, arrow_schema
-from flowwarden.engine.spark.vpcflow import vpcflow_frame, window
+from flowwarden.engine.spark.arrow import (
+    POSITION,
+    SOURCE,
+    arrow_schema,
+    attach,
+    map_records,
+    spark_schema,
+    with_keys,
+)
 from flowwarden.errors import Location, LogFormatError, UsageError
 from flowwarden.logs.fields import LOG_TYPE as VPCFLOW
 from flowwarden.logs.formats import ocsf, vpcflow_parquet
@@ -61,12 +68,12 @@ def input_frames(spark: Any, sources: Sequence[str], options: ReadOptions) -> li
     other: list[InputObject] = []
     for obj in list_inputs(local, options) if local else []:
         kind = _local_parquet(obj, options)
-        if kind is None:
-            other.append(obj)
+        if kind is None or kind[0] == VPCFLOW and vpcflow_parquet.can_fail(kind[1]):
+            other.append(obj)  # read as the local reader reads it, failures and all
         elif kind[0]:
-            parquet.setdefault(kind, []).append(obj)  # type: ignore[arg-type]
-    frames = [_parquet_frame(spark, log_type, files, options)
-              for (log_type, _), files in parquet.items()]
+            parquet.setdefault(kind, []).append(obj)
+    frames: list[InputFrame | None] = [_parquet_frame(spark, log_type, files, options)
+                                       for (log_type, _), files in parquet.items()]
     frames += generic_frames(spark, other, options) if other else []
     frames += [_hadoop_frame(spark, url, options) for url in hadoop]
     return [f for f in frames if f is not None]
@@ -120,54 +127,20 @@ def _hadoop_frame(spark: Any, url: str, options: ReadOptions) -> InputFrame | No
 
 
 def _native(raw: Any, log_type: str, source: Any, options: ReadOptions) -> InputFrame:
+    """Parquet Spark reads, converted on the executors by the local reader's code."""
     from pyspark.sql import functions as F
 
     position = F.col("_metadata.row_index")
-    if log_type == VPCFLOW:
-        return InputFrame(log_type, vpcflow_frame(raw, source, position, options))
-    return InputFrame(log_type, window(ocsf_frame(raw, source, position), options))
+    convert = _vpcflow if log_type == VPCFLOW else _ocsf
+    return InputFrame(log_type, map_records(raw, source, position, convert, options))
 
 
-def ocsf_frame(raw: Any, source: Any, position: Any) -> Any:
-    """OCSF Parquet through ``ocsf.conform`` and ``ocsf.finish`` on the executors."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    columns = raw.columns
-    staged = raw.select("*", source.alias(SOURCE), position.cast("long").alias(POSITION))
-    empty = pa.RecordBatch.from_pylist([], schema=arrow_schema(raw.schema))
-    produced = ocsf.finish(ocsf.conform(empty), "").schema
-    schema = from_arrow_schema(_with_keys(produced))
-    target = arrow_schema(schema)
-
-    def convert(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            raw_part = batch.select(columns)
-            for start, stop, url in _runs(batch.column(SOURCE).to_pylist()):
-                piece = ocsf.finish(ocsf.conform(raw_part.slice(start, stop - start)), url)
-                keys = batch.select([SOURCE, POSITION]).slice(start, stop - start)
-                yield _attach(piece, keys, target)
-
-    return staged.mapInArrow(convert, schema)
+def _vpcflow(raw: pa.RecordBatch, url: str) -> tuple[pa.RecordBatch, pa.Array | None]:
+    return vpcflow_parquet.coerce_batch(raw, url)
 
 
-def _runs(values: list[Any]) -> Iterator[tuple[int, int, Any]]:
-    """(start, stop, value) of each run of equal values."""
-    start = 0
-    for value, group in itertools.groupby(values):
-        count = sum(1 for _ in group)
-        yield start, start + count, value
-        start += count
-
-
-def _with_keys(schema: pa.Schema) -> pa.Schema:
-    return schema.append(pa.field(SOURCE, pa.string())).append(pa.field(POSITION, pa.int64()))
-
-
-def _attach(batch: pa.RecordBatch, keys: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
-    """``batch`` plus the source and position columns, in the types Spark expects."""
-    arrays = [*batch.columns, keys.column(0), keys.column(1)]
-    table = pa.Table.from_arrays(arrays, schema=_with_keys(batch.schema)).cast(target)
-    return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], schema=target)
+def _ocsf(raw: pa.RecordBatch, url: str) -> tuple[pa.RecordBatch, pa.Array | None]:
+    return ocsf.finish(ocsf.conform(raw), url), None
 
 
 # -- everything else: flowwarden.logs inside mapInArrow ----------------------------------------
@@ -185,8 +158,6 @@ class ListedReader(LogReader):
 def generic_frames(spark: Any, objects: Sequence[InputObject],
                    options: ReadOptions) -> list[InputFrame]:
     """One frame per (log type, schema) the files' first batches show, read one file per task."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     listing = _listing(spark, objects)
     found = listing.mapInArrow(_first_batches(options), "url string, log_type string, schema binary")
     groups: dict[tuple[str, bytes], list[InputObject]] = {}
@@ -195,7 +166,7 @@ def generic_frames(spark: Any, objects: Sequence[InputObject],
         groups.setdefault((row.log_type, bytes(row.schema)), []).append(by_url[row.url])
     frames = []
     for (log_type, blob), files in groups.items():
-        schema = from_arrow_schema(_with_keys(pa.ipc.read_schema(pa.py_buffer(blob))))
+        schema = spark_schema(with_keys(pa.ipc.read_schema(pa.py_buffer(blob))))
         read = _read_files(options, arrow_schema(schema))
         frames.append(InputFrame(log_type, _listing(spark, files).mapInArrow(read, schema)))
     return frames
@@ -242,7 +213,7 @@ def _read_files(options: ReadOptions, target: pa.Schema) -> Callable[
                         SOURCE: pa.repeat(pa.scalar(item.source), rows),
                         POSITION: pa.array(range(position, position + rows), pa.int64())})
                     position += rows
-                    yield _attach(_conform(item.batch, target, obj.url), keys, target)
+                    yield attach(_conform(item.batch, target, obj.url), keys, target)
 
     return read
 

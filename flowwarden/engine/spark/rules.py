@@ -1,7 +1,8 @@
 """Rule verdicts and Python rule calls on Spark executors.
 
-Verdict columns come from the Spark SQL renderer; IP probe codes from an Arrow UDF around the
-engine's ``IpClassifier`` (each batch's distinct addresses classified once by ``ipaddress``).
+Verdict columns come from the query both engines render (``logic.render.query.build_query``,
+here in the Spark dialect); IP probe codes from an Arrow UDF around the engine's
+``IpClassifier`` (each batch's distinct addresses classified once by ``ipaddress``).
 Rows with a MATCH or PYTHON verdict go through ``mapInArrow``: each becomes a ``PantherEvent``
 and runs ``Rule.evaluate_match`` (alert-time functions) or ``Rule.evaluate`` (the whole rule),
 exactly as the in-process scanner does, on a copy of the pack loaded once per Python worker.
@@ -21,21 +22,16 @@ import pyarrow as pa
 
 from flowwarden.alerts.grouping import EPOCH, compact, event_time, window_start
 from flowwarden.engine.local.ipclass import IpClassifier
-from flowwarden.engine.local.vectorized import MATCH, PYTHON, RulePlan
+from flowwarden.engine.spark.arrow import POSITION, SOURCE
 from flowwarden.errors import RuleLoadError
-from flowwarden.logic.render.duckdb_sql import STR, NeedsPython
 from flowwarden.logic.render.probe import Probe
-from flowwarden.logic.render.spark import (
-    SparkInputs,
-    SparkRenderer,
-    spark_identifier,
-    spark_literal,
-)
+from flowwarden.logic.render.query import BatchQuery
+from flowwarden.logic.render.spark import ALIAS_PREFIX, spark_identifier
+from flowwarden.logic.render.sql import MATCH, PYTHON
 from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import BUILTIN_PACKS, Pack, load_pack
 from flowwarden.rules.rule import Rule, RuleResult
 
-SOURCE, POSITION = "__fw_source", "__fw_position"
 VERDICT = "__fw_r"
 ROW = "__fw_row"
 SHIPPED = "spark-files:"
@@ -88,48 +84,6 @@ def _classifier() -> IpClassifier:
     return IpClassifier()
 
 
-@dataclass(frozen=True)
-class SparkQuery:
-    """Verdict SQL per rule over one schema, and the input columns and probes it reads."""
-
-    rule_ids: tuple[str, ...]
-    verdicts: tuple[str, ...]
-    columns: tuple[tuple[str, tuple[str, ...]], ...]
-    probes: tuple[tuple[str, tuple[str, ...], Probe], ...]
-
-    @property
-    def constant_no_match(self) -> bool:
-        """True when no row can be a candidate (every verdict is the constant 0)."""
-        return all(v == "0" for v in self.verdicts)
-
-
-def build_query(plans: Sequence[RulePlan], schema: pa.Schema, log_type: str) -> SparkQuery:
-    """Render each plan's condition against ``schema``; rows of another log type ask Python."""
-    inputs = SparkInputs(schema)
-    renderer = SparkRenderer(inputs)
-    verdicts = [renderer.verdict(plan.condition) for plan in plans]
-    foreign = _foreign_rows(inputs, log_type)
-    if foreign is not None:
-        verdicts = [f"CASE WHEN {foreign} THEN {PYTHON} ELSE {v} END" for v in verdicts]
-    columns = tuple((alias, keys) for keys, (alias, _) in inputs.columns.items())
-    probes = tuple((alias, keys, probe) for (keys, probe), alias in inputs.probes.items())
-    return SparkQuery(tuple(p.rule_id for p in plans), tuple(verdicts), columns, probes)
-
-
-def _foreign_rows(inputs: SparkInputs, log_type: str) -> str | None:
-    """SQL true on rows whose ``p_log_type`` is not ``log_type`` (as ``evaluate_batch`` does:
-    a ``p_log_type`` column that is not a string column makes every row foreign)."""
-    if "p_log_type" not in inputs.schema.names:
-        return None
-    try:
-        value = inputs.column(("p_log_type",))
-    except NeedsPython:
-        return "true"
-    if value.kind != STR:
-        return "true"
-    return f"NOT coalesce({value.sql} = {spark_literal(log_type)}, false)"
-
-
 def field_column(keys: tuple[str, ...]) -> Any:
     """The column at a key path; a null parent gives null, as ``deep_get`` gives None."""
     from pyspark.sql import functions as F
@@ -142,25 +96,26 @@ def field_column(keys: tuple[str, ...]) -> Any:
 
 def probe_column(probe: Probe, column: Any) -> Any:
     """Per-row probe codes (int16) of a string column, computed by ``ipaddress`` per value."""
-    from pyspark.sql.functions import arrow_udf
+    from pyspark.sql import functions as F
 
     def codes(values: pa.Array) -> pa.Array:
         return _classifier().codes(values, probe)
 
-    return arrow_udf(codes, "smallint")(column)
+    udf: Any = F.arrow_udf  # its stubs type the function by eval type; the hints choose it here
+    return udf(codes, "smallint")(column)
 
 
-def with_verdicts(frame: Any, query: SparkQuery) -> Any:
+def with_verdicts(frame: Any, query: BatchQuery) -> Any:
     """``frame`` plus one TINYINT verdict column ``__fw_r<i>`` per rule of ``query``."""
     from pyspark.sql import functions as F
 
-    inputs = [*[field_column(keys).alias(alias) for alias, keys in query.columns],
+    inputs = [*[field_column(keys).alias(alias) for alias, keys, _ in query.columns],
               *[probe_column(probe, field_column(keys)).alias(alias)
-                for alias, keys, probe in query.probes]]
+                for alias, keys, _, probe in query.probes]]
     names = [f"{VERDICT}{i}" for i in range(len(query.verdicts))]
     verdicts = [F.expr(sql).alias(name) for sql, name in zip(query.verdicts, names, strict=True)]
     columns = [F.col(spark_identifier(c, sql=False)) for c in frame.columns]
-    if not any(c.startswith(SparkInputs.PREFIX) for c in frame.columns):
+    if not any(c.startswith(ALIAS_PREFIX) for c in frame.columns):
         return frame.select(*columns, *inputs).select(*columns, *verdicts)
     # An input column could clash with an alias: the inputs travel in one struct (slower).
     staged = frame.select(F.struct(*columns).alias(ROW), *inputs)
@@ -238,13 +193,6 @@ RESULT_SCHEMA = pa.schema([
     ("record", pa.binary()), ("errors", pa.map_(pa.string(), pa.string())),
     ("error_sample", pa.bool_()),
 ])
-
-
-def arrow_schema(schema: Any) -> pa.Schema:
-    """The Arrow schema of batches Spark exchanges for a DataFrame schema (times in UTC)."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(schema, timezone="UTC")
 
 
 def micros(when: datetime) -> int:

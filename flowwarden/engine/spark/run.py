@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from flowwarden.engine.local.vectorized import PYTHON, CompiledPack, compile_pack
+from flowwarden.engine.local.vectorized import CompiledPack, compile_pack
 from flowwarden.engine.scan import ScanResult
 from flowwarden.engine.spark.alerts import (
     alert_frame,
@@ -15,18 +15,12 @@ from flowwarden.engine.spark.alerts import (
     group_frame,
     stats_metrics,
 )
+from flowwarden.engine.spark.arrow import POSITION, SOURCE, arrow_schema
 from flowwarden.engine.spark.inputs import InputFrame, input_frames
-from flowwarden.engine.spark.rules import (
-    POSITION,
-    RESULT_DDL,
-    SOURCE,
-    VERDICT,
-    PackSpec,
-    arrow_schema,
-    build_query,
-    evaluator,
-    with_verdicts,
-)
+from flowwarden.engine.spark.rules import RESULT_DDL, VERDICT, PackSpec, evaluator, with_verdicts
+from flowwarden.logic.render.query import build_query
+from flowwarden.logic.render.spark import SPARK
+from flowwarden.logic.render.sql import PYTHON
 from flowwarden.logs.model import ReadOptions
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
@@ -77,7 +71,8 @@ class SparkScan:
         plans = [p for p in self.compiled.rules_for(item.log_type) if p.rule_id in wanted]
         records = [c for c in item.frame.columns if c not in (SOURCE, POSITION)]
         schema = arrow_schema(item.frame.drop(SOURCE, POSITION).schema)
-        query = build_query(plans, schema, item.log_type)
+        query = build_query([(p.rule_id, p.condition) for p in plans], schema, SPARK,
+                            item.log_type)
         if not plans or query.constant_no_match:
             self._counted.append(item.frame)
             return None
@@ -93,6 +88,6 @@ class SparkScan:
         # layout (one small file is one input partition; one text file is one task).
         parts = self.session.sparkContext.defaultParallelism * SPREAD
         candidates = candidates.repartition(parts, S.col(SOURCE), S.col(POSITION))
-        run = evaluator(self.spec, query.rule_ids, records)
+        run = evaluator(self.spec, query.names, records)
         return candidates.mapInArrow(run, RESULT_DDL)
 

@@ -122,6 +122,52 @@ class PythonRenderer(Renderer):
         operand = self.render(node.operand)
         return lambda event: not operand(event)
 
+    # -- values -------------------------------------------------------------------------------
+    def str_py(self, node: ir.Str) -> Evaluator:
+        operand = self.render(node.operand)
+        return lambda event: str(operand(event))
+
+    def concat_py(self, node: ir.Concat) -> Evaluator:
+        parts = tuple(self.render(n) for n in node.parts)
+        return lambda event: "".join([part(event) for part in parts])
+
+    def add_py(self, node: ir.Add) -> Evaluator:
+        left, right = self.render(node.left), self.render(node.right)
+        return lambda event: left(event) + right(event)
+
+    def inttext_py(self, node: ir.IntText) -> Evaluator:
+        operand = self.render(node.operand)
+        return lambda event: "%d" % (operand(event),)  # noqa: UP031 - the rule's own operator
+
+    def ifelse_py(self, node: ir.IfElse) -> Evaluator:
+        test, then, other = self.render(node.test), self.render(node.then), self.render(node.other)
+        return lambda event: then(event) if test(event) else other(event)
+
+    def dictof_py(self, node: ir.DictOf) -> Evaluator:
+        items = tuple(zip(node.keys, (self.render(v) for v in node.values), strict=True))
+
+        def build(event: PantherEvent) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for key, value in items:
+                out[key] = value(event)
+            return out
+
+        return build
+
+    def listof_py(self, node: ir.ListOf) -> Evaluator:
+        items = tuple(self.render(n) for n in node.items)
+        return lambda event: [item(event) for item in items]
+
+    def lookup_py(self, node: ir.Lookup) -> Evaluator:
+        operand, default, mapping = self.render(node.operand), self.render(node.default), dict(
+            node.entries)
+
+        def look_up(event: PantherEvent) -> Any:
+            key = operand(event)
+            return mapping.get(key, default(event))
+
+        return look_up
+
     def residual_py(self, node: ir.Residual) -> Evaluator:
         def reached(event: PantherEvent) -> Any:
             raise ResidualReached(node)

@@ -1,19 +1,19 @@
-"""The Spark SQL renderer: the DuckDB renderer with Spark's quoting, exact to Python.
+"""The Spark SQL dialect of the SQL renderer (``sql``): Spark's quoting, and the renderer in it.
 
-Spark SQL shares DuckDB's expression subset the base renders (``CASE``, ``IN``, ``coalesce``,
+Spark SQL shares the expressions the renderer builds (``CASE``, ``IN``, ``coalesce``,
 ``IS NOT DISTINCT FROM``, ``&``); what differs is how text gets into the query. Spark string
 literals treat backslash as an escape and ``${...}`` as a variable to substitute, and double
 quotes delimit strings, not identifiers. So every string that is not plain printable ASCII is
 spliced in as its UTF-8 bytes (``CAST(X'..' AS STRING)``), identifiers take backticks, and
-column aliases carry no user text at all.
+input aliases (``__fw_f<n>``, ``__fw_ip<n>``) carry no user text at all.
 
 IP predicates read the same per-row probe codes as DuckDB; the Spark engine computes them with
 an Arrow UDF around the engine's ``IpClassifier`` (the running ``ipaddress`` module).
 
 >>> import pyarrow as pa
 >>> from flowwarden.logic.ir import Field, InSet
->>> inputs = SparkInputs(pa.schema([("dstPort", pa.int64())]))
->>> SparkRenderer(inputs).verdict(InSet(Field(("dstPort",)), frozenset({53, "53"})))
+>>> renderer = SparkRenderer(pa.schema([("dstPort", pa.int64())]))
+>>> renderer.verdict(InSet(Field(("dstPort",)), frozenset({53, "53"})))
 'CAST(coalesce(`__fw_f0` IN (53), false) AS TINYINT)'
 >>> spark_literal("it's")
 "CAST(X'69742773' AS STRING)"
@@ -26,20 +26,7 @@ from typing import ClassVar
 
 from flowwarden.errors import RenderError
 from flowwarden.logic import ir
-from flowwarden.logic.render.duckdb_sql import (
-    FALSE,
-    INT,
-    NULL,
-    OTHER,
-    STR,
-    BatchInputs,
-    Cond,
-    DuckDBRenderer,
-    NeedsPython,
-    Value,
-    resolve_path,
-)
-from flowwarden.logic.render.probe import Probe
+from flowwarden.logic.render.sql import Dialect, SqlRenderer
 from flowwarden.logic.render.sqltext import INT64_MIN, UINT64_MAX, sql_literal
 
 INT64_MAX = 2**63 - 1
@@ -87,48 +74,13 @@ def spark_identifier(name: str, sql: bool = True) -> str:
     return IDENTIFIER_QUOTE + name.replace(IDENTIFIER_QUOTE, IDENTIFIER_QUOTE * 2) + IDENTIFIER_QUOTE
 
 
-class SparkInputs(BatchInputs):
-    """The columns and probe codes a Spark query reads, aliased ``__fw_f<n>``/``__fw_ip<n>``.
-
-    The aliases hold no user text, and the prefix keeps them apart from the input's columns.
-    """
-
-    PREFIX: ClassVar[str] = "__fw_"
-
-    def column(self, keys: tuple[str, ...]) -> Value:
-        kind, indexes = resolve_path(self.schema, keys)
-        if kind == NULL:
-            return Value("NULL", NULL)
-        if kind == OTHER:
-            raise NeedsPython
-        if keys not in self.columns:
-            self.columns[keys] = (f"{self.PREFIX}f{len(self.columns)}", indexes)
-        return Value(spark_identifier(self.columns[keys][0]), kind)
-
-    def probe(self, keys: tuple[str, ...], probe: Probe) -> str:
-        if (keys, probe) not in self.probes:
-            self.probes[(keys, probe)] = f"{self.PREFIX}ip{len(self.probes)}"
-        return spark_identifier(self.probes[(keys, probe)])
+# Input aliases hold no user text; the prefix keeps them apart from the input's own columns.
+ALIAS_PREFIX = "__fw_"
+SPARK = Dialect("spark", spark_literal, spark_identifier, ALIAS_PREFIX + "{kind}{index}")
 
 
-class SparkRenderer(DuckDBRenderer):
-    """Renders conditions to Spark SQL over the columns of ``inputs`` (a ``SparkInputs``)."""
+class SparkRenderer(SqlRenderer):
+    """Renders conditions to Spark SQL over the columns of a DataFrame (given its schema)."""
 
     NAME: ClassVar[str] = "spark"
-
-    def const_sql(self, node: ir.Const) -> Value | Cond:
-        if isinstance(node.value, bool):
-            return super().const_sql(node)
-        kind = NULL if node.value is None else INT if isinstance(node.value, int) else STR
-        return Value(spark_literal(node.value), kind, const=True)
-
-    def inset_sql(self, node: ir.InSet) -> Cond:
-        operand = self.value(node.operand)
-        if operand.kind not in (INT, STR):
-            return Cond(FALSE, None)  # None is in no set of str/int
-        wanted = int if operand.kind == INT else str
-        values = sorted(v for v in node.values if type(v) is wanted)
-        if not values:
-            return Cond(FALSE, None)
-        items = ", ".join(spark_literal(v) for v in values)
-        return Cond(f"coalesce({operand.sql} IN ({items}), false)", None)
+    DIALECT: ClassVar[Dialect | None] = SPARK

@@ -95,6 +95,33 @@ class TextRenderer(Renderer):
             return f"is_not_null({self.render(inner.operand)})"
         return f"not({self.render(inner)})"
 
+    def str_text(self, node: ir.Str) -> str:
+        return f"str({self.render(node.operand)})"
+
+    def concat_text(self, node: ir.Concat) -> str:
+        return "concat(" + ", ".join(self.render(n) for n in node.parts) + ")"
+
+    def add_text(self, node: ir.Add) -> str:
+        return f"add({self.render(node.left)}, {self.render(node.right)})"
+
+    def inttext_text(self, node: ir.IntText) -> str:
+        return f"int_text({self.render(node.operand)})"
+
+    def ifelse_text(self, node: ir.IfElse) -> str:
+        return f"if({self.render(node.test)}, {self.render(node.then)}, {self.render(node.other)})"
+
+    def dictof_text(self, node: ir.DictOf) -> str:
+        items = (f"{literal(k)}: {self.render(v)}" for k, v in zip(node.keys, node.values, strict=True))
+        return "{" + ", ".join(items) + "}"
+
+    def listof_text(self, node: ir.ListOf) -> str:
+        return "[" + ", ".join(self.render(n) for n in node.items) + "]"
+
+    def lookup_text(self, node: ir.Lookup) -> str:
+        entries = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in node.entries) + "}"
+        named = f"{node.name}={entries}" if node.name else entries
+        return f"get({named}, {self.render(node.operand)}, {self.render(node.default)})"
+
     def residual_text(self, node: ir.Residual) -> str:
         source = " ".join(node.source.split())
         return f"residual({literal(source)}, reason={literal(node.reason)})"

@@ -19,8 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import format_fields, parse_lines
-from flowwarden.logs.formats.vpcflow_text import schema as text_schema
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened, blocks
 
@@ -36,11 +36,6 @@ def detect(head: bytes) -> bool:
     if text.startswith(BASE64_GZIP):
         return True
     return text.startswith(b"{") and b'"logEvents"' in text[:HEAD_PROBE]
-
-
-def schema() -> pa.Schema:
-    """Same columns as flow log text read with the default (or given) format."""
-    return text_schema()
 
 
 def read_batches(
@@ -62,6 +57,23 @@ def read_batches(
         batch = parse_lines(pa.array(pending, pa.string()), first, fields, source, stats)
         if batch is not None:
             yield batch
+
+
+class CloudWatch(FormatBase):
+    """CloudWatch Logs payloads: claimed before JSON lines, whatever ``--log-type`` says."""
+
+    name = "cloudwatch"
+    log_types = (LOG_TYPE,)
+
+    def detect_text(self, head: bytes, options: ReadOptions) -> bool:
+        return detect(head)
+
+    def read_text(self, opened: Opened, source: str, options: ReadOptions,
+                  stats: FileStats) -> BatchIter:
+        return read_batches(opened, source, options, stats)
+
+
+FORMAT = CloudWatch()
 
 
 def _messages(opened: Opened, stats: FileStats) -> Iterator[list[str]]:

@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs.common import Projected, any_ips, projection, with_standard
+from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.jsonrows import merge_type
 from flowwarden.logs.model import FileStats, ReadOptions
-from flowwarden.logs.parquet import RowRanges
+from flowwarden.logs.parquet import RowRanges, complete_rows
 
 LOG_TYPE = "OCSF.NetworkActivity"
 CLASS_UID = 4001
@@ -194,11 +195,6 @@ def _ip_columns(batch: pa.RecordBatch) -> list[pa.Array]:
     return found
 
 
-def dictionary_columns(parquet_schema: pa.Schema, options: ReadOptions) -> list[str]:
-    """Columns a projected read takes dictionary-encoded: none (struct children are cast)."""
-    return []
-
-
 def read_parquet_batches(
     file: pq.ParquetFile, source: str, options: ReadOptions, stats: FileStats
 ) -> Iterator[pa.RecordBatch | Projected]:
@@ -231,16 +227,28 @@ def read_parquet_batches(
         row += raw.num_rows
 
 
+class OcsfParquet(FormatBase):
+    """OCSF Parquet (a ``class_uid`` column); no column is read dictionary-encoded (struct
+    children are cast). OCSF JSON lines are ``panther_json.OcsfJson``."""
+
+    name = "ocsf-parquet"
+    log_types = (LOG_TYPE,)
+
+    def detect_parquet(self, schema: pa.Schema, options: ReadOptions) -> bool:
+        return self.allows(options) and detect(schema)
+
+    def read_parquet(self, file: pq.ParquetFile, source: str, options: ReadOptions,
+                     stats: FileStats) -> BatchIter:
+        return read_parquet_batches(file, source, options, stats)
+
+
+FORMAT = OcsfParquet()
+
+
 def _complete(raw: pa.RecordBatch, first: int, names: list[str], ranges: RowRanges | None,
               source: str, positions: pa.Array) -> pa.RecordBatch:
     """The complete records at ``positions`` of a projected batch, as a full read builds them."""
-    columns = dict(zip(raw.schema.names, raw.take(positions).columns, strict=True))
-    if ranges is not None:
-        table = ranges.read(first, first + raw.num_rows).take(positions)
-        columns.update((n, c.combine_chunks()) for n, c in zip(table.column_names, table.columns,
-                                                              strict=True))
-    return finish(conform(pa.RecordBatch.from_arrays([columns[n] for n in names], names=names)),
-                  source)
+    return finish(conform(complete_rows(raw, first, positions, names, ranges)), source)
 
 
 def conform(raw: pa.RecordBatch, keep: frozenset[str] | None = None) -> pa.RecordBatch:

@@ -3,6 +3,9 @@
 AWS.VPCFlow and OCSF.NetworkActivity lines are cast to the native readers' schemas (a value that
 will not cast rejects its line); other log types are inferred per batch, conflicting types kept
 as a dense union so each value comes back as given.
+
+Two formats read these lines: ``PantherJson`` (lines naming their ``p_log_type``, or any JSON
+lines under a forced ``--log-type``) and ``OcsfJson`` (OCSF events without ``p_log_type``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pyarrow.compute as pc
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import EVENT_TIME, IP_LIST, STANDARD_NAMES, with_standard
 from flowwarden.logs.formats import ocsf
+from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import line_chunks, to_batch
 from flowwarden.logs.jsonrows import build_columns, loads
 from flowwarden.logs.model import FileStats, ReadOptions
@@ -29,8 +33,14 @@ VPC_TYPES: dict[str, pa.DataType] = {f.panther: f.type for f in F.FIELDS}
 
 def detect(head: bytes) -> bool:
     """Whether the first line of ``head`` is a JSON object carrying ``p_log_type``."""
-    obj, _ = loads(head.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+    obj = _first_object(head)
     return obj is not None and isinstance(obj.get("p_log_type"), str)
+
+
+def _first_object(head: bytes) -> dict[str, Any] | None:
+    """The JSON object on the first line of ``head``, or None."""
+    obj, _ = loads(head.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+    return obj
 
 
 def read_batches(
@@ -61,6 +71,43 @@ def read_batches(
         if error is not None:
             stats.reject(line_no + 1, f"truncated or corrupt input: {error}")
             return
+
+
+class PantherJson(FormatBase):
+    """JSON lines naming their ``p_log_type``; with ``--log-type``, any JSON lines (a line
+    without ``p_log_type`` then takes the forced one)."""
+
+    name = "panther-json"
+
+    def detect_text(self, head: bytes, options: ReadOptions) -> bool:
+        text = head.lstrip()
+        return text.startswith(b"{") and (options.log_type is not None or detect(text))
+
+    def read_text(self, opened: Opened, source: str, options: ReadOptions,
+                  stats: FileStats) -> BatchIter:
+        return read_batches(opened, source, options, stats, options.log_type)
+
+
+class OcsfJson(FormatBase):
+    """OCSF Network Activity events as JSON lines without ``p_log_type``."""
+
+    name = "ocsf-json"
+    log_types = (ocsf.LOG_TYPE,)
+
+    def detect_text(self, head: bytes, options: ReadOptions) -> bool:
+        text = head.lstrip()
+        if not self.allows(options) or not text.startswith(b"{"):
+            return False
+        obj = _first_object(text)
+        return obj is not None and "p_log_type" not in obj and ocsf.detect_json(obj)
+
+    def read_text(self, opened: Opened, source: str, options: ReadOptions,
+                  stats: FileStats) -> BatchIter:
+        return read_batches(opened, source, options, stats, ocsf.LOG_TYPE)
+
+
+FORMAT = PantherJson()
+OCSF_LINES = OcsfJson()
 
 
 def rows_to_batch(

@@ -2,6 +2,8 @@
 
 Tolerates producers that wrote other types: numbers as strings, int64 account ids, and the
 strings ``"None"`` or ``"-"`` for null (flowlogs-reader's fixture). Streams by ``iter_batches``.
+The Spark engine converts the batches Spark reads with the same code (``coerce_batch``), and
+hands files whose conversion can fail (``can_fail``) to this reader whole.
 
 Projected reads (``ReadOptions.columns``), and why their statistics are exactly a full read's:
 a record is rejected only when one of its values cannot be converted, and what a column's
@@ -29,9 +31,10 @@ import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import Projected, indices, projection
+from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import MAX_DIGITS, seconds, to_batch
 from flowwarden.logs.model import FileStats, ReadOptions
-from flowwarden.logs.parquet import RowRanges, coalesced
+from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows
 from flowwarden.logs.streams import prefetch
 
 LOG_TYPE = F.LOG_TYPE
@@ -56,11 +59,6 @@ def detect(schema: pa.Schema) -> bool:
     return len(known) >= MIN_KNOWN_COLUMNS
 
 
-def schema(parquet_schema: pa.Schema) -> pa.Schema:
-    """The batch columns for a file with ``parquet_schema`` (without the p_ columns)."""
-    return F.schema(_unknown(parquet_schema))
-
-
 def read_batches(
     file: pq.ParquetFile, source: str, options: ReadOptions, stats: FileStats
 ) -> Iterator[pa.RecordBatch | Projected]:
@@ -78,14 +76,30 @@ def read_batches(
             yield batch
 
 
-def dictionary_columns(parquet_schema: pa.Schema, options: ReadOptions) -> list[str]:
-    """The string columns a projected read takes dictionary-encoded (distinct values come free
-    from Parquet's dictionary pages), or none for a full read."""
-    plan = _plan(parquet_schema, _unknown(parquet_schema), projection(options))
-    if plan is None:
-        return []
-    return [n for n in plan.read if _is_text(parquet_schema.field(n).type)
-            and column_field(n).type == F.STR and column_field(n).version > 0]
+class VpcFlowParquet(FormatBase):
+    """Flow log Parquet: at least ``MIN_KNOWN_COLUMNS`` flow log columns and no ``class_uid``."""
+
+    name = "vpcflow-parquet"
+    log_types = (LOG_TYPE,)
+
+    def detect_parquet(self, schema: pa.Schema, options: ReadOptions) -> bool:
+        return self.allows(options) and detect(schema)
+
+    def read_parquet(self, file: pq.ParquetFile, source: str, options: ReadOptions,
+                     stats: FileStats) -> BatchIter:
+        return read_batches(file, source, options, stats)
+
+    def dictionary_columns(self, schema: pa.Schema, options: ReadOptions) -> list[str]:
+        """The string columns a projected read takes dictionary-encoded (distinct values come
+        free from Parquet's dictionary pages), or none for a full read."""
+        plan = _plan(schema, _unknown(schema), projection(options))
+        if plan is None:
+            return []
+        return [n for n in plan.read if _is_text(schema.field(n).type)
+                and column_field(n).type == F.STR and column_field(n).version > 0]
+
+
+FORMAT = VpcFlowParquet()
 
 
 def convert(
@@ -96,11 +110,39 @@ def convert(
     stats: FileStats,
 ) -> pa.RecordBatch | None:
     """Coerce one batch of raw columns; rows with uncastable values become rejections."""
-    checked = _check(raw, first_row, extra, stats)
+    batch, _ = coerce_batch(raw, source, extra, stats, first_row)
+    return batch if batch.num_rows else None
+
+
+def coerce_batch(
+    raw: pa.RecordBatch,
+    source: str,
+    extra: tuple[F.Field, ...] | None = None,
+    stats: FileStats | None = None,
+    first_row: int = 1,
+) -> tuple[pa.RecordBatch, pa.Array | None]:
+    """(records of the good rows of ``raw``, with the ``p_`` columns; the good-row mask, or None
+    for all). ``extra`` defaults to the unknown columns of ``raw``; rejections go to ``stats``.
+
+    >>> raw = pa.RecordBatch.from_pydict({"srcport": ["443", "-", "x1"], "custom": ["a", "-", "b"]})
+    >>> batch, kept = coerce_batch(raw, "f.parquet")
+    >>> batch.select(["srcPort", "custom"]).to_pylist(), kept.to_pylist()
+    ([{'srcPort': 443, 'custom': 'a'}, {'srcPort': None, 'custom': None}], [True, True, False])
+    """
+    if extra is None:
+        extra = _unknown(raw.schema)
+    checked = _check(raw, first_row, extra, stats or FileStats(source))
     if checked is None:
-        return None
-    typed, rows, _ = checked
-    return to_batch(typed, rows, extra, source)  # every known field, then the unknown ones
+        return to_batch({}, 0, extra, source), pa.repeat(pa.scalar(False), raw.num_rows)
+    typed, rows, ok = checked
+    return to_batch(typed, rows, extra, source), ok  # every known field, then the unknown ones
+
+
+def can_fail(parquet_schema: pa.Schema) -> bool:
+    """Whether converting some column of a file with ``parquet_schema`` can fail a batch."""
+    extra = _unknown(parquet_schema)
+    return any(conversion(parquet_schema.field(n).type, _field(n, extra)) == FAILS
+               for n in parquet_schema.names if not n.startswith("p_"))
 
 
 def _check(
@@ -169,7 +211,8 @@ def _coerce(col: pa.Array, f: F.Field) -> tuple[pa.Array, pa.Array | None]:
         ints = col.cast(F.INT, safe=False)
         return (seconds(ints) if f.type == F.TIME else ints), None
     text = _null_strings(col.cast(pa.string()))
-    fine = pc.and_(pc.utf8_is_digit(text), pc.less_equal(pc.utf8_length(text), MAX_DIGITS))
+    digits = pc.and_(pc.string_is_ascii(text), pc.utf8_is_digit(text))  # not "²" or "٣"
+    fine = pc.and_(digits, pc.less_equal(pc.utf8_length(text), MAX_DIGITS))
     bad = pc.and_(text.is_valid(), pc.invert(pc.fill_null(fine, False)))
     clean = pc.if_else(bad, pa.scalar(None, pa.string()), text).cast(F.INT)
     return (seconds(clean) if f.type == F.TIME else clean), bad
@@ -223,7 +266,8 @@ def _plan(parquet_schema: pa.Schema, extra: tuple[F.Field, ...],
     for name, sources in STANDARD_SOURCES.items():
         if name in keep:
             wanted.update(sources)
-    read, rest = [], []
+    read: list[str] = []
+    rest: list[str] = []
     for name in parquet_schema.names:
         if name.startswith("p_"):  # recomputed, never read
             continue
@@ -303,12 +347,7 @@ def _complete(part: _Part, positions: pa.Array) -> pa.RecordBatch:
     """The complete records at ``positions`` of a part's good rows, as a full read builds them."""
     if part.ok is not None:
         positions = pc.indices_nonzero(part.ok).take(positions)
-    columns = dict(zip(part.raw.schema.names, part.raw.take(positions).columns, strict=True))
-    if part.rest is not None:
-        table = part.rest.read(part.first, part.first + part.raw.num_rows).take(positions)
-        columns.update((n, c.combine_chunks()) for n, c in zip(table.column_names, table.columns,
-                                                              strict=True))
-    raw = pa.RecordBatch.from_arrays([columns[n] for n in part.names], names=list(part.names))
+    raw = complete_rows(part.raw, part.first, positions, part.names, part.rest)
     scratch = FileStats(part.source)
     batch = convert(raw, 1, part.extra, part.source, scratch)
     if scratch.rejected:  # the rows were checked in the first phase: this cannot happen

@@ -18,6 +18,7 @@ import pyarrow.csv as pa_csv
 from flowwarden.errors import LogFormatError
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import Projected, any_ips, indices, projection, with_standard
+from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened, blocks, prefetch
 
@@ -100,6 +101,26 @@ def read_batches(
             return
 
 
+class VpcFlowText(FormatBase):
+    """Flow log text: detected from its first line, or taken as such under ``--format`` or
+    ``--log-type AWS.VPCFlow``; never input that starts as JSON."""
+
+    name = "vpcflow-text"
+    log_types = (LOG_TYPE,)
+
+    def detect_text(self, head: bytes, options: ReadOptions) -> bool:
+        if head.lstrip().startswith(b"{") or not self.allows(options):
+            return False
+        return bool(options.format) or options.log_type == LOG_TYPE or detect(head)
+
+    def read_text(self, opened: Opened, source: str, options: ReadOptions,
+                  stats: FileStats) -> BatchIter:
+        return read_batches(opened, source, options, stats)
+
+
+FORMAT = VpcFlowText()
+
+
 def _parse_fast(
     data: bytes,
     fields: tuple[F.Field, ...],
@@ -123,7 +144,12 @@ def _parse_fast(
         n: F.INT if f.type in (F.INT, F.TIME) else pa.string()
         for n, f in zip(names, fields, strict=True)
     }
-    invalid: list[int] = []
+    invalid: list[object] = []
+
+    def skip(row: object) -> str:
+        invalid.append(row)
+        return "skip"
+
     try:
         table = pa_csv.read_csv(
             io.BytesIO(data),
@@ -134,7 +160,7 @@ def _parse_fast(
                 delimiter=" ",
                 quote_char=False,
                 escape_char=False,
-                invalid_row_handler=lambda _row: invalid.append(1) or "skip",
+                invalid_row_handler=skip,
             ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=types, null_values=["-"], strings_can_be_null=True

@@ -261,7 +261,7 @@ def test_runs_killed_at_random_moments_lose_and_repeat_nothing(default_pack, s3_
 
 
 def test_a_failed_delivery_is_repeated_by_the_next_run(default_pack, s3_env, tmp_path):
-    from tests.engine.test_checkpoint import flow_line, write_flows
+    from tests.runs.test_checkpoint import flow_line, write_flows
 
     source = tmp_path / "in"
     source.mkdir()

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowwarden.alerts.delivery import OutputSpec
-from flowwarden.alerts.store import AlertStore, alert_json
+from flowwarden.alerts.formats.jsonl import alert_json
+from flowwarden.alerts.store import AlertStore
 from flowwarden.engine.scan import Scanner
 from flowwarden.errors import UsageError
 from flowwarden.logs import read

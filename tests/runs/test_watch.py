@@ -8,11 +8,12 @@ import sys
 import pytest
 
 from flowwarden.alerts.delivery import OutputSpec
+from flowwarden.cli.console import describe_run, scan_step
 from flowwarden.errors import UsageError
 from flowwarden.runs.checkpoint import RunResult, run_checkpointed
 from flowwarden.runs.state import StateStore
-from flowwarden.runs.watch import describe_run, parse_every, scan_step, watch
-from tests.engine.test_checkpoint import flow_line, write_flows
+from flowwarden.runs.watch import parse_every, watch
+from tests.runs.test_checkpoint import flow_line, write_flows
 
 RULES = ["AWS.VPC.InboundAdminPort"]
 
@@ -93,7 +94,7 @@ def test_ctrl_c_stops_the_watch_command_cleanly(default_pack, tmp_path):
     code = (
         "import sys\n"
         "from flowwarden.alerts.delivery import OutputSpec\n"
-        "from flowwarden.runs.watch import watch_command\n"
+        "from flowwarden.cli.console import watch_command\n"
         "from flowwarden.logs import ReadOptions\n"
         "from flowwarden.rules.loader import load_pack, resolve_pack_paths\n"
         "pack = load_pack(resolve_pack_paths([]))\n"

@@ -5,9 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from flowwarden.runs.backtest import load_sides, render_backtest, run_backtest
-from tests.engine.test_checkpoint import T0, flow_line, write_flows
+from flowwarden.cli.backtest_view import render_backtest
+from flowwarden.runs.backtest import load_sides, run_backtest
 from tests.flowgen.generate import generate_flows, write_text
+from tests.runs.test_checkpoint import T0, flow_line, write_flows
 
 
 @pytest.fixture(scope="module")

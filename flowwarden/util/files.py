@@ -1,0 +1,50 @@
+"""Atomic local writes: a reader never sees half a file, and a killed write leaves the old one.
+
+Every file flowwarden writes whole (alert files, Security Lake objects on disk, ``--stats``,
+``parse --to parquet``) goes through ``atomic_writer``: the data goes to a hidden temporary file
+beside the target, which replaces the target by one rename once it is complete.
+
+>>> import tempfile, pathlib
+>>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+>>> with atomic_writer(target, "w") as out:
+...     _ = out.write("done")
+>>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+('done', ['out.txt'])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+def temporary_beside(target: Path) -> Path:
+    """The temporary name used while ``target`` is written (hidden, same directory)."""
+    return target.with_name(f".{target.name}.tmp")
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """A file opened in ``mode`` ("w" or "wb") that replaces ``path`` when the block completes.
+
+    If the block raises, the target is untouched and the temporary file is removed.
+    """
+    target = Path(path)
+    tmp = temporary_beside(target)
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        with open(tmp, mode, encoding=encoding) as out:
+            yield out
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
+    """Write ``data`` (bytes, or text as UTF-8) as the whole content of ``path``, atomically."""
+    with atomic_writer(path, "w" if isinstance(data, str) else "wb") as out:
+        out.write(data)
