@@ -62,10 +62,11 @@ def generate(workdir: Path, records: int, reuse: bool, text: bool = True) -> dic
 def load_rules(which: str) -> tuple[Any, list[Any]]:
     from flowwarden.rules.loader import load_pack, resolve_pack_paths
 
-    if which == "pack-tuned":
-        pack = load_pack(resolve_pack_paths(["default", "tuned"]))
-        tuned = {r.id.removesuffix(".Tuned") for r in pack.rules if r.id.endswith(".Tuned")}
-        return pack, [r for r in pack.active_rules() if r.id not in tuned]
+    if which == "pack-tuned":  # `--pack tuned`: the tuned rules replace the spec rules
+        pack = load_pack(resolve_pack_paths(["tuned"]))
+        if len(pack.replaced) != len(SPEC_RULES):
+            raise RuntimeError(f"the tuned pack should replace {SPEC_RULES}: {pack.replaced}")
+        return pack, pack.active_rules()
     pack = load_pack(resolve_pack_paths([]))
     rules = pack.active_rules(SPEC_RULES if which == "spec" else ())
     return pack, rules

@@ -98,6 +98,7 @@ class Config:
     values: Mapping[str, tuple[Any, ...]]
     rule_constants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str | None = None
+    explicit: frozenset[str] = frozenset()  # the settings `source` sets (others are defaults)
 
     def setting(self, name: str) -> frozenset[Any]:
         """The named setting as a frozenset, the shape rules test membership against."""
@@ -109,6 +110,30 @@ class Config:
         if rule_id in self.values["disable"]:
             return False
         return yaml_enabled or rule_id in self.values["enable"]
+
+    def origin(self, name: str) -> str:
+        """Where setting ``name`` comes from, for messages.
+
+        >>> default_config().origin("enable")
+        'the built-in default `enable:` list; no configuration file'
+        >>> parse_config({"enable": []}, "a.yaml").origin("enable")
+        '`enable:` in a.yaml'
+        >>> parse_config({}, "a.yaml").origin("enable")
+        'the built-in default `enable:` list; a.yaml does not set it'
+        """
+        if name in self.explicit:
+            return f"`{name}:` in {self.source}"
+        why = f"{self.source} does not set it" if self.source else "no configuration file"
+        return f"the built-in default `{name}:` list; {why}"
+
+    def enabled_note(self, rule_id: str, yaml_enabled: bool) -> str | None:
+        """Why the configuration runs a rule its YAML disables, or the reverse; None when it
+        follows its YAML."""
+        if yaml_enabled and rule_id in self.values["disable"]:
+            return f"disabled by {self.origin('disable')}"
+        if not yaml_enabled and self.is_enabled(rule_id, yaml_enabled):
+            return f"enabled by {self.origin('enable')}"
+        return None
 
 
 def default_config() -> Config:
@@ -138,7 +163,7 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
             values[key] = tuple(setting.item(item) for item in raw)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}", where) from None
-    return Config(values, rule_constants, source)
+    return Config(values, rule_constants, source, frozenset(data))
 
 
 def _parse_rule_constants(raw: Any, where: Location) -> dict[str, dict[str, Any]]:

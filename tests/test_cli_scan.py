@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from flowwarden.cli.app import main
@@ -128,3 +132,118 @@ def test_key_values_split_at_the_first_equals_sign_and_later_keys_win():
 
     assert key_values(["a.b=1", " c = x=y", "a.b=2", "d="], "--x") == {
         "a.b": "2", "c": " x=y", "d": ""}
+
+
+FLOW_HEADER = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+               "bytes start end action log-status")
+
+
+def flow_line(dst_port: int | str, start: int = 1714564800) -> str:
+    return (f"2 123456789012 eni-1 10.0.0.9 10.0.1.5 40000 {dst_port} 6 1 40 {start} "
+            f"{start + 60} ACCEPT OK")
+
+
+def test_scan_with_the_tuned_pack_runs_the_whole_pack_and_says_what_was_replaced(tmp_path):
+    sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    result = run("scan", sample, "--pack", "tuned", "-o", str(tmp_path / "a.jsonl"))
+    assert result.exit_code == 0, result.output
+    ran = [line.split("│")[1].strip() for line in result.stderr.splitlines()
+           if line.startswith("│")]
+    assert sorted(ran) == sorted([
+        "AWS.VPC.InboundAdminPort", "AWS.VPC.PortScan", "AWS.VPC.SkipDataLogStatus",
+        "AWS.VPC.SSHAcceptedFromInternet", "AWS.VPC.InboundPortWhitelist.Tuned",
+        "AWS.VPC.UnapprovedOutboundDNS.Tuned"])
+    assert "engine duckdb, 6 rules" in result.stderr
+    assert ("replaced: AWS.VPC.InboundPortWhitelist by AWS.VPC.InboundPortWhitelist.Tuned\n"
+            "replaced: AWS.VPC.UnapprovedOutboundDNS by AWS.VPC.UnapprovedOutboundDNS.Tuned"
+            in result.stderr)
+
+
+RAISING_RULE = ("def rule(event):\n"
+                "    if event.get('dstPort') == 23:\n"
+                "        raise ValueError('no telnet here')\n"
+                "    return False\n")
+
+
+def test_rule_errors_name_the_file_and_line_of_the_record(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.py").write_text(RAISING_RULE)
+    (rules / "r.yml").write_text("AnalysisType: rule\nRuleID: Test.Raises\nFilename: r.py\n"
+                                 "Enabled: true\nSeverity: Low\nLogTypes: [AWS.VPCFlow]\n")
+    flows = tmp_path / "flows.log"
+    # line 1 header, 2 fine, 3 blank, 4 rejected, 5 fine, 6 the one the rule raises on
+    flows.write_text("\n".join([FLOW_HEADER, flow_line(80), "", flow_line("x"), flow_line(443),
+                                flow_line(23)]) + "\n")
+    for engine in ("duckdb", "python"):
+        result = run("scan", str(flows), "--pack", str(rules), "--engine", engine,
+                     "-o", str(tmp_path / "a.jsonl"))
+        assert result.exit_code == 0, result.output
+        assert (f"rule error Test.Raises.rule() on {flows}:6: ValueError: no telnet here"
+                in result.stderr), result.stderr
+        assert "#" not in result.stderr.split("rule error")[1]
+    # Parquet has no lines: the record's number in the file, though --since left one out
+    table = tmp_path / "flows.parquet"
+    pq.write_table(pa.table({"srcaddr": ["10.0.0.9"] * 3, "dstaddr": ["10.0.1.5"] * 3,
+                             "dstport": [80, 443, 23], "log_status": ["OK"] * 3,
+                             "start": [1420070400, 1714564800, 1714564800]}), str(table))
+    result = run("scan", str(table), "--pack", str(rules), "--since", "2020-01-01",
+                 "-o", str(tmp_path / "b.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert f"rule error Test.Raises.rule() on {table} record 3: ValueError" in result.stderr
+
+
+def test_stderr_is_not_wrapped_when_it_is_not_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    flows = tmp_path / ("a-directory-name-long-enough-to-push-the-line-past-80-columns" * 2)
+    flows.mkdir()
+    path = flows / "flows.log"
+    path.write_text(FLOW_HEADER + "\n" + flow_line("\x1b[31mnot-a-port-number-at-all") + "\n")
+    result = run("scan", str(path), "-o", str(tmp_path / "a.jsonl"))
+    assert result.exit_code == 0, result.output
+    wanted = (f'rejected {path}:2: dstPort (dstport): not an integer: '
+              f'"\\x1b[31mnot-a-port-number-at-all"')
+    assert wanted in result.stderr.splitlines(), result.stderr
+    assert len(wanted) > 120 and "\x1b" not in result.stderr
+
+
+def test_summary_counts_records_left_out_by_since_and_until(tmp_path):
+    flows = tmp_path / "flows.log"
+    flows.write_text("\n".join([FLOW_HEADER, flow_line(80, 1420070400), flow_line(80),
+                                flow_line(443)]) + "\n")
+    result = run("scan", str(flows), "--since", "2024-01-01", "-o", str(tmp_path / "a.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert ("records read 3 = parsed 3 + rejected 0 (filtered 1 of the parsed by "
+            "--since/--until)") in result.stderr
+
+
+def test_backtest_text_fits_100_columns_and_csv_has_a_row_per_rule_and_side(tmp_path):
+    (tmp_path / "a.yaml").write_text("allowed_inbound_ports: [80, 443, 25, 445, 8080]\n")
+    (tmp_path / "b.yaml").write_text("disable: [AWS.VPC.SkipDataLogStatus]\n")
+    configs = ("--config", str(tmp_path / "a.yaml"), "--config", str(tmp_path / "b.yaml"))
+    for extra in ((), configs):
+        text = run("backtest", str(EXAMPLES), *extra)
+        assert text.exit_code == 0, text.output
+        assert max(len(line) for line in text.stdout.splitlines()) <= 100
+        assert ("alerts/day: extrapolated from 1 hour (the events span 10 minutes; shorter spans "
+                "count as 1 hour)") in text.stdout
+    table = run("backtest", str(EXAMPLES), *configs, "--output-format", "csv")
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("side,config,rule_id,severity,matched_events,alerts,")
+    assert len(lines) == 1 + 6 + 5  # SkipDataLogStatus is off on side B
+
+
+def test_report_embeds_the_first_alerts_per_rule_the_user_asks_for(tmp_path):
+    store = tmp_path / "alerts.duckdb"
+    scan = run("scan", str(EXAMPLES), "--store", str(store), "-q", "-o", str(tmp_path / "a.jsonl"))
+    assert scan.exit_code == 0, scan.output
+    for limit in ("1", "3"):
+        out = tmp_path / f"r{limit}.html"
+        report = run("report", "--store", str(store), "--out", str(out), "--alerts-per-rule", limit)
+        assert report.exit_code == 0, report.output
+        index = json.loads(re.search(r'id="alert-index">(.*?)</script>', out.read_text()).group(1))
+        per_rule = Counter(a["rule_id"] for a in index)
+        assert per_rule and max(per_rule.values()) == int(limit)
+    assert run("report", "--store", str(store), "--out", str(tmp_path / "x.html"),
+               "--alerts-per-rule", "-1").exit_code == 2

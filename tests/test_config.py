@@ -55,3 +55,12 @@ def test_enable_and_disable():
     config = parse_config({"enable": ["A"], "disable": ["B"]})
     assert config.is_enabled("A", False) and not config.is_enabled("B", True)
     assert config.is_enabled("C", True) and not config.is_enabled("C", False)
+
+
+def test_doctests():
+    import doctest
+
+    from flowwarden import config
+
+    result = doctest.testmod(config)
+    assert result.attempted > 0 and result.failed == 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from flowwarden.alerts.formats import ALERT_FORMATS
@@ -24,10 +25,12 @@ from flowwarden.alerts.model import Alert
 from flowwarden.alerts.store import AlertStore, record_scan_files, upsert_alerts
 from flowwarden.errors import UsageError
 from flowwarden.util.destinations import write_object
-from flowwarden.util.files import write_atomic
+from flowwarden.util.files import atomic_writer
+from flowwarden.util.iterables import chunks
 from flowwarden.util.s3 import S3, S3_SCHEME
 
 FORMATS = tuple(ALERT_FORMATS)
+STORE_CHUNK = 8192
 ScanFiles = tuple[str, Sequence[Mapping[str, Any]]]
 
 
@@ -76,24 +79,32 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
         if spec.format == "ocsf-parquet":
             written += write_security_lake(alerts, spec.output_dir, source=spec.lake_source,
                                            name=name, s3=s3)
-        else:
+        elif spec.output_dir.startswith(S3_SCHEME):
             written.append(write_object(spec.output_dir, f"{name}{fmt.suffix}",
                                         fmt.encode(alerts), s3))
+        else:
+            target = Path(spec.output_dir) / f"{name}{fmt.suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_writer(target) as out:
+                fmt.write(alerts, out)
+            written.append(str(target))
         step()
     if spec.output and (alerts or not keep_output_when_empty):
-        write_atomic(spec.output, fmt.encode(alerts))
+        with atomic_writer(spec.output) as out:
+            fmt.write(alerts, out)
         written.append(spec.output)
         step()
     if spec.to_stdout and alerts:
-        out = stdout or sys.stdout
-        out.write(fmt.encode(alerts).decode("utf-8"))
-        out.flush()
+        out_text = stdout or sys.stdout
+        fmt.write(alerts, _TextBytes(out_text))
+        out_text.flush()
         step()
     if spec.store and not skip_store:
         store = AlertStore(spec.store)
         try:
             store.con.execute("BEGIN TRANSACTION")
-            upsert_alerts(store.con, alerts)
+            for chunk in chunks(alerts, STORE_CHUNK):
+                upsert_alerts(store.con, chunk)
             if scan_files is not None:
                 record_scan_files(store.con, *scan_files)
             store.con.execute("COMMIT")
@@ -101,3 +112,14 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
             store.close()
         step()
     return written
+
+
+class _TextBytes:
+    """Bytes written to a text stream (standard output), decoded as UTF-8."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+
+    def write(self, data: bytes, /) -> int:
+        self._out.write(data.decode("utf-8"))
+        return len(data)

@@ -20,8 +20,11 @@ from flowwarden.alerts.model import Alert
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 SCAN_FILES_TABLE = (
     "CREATE TABLE IF NOT EXISTS scan_files (scan_id VARCHAR, source VARCHAR, log_type VARCHAR, "
-    "records_read BIGINT, records_parsed BIGINT, records_rejected BIGINT, rejections JSON)"
+    "records_read BIGINT, records_parsed BIGINT, records_rejected BIGINT, rejections JSON, "
+    "fingerprint VARCHAR)"
 )
+# Stores written before inputs had fingerprints get the column (empty for their rows).
+SCAN_FILES_UPGRADE = "ALTER TABLE scan_files ADD COLUMN IF NOT EXISTS fingerprint VARCHAR"
 ARROW_TYPES = {"window_start": TIMESTAMP, "first_event_time": TIMESTAMP,
                "last_event_time": TIMESTAMP, "event_count": pa.int64(), "unique_count": pa.int64(),
                "threshold": pa.int64()}
@@ -60,6 +63,7 @@ class AlertStore:
         columns = ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items())
         self.con.execute(f"CREATE TABLE IF NOT EXISTS alerts ({columns})")
         self.con.execute(SCAN_FILES_TABLE)
+        self.con.execute(SCAN_FILES_UPGRADE)
 
     def add(self, alerts: Iterable[Alert]) -> int:
         """Insert alerts; an alert whose id is already stored is replaced, never duplicated."""
@@ -100,6 +104,7 @@ def record_scan_files(con: duckdb.DuckDBPyConnection, scan_id: str,
     """Put one scan's per-input statistics in ``scan_files`` (as ``AlertStore.add_scan_files``
     does), replacing earlier rows of the same scan id."""
     con.execute(SCAN_FILES_TABLE)
+    con.execute(SCAN_FILES_UPGRADE)
     con.execute("DELETE FROM scan_files WHERE scan_id = ?", [scan_id])
     rows = pa.table({
         "scan_id": [scan_id] * len(files), "source": [f["source"] for f in files],
@@ -108,6 +113,7 @@ def record_scan_files(con: duckdb.DuckDBPyConnection, scan_id: str,
         "records_parsed": pa.array([f["parsed"] for f in files], pa.int64()),
         "records_rejected": pa.array([f["rejected"] for f in files], pa.int64()),
         "rejections": [json.dumps(jsonable(f.get("rejections", []))) for f in files],
+        "fingerprint": pa.array([f.get("fingerprint") for f in files], pa.string()),
     })
     upsert(con, "scan_files", ["scan_id", "source"], rows)
 
@@ -124,6 +130,6 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], rows
     try:
         match = " AND ".join(f"{table}.{k} = incoming_rows.{k}" for k in keys)
         con.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM incoming_rows WHERE {match})")
-        con.execute(f"INSERT INTO {table} SELECT * FROM incoming_rows")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
     finally:
         con.unregister("incoming_rows")

@@ -79,17 +79,29 @@ def _rule_filter(filters: Sequence[str]) -> list[str]:
 
 @main.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@pack_option
 @config_option
 @friendly_errors
-def check_command(paths: tuple[str, ...], config_path: str | None) -> None:
-    """Validate rule directories: every problem with its file path, and what was skipped."""
-    pack = load_rules(paths, config_path, report=False)
+def check_command(paths: tuple[str, ...], packs: tuple[str, ...], config_path: str | None) -> None:
+    """Validate rule directories (default: the built-in pack): every problem with its file path,
+    warnings (the checks `explain` and the catalog show too), replaced rules and what was
+    skipped. Exits 1 on problems; warnings alone exit 0."""
+    from flowwarden.pages.schemas import summary_attribute_problems
+
+    pack = load_rules([*paths, *packs], config_path, report=False)
+    warnings = [f"{rule.yaml_path}: {message}" for rule in pack.rules
+                for message in summary_attribute_problems(rule, pack.data_models)]
     for problem in pack.problems:
         click.echo(f"invalid: {problem}")
+    for warning in warnings:
+        click.echo(f"warning: {warning}")
+    for old, new in sorted(pack.replaced.items()):
+        click.echo(f"replaced: {old} by {new}")
     for path, reason in pack.skipped:
         click.echo(f"skipped {path}: {reason}")
     click.echo(f"{len(pack.rules)} rules, {len(pack.data_models)} data-model log types, "
-               f"{len(pack.problems)} problems, {len(pack.skipped)} skipped")
+               f"{len(pack.problems)} problems, {len(warnings)} warnings, "
+               f"{len(pack.skipped)} skipped")
     sys.exit(EXIT_FINDINGS if pack.problems else EXIT_OK)
 
 
@@ -102,6 +114,9 @@ def check_command(paths: tuple[str, ...], config_path: str | None) -> None:
 @click.option("--master", help="Spark master URL for --engine spark (default: local[*]).")
 @click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
               help="A Spark setting for --engine spark (repeatable), as spark-submit's --conf.")
+@click.option("--verbose", is_flag=True,
+              help="--engine spark: show Spark's own output (JVM, log4j, Ivy); by default it "
+                   "goes to $TMPDIR/flowwarden-spark-*.log and only errors are logged.")
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
 @output_options
 @click.option("--state", type=click.Path(dir_okay=False),
@@ -116,7 +131,8 @@ def check_command(paths: tuple[str, ...], config_path: str | None) -> None:
 def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
                  log_type: str | None, fmt: str | None, since: str | None, until: str | None,
                  accounts: tuple[str, ...], regions: tuple[str, ...], engine: str,
-                 master: str | None, spark_conf: tuple[str, ...], rule_ids: tuple[str, ...],
+                 master: str | None, spark_conf: tuple[str, ...], verbose: bool,
+                 rule_ids: tuple[str, ...],
                  output: str | None, output_format: str, output_dir: str | None, store: str | None,
                  state: str | None, stats_path: str | None, strict: bool, fail_on_alert: bool,
                  max_samples: int, quiet: bool) -> None:
@@ -124,7 +140,8 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
     from flowwarden.cli.console import run_scan
 
     settings = {k: v for k, v in (("master", master),
-                                  ("conf", key_values(spark_conf, "--spark-conf"))) if v}
+                                  ("conf", key_values(spark_conf, "--spark-conf")),
+                                  ("verbose", verbose and engine == "spark")) if v}
     chosen = engine_named(engine, **settings)
     if (stats_path or strict) and not chosen.file_stats:
         raise UsageError(f"--stats and --strict need per-file statistics, which --engine "
@@ -184,8 +201,10 @@ def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path:
 @engine_option(batchwise_engines())
 @click.option("--rule-id", "rule_ids", multiple=True, help="Run only these rules (enabled or not).")
 @click.option("--top", default=5, show_default=True, help="Dedup keys shown per rule.")
-@click.option("--output-format", "out_format", type=click.Choice(["text", "json"]),
-              default="text", show_default=True, help="text: tables for people; json: for machines.")
+@click.option("--output-format", "out_format", type=click.Choice(["text", "json", "csv"]),
+              default="text", show_default=True,
+              help="text: for people (100 columns); json: everything; csv: one row per rule and "
+                   "side.")
 @friendly_errors
 def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
                      config_paths: tuple[str, ...], log_type: str | None, fmt: str | None,
@@ -220,6 +239,7 @@ def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | Non
                   since: str | None, until: str | None, accounts: tuple[str, ...],
                   regions: tuple[str, ...], to: str, out: str | None, stats_path: str | None) -> None:
     """Normalize SOURCES to Panther-named records as Parquet or JSON lines."""
+    from flowwarden.cli.console import records_line, rejection_location
     from flowwarden.logs import read
     from flowwarden.logs.convert import write_normalized
 
@@ -227,12 +247,11 @@ def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | Non
         raise UsageError("--to parquet needs --out FILE")
     reader = read(list(sources), read_options(log_type, fmt, since, until, accounts, regions))
     write_normalized(reader, to, out or sys.stdout)  # type: ignore[arg-type]
-    totals = reader.stats.totals()
-    click.echo(f"records read {totals['read']}, parsed {totals['parsed']}, rejected {totals['rejected']}",
-               err=True)
+    click.echo(records_line(reader.stats), err=True)
     for stats in reader.stats.files.values():
         for rejection in stats.rejections:
-            click.echo(f"rejected {rejection.source}:{rejection.line}: {rejection.reason}", err=True)
+            where = rejection_location(rejection.source, rejection.line)
+            click.echo(f"rejected {where}: {rejection.reason}", err=True)
     if stats_path:
         write_atomic(stats_path, json.dumps(reader.stats.to_json(), indent=2))
 
@@ -275,12 +294,20 @@ def catalog_command(paths: tuple[str, ...], packs: tuple[str, ...], config_path:
               help="DuckDB alert store written by `scan --store`.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="The HTML file to write (one file, viewable offline).")
+@click.option("--alerts-per-rule", "limit", type=click.IntRange(min=0), default=50,
+              show_default=True,
+              help="Alerts of each rule embedded in the page (the first by first event time, "
+                   "then id); the page shows the DuckDB query that lists the rest.")
 @friendly_errors
-def report_command(store: str, out_path: str) -> None:
-    """Write a one-file HTML report of the alerts and input statistics in an alert store."""
+def report_command(store: str, out_path: str, limit: int) -> None:
+    """Write a one-file HTML report of the alerts and input statistics in an alert store.
+
+    Counts, charts and top addresses cover every alert; the page embeds the first alerts of
+    each rule, so a store of millions of alerts still gives a page of a few megabytes.
+    """
     from flowwarden.pages import build_report
 
-    click.echo(f"report: {build_report(store, out_path)}")
+    click.echo(f"report: {build_report(store, out_path, limit=limit)}")
 
 
 @main.group("logic")

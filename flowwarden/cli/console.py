@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -21,6 +21,8 @@ from rich.table import Table
 
 from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.engine.engines import Engine
+from flowwarden.engine.scan import RuleError
+from flowwarden.logs import ScanStats
 from flowwarden.rules.loader import Pack
 from flowwarden.runs.checkpoint import (
     DEFAULT_RETENTION,
@@ -31,6 +33,18 @@ from flowwarden.runs.checkpoint import (
 from flowwarden.runs.watch import WatchOutcome, parse_every, watch
 
 MAX_REJECTIONS_SHOWN = 20
+# Where stderr is not a terminal (a file, a pipe, a CI log) lines are never wrapped: one message
+# per line, whole, for grep. Tables are only as wide as their content.
+UNWRAPPED_WIDTH = 100_000
+
+
+def stderr_console() -> Console:
+    """A rich Console on stderr: fitted to the terminal, or, writing to anything else, never
+    wrapping (rich would otherwise wrap at 80 columns)."""
+    console = Console(stderr=True)
+    if console.is_terminal:
+        return console
+    return Console(stderr=True, soft_wrap=True, width=UNWRAPPED_WIDTH)
 
 
 def run_scan(pack: Pack, sources: Sequence[str], options: Any, *, state: str | None,
@@ -38,7 +52,7 @@ def run_scan(pack: Pack, sources: Sequence[str], options: Any, *, state: str | N
              outputs: OutputSpec, quiet: bool, retention: timedelta | None = DEFAULT_RETENTION,
              console: Console | None = None) -> RunResult:
     """The CLI's ``scan``: one run (checkpointed with ``state``), delivered, then summarized."""
-    console = console or Console(stderr=True)
+    console = console or stderr_console()
     with progress_bar(console, quiet or not console.is_terminal) as advance:
         if state:
             result = run_checkpointed(pack, sources, state, options, engine=engine,
@@ -52,7 +66,7 @@ def run_scan(pack: Pack, sources: Sequence[str], options: Any, *, state: str | N
             console.print(describe_run(result, stateful=bool(state)), highlight=False,
                           markup=False, soft_wrap=True)
         if not state or result.inputs:
-            print_summary(console, result)
+            print_summary(console, result, pack.replaced)
     return result
 
 
@@ -83,7 +97,7 @@ def watch_command(pack: Pack, sources: Sequence[str], options: Any, *, state: st
                   max_samples: int, outputs: OutputSpec, quiet: bool,
                   retention: timedelta | None = DEFAULT_RETENTION) -> WatchOutcome:
     """The CLI's watch: one line per step on stderr (unless quiet)."""
-    console = Console(stderr=True)
+    console = stderr_console()
     seconds = parse_every(every)
 
     def step() -> RunResult:
@@ -122,14 +136,14 @@ def progress_bar(console: Console, disabled: bool) -> Iterator[Callable[[int], N
         yield advance
 
 
-def print_summary(console: Console, result: RunResult) -> None:
-    """Records read, rejections, then matches, alerts and errors per rule."""
+def print_summary(console: Console, result: RunResult,
+                  replaced: Mapping[str, str] | None = None) -> None:
+    """Records read, rejections, then matches, alerts and errors per rule (the rules that ran),
+    and which loaded rules were replaced by others."""
     scan, stats = result.scan, result.stats
     engine = f"engine {result.engine}, {len(result.rules)} rules"
     if result.per_file_stats:
-        totals = stats.totals()
-        console.print(f"records read {totals['read']:,} = parsed {totals['parsed']:,} + "
-                      f"rejected {totals['rejected']:,}   {engine}", highlight=False)
+        console.print(f"{records_line(stats)}   {engine}", highlight=False)
         _print_rejections(console, result)
     else:
         console.print(f"records {scan.records:,}   {engine}", highlight=False)
@@ -142,10 +156,47 @@ def print_summary(console: Console, result: RunResult) -> None:
         table.add_row(rule.id, rule.severity, str(scan.matches[rule.id]), str(alerts[rule.id]),
                       str(errors[rule.id]))
     console.print(table)
+    for old, new in sorted((replaced or {}).items()):
+        console.print(f"replaced: {old} by {new}", highlight=False, markup=False)
     for error in scan.errors[:5]:
+        where = error_location(error, stats if result.per_file_stats else None)
         console.print(f"[red]rule error[/] {escape(error.rule_id)}.{error.function}() on "
-                      f"{escape(error.source)}#{error.position}: {escape(error.error)}",
-                      highlight=False)
+                      f"{escape(where)}: {escape(error.error)}", highlight=False)
+
+
+def records_line(stats: ScanStats) -> str:
+    """``records read N = parsed N + rejected N``, and how many parsed records --since/--until
+    left out, if any.
+
+    >>> from flowwarden.logs import FileStats
+    >>> stats = ScanStats({"f": FileStats("f", read=10, parsed=9, rejected=1, filtered=4)})
+    >>> records_line(stats)
+    'records read 10 = parsed 9 + rejected 1 (filtered 4 of the parsed by --since/--until)'
+    """
+    totals = stats.totals()
+    line = (f"records read {totals['read']:,} = parsed {totals['parsed']:,} + "
+            f"rejected {totals['rejected']:,}")
+    if totals["filtered"]:
+        line += f" (filtered {totals['filtered']:,} of the parsed by --since/--until)"
+    return line
+
+
+def error_location(error: RuleError, stats: ScanStats | None) -> str:
+    """Where the record a rule failed on came from: ``file:line`` for text inputs, else
+    ``file record N`` (1-based: the record's number in the input where the reader knows it,
+    else among the records the scan read from it)."""
+    file_stats = stats.files.get(error.source) if stats is not None else None
+    number = file_stats.line_at(error.position) if file_stats is not None else None
+    if number is None:
+        return f"{error.source} record {error.position + 1:,}"
+    if file_stats is not None and file_stats.numbered_by == "line":
+        return f"{error.source}:{number}"
+    return f"{error.source} record {number:,}"
+
+
+def rejection_location(source: str, line: int | None) -> str:
+    """``file:line`` of a rejected record, or just the file when the input has no lines."""
+    return f"{source}:{line}" if line is not None else source
 
 
 def _print_rejections(console: Console, result: RunResult) -> None:
@@ -154,8 +205,9 @@ def _print_rejections(console: Console, result: RunResult) -> None:
     for file_stats in result.stats.files.values():
         for rejection in file_stats.rejections:
             if shown < MAX_REJECTIONS_SHOWN:
-                console.print(f"[yellow]rejected[/] {escape(str(rejection.source))}:"
-                              f"{rejection.line}: {escape(rejection.reason)}", highlight=False)
+                where = rejection_location(str(rejection.source), rejection.line)
+                console.print(f"[yellow]rejected[/] {escape(where)}: {escape(rejection.reason)}",
+                              highlight=False)
             shown += 1
     if totals["rejected"] > shown:
         console.print(f"... {totals['rejected'] - shown} more rejected records (see --stats)")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -60,13 +61,41 @@ def load_rules(packs: Sequence[str], config_path: str | None, report: bool = Tru
     return pack
 
 
-def parse_time(value: str | None) -> datetime | None:
+RELATIVE = re.compile(r"(?:T-)?(\d+)([smhdw])")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+TIME_HELP = ("ISO 8601 (2024-05-01, 2024-05-01T12:00Z), a time ago (24h, 7d, 90m, T-7d), or "
+             "now, today, yesterday (UTC)")
+
+
+def parse_time(value: str | None, now: datetime | None = None) -> datetime | None:
+    """A --since/--until value as an aware datetime: ISO 8601 (naive means UTC), a duration
+    before now (``24h``, ``7d``, ``90m``, ``30s``, ``2w``, or Tailpipe's ``T-7d``), ``now``,
+    ``today`` (the start of the current UTC day) or ``yesterday`` (the start of the previous
+    one). ``now`` is the current time unless given.
+
+    >>> clock = datetime(2024, 5, 8, 15, 30, tzinfo=UTC)
+    >>> [parse_time(v, clock).isoformat() for v in ("24h", "7d", "90m", "T-7d", "2w")]
+    ['2024-05-07T15:30:00+00:00', '2024-05-01T15:30:00+00:00', '2024-05-08T14:00:00+00:00', '2024-05-01T15:30:00+00:00', '2024-04-24T15:30:00+00:00']
+    >>> [parse_time(v, clock).isoformat() for v in ("now", "today", "yesterday")]
+    ['2024-05-08T15:30:00+00:00', '2024-05-08T00:00:00+00:00', '2024-05-07T00:00:00+00:00']
+    >>> parse_time("2024-05-01", clock).isoformat(), parse_time("2024-05-01T12:00Z").isoformat()
+    ('2024-05-01T00:00:00+00:00', '2024-05-01T12:00:00+00:00')
+    """
     if value is None:
         return None
+    text = value.strip()
+    current = (now or datetime.now(UTC)).astimezone(UTC)
+    midnight = current.replace(hour=0, minute=0, second=0, microsecond=0)
+    named = {"now": current, "today": midnight, "yesterday": midnight - timedelta(days=1)}
+    if text.lower() in named:
+        return named[text.lower()]
+    relative = RELATIVE.fullmatch(text)
+    if relative:
+        return current - timedelta(**{UNITS[relative[2]]: int(relative[1])})
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"not an ISO 8601 time: {value!r} (e.g. 2024-05-01 or 2024-05-01T12:00Z)") from None
+        raise UsageError(f"not a time: {value!r} (give {TIME_HELP})") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -75,8 +104,8 @@ def input_options(fn: F) -> F:
         click.option("--log-type", help="Override log-type detection (AWS.VPCFlow, OCSF.NetworkActivity, ...)."),
         click.option("--format", "fmt", metavar="'${version} ${account-id} ...'",
                      help="AWS format string for headerless flow logs (CloudWatch, Firehose)."),
-        click.option("--since", help="Only inputs and events at or after this time (ISO 8601)."),
-        click.option("--until", help="Only inputs and events at or before this time (ISO 8601)."),
+        click.option("--since", help=f"Only inputs and events at or after this time: {TIME_HELP}."),
+        click.option("--until", help=f"Only inputs and events at or before this time: {TIME_HELP}."),
         click.option("--account", "accounts", multiple=True, help="Only these AWS accounts (by S3 key)."),
         click.option("--region", "regions", multiple=True, help="Only these regions (by S3 key)."),
     ]

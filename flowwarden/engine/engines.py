@@ -87,6 +87,7 @@ class SparkEngine:
 
     master: str | None = None
     conf: Mapping[str, str] = field(default_factory=dict)
+    verbose: bool = False  # show Spark's own output (JVM, log4j, Ivy)
     name: str = "spark"
     batchwise: bool = False
     file_stats: bool = False
@@ -102,7 +103,7 @@ class SparkEngine:
 
         result = spark_scan(pack, rules, sources, master=self.master, options=options,
                             max_samples=max_samples, pack_paths=pack.paths or None,
-                            conf=self.conf)
+                            conf=self.conf, verbose=self.verbose)
         return ScanOutcome(result, None, list(rules), self.name)
 
 

@@ -120,7 +120,7 @@ class ExplainRenderer(Renderer):
         return to_text(node)
 
     str_explain = concat_explain = add_explain = inttext_explain = _as_text
-    ifelse_explain = dictof_explain = listof_explain = lookup_explain = _as_text
+    ifelse_explain = dictof_explain = listof_explain = lookup_explain = seq_explain = _as_text
 
     def residual_explain(self, node: ir.Residual) -> str:
         lines = [line.strip() for line in node.source.strip().splitlines() if line.strip()]

@@ -121,13 +121,18 @@ class FunctionExtractor(ExpressionExtractor):
         for index, stmt in enumerate(stmts):
             self.steps += 1
             if self.steps > MAX_STEPS:
-                return self.residual_stmts(stmts[index:], "rule() has too many branches to unfold")
+                return self.residual_stmts(stmts[index:],
+                                           f"{self.func.name}() has too many branches to unfold")
             if isinstance(stmt, ast.Pass) or _is_docstring(stmt):
                 continue
             handler = getattr(self, f"visit_{type(stmt).__name__}", None)
             if handler is None:
                 return self.residual_stmts(stmts[index:], f"{type(stmt).__name__} statement")
             return handler(stmt, stmts[index + 1:], env)
+        return self.fall_through(stmts, env)
+
+    def fall_through(self, stmts: list[ast.stmt], env: Env) -> ir.Node:
+        """What the function returns when ``stmts`` end without a return."""
         return ir.Residual("", "rule() can end without a return (it returns None, an error)",
                            self.span(stmts[-1]) if stmts else None)
 

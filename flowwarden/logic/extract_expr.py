@@ -168,7 +168,7 @@ class ExpressionExtractor:
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
             func.value.id == self.event and func.attr in EVENT_GETTERS
         ):
-            return self._event_getter(node, func.attr)
+            return self._event_getter(node, func.attr, env)
         parse = self._ip_parser(func)
         if parse is not None:
             return self._ip_call(node, parse, env)
@@ -178,9 +178,8 @@ class ExpressionExtractor:
             return self.condition(node.args[0], env)
         return self.residual(node, f"call to {ast.unparse(func)}()")
 
-    def _event_getter(self, node: ast.Call, method: str) -> ir.Node:
-        keys = [a.value for a in node.args
-                if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    def _event_getter(self, node: ast.Call, method: str, env: Env) -> ir.Node:
+        keys = [key for key in (self.constant_key(a, env) for a in node.args) if key is not None]
         if node.keywords or not keys or len(keys) != len(node.args):
             return self.residual(node, f"event.{method}() with other than constant string keys")
         if method == "get" and len(keys) != 1:
@@ -188,6 +187,10 @@ class ExpressionExtractor:
         if method == "udm" and len(keys) == 1:
             return ir.Udm(keys[0], self.span(node))
         return ir.Field(tuple(keys), self.span(node))
+
+    def constant_key(self, node: ast.expr, env: Env) -> str | None:
+        """The key an event getter's argument names: a string literal here."""
+        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
     def _ip_parser(self, func: ast.expr) -> str | None:
         if isinstance(func, ast.Name):

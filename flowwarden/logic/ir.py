@@ -280,11 +280,23 @@ class Lookup(Node):
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Seq(Node):
+    """``value``, after ``effects``: expressions the function evaluated earlier (a local
+    variable's value, say) whose results it does not use, kept for the errors they may raise."""
+
+    effects: tuple[Node, ...]
+    value: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
 CONDITION_TYPES: tuple[type[Node], ...] = (
     Udm, Field, Const, Compare, InSet, IsNull, Truthy, Coalesce, IpCheck, IpInCidrs, And, Or, Not,
     Residual,
 )
-VALUE_TYPES: tuple[type[Node], ...] = (Str, Concat, Add, IntText, IfElse, DictOf, ListOf, Lookup)
+VALUE_TYPES: tuple[type[Node], ...] = (
+    Str, Concat, Add, IntText, IfElse, DictOf, ListOf, Lookup, Seq,
+)
 NODE_TYPES: tuple[type[Node], ...] = CONDITION_TYPES + VALUE_TYPES
 TRUE = Const(True)
 FALSE = Const(False)
@@ -300,6 +312,25 @@ def walk(node: Node) -> Iterator[Node]:
     yield node
     for child in node.children():
         yield from walk(child)
+
+
+def may_raise(node: Node) -> bool:
+    """True unless evaluating ``node`` provably never raises, on any event.
+
+    Reading fields, constants, ``str()``, joining, truth tests, ``==``, ``is None`` and building
+    dicts and lists never raise; ``+``, ``%d``, ordering comparisons, hashing into a set or a
+    mapping, IP parsing, data-model names (a method may raise) and residuals may.
+    """
+    return any(raises_itself(n) for n in walk(node))
+
+
+def raises_itself(node: Node) -> bool:
+    """True when ``node``'s own operation may raise, its operands' values given."""
+    if isinstance(node, Compare):
+        return node.op not in ("==", "!=")
+    if isinstance(node, InSet):
+        return node.hashed
+    return isinstance(node, Udm | Add | IntText | Lookup | IpCheck | IpInCidrs | Residual)
 
 
 def residuals(node: Node) -> tuple[Residual, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 from flowwarden.logic.ir import Const, Node
 
 MAX_CONTAINER = 10_000
+MISSING: Any = object()  # ``Scope.global_object`` found nothing usable
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Scope:
     def __init__(self, tree: ast.Module, func: ast.FunctionDef,
                  namespace: Mapping[str, Any] | None) -> None:
         self.namespace = namespace
+        self.tree = tree
         self.module_names = _module_assigned(tree)
         self.rebound = _global_rebinds(tree)
         self.locals = _local_names(func)
@@ -124,6 +126,32 @@ class Scope:
         if name not in self.literals:
             return None
         return constant_value(name, self.literals[name])
+
+    def global_object(self, name: str) -> Any:
+        """The module-level object ``name`` refers to here (a function, a module, a mapping), or
+        ``MISSING`` when it is local, rebound by some function, or unknown.
+
+        Without an executed module only literal assignments are known.
+        """
+        if name in self.locals or name in self.rebound:
+            return MISSING
+        if self.namespace is not None:
+            return self.namespace.get(name, MISSING)
+        return self.literals.get(name, MISSING) if name in self.module_names else MISSING
+
+    def is_mutated(self, name: str) -> bool:
+        """True when the module's code may change the object ``name`` refers to in place: an
+        item assigned or deleted, or any attribute but ``get`` used."""
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Subscript):
+                changes = isinstance(node.ctx, ast.Store | ast.Del)
+            elif isinstance(node, ast.Attribute):
+                changes = node.attr != "get"
+            else:
+                continue
+            if changes and isinstance(node.value, ast.Name) and node.value.id == name:
+                return True
+        return False
 
     def _global(self, name: str) -> Any:
         if self.namespace is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -28,6 +29,46 @@ class Projected(NamedTuple):
 
     batch: pa.RecordBatch
     complete: RowLoader
+
+
+class Numbered(NamedTuple):
+    """What a format reader yields when it knows where each record came from: the batch (or
+    projected batch) and each record's 1-based line number in its text input."""
+
+    item: pa.RecordBatch | Projected
+    lines: pa.Array
+
+
+SHOWN_CHARACTERS = 60
+ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def printable(value: bytes | str | object, limit: int = SHOWN_CHARACTERS) -> str:
+    r"""A piece of input as text in a message: bytes decoded (bad ones as U+FFFD), control and
+    format characters escaped (no terminal escape reaches a terminal), at most ``limit``
+    characters, in double quotes.
+
+    >>> print(printable(b"a,b,c"))
+    "a,b,c"
+    >>> print(printable("x\x1b[31m\t" + "y" * 80, 10))
+    "x\x1b[31m\tyyy..." (87 characters)
+    >>> print(printable(b"caf\xc3\xa9 \xff"))
+    "café �"
+    """
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    shown = "".join(_escaped(c) for c in text[:limit])
+    if len(text) > limit:
+        return f'"{shown}..." ({len(text)} characters)'
+    return f'"{shown}"'
+
+
+def _escaped(char: str) -> str:
+    if char in ESCAPES:
+        return ESCAPES[char]
+    if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return char
 
 
 def arange(count: int) -> pa.Array:

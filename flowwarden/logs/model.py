@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 MAX_REJECTIONS = 100
+MAX_LINE_RUNS = 100_000  # a since/until window that cuts a file into more runs stops the map
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,48 @@ class FileStats:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     filtered: int = 0
+    # What identifies the input's content besides its name: size and ETag or mtime
+    # ("size:etag"), so that a report can tell one input read twice from two inputs.
+    fingerprint: str | None = None
+    # Where the records the reader yielded came from: runs of (first position, its line,
+    # length) in which consecutive positions are consecutive lines. ``numbered_by`` says what
+    # the numbers are: text lines, or (inputs without lines: Parquet, CloudWatch payloads) the
+    # 1-based number of the record among those the input's format produced.
+    line_runs: list[tuple[int, int, int]] = field(default_factory=list, repr=False,
+                                                  compare=False)
+    numbered_by: str = field(default="line", compare=False)
+
+    def note_lines(self, position: int, lines: pa.Array) -> None:
+        """Record that the records yielded from ``position`` on came from ``lines`` (1-based).
+
+        >>> stats = FileStats("f.log")
+        >>> stats.note_lines(0, pa.array([2, 3, 5]))
+        >>> stats.note_lines(3, pa.array([6, 7]))
+        >>> stats.line_runs, stats.line_at(2), stats.line_at(4), stats.line_at(5)
+        ([(0, 2, 2), (2, 5, 3)], 5, 7, None)
+        """
+        values = np.asarray(lines.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if not len(values):
+            return
+        starts = [0, *(np.flatnonzero(np.diff(values) != 1) + 1).tolist()]
+        for start, end in zip(starts, [*starts[1:], len(values)], strict=True):
+            if len(self.line_runs) >= MAX_LINE_RUNS:
+                return  # later records are named by their position instead
+            first, line, length = position + start, int(values[start]), end - start
+            if self.line_runs:
+                at, was, count = self.line_runs[-1]
+                if at + count == first and was + count == line:
+                    self.line_runs[-1] = (at, was, count + length)
+                    continue
+            self.line_runs.append((first, line, length))
+
+    def line_at(self, position: int) -> int | None:
+        """The line of the record the reader yielded at ``position`` (0-based), if known."""
+        index = bisect_right(self.line_runs, position, key=lambda run: run[0]) - 1
+        if index < 0:
+            return None
+        first, line, length = self.line_runs[index]
+        return line + position - first if position < first + length else None
 
     def reject(self, line: int | None, reason: str) -> None:
         """Count one rejected record, keeping its details while under the cap."""
@@ -131,6 +176,7 @@ class FileStats:
             "parsed": self.parsed,
             "rejected": self.rejected,
             "filtered": self.filtered,
+            "fingerprint": self.fingerprint,
             "rejections": [{"line": r.line, "reason": r.reason} for r in self.rejections],
         }
 

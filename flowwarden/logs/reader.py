@@ -15,7 +15,14 @@ import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, LogFormatError
 from flowwarden.logs import formats
-from flowwarden.logs.common import Projected, projection, window_mask
+from flowwarden.logs.common import (
+    Numbered,
+    Projected,
+    arange,
+    printable,
+    projection,
+    window_mask,
+)
 from flowwarden.logs.formats.base import BatchIter
 from flowwarden.logs.model import (
     DEFAULT_OPTIONS,
@@ -61,31 +68,46 @@ class LogReader:
         keep = projection(self.options)
         for obj in self.inputs():
             stats = self.stats.file(obj.url)
+            if obj.size is not None or obj.etag_or_mtime is not None:
+                stats.fingerprint = f"{obj.size}:{obj.etag_or_mtime}"
+            position = 0  # records yielded from this input so far
+            made = 0  # records its format produced (before since/until)
             for produced in self._read_one(obj, stats):
-                batch, complete = _projected(produced, keep)
+                lines = produced.lines if isinstance(produced, Numbered) else None
+                batch, complete = _projected(
+                    produced.item if isinstance(produced, Numbered) else produced, keep)
                 if not batch.num_rows:
                     continue
+                if lines is None:  # no lines: number the records themselves, from 1
+                    lines = pc.add(arange(batch.num_rows), made + 1)
+                    stats.numbered_by = "record"
+                made += batch.num_rows
                 log_type = str(batch.column("p_log_type")[0].as_py())
                 stats.log_type = stats.log_type or log_type
-                batch, complete = self._window(batch, complete, stats)
+                batch, complete, lines = self._window(batch, complete, lines, stats)
+                stats.note_lines(position, lines)
+                position += batch.num_rows
                 size = max(self.options.batch_size, 1)
                 for start in range(0, batch.num_rows, size):
                     piece = batch.slice(start, size)
                     yield LogBatch(log_type, obj.url, piece, _shifted(complete, start))
 
     def _window(self, batch: pa.RecordBatch, complete: RowLoader | None,
-                stats: FileStats) -> tuple[pa.RecordBatch, RowLoader | None]:
-        """Apply since/until; a projected batch then drops ``p_event_time`` unless asked for."""
+                lines: pa.Array, stats: FileStats
+                ) -> tuple[pa.RecordBatch, RowLoader | None, pa.Array]:
+        """Apply since/until (to the rows and their lines); a projected batch then drops
+        ``p_event_time`` unless asked for."""
         keep = window_mask(batch, self.options)
         if keep is not None:
             positions = pc.indices_nonzero(keep).cast(pa.int64())
             stats.filtered += batch.num_rows - len(positions)
             batch = batch.filter(keep)
             complete = _through(complete, positions)
+            lines = lines.take(positions)
         columns = self.options.columns
         if columns is not None and "p_event_time" not in columns:
             batch = batch.select([n for n in batch.schema.names if n != "p_event_time"])
-        return batch, complete
+        return batch, complete, lines
 
     def _read_one(self, obj: InputObject, stats: FileStats) -> BatchIter:
         with open_stream(obj, self._s3) as raw:
@@ -130,8 +152,8 @@ class LogReader:
     def _text(self, opened: Opened, source: str, stats: FileStats) -> BatchIter:
         found = formats.text_format(opened.head, self.options)
         if found is None:
-            line = opened.head.split(b"\n", 1)[0][:60]
-            self._unrecognised(source, stats, f"first line {line!r}")
+            line = opened.head.split(b"\n", 1)[0]
+            self._unrecognised(source, stats, f"first line {printable(line)}")
             return
         yield from found.read_text(opened, source, self.options, stats)
 

@@ -110,7 +110,7 @@ def _column_cell(column: str) -> str:
 
 def _summary(exp: Explanation) -> str:
     rows = [[tag("code", esc(c.attribute)), esc(c.log_type),
-             tag("span", esc(c.message), class_="muted" if c.found else "warn")]
+             tag("span", esc(c.message), class_="warn" if c.problem else "muted")]
             for c in exp.summary_checks]
     body = table(["Attribute", "Log type", "Check"], rows, class_="grid") if rows else _none()
     return _section("Summary attributes", body, "summary-attributes")

@@ -42,8 +42,10 @@ def values_text(values: Sequence[str], note: str | None) -> str:
 def metadata_rows(exp: Explanation, enabled_by_config: bool) -> list[tuple[str, str]]:
     rule = exp.rule
     enabled = "true" if rule.enabled else "false"
-    if enabled_by_config != rule.enabled:
-        enabled += f" (flowwarden.yaml {'enables' if enabled_by_config else 'disables'} it)"
+    if exp.enabled_note:
+        enabled += f" ({exp.enabled_note})"
+    elif enabled_by_config != rule.enabled:
+        enabled += f" ({'enabled' if enabled_by_config else 'disabled'} by the configuration)"
     return [
         ("Severity", rule.severity), ("Enabled", enabled), ("Log types", ", ".join(rule.log_types)),
         ("Tags", ", ".join(rule.tags) or "(none)"), ("Reference", rule.reference or "(none)"),

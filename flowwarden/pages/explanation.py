@@ -23,7 +23,11 @@ from flowwarden.logic.explain import (
 )
 from flowwarden.logic.explain import status as extraction_status
 from flowwarden.pages.comments import statement_comments
-from flowwarden.pages.schemas import AttributeCheck, check_attribute, data_model_column
+from flowwarden.pages.schemas import (
+    AttributeCheck,
+    check_summary_attributes,
+    data_model_column,
+)
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
 from flowwarden.rules.testing import _mocked
@@ -68,6 +72,7 @@ class Explanation:
     summary_checks: tuple[AttributeCheck, ...]
     settings: dict[str, str] = field(default_factory=dict)
     extraction_error: str | None = None
+    enabled_note: str | None = None  # why the configuration overrides the YAML's Enabled
 
 
 def explain_rule(pack: Pack, rule_id: str) -> Explanation:
@@ -76,7 +81,8 @@ def explain_rule(pack: Pack, rule_id: str) -> Explanation:
         rule = pack.rule(rule_id)
     except KeyError:
         known = ", ".join(sorted(r.id for r in pack.rules)) or "none"
-        raise UsageError(f"no rule with id {rule_id!r} is loaded (loaded: {known})") from None
+        raise UsageError(f"no rule with id {rule_id!r} is loaded (loaded: {known})"
+                         + pack.replaced_note([rule_id])) from None
     return _explain(pack, rule, {r.id: _logic(r) for r in pack.rules})
 
 
@@ -102,10 +108,10 @@ def _explain(pack: Pack, rule: Rule, logic: Mapping[str, Logic]) -> Explanation:
         logic=result,
         indicators=indicators,
         output_fields=tuple(output_fields(pack, rule, lt) for lt in rule.log_types),
-        summary_checks=tuple(check_attribute(a, lt, pack.data_models)
-                             for a in rule.summary_attributes for lt in rule.log_types),
+        summary_checks=check_summary_attributes(rule, pack.data_models),
         settings=configured_constants(rule.source),
         extraction_error=error,
+        enabled_note=pack.config.enabled_note(rule.id, rule.enabled),
     )
 
 

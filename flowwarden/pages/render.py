@@ -46,6 +46,7 @@ def explanation_dict(exp: Explanation, enabled_by_config: bool) -> dict[str, Any
     return jsonable({
         "rule_id": rule.id, "display_name": rule.display_name, "severity": rule.severity,
         "enabled": rule.enabled, "enabled_by_config": enabled_by_config,
+        "enabled_note": exp.enabled_note,
         "log_types": list(rule.log_types), "tags": list(rule.tags), "reference": rule.reference,
         "runbook": rule.runbook, "description": rule.description,
         "dedup_minutes": rule.dedup_minutes, "threshold": rule.threshold,

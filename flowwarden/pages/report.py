@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from shlex import quote
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 from flowwarden.pages.charts import Bar, bar_chart
-from flowwarden.pages.markup import asset, esc, page, script_json, table, tag
+from flowwarden.pages.markup import asset, attrs, esc, page, script_json, table, tag
 from flowwarden.pages.report_data import (
     ALERT_ORDER,
     DEFAULT_LIMIT,
@@ -79,7 +79,7 @@ def _summary(data: ReportData) -> str:
     items = [
         ("alerts", data.total_alerts), ("matched events", data.total_events),
         ("rules alerting", len(data.rules)), ("alerts on this page", len(data.alerts)),
-        ("input files", len(data.files)), ("records read", totals["read"]),
+        ("input files", len(data.files)), ("scans", data.scans), ("records read", totals["read"]),
         ("records rejected", totals["rejected"]),
     ]
     cards = "".join(
@@ -158,7 +158,10 @@ def _endpoints(data: ReportData) -> str:
         blocks.append(tag("div", tag("h3", esc(names[rule_id]) + " " + tag("code", esc(rule_id)))
                           + tag("div", "".join(cells), class_="tops"),
                           class_="rule-tops", id=f"rule-{rule_id}", data_rule=rule_id))
-    content = "".join(blocks) or tag("p", "No alerts.", class_="muted")
+    note = tag("p", "Over every alert in the store, by the events behind them. An alert's "
+               "address or port is its context's, else its first sample's that has one.",
+               class_="muted")
+    content = note + "".join(blocks) if blocks else tag("p", "No alerts.", class_="muted")
     return tag("section", tag("h2", "Top addresses and ports per rule") + content, id="endpoints")
 
 
@@ -170,10 +173,12 @@ def _files(data: ReportData) -> str:
         rejected = str(f.rejected)
         if details:
             rejected = tag("details", tag("summary", rejected) + tag("ul", details))
-        rows.append([tag("code", esc(f.source)), esc(f.log_type or "unknown"), f"{f.read:,}",
-                     f"{f.parsed:,}", rejected])
-    content = (table(["Input", "Log type", "Read", "Parsed", "Rejected"], rows, id="files",
-                     class_="grid")
+        rows.append([tag("code", esc(f.source)), esc(f.log_type or "unknown"), f"{f.scans:,}",
+                     f"{f.read:,}", f"{f.parsed:,}", rejected])
+    note = tag("p", "Each input once, however many scans read it (the same path, size and ETag "
+               "or modification time); its counts are those of one scan.", class_="muted")
+    content = (note + table(["Input", "Log type", "Scans", "Read", "Parsed", "Rejected"], rows,
+                            id="files", class_="grid")
                if rows else tag("p", "The store holds no input file statistics.", class_="muted"))
     return tag("section", tag("h2", "Input files and rejected records") + content, id="inputs")
 
@@ -185,9 +190,9 @@ def _alert_list(data: ReportData) -> str:
         f"time, then id: {shown:,} of {plural(total, 'alert')} in the store. The filter searches "
         "the alerts on this page only; under each rule is the query that lists the rest."
     ), id="alert-scope")
-    search = tag("input", "", type="search", id="alert-filter",
-                 placeholder="Filter the alerts on this page",
-                 aria_label="Filter the alerts on this page")
+    search = "<input" + attrs({"type": "search", "id": "alert-filter",  # a void element
+                               "placeholder": "Filter the alerts on this page",
+                               "aria-label": "Filter the alerts on this page"}) + ">"
     count = tag("p", f"{plural(shown, 'alert')} on this page", id="alert-count",
                 class_="muted")
     groups = "".join(_rule_alerts(data, rule) for rule in data.rules)
@@ -200,15 +205,17 @@ def _rule_alerts(data: ReportData, rule: RuleCounts) -> str:
     alerts = data.embedded(rule.rule_id)
     more = rule.alerts - len(alerts)
     if more <= 0:
-        note = tag("p", f"All {plural(rule.alerts, 'alert')} of this rule are on this page.",
-                   class_="more muted")
+        text = ("This page shows the rule's only alert." if rule.alerts == 1
+                else f"This page shows all {rule.alerts:,} alerts of this rule.")
+        note = tag("p", text, class_="more muted")
     else:
-        store = Path(data.source).name
+        command = "duckdb -readonly " + quote(Path(data.source).name)
+        rest = "1 more is" if more == 1 else f"{more:,} more are"
         note = tag("p", (
-            f"The first {len(alerts):,} of {plural(rule.alerts, 'alert')} are on this page; "
-            f"{more:,} more are in the store. To list them (ordered by {esc(ALERT_ORDER)}, like "
-            f"these), open the store with {tag('code', esc('duckdb -readonly ' + quote(store)))}"
-            " and run:"), class_="more")
+            f"This page shows the first {len(alerts):,} of this rule's {rule.alerts:,} alerts; "
+            f"{rest} in the store. To list {'it' if more == 1 else 'them'} (ordered by "
+            f"{esc(ALERT_ORDER)}, like these), open the store with {tag('code', esc(command))} "
+            "and run:"), class_="more")
         note += tag("pre", tag("code", esc(rest_of_rule_sql(rule.rule_id, len(alerts)))),
                     class_="more-sql")
     head = tag("h3", esc(rule.name) + " " + tag("code", esc(rule.rule_id)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from flowwarden.logic.render.sqltext import sql_literal
 # Where an endpoint's value is found: alert context keys (data-model names, as the built-in
 # rules' flow_context returns them), then raw record keys of each log type, for samples. An
 # alert's value is the first non-empty one: every path in the context first, then every path in
-# its first sample, its second sample, and so on (`endpoint_sql`).
+# its first sample, its second sample, and so on (`endpoint_query`).
 ENDPOINT_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "source_ip": (("source_ip",), ("srcAddr",), ("src_endpoint", "ip")),
     "destination_ip": (("destination_ip",), ("dstAddr",), ("dst_endpoint", "ip")),
@@ -42,14 +43,19 @@ MAX_BUCKETS = 48
 SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "Info")
 # The order of the embedded alerts, and of the query the page offers for the rest.
 ALERT_ORDER = "first_event_time, id"
+# DuckDB keeps the store's blocks it reads in memory up to its limit (80% of RAM by default);
+# the report reads gigabytes of a large store once, so it gets a small budget and spills
+# anything larger to a temporary folder of its own (the store's folder may be read-only).
+MEMORY_LIMIT = "1GB"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class ScanFile:
-    """One input file's counts from the store's `scan_files` table."""
+    """One distinct input (by path and content fingerprint) of the store's `scan_files` table,
+    with its counts and how many scans read it."""
 
-    scan_id: str
+    scans: int
     source: str
     log_type: str | None
     read: int
@@ -128,6 +134,11 @@ class ReportData:
     def file_totals(self) -> dict[str, int]:
         return {name: self.totals.get(name, 0) for name in ("read", "parsed", "rejected")}
 
+    @property
+    def scans(self) -> int:
+        """How many scans contributed input statistics to the store."""
+        return self.totals.get("scans", 0)
+
 
 def rest_of_rule_sql(rule_id: str, limit: int) -> str:
     """The DuckDB query for a rule's alerts after the first `limit` that a report embeds.
@@ -136,21 +147,7 @@ def rest_of_rule_sql(rule_id: str, limit: int) -> str:
     SELECT * FROM alerts WHERE rule_id = 'it''s' ORDER BY first_event_time, id OFFSET 50;
     """
     return (f"SELECT * FROM alerts WHERE rule_id = {sql_literal(rule_id)} "
-            f"ORDER BY {ALERT_ORDER} OFFSET {int(limit)};")
-
-
-def endpoint_sql(kind: str, context: str = "alert_context", samples: str = "samples") -> str:
-    """A DuckDB expression for an alert's `kind` endpoint as text, NULL when it has none.
-
-    The context is tried first; the samples (a JSON array of raw records) only when the context
-    has no value, because COALESCE evaluates an argument only for rows still NULL.
-    """
-    paths = ["$." + ".".join(path) for path in ENDPOINT_KEYS[kind]]
-    in_context = [f"nullif(json_extract_string({context}, {sql_literal(p)}), '')" for p in paths]
-    per_sample = ", ".join(f"nullif(json_extract_string(s, {sql_literal(p)}), '')" for p in paths)
-    in_samples = (f"list_filter(list_transform(json_extract({samples}, '$[*]'), "
-                  f"lambda s: coalesce({per_sample})), lambda v: v IS NOT NULL)[1]")
-    return f"coalesce({', '.join(in_context)}, {in_samples})"
+            f"ORDER BY {ALERT_ORDER} OFFSET {sql_literal(int(limit))};")
 
 
 def load_report_data(store_path: str | os.PathLike[str], limit: int = DEFAULT_LIMIT) -> ReportData:
@@ -160,46 +157,53 @@ def load_report_data(store_path: str | os.PathLike[str], limit: int = DEFAULT_LI
     path = Path(store_path)
     if not path.is_file():
         raise UsageError("alert store not found", Location(str(path)))
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise UsageError(f"not a DuckDB alert store: {exc}", Location(str(path))) from None
-    try:
-        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables")
-                  .fetchall()}
-        if "alerts" not in tables:
-            raise UsageError("no alerts table: not a flowwarden alert store", Location(str(path)))
-        con.execute("SET enable_progress_bar = false")
-        data = ReportData(str(path), limit, rules=_rules(con))
-        data.bucket_width, data.bucket_list = _buckets(con)
-        data.tops = _tops(con)
-        data.alerts = _first_alerts(con, [rule.rule_id for rule in data.rules], limit)
-        if "scan_files" in tables:
-            data.files, data.totals = _files(con)
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="flowwarden-report-") as spill:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise UsageError(f"not a DuckDB alert store: {exc}", Location(str(path))) from None
+        try:
+            return _read(con, path, limit, spill)
+        finally:
+            con.close()
+
+
+def _read(con: duckdb.DuckDBPyConnection, path: Path, limit: int, spill: str) -> ReportData:
+    tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables")
+              .fetchall()}
+    if "alerts" not in tables:
+        raise UsageError("no alerts table: not a flowwarden alert store", Location(str(path)))
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET memory_limit = ?", [MEMORY_LIMIT])
+    con.execute("SET temp_directory = ?", [spill])
+    data = ReportData(str(path), limit, rules=_rules(con))
+    data.bucket_width, data.bucket_list = _buckets(con)
+    data.tops = _tops(con)
+    data.alerts = _first_alerts(con, [rule.rule_id for rule in data.rules], limit)
+    if "scan_files" in tables:
+        data.files, data.totals = _files(con)
     return data
 
 
 def _rules(con: duckdb.DuckDBPyConnection) -> list[RuleCounts]:
-    rows = con.execute(
-        "SELECT rule_id, severity, count(*), coalesce(sum(event_count), 0), "
-        "arg_max(rule_name, first_event_time), max(first_event_time) "
-        "FROM alerts GROUP BY rule_id, severity"
+    """Alerts and events per rule and severity; a rule's name is that of its latest alert (by
+    first event time), as rule files may have renamed it between scans."""
+    counts = con.execute(
+        "SELECT rule_id, severity, count(*), coalesce(sum(event_count), 0) FROM alerts "
+        "GROUP BY rule_id, severity"
     ).fetchall()
-    grouped: dict[str, dict[str, Any]] = {}
-    for rule_id, severity, alerts, events, name, latest in rows:
-        rule = grouped.setdefault(rule_id, {"severities": {}, "alerts": 0, "events": 0,
-                                            "name": None, "latest": None})
-        rule["severities"][severity] = int(alerts)
-        rule["alerts"] += int(alerts)
-        rule["events"] += int(events)
-        if name and (rule["name"] is None or (latest is not None and (
-                rule["latest"] is None or latest > rule["latest"]))):
-            rule["name"], rule["latest"] = name, latest
-    ordered = sorted(grouped.items(), key=lambda kv: (-kv[1]["alerts"], kv[0]))
-    return [RuleCounts(rule_id, rule["name"] or rule_id, rule["severities"], rule["alerts"],
-                       rule["events"]) for rule_id, rule in ordered]
+    names = dict(con.execute(
+        "SELECT rule_id, arg_max(rule_name, first_event_time) FROM alerts GROUP BY rule_id"
+    ).fetchall())
+    severities: dict[str, dict[str, int]] = {}
+    events: Counter[str] = Counter()
+    for rule_id, severity, alerts, total in counts:
+        severities.setdefault(rule_id, {})[severity] = int(alerts)
+        events[rule_id] += int(total)
+    rules = [RuleCounts(rule_id, names.get(rule_id) or rule_id, by_severity,
+                        sum(by_severity.values()), events[rule_id])
+             for rule_id, by_severity in severities.items()]
+    return sorted(rules, key=lambda rule: (-rule.alerts, rule.rule_id))
 
 
 def bucket_width(first: datetime, last: datetime) -> timedelta:
@@ -230,75 +234,159 @@ def _buckets(con: duckdb.DuckDBPyConnection) -> tuple[timedelta, list[Bucket]]:
 
 
 def _microseconds(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return delta // timedelta(microseconds=1)
+
+
+def _paths(kind: str) -> list[str]:
+    return ["$." + ".".join(path) for path in ENDPOINT_KEYS[kind]]
+
+
+def _path_list(paths: list[str]) -> str:
+    return "[" + ", ".join(sql_literal(path) for path in paths) + "]"
+
+
+def _first_found(values: str, kind: str, offset: int) -> str:
+    """The first non-empty of `kind`'s paths in `values`, a list of json_extract_string results
+    whose paths for `kind` start at index `offset` (1-based)."""
+    found = (f"nullif({values}[{offset + i}], '')" for i in range(len(ENDPOINT_KEYS[kind])))
+    return f"coalesce({', '.join(found)})"
+
+
+def endpoint_query() -> str:
+    """The SQL of the most frequent endpoint values per rule and kind, as many as its one
+    parameter says: one row per rule and kind with the rule id, a grouping mark for the kind and
+    a list of {value, events, alerts} structs, best first.
+
+    An alert's value is found as `ENDPOINT_KEYS` says. One pass reads only each context's first
+    (data-model) key per kind, which the built-in rules' alerts all carry; the alerts where one
+    is missing, null or empty (a small share) get the whole lookup, context then samples,
+    fetched by row id so that the large `samples` column is read for those rows only. Each
+    alert counts its events (at least 1) and itself towards its value of each kind.
+    """
+    kinds = list(ENDPOINT_KEYS)
+    everything = [path for kind in kinds for path in _paths(kind)]
+    offsets, at = [], 1
+    for kind in kinds:
+        offsets.append(at)
+        at += len(ENDPOINT_KEYS[kind])
+    cols = [f"e{i}" for i in range(len(kinds))]
+    primary = _path_list([_paths(kind)[0] for kind in kinds])
+    firsts = ", ".join(f"nullif(c[{i + 1}], '') AS {col}" for i, col in enumerate(cols))
+    lacking = " OR ".join(f"{col} IS NULL" for col in cols)
+    found = ", ".join(f"{_first_found('v', kind, offsets[i])} AS x{i}"
+                      for i, kind in enumerate(kinds))
+    earliest = ", ".join(f"arg_min(x{i}, k) FILTER (WHERE x{i} IS NOT NULL) AS f{i}"
+                         for i in range(len(kinds)))
+    filled = ", ".join(f"CASE WHEN {col} IS NULL THEN f{i} END" for i, col in enumerate(cols))
+    sets = ", ".join(f"(rule_id, {col})" for col in cols)
+    marks = ", ".join(cols)
+    return f"""
+        WITH ends AS MATERIALIZED (
+            SELECT r, rule_id, weight, {firsts}
+            FROM (SELECT rowid AS r, rule_id, coalesce(nullif(event_count, 0), 1) AS weight,
+                         json_extract_string(alert_context, {primary}) AS c FROM alerts)
+        ), lacking AS (
+            SELECT rowid AS r, json_extract_string(alert_context, {_path_list(everything)}) AS c,
+                   json_extract(samples, '$[*]') AS records
+            FROM alerts WHERE rowid IN (SELECT r FROM ends WHERE {lacking})
+        ), records AS (
+            -- the context is record 0, the samples records 1, 2, ...
+            SELECT r, 0 AS k, c AS v FROM lacking
+            UNION ALL
+            SELECT r, k, json_extract_string(s, {_path_list(everything)}) AS v
+            FROM (SELECT r, unnest(records) AS s, generate_subscripts(records, 1) AS k
+                  FROM lacking)
+        ), earliest AS (
+            SELECT r, {earliest} FROM (SELECT r, k, {found} FROM records) GROUP BY r
+        ), valued AS (
+            SELECT rule_id, weight, {marks} FROM ends
+            UNION ALL
+            SELECT rule_id, weight, {filled} FROM ends JOIN earliest USING (r)
+        ), counted AS (
+            -- in the grouping set of one e column the others are NULL, so coalesce is its value
+            SELECT rule_id, grouping({marks}) AS mark, coalesce({marks}) AS value,
+                   sum(weight) AS events, count(*) AS alerts
+            FROM valued GROUP BY GROUPING SETS ({sets})
+        )
+        SELECT rule_id, mark,
+               arg_min({{'value': value, 'events': events, 'alerts': alerts}},
+                       {{'e': -events, 'a': -alerts, 'v': value}}, ?)
+        FROM counted WHERE value IS NOT NULL GROUP BY rule_id, mark
+    """
 
 
 def _tops(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, list[tuple[str, int, int]]]]:
-    """The TOP_N values of each endpoint kind per rule, weighted by events (at least 1 each)."""
+    """The TOP_N values of each endpoint kind per rule, by events, then alerts, then value."""
     kinds = list(ENDPOINT_KEYS)
-    values = ", ".join(f"{endpoint_sql(kind)} AS e{i}" for i, kind in enumerate(kinds))
-    sets = ", ".join(f"(rule_id, e{i})" for i in range(len(kinds)))
-    # In the grouping set of e{i} the other e columns are NULL, so coalesce gives its value;
-    # grouping(...) tells the sets apart (bit i from the right is 0 for the grouped column).
-    marks = ", ".join(f"e{i}" for i in range(len(kinds)))
-    rows = con.execute(f"""
-        WITH ends AS (
-            SELECT rule_id, coalesce(nullif(event_count, 0), 1) AS weight, {values} FROM alerts
-        ), counted AS (
-            SELECT rule_id, grouping({marks}) AS set_mark, coalesce({marks}) AS value,
-                   sum(weight) AS events, count(*) AS alerts
-            FROM ends GROUP BY GROUPING SETS ({sets})
-        )
-        SELECT rule_id, set_mark, value, events, alerts FROM counted WHERE value IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY rule_id, set_mark
-                                   ORDER BY events DESC, alerts DESC, value) <= ?
-        ORDER BY rule_id, set_mark, events DESC, alerts DESC, value
-    """, [TOP_N]).fetchall()
     everything = (1 << len(kinds)) - 1
+    # grouping(e0, e1, ...) has a 0 bit (e0 leftmost) for the column grouped on
     by_mark = {everything ^ (1 << (len(kinds) - 1 - i)): kind for i, kind in enumerate(kinds)}
     tops: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
-    for rule_id, mark, value, events, alerts in rows:
-        kind = by_mark[int(mark)]
-        tops.setdefault(rule_id, {}).setdefault(kind, []).append((value, int(events), int(alerts)))
+    for rule_id, mark, best in con.execute(endpoint_query(), [TOP_N]).fetchall():
+        tops.setdefault(rule_id, {})[by_mark[int(mark)]] = [
+            (item["value"], int(item["events"]), int(item["alerts"])) for item in best]
     return tops
 
 
 def _first_alerts(con: duckdb.DuckDBPyConnection, rule_ids: list[str],
                   limit: int) -> list[dict[str, Any]]:
-    """The first `limit` alerts of each rule; one ORDER BY ... LIMIT query per rule, which DuckDB
-    answers from the narrow sort columns, reading the wide ones for those rows only."""
+    """The first `limit` alerts of each rule, grouped by rule in the order of `rule_ids`.
+
+    One pass picks their row ids from the narrow sort columns; only those rows' wide columns
+    (context, samples) are read.
+    """
     names = list(ALERT_COLUMNS)
-    alerts: list[dict[str, Any]] = []
     if limit == 0:
-        return alerts
-    query = (f"SELECT {', '.join(names)} FROM alerts WHERE rule_id = ? "
-             f"ORDER BY {ALERT_ORDER} LIMIT ?")
-    for rule_id in rule_ids:
-        for row in con.execute(query, [rule_id, limit]).fetchall():
-            alert = dict(zip(names, row, strict=True))
-            for name in JSON_COLUMNS:
-                if isinstance(alert[name], str):
-                    alert[name] = json.loads(alert[name])
-            for name in ("window_start", "first_event_time", "last_event_time"):
-                if isinstance(alert[name], datetime):
-                    alert[name] = alert[name].astimezone(UTC)
-            alerts.append(alert)
-    return alerts
+        return []
+    rows = con.execute(
+        f"SELECT {', '.join(names)} FROM alerts WHERE rowid IN ("
+        "SELECT unnest(arg_min(rowid, {'t': first_event_time, 'i': id}, ?)) FROM alerts "
+        f"GROUP BY rule_id) ORDER BY rule_id, {ALERT_ORDER}", [limit]
+    ).fetchall()
+    by_rule: dict[str, list[dict[str, Any]]] = {rule_id: [] for rule_id in rule_ids}
+    for row in rows:
+        alert = dict(zip(names, row, strict=True))
+        for name in JSON_COLUMNS:
+            if isinstance(alert[name], str):
+                alert[name] = json.loads(alert[name])
+        for name in ("window_start", "first_event_time", "last_event_time"):
+            if isinstance(alert[name], datetime):
+                alert[name] = alert[name].astimezone(UTC)
+        by_rule.setdefault(alert["rule_id"], []).append(alert)
+    return [alert for alerts in by_rule.values() for alert in alerts]
 
 
 def _files(con: duckdb.DuckDBPyConnection) -> tuple[list[ScanFile], dict[str, int]]:
+    """Each distinct input once, whatever number of scans read it: the same path with the same
+    fingerprint (size and ETag or mtime) is one input; its counts are those of one scan."""
+    names = {row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'scan_files'"
+    ).fetchall()}
+    # a store written before inputs had fingerprints: each path is one input
+    scan_files = ("scan_files" if "fingerprint" in names
+                  else "(SELECT *, NULL::VARCHAR AS fingerprint FROM scan_files)")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE report_inputs AS
+        SELECT source, fingerprint, count(DISTINCT scan_id) AS scans,
+               arg_min(log_type, scan_id) AS log_type,
+               arg_min(records_read, scan_id) AS records_read,
+               arg_min(records_parsed, scan_id) AS records_parsed,
+               arg_min(records_rejected, scan_id) AS records_rejected,
+               arg_min(rejections, scan_id) AS rejections
+        FROM {scan_files} GROUP BY source, fingerprint""")
     rows = con.execute(
-        "SELECT scan_id, source, log_type, records_read, records_parsed, records_rejected, "
-        "rejections FROM scan_files ORDER BY source, scan_id"
+        "SELECT scans, source, log_type, records_read, records_parsed, records_rejected, "
+        "rejections FROM report_inputs ORDER BY source, fingerprint NULLS FIRST"
     ).fetchall()
     files = []
-    for scan_id, source, log_type, read, parsed, rejected, rejections in rows:
+    for scans, source, log_type, read, parsed, rejected, rejections in rows:
         details = json.loads(rejections) if isinstance(rejections, str) else rejections or []
-        files.append(ScanFile(str(scan_id), str(source), log_type, int(read or 0),
+        files.append(ScanFile(int(scans), str(source), log_type, int(read or 0),
                               int(parsed or 0), int(rejected or 0), list(details)))
     row = con.execute(
         "SELECT coalesce(sum(records_read), 0), coalesce(sum(records_parsed), 0), "
-        "coalesce(sum(records_rejected), 0) FROM scan_files"
+        "coalesce(sum(records_rejected), 0), (SELECT count(DISTINCT scan_id) FROM scan_files) "
+        "FROM report_inputs"
     ).fetchone()
-    read, parsed, rejected = (int(v) for v in row) if row else (0, 0, 0)
-    return files, {"read": read, "parsed": parsed, "rejected": rejected}
+    read, parsed, rejected, scans = (int(v) for v in row) if row else (0, 0, 0, 0)
+    return files, {"read": read, "parsed": parsed, "rejected": rejected, "scans": scans}

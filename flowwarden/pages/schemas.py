@@ -1,13 +1,17 @@
 """The columns of each log type, as the readers in `flowwarden.logs` declare them.
 
 `SummaryAttributes` and output fields are checked against these: a rule written for Panther's
-lower-case `srcaddr` names a column the camelCase AWS.VPCFlow schema does not have.
+lower-case `srcaddr` names a column the camelCase AWS.VPCFlow schema does not have. A summary
+attribute names an event field; a rule of several log types may name a field only some of them
+have (Panther shows it for those events), so an attribute is a problem only when it is a column
+of none of the rule's log types. `flowwarden check`, `explain` and the catalog all use
+`check_summary_attributes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -15,6 +19,7 @@ from flowwarden.logs import fields as vpcflow
 from flowwarden.logs.common import STANDARD_FIELDS
 from flowwarden.logs.formats import ocsf
 from flowwarden.rules.datamodel import DataModel
+from flowwarden.rules.rule import Rule
 
 SCHEMAS: dict[str, pa.Schema] = {vpcflow.LOG_TYPE: vpcflow.schema(), ocsf.LOG_TYPE: ocsf.schema()}
 STANDARD_COLUMNS: tuple[str, ...] = tuple(f.name for f in STANDARD_FIELDS)
@@ -55,6 +60,13 @@ class AttributeCheck:
     log_type: str
     found: bool | None
     suggestion: str | None = None
+    found_in: tuple[str, ...] = ()  # the rule's other log types that have the column
+    unknown_in: tuple[str, ...] = ()  # the rule's other log types without a known schema
+
+    @property
+    def problem(self) -> bool:
+        """A column of none of the rule's log types: the attribute shows nothing, ever."""
+        return self.found is False and not self.found_in and not self.unknown_in
 
     @property
     def message(self) -> str:
@@ -62,24 +74,69 @@ class AttributeCheck:
             return f"no schema known for {self.log_type}"
         if self.found:
             return "ok"
+        if self.found_in:
+            return f"ok: {', '.join(self.found_in)} only (not a column of {self.log_type})"
+        if self.unknown_in:
+            return (f"not a column of {self.log_type}; maybe of {', '.join(self.unknown_in)} "
+                    "(no schema known)")
         hint = f"; did you mean {self.suggestion}?" if self.suggestion else ""
         return f"not a column of {self.log_type}{hint}"
 
 
 def check_attribute(attribute: str, log_type: str,
                     data_models: Mapping[str, DataModel]) -> AttributeCheck:
-    """Check `attribute` against `log_type`'s columns (and Panther's `p_` columns).
+    """Check `attribute` against `log_type`'s columns (and Panther's `p_` columns), in any case
+    of letters, as Panther looks fields up (the spec rules name `srcaddr` for `srcAddr`).
 
     >>> check_attribute("srcaddr", "AWS.VPCFlow", {}).message
-    'not a column of AWS.VPCFlow; did you mean srcAddr?'
+    'ok'
+    >>> check_attribute("dst_port", "AWS.VPCFlow", {}).message
+    'not a column of AWS.VPCFlow; did you mean dstPort?'
     """
     known = columns(log_type)
     if known is None:
         return AttributeCheck(attribute, log_type, None)
-    normalized = attribute.removeprefix("$.")
-    if normalized in known or normalized in STANDARD_COLUMNS:
+    normalized = attribute.removeprefix("$.").lower()
+    if any(normalized == name.lower() for name in (*known, *STANDARD_COLUMNS)):
         return AttributeCheck(attribute, log_type, True)
     return AttributeCheck(attribute, log_type, False, _suggest(normalized, log_type, data_models))
+
+
+def check_summary_attributes(rule: Rule,
+                             data_models: Mapping[str, DataModel]) -> tuple[AttributeCheck, ...]:
+    """Each of the rule's summary attributes against each of its log types.
+
+    >>> rule = Rule("R", "r.yml", "r.py", ("AWS.VPCFlow", "OCSF.NetworkActivity"), "Low", True,
+    ...             summary_attributes=("srcAddr", "dst_port"))
+    >>> [(c.log_type, c.problem) for c in check_summary_attributes(rule, {})]
+    [('AWS.VPCFlow', False), ('OCSF.NetworkActivity', False), ('AWS.VPCFlow', True), ('OCSF.NetworkActivity', True)]
+    """
+    checks: list[AttributeCheck] = []
+    for attribute in rule.summary_attributes:
+        per_type = [check_attribute(attribute, lt, data_models) for lt in rule.log_types]
+        found = tuple(c.log_type for c in per_type if c.found)
+        unknown = tuple(c.log_type for c in per_type if c.found is None)
+        checks.extend(replace(c, found_in=found, unknown_in=unknown) if c.found is False else c
+                      for c in per_type)
+    return tuple(checks)
+
+
+def summary_attribute_problems(rule: Rule, data_models: Mapping[str, DataModel]) -> list[str]:
+    """One message per summary attribute that is a column of none of the rule's log types
+    (with a suggestion where one is found), as `flowwarden check` reports them.
+
+    >>> rule = Rule("R", "r.yml", "r.py", ("AWS.VPCFlow",), "Low", True,
+    ...             summary_attributes=("srcaddr", "dst_port"))
+    >>> summary_attribute_problems(rule, {})
+    ['R: SummaryAttributes dst_port: not a column of AWS.VPCFlow; did you mean dstPort?']
+    """
+    checks = check_summary_attributes(rule, data_models)
+    problems: list[str] = []
+    for attribute in dict.fromkeys(rule.summary_attributes):
+        bad = [c.message for c in checks if c.attribute == attribute and c.problem]
+        if bad:
+            problems.append(f"{rule.id}: SummaryAttributes {attribute}: {'; '.join(bad)}")
+    return problems
 
 
 def _suggest(attribute: str, log_type: str, data_models: Mapping[str, DataModel]) -> str | None:

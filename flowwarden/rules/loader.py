@@ -1,4 +1,10 @@
-"""Loading a directory tree in Panther's layout: rules, data models, global helpers."""
+"""Loading a directory tree in Panther's layout: rules, data models, global helpers.
+
+Built-in packs are named: ``default`` (the spec rules and the flow rules) and ``tuned`` (the
+default pack with the tuned versions of the two spec rules in their place). A rule may declare
+``Replaces: <RuleID>`` (or a list): when the rule it names is loaded too, that rule is dropped
+from the pack and recorded in ``Pack.replaced``. A directory given alone loads only itself.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,10 @@ from flowwarden.yamlfile import load_yaml
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 BUILTIN_PACKS = {"default": PACKS_DIR / "default", "tuned": PACKS_DIR / "tuned"}
+# What each built-in pack name loads: ``tuned`` is the default pack plus the tuned rules, which
+# replace the spec rules they name in ``Replaces:``.
+BUILTIN_LAYERS: dict[str, tuple[str, ...]] = {"default": ("default",),
+                                               "tuned": ("default", "tuned")}
 SKIPPED_TYPES = {
     "policy": "policies evaluate cloud resources, not log events",
     "scheduled_rule": "scheduled rules run on a data lake query's results",
@@ -42,6 +52,7 @@ class Pack:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     config: Config = field(default_factory=default_config)
     paths: list[str] = field(default_factory=list)  # the directories it was loaded from
+    replaced: dict[str, str] = field(default_factory=dict)  # rule id -> the rule run instead
 
     def event(self, data: Mapping[str, Any]) -> PantherEvent:
         """Wrap a record with the data model of its `p_log_type`."""
@@ -59,23 +70,39 @@ class Pack:
             known = {r.id for r in self.rules}
             missing = [r for r in only if r not in known]
             if missing:
-                raise RuleLoadError(f"no rule with id {', '.join(missing)} is loaded")
+                raise RuleLoadError(f"no rule with id {', '.join(missing)} is loaded"
+                                    + self.replaced_note(missing))
             return [r for r in self.rules if r.id in only]
         return [r for r in self.rules if self.config.is_enabled(r.id, r.enabled)]
 
+    def replaced_note(self, rule_ids: Sequence[str]) -> str:
+        """``"; X is replaced by Y in this pack"`` for those of ``rule_ids`` that were replaced."""
+        found = [f"{r} is replaced by {self.replaced[r]}" for r in rule_ids if r in self.replaced]
+        return f"; {', '.join(found)} in this pack (--pack default runs it)" if found else ""
+
 
 def resolve_pack_paths(names: Sequence[str]) -> list[Path]:
-    """Built-in pack names (`default`, `tuned`) or directories; nothing means `default`."""
-    if not names:
-        return [BUILTIN_PACKS["default"]]
-    paths = []
-    for name in names:
-        path = BUILTIN_PACKS.get(name, Path(name))
-        if not path.exists():
-            known = ", ".join(BUILTIN_PACKS)
-            raise RuleLoadError(f"no such rule directory or built-in pack (built-in: {known})",
-                                Location(name))
-        paths.append(path)
+    """Built-in pack names (`default`, `tuned`) or directories; nothing means `default`.
+
+    A built-in name brings the directories it is made of (``BUILTIN_LAYERS``); each directory
+    is loaded once.
+
+    >>> [p.name for p in resolve_pack_paths(["tuned"])]
+    ['default', 'tuned']
+    >>> [p.name for p in resolve_pack_paths(["default", "tuned", "default"])]
+    ['default', 'tuned']
+    """
+    paths: list[Path] = []
+    for name in names or ["default"]:
+        if name in BUILTIN_LAYERS:
+            found = [BUILTIN_PACKS[layer] for layer in BUILTIN_LAYERS[name]]
+        else:
+            found = [Path(name)]
+            if not found[0].exists():
+                known = ", ".join(BUILTIN_PACKS)
+                raise RuleLoadError(f"no such rule directory or built-in pack (built-in: {known})",
+                                    Location(name))
+        paths.extend(p for p in found if p not in paths)
     return paths
 
 
@@ -103,6 +130,7 @@ def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = N
         except FlowwardenError as exc:
             pack.problems.append(exc)
     _check_duplicate_ids(pack)
+    _apply_replacements(pack)
     return pack
 
 
@@ -225,9 +253,20 @@ def _load_rule(path: Path, doc: dict[str, Any], config: Config) -> Rule:
         dedup_minutes=_positive_int(doc, "DedupPeriodMinutes", 60, path),
         threshold=_positive_int(doc, "Threshold", 1, path),
         tests=_tests(doc, path),
+        replaces=_replaces(doc, path),
         module=module,
         source=source_path.read_text(encoding="utf-8"),
     )
+
+
+def _replaces(doc: dict[str, Any], path: Path) -> tuple[str, ...]:
+    value = doc.get("Replaces")
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise RuleLoadError("Replaces must be a RuleID or a list of RuleIDs", Location(str(path)))
+    return tuple(items)
 
 
 def _positive_int(doc: dict[str, Any], key: str, default: int, path: Path) -> int:
@@ -272,3 +311,13 @@ def _check_duplicate_ids(pack: Pack) -> None:
             pack.rules.remove(rule)
         else:
             seen[rule.id] = rule
+
+
+def _apply_replacements(pack: Pack) -> None:
+    """Drop every rule another loaded rule replaces (``Replaces:``), remembering by which."""
+    loaded = {rule.id for rule in pack.rules}
+    for rule in pack.rules:
+        for target in rule.replaces:
+            if target in loaded and target != rule.id:
+                pack.replaced.setdefault(target, rule.id)
+    pack.rules = [rule for rule in pack.rules if rule.id not in pack.replaced]

@@ -49,6 +49,7 @@ class Rule:
     dedup_minutes: int = 60
     threshold: int = 1
     tests: tuple[RuleTest, ...] = ()
+    replaces: tuple[str, ...] = ()  # rule ids this rule runs instead of (YAML `Replaces:`)
     module: ModuleType | None = field(default=None, compare=False, repr=False)
     source: str = field(default="", compare=False, repr=False)
 
@@ -60,8 +61,10 @@ class Rule:
         fn = getattr(self.module, name, None)
         return fn if callable(fn) else None
 
-    def evaluate(self, event: PantherEvent) -> RuleResult:
-        """Run rule() and, on a match only, the alert-time functions; exceptions become errors."""
+    def evaluate(self, event: PantherEvent, keys_only: bool = False) -> RuleResult:
+        """Run rule() and, on a match only, the alert-time functions (with ``keys_only``, only
+        those that group matches: ``dedup``, ``unique``, and ``title`` when dedup needs it);
+        exceptions become errors."""
         result = RuleResult(self.id)
         try:
             matched = self.function("rule")(event)  # type: ignore[misc]
@@ -73,36 +76,42 @@ class Rule:
             return result
         result.matched = matched
         if matched:
-            self._alert_fields(event, result)
+            self.match_keys(event, result)
+            if not keys_only:
+                self.alert_fields(event, result)
         return result
 
-    def evaluate_match(self, event: PantherEvent) -> RuleResult:
+    def evaluate_match(self, event: PantherEvent, keys_only: bool = False) -> RuleResult:
         """The result for an event a compiled condition proved to match: alert functions only."""
         result = RuleResult(self.id, matched=True)
-        self._alert_fields(event, result)
+        self.match_keys(event, result)
+        if not keys_only:
+            self.alert_fields(event, result)
         return result
 
-    def _alert_fields(self, event: PantherEvent, result: RuleResult) -> None:
-        values: dict[str, Any] = {}
-        for name in ALERT_FUNCTIONS:
-            fn = self.function(name)
-            if fn is None:
-                continue
-            try:
-                values[name] = fn(event)
-            except Exception as exc:  # noqa: BLE001
-                result.errors[name] = describe(exc)
-        title = values.get("title")
-        result.title = str(title)[:MAX_TITLE] if title is not None else None
-        dedup = values.get("dedup")
+    def match_keys(self, event: PantherEvent, result: RuleResult) -> None:
+        """What groups a match into an alert: the dedup string (falling back to the title, then
+        ``defaultDedupString:<id>``) and the ``unique`` value. Run on every match."""
+        dedup = self._call("dedup", event, result)
         if dedup is not None and str(dedup) != "":
             result.dedup = str(dedup)[:MAX_DEDUP]
-        elif result.title:
-            result.dedup = result.title[:MAX_DEDUP]
         else:
-            result.dedup = f"defaultDedupString:{self.id}"
-        result.severity = self._severity(values.get("severity"), result)
-        context = values.get("alert_context")
+            self._title(event, result)
+            if result.title:
+                result.dedup = result.title[:MAX_DEDUP]
+            else:
+                result.dedup = f"defaultDedupString:{self.id}"
+        unique = self._call("unique", event, result)
+        if unique is not None:
+            result.unique = str(unique)
+
+    def alert_fields(self, event: PantherEvent, result: RuleResult) -> None:
+        """The alert's own values: title, severity, context, description, reference, runbook,
+        destinations. Run once per alert, on its first event (and on every match by
+        ``evaluate``, as Panther's test tool does)."""
+        self._title(event, result)
+        result.severity = self._severity(self._call("severity", event, result), result)
+        context = self._call("alert_context", event, result)
         if context is not None and not isinstance(context, dict):
             result.errors["alert_context"] = (
                 f"alert_context() returned {type(context).__name__}, expected dict"
@@ -110,12 +119,28 @@ class Rule:
             context = None
         result.alert_context = thaw(context) if context is not None else None
         for name in ("description", "reference", "runbook"):
-            if values.get(name) is not None:
-                setattr(result, name, str(values[name]))
-        if values.get("destinations") is not None:
-            result.destinations = [str(d) for d in values["destinations"]]
-        if values.get("unique") is not None:
-            result.unique = str(values["unique"])
+            value = self._call(name, event, result)
+            if value is not None:
+                setattr(result, name, str(value))
+        destinations = self._call("destinations", event, result)
+        if destinations is not None:
+            result.destinations = [str(d) for d in destinations]
+
+    def _title(self, event: PantherEvent, result: RuleResult) -> None:
+        if result.title is None and "title" not in result.errors:
+            title = self._call("title", event, result)
+            result.title = str(title)[:MAX_TITLE] if title is not None else None
+
+    def _call(self, name: str, event: PantherEvent, result: RuleResult) -> Any:
+        """``name(event)``, or None when the rule has no such function or it raised."""
+        fn = self.function(name)
+        if fn is None:
+            return None
+        try:
+            return fn(event)
+        except Exception as exc:  # noqa: BLE001
+            result.errors[name] = describe(exc)
+            return None
 
     def _severity(self, dynamic: Any, result: RuleResult) -> str:
         if dynamic is None or str(dynamic).upper() == "DEFAULT":

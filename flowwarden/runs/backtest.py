@@ -119,11 +119,13 @@ def run_backtest(sources: Sequence[str], sides: Sequence[Side], options: Any = N
     for name, scanner in scanners:
         result = scanner.finish()
         side = SideReport(name)
+        by_rule: dict[str, list[Alert]] = {rule.id: [] for rule in scanner.rules}
+        for alert in result.alerts:
+            by_rule[alert.rule_id].append(alert)
         errors = result.errors_by_rule()
         for rule in scanner.rules:
-            alerts = [a for a in result.alerts if a.rule_id == rule.id]
             side.rules[rule.id] = rule_stats(rule.id, rule.severity, result.matches[rule.id],
-                                             alerts, report.days, top, errors[rule.id])
+                                             by_rule[rule.id], report.days, top, errors[rule.id])
         report.sides.append(side)
     return report
 

@@ -30,11 +30,17 @@ def temporary_beside(target: Path) -> Path:
 def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """A file opened in ``mode`` ("w" or "wb") that replaces ``path`` when the block completes.
 
-    If the block raises, the target is untouched and the temporary file is removed.
+    If the block raises, the target is untouched and the temporary file is removed. A target
+    that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is
+    written directly: renaming over it would replace the device with a file.
     """
     target = Path(path)
-    tmp = temporary_beside(target)
     encoding = None if "b" in mode else "utf-8"
+    if target.exists() and not target.is_file():
+        with open(target, mode, encoding=encoding) as out:
+            yield out
+        return
+    tmp = temporary_beside(target)
     try:
         with open(tmp, mode, encoding=encoding) as out:
             yield out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import gzip
+import json
 import os
 import pickle
 import subprocess
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -324,3 +326,52 @@ def test_importing_flowwarden_does_not_import_pyspark():
             "flowwarden.logic.render.spark; print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class FakeBuilder:
+    """A session builder whose start, like PySpark's, runs a process that writes to the
+    terminal (as the JVM does); the session records its log level."""
+
+    def __init__(self) -> None:
+        self.levels: list[str] = []
+
+    def getOrCreate(self) -> Any:  # noqa: N802 - PySpark's name
+        subprocess.run(["sh", "-c", "echo \"Using Spark's default log4j profile\" >&2; "
+                                    "echo ':: loading settings :: url = jar:ivy'"], check=True)
+        return SimpleNamespace(sparkContext=SimpleNamespace(setLogLevel=self.levels.append))
+
+
+def test_a_quiet_session_start_sends_the_jvm_output_to_a_log_file(tmp_path, capfd, monkeypatch):
+    log = tmp_path / "spark.log"
+    monkeypatch.setattr(spark_engine, "spark_log_path", lambda directory=None: str(log))
+    monkeypatch.setattr(spark_engine, "_launches_jvm", lambda: True)
+    builder = FakeBuilder()
+    spark_engine.start_session(builder)
+    print("flowwarden's own output")  # restored after the start
+    out, err = capfd.readouterr()
+    assert out == "flowwarden's own output\n" and err == ""
+    assert "log4j profile" in log.read_text() and ":: loading settings ::" in log.read_text()
+    assert builder.levels == ["ERROR"]
+    verbose = FakeBuilder()
+    spark_engine.start_session(verbose, verbose=True)
+    out, err = capfd.readouterr()
+    assert "log4j profile" in err and ":: loading settings ::" in out and verbose.levels == []
+
+
+def test_spark_scan_from_the_command_line_is_quiet_unless_verbose(tmp_path):
+    require_spark()
+    sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "TMPDIR": str(tmp_path)}
+    command = [sys.executable, "-m", "flowwarden.cli", "scan", sample, "--engine", "spark",
+               "--master", "local[1]", "--spark-conf", "spark.ui.enabled=false"]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.splitlines()[0] == "records 8   engine spark, 6 rules"
+    assert "AWS.VPC.InboundPortWhitelist" in quiet.stderr  # the per-rule table
+    assert not [line for line in quiet.stderr.splitlines() if "log4j" in line or " WARN " in line]
+    assert [json.loads(line)["rule_id"] for line in quiet.stdout.splitlines()]  # alerts only
+    (log,) = tmp_path.glob("flowwarden-spark-*.log")
+    assert "log4j" in log.read_text()
+    verbose = subprocess.run([*command, "--verbose", "-q"], capture_output=True, text=True,
+                             env=env, timeout=600)
+    assert verbose.returncode == 0 and "log4j" in verbose.stderr

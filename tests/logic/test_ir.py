@@ -8,19 +8,28 @@ import pytest
 from flowwarden.logic import ir
 from flowwarden.logic.ir import (
     NODE_TYPES,
+    Add,
     And,
     Coalesce,
     Compare,
+    Concat,
     Const,
+    DictOf,
     Field,
+    IfElse,
     InSet,
+    IntText,
     IpCheck,
     IpInCidrs,
     IsNull,
+    ListOf,
+    Lookup,
     Not,
     Or,
     Residual,
+    Seq,
     Span,
+    Str,
     Truthy,
     Udm,
 )
@@ -48,6 +57,15 @@ def sample(kind: type[ir.Node]) -> ir.Node:
         Or: Or((Truthy(SRC), IsNull(PORT))),
         Not: Not(Truthy(SRC)),
         Residual: Residual("helper(event)", "call to helper()"),
+        Str: Str(PORT),
+        Concat: Concat((Const("port "), Str(PORT))),
+        Add: Add(Const("ip "), SRC),
+        IntText: IntText(PORT),
+        IfElse: IfElse(IsNull(SRC), Const("none"), SRC),
+        DictOf: DictOf(("source_ip",), (SRC,)),
+        ListOf: ListOf((SRC, Const("slack"))),
+        Lookup: Lookup(PORT, ((22, "ssh"),), Const(None), "NAMES"),
+        Seq: Seq((Add(SRC, Const("!")),), Const("x")),
     }[kind]
 
 
@@ -124,6 +142,15 @@ def test_span_location_is_one_based():
                  id="in-cidr"),
     pytest.param(Residual("f(\n  event)", "call"), 'residual("f( event)", reason="call")',
                  id="residual"),
+    pytest.param(Concat((Const("p "), Str(PORT))), 'concat("p ", str(udm.destination_port))',
+                 id="concat"),
+    pytest.param(IfElse(IsNull(SRC), Const(None), Add(SRC, Const("!"))),
+                 'if(is_null(udm.source_ip), null, add(udm.source_ip, "!"))', id="if-else"),
+    pytest.param(DictOf(("a",), (ListOf((IntText(PORT),)),)), '{"a": [int_text(udm.destination_port)]}',
+                 id="dict-list"),
+    pytest.param(Lookup(PORT, ((22, "ssh"),), Const(None), "N"), 'get(N={22: "ssh"}, udm.destination_port, null)',
+                 id="lookup"),
+    pytest.param(Seq((SRC,), Const(1)), "seq([udm.source_ip], 1)", id="seq"),
 ])
 def test_text_rendering(node, expected):
     assert to_text(node) == expected == str(node)

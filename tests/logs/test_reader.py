@@ -155,3 +155,67 @@ def test_log_type_known_when_window_drops_everything(samples: Path) -> None:
     rows, reader = read_rows([path], since=datetime(2030, 1, 1, tzinfo=UTC))
     stats = reader.stats.files[str(path)]
     assert rows == [] and stats.log_type == "AWS.VPCFlow" and stats.filtered == 7
+
+
+def _lines_of(reader) -> dict[str, list[int | None]]:
+    """For each input, the line the reader reports for every record it yielded, in order."""
+    counts: dict[str, int] = {}
+    for item in reader:
+        counts[item.source] = counts.get(item.source, 0) + item.batch.num_rows
+    return {source: [reader.stats.files[source].line_at(i) for i in range(count)]
+            for source, count in counts.items()}
+
+
+def test_records_keep_their_line_numbers_past_blanks_rejections_and_the_window(tmp_path: Path):
+    header = "version srcaddr dstport start end action log-status"
+    ok = "2 10.0.0.{} 22 {} {} ACCEPT OK"
+    old, new = 1420070400, 1714564800  # 2015 and 2024
+    text = tmp_path / "flows.log"
+    text.write_text("\n".join([header, ok.format(1, new, new), "", ok.format(2, old, old),
+                               "2 10.0.0.3 x", ok.format(4, new, new), "   ",
+                               ok.format(5, new, new)]) + "\n")
+    jsonl = tmp_path / "events.jsonl"
+    jsonl.write_text("\n".join([
+        json.dumps({"p_log_type": "AWS.VPCFlow", "srcAddr": "10.0.0.1", "dstPort": 22}),
+        "not json", "",
+        json.dumps({"p_log_type": "AWS.VPCFlow", "srcAddr": "10.0.0.4", "dstPort": 22})]) + "\n")
+    reader = read([str(text), str(jsonl)])
+    lines = _lines_of(reader)
+    assert lines == {str(text): [2, 4, 6, 8], str(jsonl): [1, 4]}
+    assert {f.numbered_by for f in reader.stats.files.values()} == {"line"}
+    windowed = read([str(text)], ReadOptions(since=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert _lines_of(windowed) == {str(text): [2, 6, 8]}  # line 4 is from 2015
+    # A clean block (the fast path) and a projected read number their records the same way
+    clean = tmp_path / "clean.log"
+    clean.write_text(header + "\n" + "\n".join(ok.format(i, new, new) for i in range(9)) + "\n")
+    projected = read([str(clean)], ReadOptions(columns=("dstPort",), batch_size=4))
+    assert _lines_of(projected) == {str(clean): list(range(2, 11))}
+
+
+def test_parquet_records_are_numbered_by_record(samples: Path) -> None:
+    path = next((samples / "parquet").glob("*.parquet"))
+    reader = read([str(path)])
+    (numbers,) = _lines_of(reader).values()
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 1
+    assert reader.stats.files[str(path)].numbered_by == "record"
+
+
+def test_rejected_input_is_shown_as_text_not_bytes(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"a,b,c \x1b[2J\xff\n1,2,3\n")
+    flows = tmp_path / "flows.log"
+    flows.write_text("srcaddr dstport\n10.0.0.1 2\x1b]0;owned\x07\n")
+    _, reader = read_rows([junk, flows])
+    reasons = [r.reason for f in reader.stats.files.values() for r in f.rejections]
+    assert reasons == ['not a recognised log format (first line "a,b,c \\x1b[2J\ufffd")',
+                       'dstPort (dstport): not an integer: "2\\x1b]0;owned\\x07"']
+    assert not any("b'" in r or "\x1b" in r for r in reasons)
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from flowwarden.logs import model
+
+    result = doctest.testmod(model)
+    assert result.attempted > 0 and result.failed == 0

@@ -142,7 +142,7 @@ def test_bad_lines_are_rejected_with_line_numbers(tmp_path: Path) -> None:
     assert len(rows) == 2 and stats.parsed == 2 and stats.rejected == 3 and stats.read == 5
     by_line = {r.line: r.reason for r in stats.rejections}
     assert set(by_line) == {3, 4, 5}
-    assert "dstPort" in by_line[3] and "'abc'" in by_line[3]
+    assert "dstPort" in by_line[3] and '"abc"' in by_line[3]
     assert by_line[4] == "expected 14 fields, found 13"
     assert "MAYBE" in by_line[5]
     assert all(r.source == str(path) for r in stats.rejections)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from flowwarden.engine.local.vectorized import compile_pack
+from flowwarden.errors import RuleLoadError
 from flowwarden.logic.extract import extract_rule
+from flowwarden.rules.loader import BUILTIN_PACKS, load_pack, resolve_pack_paths
 from flowwarden.rules.testing import run_test, run_tests
 
 INBOUND, DNS = "AWS.VPC.InboundPortWhitelist", "AWS.VPC.UnapprovedOutboundDNS"
@@ -33,13 +35,37 @@ FAULTS = [
 ]
 
 
-def test_tuned_pack_loads_and_its_tests_pass(tuned_pack):
+def test_tuned_pack_loads_and_its_tests_pass(tuned_pack, spec_pack):
     assert tuned_pack.problems == []
-    assert sorted(r.id for r in tuned_pack.rules) == sorted(TUNED.values())
+    # The default pack with the tuned rules in place of the two spec rules, nothing else lost
+    kept = {r.id for r in spec_pack.rules} - set(TUNED)
+    assert len(kept) == 4 and "AWS.VPC.PortScan" in kept
+    assert sorted(r.id for r in tuned_pack.rules) == sorted([*kept, *TUNED.values()])
+    assert tuned_pack.replaced == TUNED
+    assert {r.id for r in tuned_pack.active_rules()} == {r.id for r in tuned_pack.rules}
     report = run_tests(tuned_pack)
     failures = [f"{o.rule_id} / {o.name}: {o.reason}" for o in report.outcomes if not o.passed]
     assert failures == []
     assert report.passed >= 60
+
+
+def test_a_pack_directory_alone_loads_only_itself():
+    alone = load_pack(resolve_pack_paths([str(BUILTIN_PACKS["tuned"])]))
+    assert sorted(r.id for r in alone.rules) == sorted(TUNED.values()) and alone.replaced == {}
+    assert [p.name for p in resolve_pack_paths(["tuned"])] == ["default", "tuned"]
+
+
+def test_replaced_rules_are_named_when_asked_for(tuned_pack):
+    with pytest.raises(RuleLoadError, match=f"{INBOUND} is replaced by {INBOUND}.Tuned"):
+        tuned_pack.active_rules([INBOUND])
+
+
+def test_replaces_must_name_rule_ids(tmp_path):
+    (tmp_path / "r.py").write_text("def rule(e): return True\n")
+    (tmp_path / "r.yml").write_text("AnalysisType: rule\nRuleID: R\nFilename: r.py\n"
+                                    "Enabled: true\nSeverity: Low\nLogTypes: [X]\nReplaces: [1]\n")
+    pack = load_pack([tmp_path])
+    assert pack.rules == [] and "Replaces must be a RuleID" in pack.problems[0].message
 
 
 @pytest.mark.parametrize(("spec_id", "prefix", "spec_wrong"), FAULTS,
@@ -125,3 +151,37 @@ def test_pod_secondary_ip_keys_on_the_packet_address(tuned_pack):
         rule.module.INTERNAL_NETWORKS = original
     assert result.matched
     assert result.dedup == "100.64.1.23->45.90.28.1:53"
+
+
+def test_benchmark_pack_tuned_is_the_tuned_pack(spec_pack):
+    import importlib.util
+    import sys
+
+    from tests.conftest import REPO
+
+    name = "flowwarden_benchmarks_engine"
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "engine.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    pack, rules = module.load_rules("pack-tuned")
+    _, default_rules = module.load_rules("pack")
+    # The whole pack, each spec rule swapped for its tuned version
+    assert sorted(r.id for r in rules) == sorted(
+        TUNED.get(r.id, r.id) for r in default_rules)
+
+
+def test_spark_executors_load_the_same_tuned_pack(tuned_pack):
+    from types import SimpleNamespace
+
+    from flowwarden.engine.spark.session import pack_spec
+
+    session = SimpleNamespace(sparkContext=SimpleNamespace(master="local[2]"))
+    spec = pack_spec(session, tuned_pack, tuned_pack.active_rules(), tuned_pack.paths)
+    assert spec.paths == ("default", "tuned")
+    loaded = spec.load()
+    assert [r.id for r in loaded.rules] == [r.id for r in tuned_pack.rules]
+    assert loaded.replaced == TUNED
+    # A bare built-in name brings its layers on the executors too
+    bare = type(spec)(("tuned",), spec.config).load()
+    assert [r.id for r in bare.rules] == [r.id for r in tuned_pack.rules]

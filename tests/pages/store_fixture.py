@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,107 @@ def make_store(path: Path) -> Path:
                                            {"line": 5, "reason": "too few fields"},
                                            {"line": 9, "reason": "too few fields"}]},
         ])
+    finally:
+        store.close()
+    return path
+
+
+# A rule id that needs quoting in SQL and escaping in HTML (rule ids come from rule files).
+ODD_RULE = "Custom.O'Brien<b>&\"Rule\""
+RANDOM_RULES = ("AWS.VPC.InboundPortWhitelist", "AWS.VPC.PortScan", "OCSF.Custom", ODD_RULE)
+_IPS = ("10.0.0.1", "10.0.0.2", "52.1.2.3", "198.51.100.7", "203.0.113.5", "2001:db8::1", "")
+_PORTS = (22, 53, 443, 3389, 8080, 6379)
+
+
+_MISSING = object()
+
+
+def _maybe(rng: random.Random, pool: tuple[Any, ...]) -> Any:
+    """A value from `pool`, or None, or missing (the `_MISSING` marker)."""
+    roll = rng.random()
+    if roll < 0.12:
+        return None
+    if roll < 0.22:
+        return _MISSING
+    return rng.choice(pool)
+
+
+def _put(record: dict[str, Any], key: str, value: Any) -> None:
+    if value is not _MISSING:
+        record[key] = value
+
+
+def _random_context(rng: random.Random) -> dict[str, Any] | None:
+    roll = rng.random()
+    if roll < 0.08:
+        return None
+    context: dict[str, Any] = {"action": "ACCEPT"}
+    if roll < 0.16:  # raw-record keys in the context: the second path of each kind
+        _put(context, "srcAddr", _maybe(rng, _IPS))
+        _put(context, "dstPort", _maybe(rng, _PORTS))
+        return context
+    for key, pool in (("source_ip", _IPS), ("destination_ip", _IPS),
+                      ("source_port", _PORTS), ("destination_port", _PORTS)):
+        _put(context, key, _maybe(rng, pool))
+    if rng.random() < 0.3:  # used only where source_ip is missing, null or empty
+        _put(context, "srcAddr", _maybe(rng, _IPS))
+    return context
+
+
+def _random_sample(rng: random.Random) -> Any:
+    roll = rng.random()
+    if roll < 0.1:
+        return "not a record"
+    if roll < 0.5:  # OCSF: nested endpoints
+        sample: dict[str, Any] = {"p_log_type": "OCSF.NetworkActivity"}
+        for side in ("src_endpoint", "dst_endpoint"):
+            if rng.random() < 0.2:
+                sample[side] = "flat"
+                continue
+            endpoint: dict[str, Any] = {}
+            _put(endpoint, "ip", _maybe(rng, _IPS))
+            _put(endpoint, "port", _maybe(rng, _PORTS))
+            sample[side] = endpoint
+        return sample
+    sample = {"p_log_type": "AWS.VPCFlow", "note": SCRIPT_CLOSE}
+    for key, pool in (("srcAddr", _IPS), ("dstAddr", _IPS), ("srcPort", _PORTS),
+                      ("dstPort", _PORTS)):
+        _put(sample, key, _maybe(rng, pool))
+    return sample
+
+
+def random_alerts(seed: int, count: int, span: timedelta) -> list[Alert]:
+    """`count` alerts of a few rules with every shape of endpoint data `ENDPOINT_KEYS` reads:
+    data-model keys in the context, raw keys in the context, AWS and OCSF samples, values that
+    are missing, null or empty, samples that are not records, no samples at all."""
+    rng = random.Random(seed)
+    alerts = []
+    for index in range(count):
+        rule_id = rng.choice(RANDOM_RULES)
+        when = BASE + timedelta(seconds=rng.randrange(int(span.total_seconds()) + 1))
+        events = rng.choice((None, 0, 1, 1, 2, 3, 7))
+        alerts.append(Alert(
+            id=f"r{seed}-{index:05d}", rule_id=rule_id, rule_name=f"Name of {rule_id}",
+            title=f"Random alert {index}", severity=rng.choice(("Critical", "High", "Medium",
+                                                                 "Low", "Info")),
+            dedup=str(index), window_start=when,
+            # a few alerts without a first event time: the chart leaves them out
+            first_event_time=None if rng.random() < 0.03 else when,
+            last_event_time=when, event_count=events, unique_count=None,
+            threshold=1, mitre=[], runbook="", reference="", description="",
+            log_types=["AWS.VPCFlow"], alert_context=_random_context(rng),
+            samples=[_random_sample(rng) for _ in range(rng.choice((0, 1, 2, 3, 3, 5)))],
+        ))
+    # two alerts of one rule at the same time: the id breaks the tie
+    twin = alerts[0]
+    alerts.append(Alert(**{**twin.__dict__, "id": "r-twin", "dedup": "twin"}))
+    return alerts
+
+
+def make_random_store(path: Path, seed: int, count: int, span: timedelta) -> Path:
+    store = AlertStore(path)
+    try:
+        store.add(random_alerts(seed, count, span))
     finally:
         store.close()
     return path

@@ -31,9 +31,10 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def served_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The report served by a localhost http.server, as a user sharing it would."""
+    """The report served by a localhost http.server, as a user sharing it would; it embeds the
+    first 2 alerts of each rule, so one rule (3 alerts) has one left in the store."""
     root = tmp_path_factory.mktemp("served")
-    build_report(make_store(root / "alerts.duckdb"), root / "report.html")
+    build_report(make_store(root / "alerts.duckdb"), root / "report.html", limit=2)
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -127,12 +128,33 @@ def test_report_in_the_browser(browser: Any, served_report: str, tmp_path: Path)
         "return [window.__xss_title, window.__xss_img, window.__xss_attr, window.__xss_json]")
     assert ran == [None, None, None, None]
     assert browser.find_elements(CSS, "#alert-list img") == []
+    # The page says what it holds: 4 of the 5 alerts, and how to list the one left out.
+    assert browser.find_element(CSS, "#alert-scope").text.startswith(
+        "This page embeds the first 2 alerts of each rule, by first event time, then id: "
+        "4 of 5 alerts in the store. The filter searches the alerts on this page only")
+    groups = browser.find_elements(CSS, "#alert-list .rule-alerts")
+    assert [g.get_attribute("data-rule") for g in groups] == [
+        "AWS.VPC.InboundPortWhitelist", "AWS.VPC.PortScan", "AWS.VPC.UnapprovedOutboundDNS"]
+    whitelist = groups[0]
+    assert [a.get_attribute("id") for a in whitelist.find_elements(CSS, ".alert")] == [
+        "alert-alert0", "alert-alert1"]
+    assert whitelist.find_element(CSS, ".more").text.startswith(
+        "This page shows the first 2 of this rule's 3 alerts; 1 more is in the store.")
+    assert whitelist.find_element(CSS, ".more-sql").text == (
+        "SELECT * FROM alerts WHERE rule_id = 'AWS.VPC.InboundPortWhitelist' "
+        "ORDER BY first_event_time, id OFFSET 2;")
+    assert groups[1].find_element(CSS, ".more").text == "This page shows the rule's only alert."
+    assert browser.find_element(CSS, "#alert-count").text == "4 alerts on this page"
     search = browser.find_element(CSS, "#alert-filter")
     search.send_keys("10.0.0.9")
     visible = [a for a in browser.find_elements(CSS, "#alert-list .alert") if a.is_displayed()]
     assert [a.get_attribute("data-rule") for a in visible] == ["AWS.VPC.UnapprovedOutboundDNS"]
-    assert browser.find_element(CSS, "#alert-count").text == "1 of 5 alerts"
+    assert [g.get_attribute("data-rule") for g in groups if g.is_displayed()] == [
+        "AWS.VPC.UnapprovedOutboundDNS"]
+    assert browser.find_element(CSS, "#alert-count").text == "1 of 4 alerts on this page"
     search.send_keys("\b" * 8)
+    assert all(g.is_displayed() for g in groups)
+    assert browser.find_element(CSS, "#alert-count").text == "4 alerts on this page"
     assert console_errors(browser) == []
     chart = tmp_path / "report-chart.png"
     browser.find_element(CSS, "#alerts-over-time").screenshot(str(chart))

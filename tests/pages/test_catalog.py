@@ -31,7 +31,7 @@ def test_index_rows_carry_their_facets(site: Path):
     assert 'data-severity="Medium"' in dns
     assert 'data-log-type="AWS.VPCFlow|OCSF.NetworkActivity"' in dns
     assert 'data-tactic="Command and Control"' in dns
-    assert 'data-enabled="enabled"' in dns  # Enabled: false, but flowwarden.yaml enables it
+    assert 'data-enabled="enabled"' in dns  # Enabled: false, but the configuration enables it
 
 
 def test_rule_page_has_the_explanation(site: Path):

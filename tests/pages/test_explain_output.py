@@ -10,7 +10,7 @@ from flowwarden.errors import UsageError
 from flowwarden.logs.fields import FIELDS
 from flowwarden.pages import FORMATS, render_explanation
 from flowwarden.pages.explanation import explain_rule
-from flowwarden.rules.loader import load_pack
+from flowwarden.rules.loader import load_pack, resolve_pack_paths
 from tests.pages.snapshot import assert_snapshot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -83,10 +83,22 @@ def test_output_fields_are_flow_fields_not_cloudtrail(default_pack, rule_id: str
 
 def test_summary_attributes_are_checked_against_the_schema(default_pack):
     text = render_explanation(default_pack, "AWS.VPC.UnapprovedOutboundDNS", "text")
-    assert "srcaddr    AWS.VPCFlow           not a column of AWS.VPCFlow; did you mean srcAddr?" \
-        in text
+    # The spec page's srcaddr is srcAddr: Panther matches field names in any case
+    assert "srcaddr    AWS.VPCFlow           ok" in text
+    # An event field of one of the rule's log types is fine: Panther shows it for those events
+    assert "srcaddr    OCSF.NetworkActivity  ok: AWS.VPCFlow only" in text
     checks = explain_rule(default_pack, "AWS.VPC.InboundAdminPort").summary_checks
     assert all(c.found for c in checks if c.log_type == "AWS.VPCFlow")
+
+
+@pytest.mark.parametrize("pack_name", ["default", "tuned"])
+def test_builtin_rules_have_no_summary_attribute_warning(pack_name: str):
+    pack = load_pack(resolve_pack_paths([pack_name]))
+    for rule in pack.rules:
+        checks = explain_rule(pack, rule.id).summary_checks
+        assert checks and not [c.message for c in checks if c.problem], rule.id
+        text = render_explanation(pack, rule.id, "text")
+        assert "did you mean" not in text and "not a column of AWS.VPCFlow" not in text, rule.id
 
 
 def test_mitre_names_and_reasons_and_settings(default_pack):

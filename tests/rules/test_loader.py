@@ -92,3 +92,12 @@ def test_config_settings_reach_builtin_rules():
     assert rule.evaluate(pack.event(event)).matched is False
     event["dstAddr"] = "1.1.1.1"
     assert rule.evaluate(pack.event(event)).matched is True
+
+
+def test_doctests():
+    import doctest
+
+    from flowwarden.rules import loader
+
+    result = doctest.testmod(loader)
+    assert result.attempted > 0 and result.failed == 0

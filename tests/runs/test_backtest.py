@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import timedelta
 
@@ -63,9 +65,20 @@ def test_two_configurations_side_by_side(default_pack, tmp_path):
     assert tuned_side.rules["AWS.VPC.PortScan"] == default.rules["AWS.VPC.PortScan"]
     text = render_backtest(report)
     assert f"side A: default\nside B: {tuned}" in text
-    assert "events A" in text and "events B" in text
-    skip_row = next(line for line in text.splitlines() if "AWS.VPC.SkipDataLogStatus " in line)
-    assert "off" in skip_row
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("rule "))
+    assert header.split() == ["rule", "side", "severity", "events", "alerts", "alerts/day",
+                              "errors"]
+    # one row per rule and side: the rule's name on its first row only
+    skip = lines.index(next(line for line in lines if line.startswith("AWS.VPC.SkipDataLogStatus ")))
+    assert lines[skip].split()[1] == "A" and lines[skip + 1].split() == ["B", "Info", "off"]
+    assert max(len(line) for line in lines) <= 100
+    assert "alerts/day: extrapolated from the 6 hours" in text
+    rows = list(csv.DictReader(io.StringIO(render_backtest(report, "csv"))))
+    assert [(r["side"], r["config"]) for r in rows if r["rule_id"] == rule] == [
+        ("A", "default"), ("B", str(tuned))]
+    assert all(r["extrapolated"] == "true" for r in rows)
+    assert int(rows[0]["alerts"]) == default.rules[rows[0]["rule_id"]].alerts
     parsed = json.loads(render_backtest(report, "json"))
     assert [s["name"] for s in parsed["sides"]] == ["default", str(tuned)]
     assert parsed["records"] == 3000
@@ -78,18 +91,43 @@ def test_a_short_sample_gives_its_rate_per_day(default_pack, tmp_path):
                           rule_ids=["AWS.VPC.InboundAdminPort"])
     assert report.days == pytest.approx(2 / 24)
     assert report.sides[0].rules["AWS.VPC.InboundAdminPort"].alerts_per_day == 24.0
+    assert "alerts/day: extrapolated from the 2 hours the events span" in render_backtest(report)
+
+
+def test_a_sample_under_an_hour_says_what_its_rate_comes_from(default_pack, tmp_path):
+    write_flows(tmp_path / "a.log", [flow_line(0), flow_line(10, src="45.33.32.157")])
+    report = run_backtest([str(tmp_path)], [("default", default_pack)], engine="python",
+                          rule_ids=["AWS.VPC.InboundAdminPort"])
+    assert report.sides[0].rules["AWS.VPC.InboundAdminPort"].alerts_per_day == 48.0
+    assert ("alerts/day: extrapolated from 1 hour (the events span 10 minutes; shorter spans "
+            "count as 1 hour)") in render_backtest(report)
 
 
 def test_text_report_of_one_side(default_pack, crafted):
     report = run_backtest([str(crafted)], [("default", default_pack)], engine="python",
                           rule_ids=["AWS.VPC.InboundAdminPort"])
     text = render_backtest(report)
-    assert text.startswith("backtest: 7 records (0 rejected), 1.00 days over 2 UTC date(s), "
-                           "2024-05-01 12:01 .. 2024-05-02 12:00")
-    assert "side A" not in text
-    assert "AWS.VPC.InboundAdminPort: top dedup keys" in text
-    assert "     2 alerts         4 events  45.33.32.156->10.0.0.8:22" in text
-    assert all(line == line.rstrip() for line in text.splitlines())
+    assert text.startswith("backtest: 7 records (0 rejected), events 2024-05-01 12:01 .. "
+                           "2024-05-02 12:00 UTC (2 dates)\n"
+                           "alerts/day: extrapolated from the 23 hours 59 minutes the events span")
+    assert "side A" not in text and " side " not in text
+    assert ("AWS.VPC.InboundAdminPort\n"
+            "  alerts 2024-05-01 12:01 .. 2024-05-02 12:00; top dedup keys:\n"
+            "         2 alerts         4 events  45.33.32.156->10.0.0.8:22") in text
+    assert all(line == line.rstrip() and len(line) <= 100 for line in text.splitlines())
+
+
+def test_long_dedup_keys_and_rule_ids_stay_within_100_columns(default_pack, crafted):
+    report = run_backtest([str(crafted)], [("default", default_pack)], engine="python",
+                          rule_ids=["AWS.VPC.InboundAdminPort"])
+    stats = report.sides[0].rules.pop("AWS.VPC.InboundAdminPort")
+    long_id = "Custom." + "VeryLongRuleName" * 8
+    stats.top_dedup[0].dedup = "x" * 300
+    report.sides[0].rules[long_id] = stats
+    text = render_backtest(report)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "x" * 50 in text and "x" * 300 not in text  # cropped; JSON keeps it whole
+    assert "x" * 300 in render_backtest(report, "json")
 
 
 def test_a_backtest_writes_nothing(default_pack, crafted, tmp_path, monkeypatch):

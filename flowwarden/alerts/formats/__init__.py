@@ -9,41 +9,48 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from flowwarden.alerts.formats.jsonl import write_lines
-from flowwarden.alerts.formats.ocsf import write_ocsf_jsonl, write_ocsf_parquet
+from flowwarden.alerts.formats.jsonl import alert_json
+from flowwarden.alerts.formats.ocsf import finding_json, write_ocsf_parquet
 from flowwarden.alerts.model import Alert
+
+
+class BinaryOut(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass(frozen=True)
 class AlertFormat:
-    """How alerts become one file's bytes."""
+    """How alerts are written to a binary file, one by one (never all in memory)."""
 
     name: str
     suffix: str
-    encode: Callable[[Sequence[Alert]], bytes]
+    write: Callable[[Iterable[Alert], BinaryOut], int]
     text: bool  # can go to standard output
 
-
-def _text(write: Callable[[Sequence[Alert], io.StringIO], int]) -> Callable[[Sequence[Alert]], bytes]:
-    def encode(alerts: Sequence[Alert]) -> bytes:
-        out = io.StringIO()
-        write(alerts, out)
-        return out.getvalue().encode("utf-8")
-
-    return encode
+    def encode(self, alerts: Iterable[Alert]) -> bytes:
+        """The alerts as one file's bytes (for an object store's single PUT)."""
+        out = io.BytesIO()
+        self.write(alerts, out)
+        return out.getvalue()
 
 
-def _parquet(alerts: Sequence[Alert]) -> bytes:
-    out = io.BytesIO()
-    write_ocsf_parquet(alerts, out)
-    return out.getvalue()
+def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryOut], int]:
+    def write(alerts: Iterable[Alert], out: BinaryOut) -> int:
+        count = 0
+        for alert in alerts:
+            out.write((render(alert) + "\n").encode("utf-8"))
+            count += 1
+        return count
+
+    return write
 
 
 ALERT_FORMATS = {f.name: f for f in (
-    AlertFormat("jsonl", ".jsonl", _text(write_lines), text=True),
-    AlertFormat("ocsf", ".ocsf.jsonl", _text(write_ocsf_jsonl), text=True),
-    AlertFormat("ocsf-parquet", ".parquet", _parquet, text=False),
+    AlertFormat("jsonl", ".jsonl", _lines(alert_json), text=True),
+    AlertFormat("ocsf", ".ocsf.jsonl", _lines(finding_json), text=True),
+    AlertFormat("ocsf-parquet", ".parquet", write_ocsf_parquet, text=False),
 )}

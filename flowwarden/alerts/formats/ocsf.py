@@ -28,7 +28,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -350,12 +350,22 @@ def findings_table(findings: Iterable[Mapping[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=FINDING_SCHEMA)
 
 
-def write_ocsf_parquet(alerts: Iterable[Alert], where: str | os.PathLike[str] | BinaryIO) -> int:
-    """Write the alerts' findings as one Parquet file; returns the number written."""
-    table = findings_table(to_finding(a) for a in alerts)
+def write_ocsf_parquet(alerts: Iterable[Alert], where: str | os.PathLike[str] | Any,
+                       chunk: int = 8192) -> int:
+    """Write the alerts' findings as one Parquet file, a row group per ``chunk`` alerts (never
+    all findings in memory at once); returns the number written."""
     if isinstance(where, str | os.PathLike):
         with atomic_writer(where) as out:
-            pq.write_table(table, out, compression="zstd")
-    else:
-        pq.write_table(table, where, compression="zstd")
-    return table.num_rows
+            return write_ocsf_parquet(alerts, out, chunk)
+    count = 0
+    with pq.ParquetWriter(where, FINDING_SCHEMA, compression="zstd") as writer:
+        findings: list[dict[str, Any]] = []
+        for alert in alerts:
+            findings.append(to_finding(alert))
+            if len(findings) == chunk:
+                writer.write_table(findings_table(findings))
+                count, findings = count + len(findings), []
+        if findings or not count:
+            writer.write_table(findings_table(findings))
+            count += len(findings)
+    return count

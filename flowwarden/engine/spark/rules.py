@@ -29,7 +29,7 @@ from flowwarden.logic.render.query import BatchQuery
 from flowwarden.logic.render.spark import ALIAS_PREFIX, spark_identifier
 from flowwarden.logic.render.sql import MATCH, PYTHON
 from flowwarden.logs.pyrecords import to_records
-from flowwarden.rules.loader import BUILTIN_PACKS, Pack, load_pack
+from flowwarden.rules.loader import BUILTIN_PACKS, Pack, load_pack, resolve_pack_paths
 from flowwarden.rules.rule import Rule, RuleResult
 
 VERDICT = "__fw_r"
@@ -74,9 +74,11 @@ def _load_pack(spec: PackSpec) -> Pack:
             from pyspark import SparkFiles
 
             paths.append(SparkFiles.get(path[len(SHIPPED):]))
+        elif path in BUILTIN_PACKS:  # a built-in name brings its layers (tuned: default too)
+            paths.extend(str(p) for p in resolve_pack_paths([path]))
         else:
-            paths.append(str(BUILTIN_PACKS.get(path, path)))
-    return load_pack(paths, pickle.loads(spec.config))
+            paths.append(path)
+    return load_pack(list(dict.fromkeys(paths)), pickle.loads(spec.config))
 
 
 @functools.lru_cache(maxsize=1)

@@ -31,6 +31,11 @@ are shipped to the executors with ``SparkContext.addFile`` when the master is no
 ``s3a://`` (and ``hdfs://``, ``gs://``, ``abfss://``) Parquet is listed and read by Spark;
 ``s3://`` objects of any format are listed on the driver and read with boto3 by the executors.
 
+Spark's own output is quiet by default: a JVM this process starts writes its stdout and stderr
+(startup banners, log4j lines, Ivy) to a log file in the temporary directory
+(``flowwarden-spark-*.log``) instead of the terminal, and the session's log level is ERROR;
+``verbose=True`` (``flowwarden scan --engine spark --verbose``) leaves both as Spark has them.
+
 >>> from flowwarden.engine.spark.session import resolve_master
 >>> resolve_master(None, environ={})
 'local[*]'
@@ -42,7 +47,9 @@ import os
 import pickle
 import re
 import sys
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +69,7 @@ START_CONF = {"spark.driver.maxResultSize": "0", "spark.ui.showConsoleProgress":
 # Only used when this process picks a local master; a user's conf overrides either.
 LOCAL_CONF = {"spark.driver.memory": "4g", "spark.sql.files.maxPartitionBytes": "32m"}
 MIN_PYSPARK = (4, 1)
+QUIET_LOG_LEVEL = "ERROR"
 
 
 def resolve_master(master: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
@@ -72,9 +80,10 @@ def resolve_master(master: str | None, environ: Mapping[str, str] = os.environ) 
 
 
 def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None,
-                  app_name: str = "flowwarden") -> Any:
+                  app_name: str = "flowwarden", verbose: bool = False) -> Any:
     """A SparkSession for scans. In local mode the workers' Python is this interpreter unless
-    ``PYSPARK_PYTHON`` says otherwise (they need pyarrow and flowwarden)."""
+    ``PYSPARK_PYTHON`` says otherwise (they need pyarrow and flowwarden). Unless ``verbose``,
+    Spark's own output goes to a log file (see the module's docstring)."""
     require_pyspark()
     from pyspark.sql import SparkSession
 
@@ -87,7 +96,61 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in session_conf(chosen, conf).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    return start_session(builder, verbose)
+
+
+def start_session(builder: Any, verbose: bool = False) -> Any:
+    """``builder.getOrCreate()``; unless ``verbose``, a JVM it launches writes its output to a
+    log file, and the session logs only errors."""
+    if verbose:
+        return builder.getOrCreate()
+    if _launches_jvm():
+        with jvm_output_to(spark_log_path()):
+            session = builder.getOrCreate()
+    else:
+        session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(QUIET_LOG_LEVEL)
+    return session
+
+
+def _launches_jvm() -> bool:
+    """Whether creating a session starts a JVM here (not under spark-submit, none running)."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        return False
+    try:
+        from pyspark import SparkContext
+    except ImportError:
+        return True
+    return getattr(SparkContext, "_gateway", None) is None
+
+
+def spark_log_path(directory: str | None = None) -> str:
+    """A new file for Spark's output: ``flowwarden-spark-*.log`` in the temporary directory."""
+    handle, path = tempfile.mkstemp(prefix="flowwarden-spark-", suffix=".log", dir=directory)
+    os.close(handle)
+    return path
+
+
+@contextmanager
+def jvm_output_to(path: str) -> Iterator[None]:
+    """File descriptors 1 and 2 point at ``path`` meanwhile, so that a process started inside
+    (the JVM) writes its stdout and stderr there for its whole life; this process's own are
+    restored after."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def session_conf(master: str | None, conf: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -106,18 +169,19 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
                master: str | None = None, spark: Any = None,
                options: ReadOptions = DEFAULT_OPTIONS, max_samples: int = 3,
                pack_paths: Sequence[str] | None = None,
-               conf: Mapping[str, str] | None = None) -> ScanResult:
+               conf: Mapping[str, str] | None = None, verbose: bool = False) -> ScanResult:
     """Scan ``sources`` with ``rules`` on Spark; the alerts equal the duckdb engine's.
 
     ``spark`` is a session to use (else one is made for ``master``, default local[*], with
     ``conf``). ``pack_paths`` are the ``--pack`` names or directories ``pack`` was loaded from
     (the executors load them again); by default they are inferred from the rules' files.
     A given session gets ``SESSION_CONF`` set (UTC session time, case-sensitive names).
+    ``verbose`` shows Spark's own output when this call starts the session.
     """
     require_pyspark()
     from flowwarden.engine.spark.run import SparkScan
 
-    session = spark or spark_session(master, conf)
+    session = spark or spark_session(master, conf, verbose=verbose)
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
     spec = pack_spec(session, pack, rules, pack_paths)

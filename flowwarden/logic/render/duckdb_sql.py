@@ -18,7 +18,26 @@ from typing import ClassVar
 from flowwarden.logic.render.sql import Dialect, SqlRenderer
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 
-DUCKDB = Dialect("duckdb", sql_literal, quote_identifier, "{kind}{index}:{path}")
+
+def json_string(sql: str) -> str:
+    """JSON text of a non-null VARCHAR: DuckDB's ``to_json`` escapes quotes, backslashes and
+    control characters."""
+    return f"CAST(to_json({sql}) AS VARCHAR)"
+
+
+def epoch_micros(sql: str) -> str:
+    """Epoch microseconds of a TIMESTAMP WITH TIME ZONE (independent of the session time zone)."""
+    return f"epoch_us({sql})"
+
+
+def date_time(micros: str, sep: str) -> str:
+    """``YYYY-MM-DD<sep>HH:MM:SS`` of epoch microseconds, in UTC (a naive TIMESTAMP has no zone;
+    ``%Y`` pads years to four digits)."""
+    return f"strftime(make_timestamp({micros}), {sql_literal(f'%Y-%m-%d{sep}%H:%M:%S')})"
+
+
+DUCKDB = Dialect("duckdb", sql_literal, quote_identifier, "{kind}{index}:{path}",
+                 json_string=json_string, micros=epoch_micros, date_time=date_time)
 
 
 class DuckDBRenderer(SqlRenderer):

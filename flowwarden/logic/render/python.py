@@ -168,6 +168,16 @@ class PythonRenderer(Renderer):
 
         return look_up
 
+    def seq_py(self, node: ir.Seq) -> Evaluator:
+        effects, value = tuple(self.render(n) for n in node.effects), self.render(node.value)
+
+        def in_order(event: PantherEvent) -> Any:
+            for effect in effects:
+                effect(event)
+            return value(event)
+
+        return in_order
+
     def residual_py(self, node: ir.Residual) -> Evaluator:
         def reached(event: PantherEvent) -> Any:
             raise ResidualReached(node)

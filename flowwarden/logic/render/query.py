@@ -41,19 +41,28 @@ from flowwarden.logic.render.sql import (
     SqlRenderer,
     any_of,
 )
+from flowwarden.logic.render.sql_values import AlertColumn, function_column
 
 LOG_TYPE_COLUMN = "p_log_type"
 
 
+Alerts = Sequence[tuple[str, Sequence[tuple[str, ir.Node | None]]]]
+
+
 @dataclass(frozen=True)
 class BatchQuery:
-    """Verdict SQL per named condition over one schema, and the inputs it reads."""
+    """Verdict SQL per named condition over one schema, and the inputs it reads.
+
+    ``alerts`` holds, per named condition given alert functions, their ``AlertColumn``s
+    (``sql_values``): the SQL of each function's value and of the rows needing Python.
+    """
 
     dialect: Dialect
     names: tuple[str, ...]
     verdicts: tuple[str, ...]  # a constant verdict is its digit
     columns: tuple[Input, ...]
     probes: tuple[ProbeInput, ...]
+    alerts: tuple[tuple[str, tuple[AlertColumn, ...]], ...] = ()
 
     @cached_property
     def constants(self) -> dict[str, int]:
@@ -80,19 +89,37 @@ class BatchQuery:
                              for i, v in enumerate(computed))
         return f"SELECT\n  {items}\nFROM {source}"
 
+    def alert_select(self, source: str, name: str, where: str | None = None) -> str:
+        """One SELECT of condition ``name``'s alert columns from ``source``: per function, its
+        value as ``<function>`` and its "needs Python" flag as ``<function>:python``; ``where``
+        (SQL) filters the rows, say to the matches."""
+        columns = dict(self.alerts)[name]
+        quote = self.dialect.identifier
+        items = [f"{c.value} AS {quote(c.name)},\n  {c.python} AS {quote(c.name + ':python')}"
+                 for c in columns] or ["NULL AS " + quote("none")]
+        body = ",\n  ".join(items)
+        return f"SELECT\n  {body}\nFROM {source}" + (f"\nWHERE {where}" if where else "")
+
 
 def build_query(conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema, dialect: Dialect,
-                log_type: str | None = None) -> BatchQuery:
+                log_type: str | None = None, alerts: Alerts = ()) -> BatchQuery:
     """Render named conditions against ``schema`` in ``dialect``; with a ``log_type``, rows of
-    another log type ask Python."""
+    another log type ask Python.
+
+    ``alerts`` gives alert functions per condition name: ``(name, [(function, value IR or None
+    when not compiled), ...])``, resolved for the log type (``AlertPlan.resolved(...).items()``);
+    their columns read the same inputs as the verdicts.
+    """
     renderer = SqlRenderer(BatchInputs(schema, dialect))
     verdicts = [renderer.verdict(condition) for _, condition in conditions]
     foreign = None if log_type is None else foreign_rows(renderer, log_type)
     if foreign is not None:
         verdicts = [ask_python_where(foreign, v) for v in verdicts]
+    columns = tuple((name, tuple(function_column(f, node, renderer, foreign) for f, node in items))
+                    for name, items in alerts)
     inputs = renderer.inputs
     return BatchQuery(dialect, tuple(name for name, _ in conditions), tuple(verdicts),
-                      tuple(inputs.columns.values()), tuple(inputs.probes.values()))
+                      tuple(inputs.columns.values()), tuple(inputs.probes.values()), columns)
 
 
 def foreign_rows(renderer: SqlRenderer, log_type: str) -> str | None:

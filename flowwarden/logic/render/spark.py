@@ -76,7 +76,30 @@ def spark_identifier(name: str, sql: bool = True) -> str:
 
 # Input aliases hold no user text; the prefix keeps them apart from the input's own columns.
 ALIAS_PREFIX = "__fw_"
-SPARK = Dialect("spark", spark_literal, spark_identifier, ALIAS_PREFIX + "{kind}{index}")
+DAY = 86_400_000_000  # microseconds
+
+
+def json_string(sql: str) -> str:
+    """JSON text of a non-null STRING: ``to_json`` of a one-item array, brackets cut off."""
+    array = f"to_json(array({sql}))"
+    return f"substring({array}, 2, length({array}) - 2)"
+
+
+def date_time(micros: str, sep: str) -> str:
+    """``YYYY-MM-DD<sep>HH:MM:SS`` of epoch microseconds by arithmetic, in UTC whatever
+    ``spark.sql.session.timeZone`` says."""
+    day = f"((({micros}) - pmod({micros}, {DAY})) div {DAY})"
+    second = f"(pmod({micros}, {DAY}) div 1000000)"
+    date = f"CAST(date_from_unix_date(CAST({day} AS INT)) AS STRING)"
+    clock = [f"lpad(CAST({part} AS STRING), 2, '0')"
+             for part in (f"({second} div 3600)", f"pmod({second} div 60, 60)", f"pmod({second}, 60)")]
+    return "(" + " || ".join([date, spark_literal(sep), clock[0], "':'", clock[1], "':'",
+                              clock[2]]) + ")"
+
+
+SPARK = Dialect("spark", spark_literal, spark_identifier, ALIAS_PREFIX + "{kind}{index}",
+                string_type="STRING", json_string=json_string,
+                micros=lambda sql: f"unix_micros({sql})", date_time=date_time)
 
 
 class SparkRenderer(SqlRenderer):

@@ -39,6 +39,7 @@ from flowwarden.logic.render import Renderer
 from flowwarden.logic.render.probe import Probe
 
 INT, STR, NULL, BOOL, OTHER = "int", "str", "null", "bool", "other"
+TIME, DICT, LIST, FLOAT = "time", "dict", "list", "float"  # kinds of alert-function values
 TRUE, FALSE = "true", "false"
 NO_MATCH, MATCH, PYTHON = 0, 1, 2
 
@@ -67,6 +68,16 @@ def in_list(operand: str, items: Sequence[str]) -> str:
     return f"coalesce({operand} IN ({', '.join(items)}), false)"
 
 
+def concat_operator(parts: Sequence[str]) -> str:
+    """Standard SQL string concatenation of non-null parts: ``(a || b || c)``."""
+    return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
+
+
+def unsupported(*args: str) -> str:
+    """A hook a dialect does not supply: what needs it asks Python."""
+    raise NeedsPython
+
+
 @dataclass(frozen=True)
 class Dialect:
     """How one SQL dialect spells what the renderer builds: the hooks a backend supplies.
@@ -75,6 +86,12 @@ class Dialect:
     names the query's inputs (``{kind}`` is ``f`` for a field, ``ip`` for probe codes, ``{index}``
     counts them, ``{path}`` is the dotted key path they read); ``member`` renders set
     membership from literals.
+
+    Alert-function values (``sql_values``) also need: ``string_type`` (what integers are cast to
+    for their decimal text), ``concat`` (non-null strings joined), ``json_string`` (a non-null
+    string as JSON string text), ``micros`` (a UTC timestamp column as epoch microseconds) and
+    ``date_time`` (epoch microseconds, known to lie in years 1-9999, as UTC
+    ``YYYY-MM-DD<sep>HH:MM:SS``). A dialect without one of these asks Python for such values.
     """
 
     name: str
@@ -82,6 +99,11 @@ class Dialect:
     identifier: Callable[[str], str]
     alias_format: str
     member: Callable[[str, Sequence[str]], str] = in_list
+    string_type: str = "VARCHAR"
+    concat: Callable[[Sequence[str]], str] = concat_operator
+    json_string: Callable[[str], str] = unsupported
+    micros: Callable[[str], str] = unsupported
+    date_time: Callable[[str, str], str] = unsupported
 
     def alias(self, kind: str, index: int, keys: tuple[str, ...]) -> str:
         """The (unquoted) name of the ``index``-th input of ``kind``, reading ``keys``."""
@@ -99,12 +121,30 @@ def arrow_kind(dtype: pa.DataType) -> str:
     return OTHER
 
 
+# Timestamps Python sees as aware datetimes printing ``+00:00``, in units ``datetime`` holds.
+UTC_ZONES = frozenset({"UTC", "Etc/UTC", "+00:00"})
+TIME_UNITS = frozenset({"s", "ms", "us"})
+
+
+def value_kind(dtype: pa.DataType) -> str:
+    """``arrow_kind``, plus the kinds alert-function values know: bool, UTC timestamps, and
+    floats (formatted by Python, but None where null)."""
+    if pa.types.is_boolean(dtype):
+        return BOOL
+    if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return FLOAT
+    if pa.types.is_timestamp(dtype):
+        return TIME if dtype.tz in UTC_ZONES and dtype.unit in TIME_UNITS else OTHER
+    return arrow_kind(dtype)
+
+
 def _is_text(dtype: pa.DataType) -> bool:
     return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
             or pa.types.is_string_view(dtype))
 
 
-def resolve_path(schema: pa.Schema, keys: tuple[str, ...]) -> tuple[str, list[int]]:
+def resolve_path(schema: pa.Schema, keys: tuple[str, ...],
+                 kind: Callable[[pa.DataType], str] = arrow_kind) -> tuple[str, list[int]]:
     """(kind, child indexes) of a key path; a missing key or non-struct parent gives NULL.
 
     That is ``deep_get``: stepping into anything but a mapping yields None.
@@ -125,7 +165,7 @@ def resolve_path(schema: pa.Schema, keys: tuple[str, ...]) -> tuple[str, list[in
         fields = dtype
     if dtype is None:
         return NULL, []
-    return arrow_kind(dtype), indexes
+    return kind(dtype), indexes
 
 
 class Input(NamedTuple):
@@ -154,8 +194,10 @@ class BatchInputs:
         self.columns: dict[tuple[str, ...], Input] = {}
         self.probes: dict[tuple[tuple[str, ...], Probe], ProbeInput] = {}
 
-    def column(self, keys: tuple[str, ...]) -> Value:
-        kind, indexes = resolve_path(self.schema, keys)
+    def column(self, keys: tuple[str, ...], kinds: Callable[[pa.DataType], str] = arrow_kind
+               ) -> Value:
+        """The input reading ``keys``, of a kind ``kinds`` gives (``value_kind`` for values)."""
+        kind, indexes = resolve_path(self.schema, keys, kinds)
         if kind == NULL:
             return Value("NULL", NULL)
         if kind == OTHER:
@@ -337,6 +379,18 @@ class SqlRenderer(Renderer):
 
     def residual_sql(self, node: ir.Residual) -> Cond:
         raise NeedsPython
+
+    def _value_node(self, node: ir.Node) -> Value:
+        """A value node inside a condition: exact int/str/None values only (``sql_values``)."""
+        from flowwarden.logic.render.sql_values import RAW, ValueRenderer
+
+        found = ValueRenderer(self).render(node, RAW)
+        if found.python != FALSE or found.kind not in (INT, STR, NULL):
+            raise NeedsPython
+        return Value(found.sql, found.kind, found.const)
+
+    str_sql = concat_sql = add_sql = inttext_sql = ifelse_sql = _value_node
+    dictof_sql = listof_sql = lookup_sql = seq_sql = _value_node
 
     # -- helpers ----------------------------------------------------------------------------
     def _truthy(self, value: Value) -> str:

@@ -122,6 +122,10 @@ class TextRenderer(Renderer):
         named = f"{node.name}={entries}" if node.name else entries
         return f"get({named}, {self.render(node.operand)}, {self.render(node.default)})"
 
+    def seq_text(self, node: ir.Seq) -> str:
+        effects = "[" + ", ".join(self.render(n) for n in node.effects) + "]"
+        return f"seq({effects}, {self.render(node.value)})"
+
     def residual_text(self, node: ir.Residual) -> str:
         source = " ".join(node.source.split())
         return f"residual({literal(source)}, reason={literal(node.reason)})"

@@ -15,11 +15,11 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowwarden.logs.common import Projected
+from flowwarden.logs.common import Numbered, Projected
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened
 
-BatchIter = Iterator[pa.RecordBatch | Projected]
+BatchIter = Iterator[pa.RecordBatch | Projected | Numbered]
 
 
 class LogFormat(Protocol):
@@ -27,7 +27,8 @@ class LogFormat(Protocol):
 
     ``log_types`` is empty for a format whose records name their own log type (Panther JSON).
     ``read_text`` and ``read_parquet`` yield batches of one log type each (or ``Projected``
-    ones for a projected read); ``dictionary_columns`` names the Parquet columns a read should
+    ones for a projected read), wrapped in ``Numbered`` where the format knows each record's
+    line; ``dictionary_columns`` names the Parquet columns a read should
     take dictionary-encoded.
     """
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from flowwarden.logs.common import printable
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import format_fields, parse_lines
 from flowwarden.logs.model import FileStats, ReadOptions
@@ -97,7 +98,7 @@ def _payloads(opened: Opened, stats: FileStats) -> Iterator[dict[str, Any]]:
             stats.reject(None, f"truncated or corrupt input: {error}")
             return
     if text.strip():
-        stats.reject(None, f"incomplete payload at end of input: {text.strip()[:60]!r}")
+        stats.reject(None, f"incomplete payload at end of input: {printable(text.strip())}")
 
 
 def _decode_all(
@@ -116,7 +117,7 @@ def _decode_all(
                 return text[pos:]
             rest = yield from _decode_all(decoder, _unpack(text[pos:end], stats), stats)
             if rest.strip():
-                stats.reject(None, f"incomplete payload: {rest.strip()[:60]!r}")
+                stats.reject(None, f"incomplete payload: {printable(rest.strip())}")
             pos = end + 1
             continue
         try:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import EVENT_TIME, IP_LIST, STANDARD_NAMES, with_standard
+from flowwarden.logs.common import EVENT_TIME, IP_LIST, STANDARD_NAMES, Numbered, with_standard
 from flowwarden.logs.formats import ocsf
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import line_chunks, to_batch
@@ -49,8 +49,8 @@ def read_batches(
     options: ReadOptions,
     stats: FileStats,
     default_log_type: str | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """Parse JSON lines into batches, one log type per batch."""
+) -> Iterator[Numbered]:
+    """Parse JSON lines into batches, one log type per batch, with each record's line."""
     line_no = 0
     for data, error in line_chunks(opened, max(options.batch_size * 256, 1 << 16)):
         groups: dict[str, Rows] = {}
@@ -65,9 +65,9 @@ def read_batches(
                 continue
             groups.setdefault(log_type, []).append((line_no, obj))
         for log_type, rows in groups.items():
-            batch = rows_to_batch(log_type, rows, source, stats)
-            if batch is not None:
-                yield batch
+            numbered = numbered_batch(log_type, rows, source, stats)
+            if numbered is not None:
+                yield numbered
         if error is not None:
             stats.reject(line_no + 1, f"truncated or corrupt input: {error}")
             return
@@ -110,10 +110,9 @@ FORMAT = PantherJson()
 OCSF_LINES = OcsfJson()
 
 
-def rows_to_batch(
-    log_type: str, rows: Rows, source: str, stats: FileStats
-) -> pa.RecordBatch | None:
-    """One batch of ``log_type`` from numbered JSON objects; bad ones become rejections."""
+def numbered_batch(log_type: str, rows: Rows, source: str, stats: FileStats) -> Numbered | None:
+    """One batch of ``log_type`` from numbered JSON objects, with each record's line; bad ones
+    become rejections."""
     build = BUILDERS.get(log_type, GENERIC)
     objs = [obj for _, obj in rows]
     columns, reasons = build_columns(objs, *build.prepare(objs))
@@ -126,7 +125,8 @@ def rows_to_batch(
     if reasons:
         keep = pa.array([i not in reasons for i in range(len(rows))])
         columns = {k: v.filter(keep) for k, v in columns.items()}
-    return build.finish(log_type, columns, count, source)
+    lines = pa.array([line for i, (line, _) in enumerate(rows) if i not in reasons], pa.int64())
+    return Numbered(build.finish(log_type, columns, count, source), lines)
 
 
 def _vpcflow(log_type: str, columns: dict[str, pa.Array], rows: int, source: str) -> pa.RecordBatch:

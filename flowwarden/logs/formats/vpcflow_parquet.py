@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import Projected, indices, projection
+from flowwarden.logs.common import Projected, indices, printable, projection
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import MAX_DIGITS, seconds, to_batch
 from flowwarden.logs.model import FileStats, ReadOptions
@@ -173,7 +173,7 @@ def _check(
             continue
         fresh = bad if ok is None else pc.and_(ok, bad)
         for index in indices(fresh):
-            reasons[index] = f"{f.panther} ({name}): cannot read {col[index].as_py()!r}"
+            reasons[index] = f"{f.panther} ({name}): cannot read {printable(col[index].as_py())}"
         ok = pc.invert(bad) if ok is None else pc.and_(ok, pc.invert(bad))
     for index, reason in sorted(reasons.items()):
         stats.reject(first_row + index, reason)

@@ -17,7 +17,16 @@ import pyarrow.csv as pa_csv
 
 from flowwarden.errors import LogFormatError
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import Projected, any_ips, indices, projection, with_standard
+from flowwarden.logs.common import (
+    Numbered,
+    Projected,
+    any_ips,
+    arange,
+    indices,
+    printable,
+    projection,
+    with_standard,
+)
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.streams import Opened, blocks, prefetch
@@ -73,8 +82,9 @@ def schema(fields: tuple[F.Field, ...] = ()) -> pa.Schema:
 
 def read_batches(
     opened: Opened, source: str, options: ReadOptions, stats: FileStats
-) -> Iterator[pa.RecordBatch | Projected]:
-    """Parse a decompressed text stream block by block into Arrow record batches.
+) -> Iterator[Numbered]:
+    """Parse a decompressed text stream block by block into Arrow record batches, each with
+    its records' line numbers.
 
     Every field of every line is split and checked; a projected read (``ReadOptions.columns``)
     of a clean block then builds only the asked-for columns.
@@ -85,17 +95,20 @@ def read_batches(
     line_no = 0
     for data, error in line_chunks(opened, block_size(options.batch_size)):
         batch = _parse_fast(data, fields, header, source, stats, keep) if fields else None
-        if batch is not None:
+        numbers: pa.Array | None = None
+        if batch is not None:  # a clean block: one record per line
+            numbers = pc.add(arange(data.count(b"\n")), line_no + 1)
             line_no += data.count(b"\n")
         else:
             lines = _split(data)
             if fields is None:
                 fields, header, lines, line_no = _resolve_fields(lines, options, line_no)
             if fields is not None and len(lines):
-                batch = parse_lines(lines, line_no + 1, fields, source, stats, skip=header)
+                batch, numbers = parse_numbered(lines, line_no + 1, fields, source, stats,
+                                                skip=header)
             line_no += len(lines)
-        if batch is not None:
-            yield batch  # the reader skips empty batches
+        if batch is not None and numbers is not None:
+            yield Numbered(batch, numbers)  # the reader skips empty batches
         if error is not None:
             stats.reject(line_no + 1, f"truncated or corrupt input: {error}")
             return
@@ -168,7 +181,7 @@ def _parse_fast(
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if invalid:
+    if invalid or table.num_rows != data.count(b"\n"):  # blank lines: numbered by the general path
         return None
     columns = {
         f.panther: table.column(n).combine_chunks() for n, f in zip(names, fields, strict=True)
@@ -240,6 +253,18 @@ def parse_lines(
 
     Blank lines and repeats of the header (``skip``) are ignored; bad lines become rejections.
     """
+    return parse_numbered(lines, first_line, fields, source, stats, skip)[0]
+
+
+def parse_numbered(
+    lines: pa.Array,
+    first_line: int,
+    fields: tuple[F.Field, ...],
+    source: str,
+    stats: FileStats,
+    skip: str | None = None,
+) -> tuple[pa.RecordBatch | None, pa.Array | None]:
+    """``parse_lines``, and the line number of each record of the batch."""
     lines = pc.utf8_trim_whitespace(lines)
     keep = pc.greater(pc.binary_length(lines), 0)
     if skip is not None:
@@ -260,10 +285,11 @@ def parse_lines(
         stats.reject(first_line + positions[index].as_py(), reason)
     rows = pc.sum(pc.cast(ok, pa.int64())).as_py() or 0
     if rows == 0:
-        return None
+        return None, None
     typed = {f.panther: _typed(raw[f.panther].filter(ok), f) for f in fields}
     stats.accept(rows)
-    return to_batch(typed, rows, fields, source)
+    numbers = pc.add(positions.filter(ok).cast(pa.int64()), first_line)
+    return to_batch(typed, rows, fields, source), numbers
 
 
 def to_batch(
@@ -313,7 +339,7 @@ def _validate(
             continue
         bad = pc.and_(ok, pc.invert(pc.or_(pc.equal(col, "-"), fine)))
         for index in indices(bad):
-            reasons[index] = f"{f.panther} ({f.aws}): {what} {col[index].as_py()!r}"
+            reasons[index] = f"{f.panther} ({f.aws}): {what} {printable(col[index].as_py())}"
         ok = pc.and_(ok, pc.invert(bad))
     return ok, reasons
 
