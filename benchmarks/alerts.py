@@ -17,7 +17,6 @@ Prints records/s, alerts, peak RSS and the time ratio. Run:
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import subprocess
@@ -78,18 +77,10 @@ def child_scan(path: str, which: str, out: str) -> dict[str, Any]:
 
 def child_hand(path: str, which: str, out: str) -> dict[str, Any]:
     import duckdb
-    import pyarrow as pa
+    from engine import address_classes
 
     con = duckdb.connect()
-    distinct = con.execute(
-        "SELECT DISTINCT a FROM (SELECT coalesce(nullif(srcaddr, ''), '0.0.0.0/32') AS a "
-        "FROM read_parquet($path) UNION SELECT coalesce(nullif(dstaddr, ''), '1.0.0.0/32') "
-        "FROM read_parquet($path) UNION SELECT coalesce(nullif(dstaddr, ''), '192.168.0.1/32') "
-        "FROM read_parquet($path))", {"path": path}).fetchall()
-    networks = [ipaddress.ip_network(a) for (a,) in distinct]
-    con.register("classes", pa.table({
-        "addr": [a for (a,) in distinct], "is_global": [n.is_global for n in networks],
-        "is_private": [n.is_private for n in networks]}))
+    address_classes(con, path)
     con.execute(HAND_ALERTS, {"path": path, "out": out})
     records = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": path}).fetchone()
     with open(out, "rb") as handle:

@@ -156,24 +156,27 @@ FROM c
 """
 
 
-def child_hand_sql(path: str, which: str) -> dict[str, Any]:
-    import duckdb
+def address_classes(con: Any, path: str) -> None:
+    """Register table ``classes``: each distinct address of the two spec rules (with their
+    fallbacks) classified once by Python's ``ipaddress``."""
     import pyarrow as pa
 
-    con = duckdb.connect()
     distinct = con.execute(
         "SELECT DISTINCT a FROM (SELECT coalesce(nullif(srcaddr, ''), '0.0.0.0/32') AS a "
         "FROM read_parquet($path) UNION SELECT coalesce(nullif(dstaddr, ''), '1.0.0.0/32') "
         "FROM read_parquet($path) UNION SELECT coalesce(nullif(dstaddr, ''), '192.168.0.1/32') "
         "FROM read_parquet($path))", {"path": path}).fetchall()
-    addrs, is_global, is_private = [], [], []
-    for (addr,) in distinct:
-        network = ipaddress.ip_network(addr)
-        addrs.append(addr)
-        is_global.append(network.is_global)
-        is_private.append(network.is_private)
-    classes = pa.table({"addr": addrs, "is_global": is_global, "is_private": is_private})
-    con.register("classes", classes)
+    networks = [ipaddress.ip_network(addr) for (addr,) in distinct]
+    con.register("classes", pa.table({
+        "addr": [addr for (addr,) in distinct], "is_global": [n.is_global for n in networks],
+        "is_private": [n.is_private for n in networks]}))
+
+
+def child_hand_sql(path: str, which: str) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect()
+    address_classes(con, path)
     dns, dns_pos, inbound, inbound_pos = con.execute(HAND_SQL, {"path": path}).fetchone()
     records = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": path}).fetchone()[0]
     return {"records": records, "matches": {
