@@ -7,6 +7,7 @@ from collections import Counter
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from flowwarden.cli.app import main
@@ -98,6 +99,7 @@ def test_watch_runs_n_times_and_backtest_prints_per_rule(tmp_path):
     assert "AWS.VPC.PortScan" in json.dumps(data)
 
 
+@pytest.mark.needs("spark")
 def test_spark_engine_from_the_cli_gives_the_duckdb_alerts(tmp_path):
     require_spark()
     sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")

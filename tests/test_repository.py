@@ -10,9 +10,9 @@ from tests.conftest import REPO, SAMPLES
 SCANNED = ("flowwarden", "tests", "benchmarks", "examples")
 THIS_FILE = Path(__file__).resolve()
 SHARED = "shared"
-# A folder outside the checkout: the machine this project grew on, or a "shared" folder beside
-# the checkout, written out or built from path parts (Path(...).parent / "shared",
-# os.path.join("..", "shared"), parents[2] / "shared").
+# A folder outside the checkout: the machine this project grew on, or a folder named SHARED
+# beside the checkout, written out or built from path parts (a parent path joined with
+# SHARED by `/`, by os.path.join, or after ".." ).
 OUTSIDE = [
     re.compile(re.escape("/" + "work/")),
     re.compile(r"\.\.[/\\]" + SHARED),
@@ -39,9 +39,12 @@ def test_no_file_points_outside_the_repository():
 
 
 def test_the_patterns_catch_the_old_paths():
-    old = ['SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"',
-           "REPO.parent / 'shared' / 'reference'", 'os.path.join("..", "shared", "x")',
-           "see ../shared/samples/SOURCES.md", "Path('/" + "work/shared/reference/ocsf')"]
+    quoted = '"' + SHARED + '"'
+    old = ["SAMPLES = Path(__file__).resolve().parents[2].parent / " + quoted + ' / "samples"',
+           "REPO.parent / '" + SHARED + "' / 'reference'",
+           'os.path.join("..", ' + quoted + ', "x")',
+           "see .." + "/" + SHARED + "/samples/SOURCES.md",
+           "Path('/" + "work/" + SHARED + "/reference/ocsf')"]
     assert all(any(p.search(line) for p in OUTSIDE) for line in old)
     assert not any(p.search("ip addresses shared by two hosts") for p in OUTSIDE)
 

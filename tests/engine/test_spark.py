@@ -294,6 +294,7 @@ def test_hadoop_urls_are_listed_and_read_by_spark(spark, small, tmp_path):
     assert got.alerts[0].samples[0]["p_source_file"].startswith("file:")
 
 
+@pytest.mark.needs("spark")
 def test_old_or_missing_pyspark_is_a_usage_error():
     require_spark(java=False)  # with no PySpark at all the message differs
     with pytest.raises(UsageError, match="PySpark 99.0 or newer"):
@@ -358,6 +359,7 @@ def test_a_quiet_session_start_sends_the_jvm_output_to_a_log_file(tmp_path, capf
     assert "log4j profile" in err and ":: loading settings ::" in out and verbose.levels == []
 
 
+@pytest.mark.needs("spark")
 def test_spark_scan_from_the_command_line_is_quiet_unless_verbose(tmp_path):
     require_spark()
     sample = str(SAMPLES / "s3-text" / "awsdocs_v3_tcp_flag_sequence_custom.log")

@@ -1,7 +1,7 @@
 """Headless Chromium through Selenium, for tests that look at the catalog and the report.
 
-A missing browser skips the test with the command that installs it, and fails it under
-``CI=true`` (``tests/requirements.py``): these tests are how the pages are known to render, so
+Tests using the ``browser`` fixture are left out where the browser is missing, with the command
+that installs it, and fail under ``CI=true`` (``tests/requirements.py``): these tests are how the pages are known to render, so
 CI must run them.
 """
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from flowwarden.pages import build_catalog, build_report
-from tests import requirements
-from tests.pages.browser import chromium, console_errors, keep, screenshot
+from tests.pages.browser import console_errors, keep, screenshot
 from tests.pages.store_fixture import EXPECTED_BUCKET_ALERTS, XSS_TITLE, make_store
 
 CSS = "css selector"
@@ -160,13 +159,3 @@ def test_report_in_the_browser(browser: Any, served_report: str, tmp_path: Path)
     browser.find_element(CSS, "#alerts-over-time").screenshot(str(chart))
     keep(chart)
     screenshot(browser, tmp_path, "report")
-
-
-@pytest.mark.parametrize(("ci", "outcome"), [("", pytest.skip.Exception),
-                                             ("true", pytest.fail.Exception)])
-def test_a_missing_browser_skips_but_fails_under_ci(monkeypatch, tmp_path: Path, ci, outcome):
-    monkeypatch.setattr(requirements.shutil, "which", lambda name: None)
-    monkeypatch.setenv("CI", ci)
-    expected = pytest.raises(outcome, match="chromium and chromedriver not installed.*apt-get")
-    with expected, chromium(tmp_path / "profile"):
-        pass
