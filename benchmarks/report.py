@@ -28,6 +28,7 @@ from pathlib import Path
 
 # Run from a checkout, wherever it is started from.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ingest import peak_rss_kib  # noqa: E402 - the same measurement as the ingest benchmark
 
 from flowwarden.logic.render.sqltext import sql_literal  # noqa: E402
 
@@ -218,17 +219,6 @@ def _sample_macro() -> str:
         'vpcId', 'vpc-0a1b2c3d4e5f60718')
     END
     """
-
-
-def peak_rss_kib() -> int:
-    """This process's peak RSS (VmHWM restarts at exec; ru_maxrss is only the fallback)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def child(store: str, out: str, limit: int) -> None:

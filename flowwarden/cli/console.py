@@ -70,8 +70,6 @@ def run_scan(pack: Pack, sources: Sequence[str], options: Any, *, state: str | N
     return result
 
 
-scan_step = run_scan  # a watch step is a scan with --state
-
 
 def describe_run(result: RunResult, stateful: bool = True) -> str:
     """One line about a run: what it read and what it emitted."""

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from flowwarden.alerts.delivery import OutputSpec
-from flowwarden.cli.console import describe_run, scan_step
+from flowwarden.cli.console import describe_run, run_scan
 from flowwarden.errors import UsageError
 from flowwarden.runs.checkpoint import RunResult, run_checkpointed
 from flowwarden.runs.state import StateStore
@@ -125,18 +125,18 @@ def test_parse_every():
         parse_every("five minutes")
 
 
-def test_scan_step_summarizes_a_run(default_pack, tmp_path, capsys):
+def test_a_scan_with_state_summarizes_the_run(default_pack, tmp_path, capsys):
     source = tmp_path / "in"
     source.mkdir()
     write_flows(source / "0.log", [flow_line(0)])
-    result = scan_step(default_pack, [str(source)], None, state=str(tmp_path / "s.duckdb"),
+    result = run_scan(default_pack, [str(source)], None, state=str(tmp_path / "s.duckdb"),
                        engine="python", rule_ids=RULES, max_samples=3,
                        outputs=OutputSpec("ocsf", output=str(tmp_path / "f.jsonl")), quiet=False)
     err = capsys.readouterr().err
     assert "run 1: 1 new or changed inputs (0 unchanged), 1 records, 1 alerts new or updated" in err
     assert "AWS.VPC.InboundAdminPort" in err
     assert describe_run(result).startswith("run 1:")
-    again = scan_step(default_pack, [str(source)], None, state=str(tmp_path / "s.duckdb"),
+    again = run_scan(default_pack, [str(source)], None, state=str(tmp_path / "s.duckdb"),
                       engine="python", rule_ids=RULES, max_samples=3,
                       outputs=OutputSpec("ocsf", output=str(tmp_path / "f.jsonl")), quiet=True)
     assert describe_run(again).startswith("nothing new: 0 new or changed inputs (1 unchanged)")
