@@ -8,10 +8,14 @@ request skips whole row groups (those are never decoded).
 Bytes that cannot be decoded in a column that is only read here are found only if a range
 covering them is asked for; that is then a ``LogFormatError`` (a full read would have counted
 the rest of the file as one rejection).
+
+A Parquet file's reader is not safe to use from two threads at once, and the first phase may
+read ahead in a background thread: both phases take the ranges' ``lock`` (see ``locked``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -49,11 +53,13 @@ class RowRanges:
         self._held: list[pa.RecordBatch] = []
         self._held_start = 0  # file row of the first held row
         self._next = 0  # file row of the next batch the reader yields
+        self.lock = threading.Lock()
 
     def read(self, start: int, stop: int) -> pa.Table:
         """The rows ``[start, stop)`` (``start`` no earlier than the previous call's)."""
         try:
-            return self._read(start, stop)
+            with self.lock:
+                return self._read(start, stop)
         except READ_FAILURES as exc:
             self._batches = None
             raise LogFormatError(f"Parquet read failed in rows {start + 1}-{stop}: {exc}",
@@ -84,6 +90,20 @@ class RowRanges:
         )
         self._held = []
         self._held_start = self._next = int(self.group_starts[group])
+
+
+def locked(batches: Iterator[pa.RecordBatch],
+           ranges: RowRanges | None) -> Iterator[pa.RecordBatch]:
+    """``batches`` of the same file as ``ranges``, each read while holding the ranges' lock."""
+    if ranges is None:
+        yield from batches
+        return
+    while True:
+        with ranges.lock:
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def complete_rows(raw: pa.RecordBatch, first: int, positions: pa.Array, names: Sequence[str],

@@ -34,7 +34,7 @@ from flowwarden.logs.common import Projected, indices, printable, projection
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.vpcflow_text import MAX_DIGITS, seconds, to_batch
 from flowwarden.logs.model import FileStats, ReadOptions
-from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows
+from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows, locked
 from flowwarden.logs.streams import prefetch
 
 LOG_TYPE = F.LOG_TYPE
@@ -329,7 +329,7 @@ def _projected_parts(
     rest = RowRanges(file, plan.rest, options.batch_size, source) if plan.rest else None
     names = tuple(n for n in file.schema_arrow.names if not n.startswith("p_"))
     row = 0
-    raws = file.iter_batches(batch_size=options.batch_size, columns=list(plan.read))
+    raws = locked(file.iter_batches(batch_size=options.batch_size, columns=list(plan.read)), rest)
     for raw in coalesced(raws, options.batch_size):
         counts = FileStats(source)
         checked = _check(raw, row + 1, plan.extra, counts, encoded=True)
