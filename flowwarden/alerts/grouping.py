@@ -8,11 +8,12 @@ scan over everything.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flowwarden.alerts.formats.jsonl import jsonable
 from flowwarden.alerts.model import Alert, alert_id, mitre_entries
 from flowwarden.rules.immutable import SCALARS
 from flowwarden.rules.rule import Rule, RuleResult
@@ -32,35 +33,75 @@ class _Group:
     last_time: datetime
     count: int = 0
     uniques: set[str] = field(default_factory=set)
-    samples: list[tuple[OrderKey, dict[str, Any]]] = field(default_factory=list)
+    # The first events' records as read (nulls kept: the alert functions see them as they were);
+    # None until ``AlertGrouper.fill`` hands over a record that was not loaded yet.
+    samples: list[tuple[OrderKey, dict[str, Any] | None]] = field(default_factory=list)
+    first_record: dict[str, Any] | None = None  # kept only when samples are not (max 0)
+
+    def record_of_first(self) -> dict[str, Any] | None:
+        if self.samples and self.samples[0][0] == self.first_key:
+            return self.samples[0][1]
+        return self.first_record
+
+
+# Fills in a keys-only first result's alert functions from its event's record.
+Complete = Callable[[Rule, RuleResult, OrderKey, dict[str, Any]], None]
 
 
 class AlertGrouper:
-    """Collects matches into (rule, dedup string, window) groups and turns them into alerts."""
+    """Collects matches into (rule, dedup string, window) groups and turns them into alerts.
 
-    def __init__(self, max_samples: int = 3) -> None:
+    A match may come with its result's keys only (dedup, unique: ``Rule.evaluate_match`` with
+    ``keys_only``): ``complete`` then runs the alert functions once per alert, on its first
+    event, when the alert is made. A match may also come without its record: ``add`` says
+    whether the record is wanted (the event is now a group's first or a sample), and ``fill``
+    hands over the wanted records of a batch, so records of other matches are never built.
+    """
+
+    def __init__(self, max_samples: int = 3, complete: Complete | None = None) -> None:
         self.max_samples = max_samples
+        self.complete = complete
         self._groups: dict[tuple[str, str, datetime], _Group] = {}
+        self._unfilled: list[_Group] = []
 
-    def add(self, rule: Rule, result: RuleResult, key: OrderKey, record: dict[str, Any]) -> None:
-        """Count one match; `key` is (event time, source, position) and orders events."""
+    def add(self, rule: Rule, result: RuleResult, key: OrderKey,
+            record: dict[str, Any] | None) -> bool:
+        """Count one match; ``key`` is (event time, source, position) and orders events.
+        Returns True when ``record`` is None and the record is wanted: pass it to ``fill``."""
         dedup = result.dedup or f"defaultDedupString:{rule.id}"
         start = window_start(key[0], rule.dedup_minutes)
         group = self._groups.get((rule.id, dedup, start))
+        wanted = False
         if group is None:
             group = _Group(rule, dedup, start, key, result, key[0])
             self._groups[(rule.id, dedup, start)] = group
+            wanted = True
         elif key < group.first_key:
             group.first_key, group.first = key, result
+            wanted = True
         group.count += 1
         group.last_time = max(group.last_time, key[0])
         if result.unique is not None:
             group.uniques.add(result.unique)
-        if self.max_samples and (
-            len(group.samples) < self.max_samples or key < group.samples[-1][0]
-        ):
-            bisect.insort(group.samples, (key, compact(record)), key=lambda s: s[0])
-            del group.samples[self.max_samples:]
+        if self.max_samples:
+            if len(group.samples) < self.max_samples or key < group.samples[-1][0]:
+                bisect.insort(group.samples, (key, record), key=lambda s: s[0])
+                del group.samples[self.max_samples:]
+                wanted = True
+        elif wanted:
+            group.first_record = record
+        if wanted and record is None:
+            self._unfilled.append(group)
+            return True
+        return False
+
+    def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
+        """The records ``add`` asked for (by order key), put where they were wanted."""
+        for group in self._unfilled:
+            group.samples = [(k, records[k] if r is None else r) for k, r in group.samples]
+            if group.first_record is None and not self.max_samples:
+                group.first_record = records.get(group.first_key)
+        self._unfilled.clear()
 
     @property
     def groups(self) -> dict[GroupKey, _Group]:
@@ -77,7 +118,15 @@ class AlertGrouper:
             uses_unique = group.rule.function("unique") is not None
             reached = len(group.uniques) if uses_unique else group.count
             if reached >= group.rule.threshold:
+                self._complete(group)
                 yield _to_alert(group, uses_unique)
+
+    def _complete(self, group: _Group) -> None:
+        record = group.record_of_first()
+        if not group.first.keys_only or self.complete is None or record is None:
+            return
+        self.complete(group.rule, group.first, group.first_key, record)
+        group.first_record = None
 
 
 Group = _Group  # the public name of a group's state, for checkpoints
@@ -93,7 +142,11 @@ def event_time(record: dict[str, Any]) -> datetime:
 
     Not the parse time: that would give the same events different alert ids on every run.
     """
-    value = record.get("p_event_time")
+    return time_value(record.get("p_event_time"))
+
+
+def time_value(value: Any) -> datetime:
+    """A ``p_event_time`` value as ``event_time`` reads it."""
     if isinstance(value, str) and value:
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -136,7 +189,7 @@ def _to_alert(group: _Group, uses_unique: bool) -> Alert:
         reference=first.reference or rule.reference,
         description=first.description or rule.description,
         log_types=list(rule.log_types),
-        alert_context=first.alert_context,
+        alert_context=jsonable(first.alert_context),
         destinations=first.destinations,
-        samples=[record for _, record in group.samples],
+        samples=[compact(record) for _, record in group.samples if record is not None],
     )

@@ -10,14 +10,15 @@ reach scanners through the one scan loop, ``flowwarden.engine.loop.scan_loop``, 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from flowwarden.alerts.grouping import AlertGrouper, OrderKey, event_time
+from flowwarden.alerts.grouping import AlertGrouper, OrderKey, event_time, time_value
 from flowwarden.alerts.model import Alert
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
@@ -51,8 +52,9 @@ class ScanResult:
     error_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: list[RuleError] = field(default_factory=list)
 
-    def record_errors(self, rule_id: str, result: RuleResult, source: str, position: int) -> None:
-        for function, error in result.errors.items():
+    def record_errors(self, rule_id: str, errors: Mapping[str, str], source: str,
+                      position: int) -> None:
+        for function, error in errors.items():
             self.error_counts[(rule_id, function)] += 1
             if len(self.errors) < MAX_ERROR_SAMPLES:
                 self.errors.append(RuleError(rule_id, function, error, source, position))
@@ -64,8 +66,18 @@ class ScanResult:
         return counts
 
 
-# Called for each rule result of one event: (rule, result, batch row, the row's record).
-Handle = Callable[[Rule, RuleResult, int, dict[str, Any]], None]
+class Results(Protocol):
+    """Where an evaluation hands the rule results of one batch (``Scanner.add_batch``)."""
+
+    def __call__(self, rule: Rule, result: RuleResult, row: int,
+                 record: dict[str, Any] | None, when: datetime | None = None) -> bool:
+        """One rule result for batch row ``row``: ``record`` is its record, or None when it
+        was not loaded (then ``when`` is its event time, and the result returns True when
+        the record is wanted: hand it to ``fill``). ``result`` holds keys only (dedup,
+        unique) on a match: the alert functions run on the alert's first event."""
+
+    def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
+        """The records (by batch row) of the rows whose record was wanted."""
 
 
 class Evaluation(Protocol):
@@ -76,8 +88,8 @@ class Evaluation(Protocol):
     def columns(self, rules: Sequence[Rule]) -> tuple[str, ...] | None:
         """The columns phase 1 must read for ``rules``, or None for complete records."""
 
-    def evaluate(self, item: BatchLike, rules: Sequence[Rule], handle: Handle) -> int:
-        """Run ``rules`` on the batch, calling ``handle`` per rule result worth keeping;
+    def evaluate(self, item: BatchLike, rules: Sequence[Rule], results: Results) -> int:
+        """Run ``rules`` on the batch, handing ``results`` each rule result worth keeping;
         returns how many (rule, row) pairs ran the rule's whole Python."""
 
 
@@ -93,6 +105,8 @@ class Scanner:
         self.evaluation = evaluation(engine, pack, self.rules) if isinstance(engine, str) else engine
         self.engine = self.evaluation.name
         self.grouper = grouper if grouper is not None else AlertGrouper(max_samples)
+        if self.grouper.complete is None:
+            self.grouper.complete = self._complete_first
         self.result = ScanResult()
         self._positions: Counter[str] = Counter()
 
@@ -111,11 +125,8 @@ class Scanner:
         self.result.records += item.batch.num_rows
         if not rules or item.batch.num_rows == 0:
             return
-
-        def handle(rule: Rule, result: RuleResult, row: int, record: dict[str, Any]) -> None:
-            self._handle(rule, result, item.source, offset + row, record)
-
-        self.result.python_rows += self.evaluation.evaluate(item, rules, handle)
+        self.result.python_rows += self.evaluation.evaluate(
+            item, rules, _BatchResults(self, item.source, offset))
 
     def finish(self) -> ScanResult:
         self.result.alerts = list(self.grouper.alerts())
@@ -130,14 +141,48 @@ class Scanner:
         """The duckdb engine's ``CompiledPack`` (None for the python engine)."""
         return getattr(self.evaluation, "compiled", None)
 
-    def _handle(self, rule: Rule, result: RuleResult, source: str, position: int,
-                record: dict[str, Any]) -> None:
+    def handle(self, rule: Rule, result: RuleResult, key: OrderKey,
+               record: dict[str, Any] | None) -> bool:
+        """One rule result of the event at ``key``; True when its record is wanted."""
         if result.errors:
-            self.result.record_errors(rule.id, result, source, position)
+            self.result.record_errors(rule.id, result.errors, key[1], key[2])
         if result.matched:
             self.result.matches[rule.id] += 1
-            key: OrderKey = (event_time(record), source, position)
-            self.grouper.add(rule, result, key, record)
+            return self.grouper.add(rule, result, key, record)
+        return False
+
+    def _complete_first(self, rule: Rule, result: RuleResult, key: OrderKey,
+                        record: dict[str, Any]) -> None:
+        """An alert's own values, from its first event: its errors are counted here."""
+        known = set(result.errors)
+        rule.alert_fields(self.pack.event(record), result)
+        new = {name: error for name, error in result.errors.items() if name not in known}
+        if new:
+            self.result.record_errors(rule.id, new, key[1], key[2])
+
+
+class _BatchResults:
+    """``Results`` of one batch for a scanner: rows become order keys, wanted records go to
+    the scanner's grouper by those keys."""
+
+    def __init__(self, scanner: Scanner, source: str, offset: int) -> None:
+        self.scanner, self.source, self.offset = scanner, source, offset
+        self.wanted: dict[int, OrderKey] = {}
+
+    def __call__(self, rule: Rule, result: RuleResult, row: int,
+                 record: dict[str, Any] | None, when: datetime | None = None) -> bool:
+        if record is not None:
+            when = event_time(record)
+        key: OrderKey = (when if when is not None else time_value(None), self.source,
+                         self.offset + row)
+        wanted = self.scanner.handle(rule, result, key, record)
+        if wanted:
+            self.wanted[row] = key
+        return wanted
+
+    def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
+        self.scanner.grouper.fill({key: records[row] for row, key in self.wanted.items()})
+        self.wanted.clear()
 
 
 def full_rows(item: BatchLike, positions: np.ndarray) -> pa.RecordBatch:

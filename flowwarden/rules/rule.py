@@ -77,13 +77,14 @@ class Rule:
         result.matched = matched
         if matched:
             self.match_keys(event, result)
+            result.keys_only = keys_only
             if not keys_only:
                 self.alert_fields(event, result)
         return result
 
     def evaluate_match(self, event: PantherEvent, keys_only: bool = False) -> RuleResult:
         """The result for an event a compiled condition proved to match: alert functions only."""
-        result = RuleResult(self.id, matched=True)
+        result = RuleResult(self.id, matched=True, keys_only=keys_only)
         self.match_keys(event, result)
         if not keys_only:
             self.alert_fields(event, result)
@@ -93,14 +94,10 @@ class Rule:
         """What groups a match into an alert: the dedup string (falling back to the title, then
         ``defaultDedupString:<id>``) and the ``unique`` value. Run on every match."""
         dedup = self._call("dedup", event, result)
-        if dedup is not None and str(dedup) != "":
-            result.dedup = str(dedup)[:MAX_DEDUP]
-        else:
+        text = None if dedup is None else str(dedup)
+        if not text:
             self._title(event, result)
-            if result.title:
-                result.dedup = result.title[:MAX_DEDUP]
-            else:
-                result.dedup = f"defaultDedupString:{self.id}"
+        result.dedup = dedup_string(self.id, text, result.title)
         unique = self._call("unique", event, result)
         if unique is not None:
             result.unique = str(unique)
@@ -125,6 +122,31 @@ class Rule:
         destinations = self._call("destinations", event, result)
         if destinations is not None:
             result.destinations = [str(d) for d in destinations]
+        result.keys_only = False
+
+    def alert_values(self, result: RuleResult, values: dict[str, Any]) -> bool:
+        """Fill ``result`` as ``alert_fields`` would, from the values of the rule's other alert
+        functions computed elsewhere (the compiled ones): per function defined, ``str()`` of
+        what it returned or None; ``alert_context`` as JSON values, ``destinations`` as a list
+        of str. Returns False, changing nothing, where Python would report an error (an unknown
+        severity): the functions must then run in Python."""
+        severity = self.severity
+        if values.get("severity") is not None:
+            level = _level(values["severity"])
+            if level is None:
+                return False
+            severity = level or self.severity
+        if result.title is None and "title" in values and "title" not in result.errors:
+            title = values["title"]
+            result.title = title[:MAX_TITLE] if title is not None else None
+        result.severity = severity
+        result.alert_context = values.get("alert_context")
+        for name in ("description", "reference", "runbook"):
+            if values.get(name) is not None:
+                setattr(result, name, values[name])
+        result.destinations = values.get("destinations")
+        result.keys_only = False
+        return True
 
     def _title(self, event: PantherEvent, result: RuleResult) -> None:
         if result.title is None and "title" not in result.errors:
@@ -143,13 +165,32 @@ class Rule:
             return None
 
     def _severity(self, dynamic: Any, result: RuleResult) -> str:
-        if dynamic is None or str(dynamic).upper() == "DEFAULT":
+        if dynamic is None:
             return self.severity
-        for level in SEVERITIES:
-            if str(dynamic).upper() == level.upper():
-                return level
-        result.errors["severity"] = f"severity() returned {dynamic!r}, expected one of {SEVERITIES}"
-        return self.severity
+        level = _level(str(dynamic))
+        if level is None:
+            result.errors["severity"] = (f"severity() returned {dynamic!r}, expected one of "
+                                         f"{SEVERITIES}")
+            return self.severity
+        return level or self.severity
+
+
+def _level(text: str) -> str | None:
+    """The severity level ``text`` names (any case), "" for DEFAULT, None for neither."""
+    if text.upper() == "DEFAULT":
+        return ""
+    return next((level for level in SEVERITIES if text.upper() == level.upper()), None)
+
+
+def dedup_string(rule_id: str, dedup: str | None, title: str | None) -> str:
+    """What groups a match into an alert: ``dedup()``'s text, else the title, else
+    ``defaultDedupString:<rule id>`` (each as ``str()`` of what the function returned, None
+    for None; the title already cut to ``MAX_TITLE``)."""
+    if dedup:
+        return dedup[:MAX_DEDUP]
+    if title:
+        return title[:MAX_DEDUP]
+    return f"defaultDedupString:{rule_id}"
 
 
 @dataclass
@@ -168,6 +209,8 @@ class RuleResult:
     runbook: str | None = None
     destinations: list[str] | None = None
     unique: str | None = None
+    # a match's keys (dedup, unique) only: the alert functions have not run yet
+    keys_only: bool = False
 
     @property
     def rule_error(self) -> str | None:

@@ -98,14 +98,15 @@ class WindowedGrouper(AlertGrouper):
         self.late = 0
         self.newest: datetime | None = None
 
-    def add(self, rule: Rule, result: RuleResult, key: OrderKey, record: dict[str, Any]) -> None:
+    def add(self, rule: Rule, result: RuleResult, key: OrderKey,
+            record: dict[str, Any] | None) -> bool:
         if self.horizon is not None:
             end = window_start(key[0], rule.dedup_minutes) + timedelta(minutes=rule.dedup_minutes)
             if end <= self.horizon:
                 self.late += 1
-                return
+                return False
         self.newest = key[0] if self.newest is None else max(self.newest, key[0])
-        super().add(rule, result, key, record)
+        return super().add(rule, result, key, record)
 
 
 class InputsReader(LogReader):

@@ -104,6 +104,7 @@ def encode_group(group: Group) -> str:
         "first": {f.name: getattr(group.first, f.name) for f in dataclasses.fields(group.first)},
         "last_time": group.last_time, "count": group.count, "uniques": sorted(group.uniques),
         "samples": [[key, record] for key, record in group.samples],
+        "first_record": group.first_record,
     }), sort_keys=True)
 
 
@@ -113,6 +114,7 @@ def decode_group(rule: Rule, dedup: str, start: datetime, text: str) -> Group:
         rule, dedup, start, _order_key(data["first_key"]), RuleResult(**data["first"]),
         data["last_time"], data["count"], set(data["uniques"]),
         [(_order_key(key), record) for key, record in data["samples"]],
+        data.get("first_record"),
     )
 
 

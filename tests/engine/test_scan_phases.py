@@ -62,8 +62,9 @@ def test_two_phases_equal_a_full_read_and_the_python_engine(default_pack, flows,
 
 def test_phase_one_reads_only_the_condition_columns(default_pack, flows):
     scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb")
-    assert scanner.columns() == ("dstAddr", "dstPort", "dst_endpoint", "p_log_type", "srcAddr",
-                                 "src_endpoint")
+    # the conditions' and key functions' columns, and the event time that orders matches
+    assert scanner.columns() == ("dstAddr", "dstPort", "dst_endpoint", "p_event_time",
+                                 "p_log_type", "srcAddr", "src_endpoint")
     seen: list[list[str]] = []
     original = scanner.evaluation.evaluate
 
@@ -73,7 +74,8 @@ def test_phase_one_reads_only_the_condition_columns(default_pack, flows):
 
     scanner.evaluation.evaluate = spy  # type: ignore[method-assign]
     scanner.scan(read([str(flows)]))
-    assert seen and all(names == ["srcAddr", "dstAddr", "dstPort", "p_log_type"] for names in seen)
+    assert seen and all(names == ["srcAddr", "dstAddr", "dstPort", "p_log_type", "p_event_time"]
+                        for names in seen)
     assert Scanner(default_pack, default_pack.active_rules(SPEC), "python").columns() is None
 
 
@@ -125,8 +127,10 @@ def test_corrupt_bytes_in_a_column_only_phase_two_reads_are_an_error(tmp_path: P
                                                                      default_pack):
     path = tmp_path / "corrupt.parquet"
     write_parquet(generate_flows(4000, seed=4, batch_size=1000), str(path))
-    corrupt_column_chunk(path, "bytes", 2)
-    scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb")
+    # (not "bytes": 64 bytes past its middle reach "start", which phase 1 reads for event times)
+    corrupt_column_chunk(path, "packets", 2)
+    # phase 2 reads the records of first events and samples: with many samples, of every match
+    scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb", max_samples=4000)
     with pytest.raises(LogFormatError, match="Parquet read failed in rows"):
         scanner.scan(read([str(path)]))
 

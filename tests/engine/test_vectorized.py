@@ -64,10 +64,13 @@ def test_compile_pack_plans_every_rule_and_log_type(pack, compiled):
 
 
 def test_columns_read_per_log_type(pack, compiled):
-    assert compiled.columns(VPC) == {"p_log_type", "srcAddr", "dstAddr", "srcPort", "dstPort",
-                                     "protocol", "action", "status"}
-    assert compiled.columns(OCSF) == {"p_log_type", "src_endpoint", "dst_endpoint",
-                                      "connection_info", "action", "status_code"}
+    # conditions, key functions (dedup names the account, interface, cloud), event time
+    assert compiled.columns(VPC) == {"p_log_type", "p_event_time", "srcAddr", "dstAddr",
+                                     "srcPort", "dstPort", "protocol", "action", "status",
+                                     "account", "interfaceId"}
+    assert compiled.columns(OCSF) == {"p_log_type", "p_event_time", "src_endpoint",
+                                      "dst_endpoint", "connection_info", "action", "status_code",
+                                      "cloud"}
 
 
 def test_compile_pack_renders_sql_for_given_schemas(pack):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -27,8 +28,27 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+FIELDS = tuple(f.name for f in fields(Alert))
+# Values the C encoder writes itself, as ``jsonable`` would hand them to it.
+NATIVE = (str, int, float, bool, type(None))
+
+
 def alert_json(alert: Alert) -> str:
-    return json.dumps(jsonable(alert.to_dict()), sort_keys=True, ensure_ascii=False)
+    """The alert as ``json.dumps(jsonable(alert.to_dict()), sort_keys=True)`` writes it, without
+    copying it first: records (string keys) go to the C encoder as they are, the rare values it
+    does not know through ``_encodable``; alert contexts (any keys) through ``jsonable``."""
+    data = {name: getattr(alert, name) for name in FIELDS}
+    data["alert_context"] = jsonable(alert.alert_context)
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=_encodable)
+
+
+def _encodable(value: Any) -> Any:
+    """What ``jsonable`` makes of a value the encoder cannot write: datetimes, bytes, decimals,
+    sets, other mappings (keys as ``str``)."""
+    converted = jsonable(value)
+    if converted is value:  # jsonable leaves it alone: the encoder's own error
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return converted
 
 
 def write_lines(alerts: Iterable[Alert], out: IO[str],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -30,18 +31,21 @@ import pyarrow.compute as pc
 
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.logic import ir
+from flowwarden.logic.alerts import extract_alert_functions
 from flowwarden.logic.extract import Extraction, extract_rule
 from flowwarden.logic.render.duckdb_sql import DUCKDB, DuckDBRenderer
 from flowwarden.logic.render.probe import Probe
-from flowwarden.logic.render.query import BatchQuery, build_query
+from flowwarden.logic.render.query import Alerts, BatchQuery, build_query
 from flowwarden.logic.render.sql import MATCH, NO_MATCH, PYTHON
 from flowwarden.logic.rewrite import resolve_fields
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
 
-__all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "RulePlan", "Verdicts",
-           "compile_pack", "evaluate_batch"]
+__all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "MatchKeys", "RulePlan",
+           "Verdicts", "alert_values", "compile_pack", "evaluate_batch", "match_keys"]
 VIEW = "flowwarden_batch"
+# The alert functions that decide which alert a match joins, run on every match.
+KEY_FUNCTIONS = ("dedup", "title", "unique")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class RulePlan:
     exact: bool
     reasons: tuple[str, ...]
     sql: str | None = None
+    # ``KEY_FUNCTIONS`` the rule defines, as value IR resolved for the log type (None: Python)
+    keys: tuple[tuple[str, ir.Node | None], ...] = ()
+    # its other alert functions (and the title), run on first events
+    alert: tuple[tuple[str, ir.Node | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,16 +91,17 @@ class BatchEvaluator:
         self.connection = duckdb.connect()
         self.classifier = IpClassifier()
         self._queries: dict[tuple[object, str | None, pa.Schema], BatchQuery] = {}
+        self._last: tuple[pa.RecordBatch | pa.Table, BatchQuery, pa.Table] | None = None
 
     def query(self, conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema,
-              key: object = None, log_type: str | None = None) -> BatchQuery:
-        """The query for ``conditions`` over ``schema`` (rows of another ``log_type`` ask
-        Python); cached under ``key`` when given."""
+              key: object = None, log_type: str | None = None, alerts: Alerts = ()) -> BatchQuery:
+        """The query for ``conditions`` (and ``alerts``, see ``build_query``) over ``schema``
+        (rows of another ``log_type`` ask Python); cached under ``key`` when given."""
         if key is None:
-            return build_query(conditions, schema, DUCKDB, log_type)
+            return build_query(conditions, schema, DUCKDB, log_type, alerts)
         if (key, log_type, schema) not in self._queries:
             self._queries[(key, log_type, schema)] = build_query(conditions, schema, DUCKDB,
-                                                                 log_type)
+                                                                 log_type, alerts)
         return self._queries[(key, log_type, schema)]
 
     def codes(self, conditions: Mapping[str, ir.Node], batch: pa.RecordBatch | pa.Table,
@@ -100,16 +109,41 @@ class BatchEvaluator:
         """Verdict codes (0, 1, 2) per row for each named condition; with a ``log_type``, rows
         whose ``p_log_type`` differs are PYTHON."""
         query = self.query(list(conditions.items()), batch.schema, key, log_type)
+        return self.run(query, batch)
+
+    def run(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
+        """Verdict codes per row for each of the query's conditions."""
         rows = batch.num_rows
         codes = {name: np.full(rows, code, dtype=np.int8) for name, code in query.constants.items()}
         if query.slots:
             if rows:
-                codes.update(self._run(query, batch))
+                codes.update(self._run(query, self.inputs(query, batch)))
             else:
                 codes.update({name: np.zeros(0, dtype=np.int8) for name in query.slots})
         return codes
 
-    def _run(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
+    def alert_values(self, query: BatchQuery, name: str, inputs: pa.Table,
+                     rows: np.ndarray) -> dict[str, list[Any]]:
+        """Condition ``name``'s alert columns (``BatchQuery.alert_select``) on ``rows`` of the
+        query's ``inputs``, as Python lists by column name."""
+        self.connection.register(VIEW, inputs.take(pa.array(rows, type=pa.int64())))
+        try:
+            table = self.connection.sql(query.alert_select(VIEW, name)).to_arrow_table()
+        finally:
+            self.connection.unregister(VIEW)
+        return {column: table.column(column).to_pylist() for column in table.column_names}
+
+    def inputs(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> pa.Table:
+        """What the query reads from ``batch``, under the query's aliases (IP probes computed).
+        The last batch's are kept: the key functions of its matches read them again."""
+        last = self._last
+        if last is not None and last[0] is batch and last[1] is query:
+            return last[2]
+        inputs = self._inputs(query, batch)
+        self._last = (batch, query, inputs)
+        return inputs
+
+    def _inputs(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         arrays: dict[str, pa.Array] = {}
         for alias, _, indexes in query.columns:
             column = _column(batch, indexes)
@@ -127,9 +161,12 @@ class BatchEvaluator:
             arrays.update({alias: code for (alias, _), code in zip(wanted, codes, strict=True)})
         if not arrays:
             arrays["_rows"] = pa.nulls(batch.num_rows, pa.int8())
+        return pa.table(arrays)
+
+    def _run(self, query: BatchQuery, inputs: pa.Table) -> dict[str, np.ndarray]:
         sql = query.select(VIEW)
         assert sql is not None  # some verdict is not constant
-        self.connection.register(VIEW, pa.table(arrays))
+        self.connection.register(VIEW, inputs)
         try:
             result = self.connection.execute(sql).fetchnumpy()
         finally:
@@ -152,9 +189,20 @@ class CompiledPack:
         return [p for (_, lt), p in self.plans.items() if lt == log_type]
 
     def query(self, log_type: str, schema: pa.Schema) -> BatchQuery:
-        """The query for batches of ``log_type`` with ``schema`` (rendered once, then cached)."""
-        conditions = [(p.rule_id, p.condition) for p in self.rules_for(log_type)]
-        return self.evaluator.query(conditions, schema, key=log_type, log_type=log_type)
+        """The query for batches of ``log_type`` with ``schema`` (rendered once, then cached):
+        every rule's verdict, and the key functions of the rules that define any."""
+        plans = self.rules_for(log_type)
+        conditions = [(p.rule_id, p.condition) for p in plans]
+        alerts = [(p.rule_id, p.keys) for p in plans if p.keys]
+        return self.evaluator.query(conditions, schema, key=log_type, log_type=log_type,
+                                    alerts=alerts)
+
+    def alert_query(self, log_type: str, schema: pa.Schema) -> BatchQuery:
+        """The query of the alert functions (title and the rest, not the keys) of every rule of
+        ``log_type``, over complete records with ``schema``."""
+        alerts = [(p.rule_id, p.alert) for p in self.rules_for(log_type) if p.alert]
+        return self.evaluator.query([], schema, key=("alert", log_type), log_type=log_type,
+                                    alerts=alerts)
 
     def columns(self, log_type: str) -> set[str]:
         """Top-level columns the compiled conditions of ``log_type`` read (plus ``p_log_type``).
@@ -162,9 +210,11 @@ class CompiledPack:
         A reader may project to these for the vectorized pass; rows handed to Python (matches
         and PYTHON verdicts) still need their full record.
         """
-        names = {"p_log_type"}
+        names = {"p_log_type", "p_event_time"}
         for plan in self.rules_for(log_type):
-            names.update(n.keys[0] for n in ir.walk(plan.condition) if isinstance(n, ir.Field))
+            nodes = [plan.condition, *(node for _, node in plan.keys if node is not None)]
+            names.update(n.keys[0] for node in nodes for n in ir.walk(node)
+                         if isinstance(n, ir.Field))
         return names
 
     def sql(self, log_type: str, schema: pa.Schema) -> str | None:
@@ -183,7 +233,11 @@ def compile_pack(pack: Pack, rules: Sequence[Rule] | None = None,
     plans: dict[tuple[str, str], RulePlan] = {}
     for rule in pack.rules if rules is None else rules:
         extraction = extractions[rule.id] = extract_rule(rule)
+        functions = extract_alert_functions(rule)
         for log_type in rule.log_types:
+            values = functions.resolved(pack.data_models.get(log_type)).items()
+            keys = tuple((n, v) for n, v in values if n in KEY_FUNCTIONS)
+            alert = tuple((n, v) for n, v in values if n not in KEY_FUNCTIONS or n == "title")
             condition = resolve_fields(extraction.condition, pack.data_models.get(log_type))
             reasons = [r.reason for r in ir.residuals(condition)]
             reasons += [f"data-model field {u.name!r} needs Python (method or indexed path)"
@@ -192,7 +246,7 @@ def compile_pack(pack: Pack, rules: Sequence[Rule] | None = None,
             if schemas and log_type in schemas:
                 sql = DuckDBRenderer(schemas[log_type]).verdict(condition)
             plans[(rule.id, log_type)] = RulePlan(rule.id, log_type, condition, not reasons,
-                                                  tuple(reasons), sql)
+                                                  tuple(reasons), sql, keys, alert)
     return CompiledPack(pack, extractions, plans)
 
 
@@ -207,9 +261,49 @@ def evaluate_batch(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table,
     plans = compiled.rules_for(log_type)
     if not plans:
         return {}
-    conditions = {p.rule_id: p.condition for p in plans}
-    codes = compiled.evaluator.codes(conditions, batch, key=log_type, log_type=log_type)
+    codes = compiled.evaluator.run(compiled.query(log_type, batch.schema), batch)
     return {plan.rule_id: Verdicts.from_codes(codes[plan.rule_id]) for plan in plans}
+
+
+@dataclass(frozen=True)
+class MatchKeys:
+    """A rule's key functions on some matched rows (``match_keys``): per function, its value
+    as ``str(result)`` (None where it returned None) and whether Python must run it there."""
+
+    values: dict[str, list[str | None]]
+    python: dict[str, list[bool]]
+
+    def row(self, index: int) -> tuple[dict[str, str | None], bool]:
+        """The ``index``-th row's values, and whether any needs Python."""
+        return ({name: column[index] for name, column in self.values.items()},
+                any(column[index] for column in self.python.values()))
+
+
+def match_keys(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,
+               rule_id: str, rows: np.ndarray) -> MatchKeys:
+    """The key functions of ``rule_id`` on ``rows`` of ``batch`` (none defined: empty)."""
+    plan = compiled.plans[(rule_id, log_type)]
+    return _values(compiled, compiled.query(log_type, batch.schema), batch, rule_id, rows,
+                   [name for name, _ in plan.keys])
+
+
+def alert_values(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,
+                 rule_id: str, rows: np.ndarray) -> MatchKeys:
+    """The alert functions of ``rule_id`` other than the keys (and the title) on ``rows`` of
+    ``batch``, complete records; JSON shapes (context, destinations) still as JSON text."""
+    plan = compiled.plans[(rule_id, log_type)]
+    return _values(compiled, compiled.alert_query(log_type, batch.schema), batch, rule_id, rows,
+                   [name for name, _ in plan.alert])
+
+
+def _values(compiled: CompiledPack, query: BatchQuery, batch: pa.RecordBatch | pa.Table,
+            rule_id: str, rows: np.ndarray, names: list[str]) -> MatchKeys:
+    if not names:
+        return MatchKeys({}, {})
+    inputs = compiled.evaluator.inputs(query, batch)
+    found = compiled.evaluator.alert_values(query, rule_id, inputs, rows)
+    return MatchKeys({n: found[n] for n in names},
+                     {n: [bool(v) for v in found[n + ":python"]] for n in names})
 
 
 def _column(batch: pa.RecordBatch | pa.Table, indexes: tuple[int, ...]) -> pa.Array:

@@ -6,8 +6,9 @@ the last event time, the distinct ``unique()`` values, the first event's rule re
 first ``max_samples`` sample records, "first" meaning the smallest (event time, source,
 position), the key the local scanner orders by. Groups below their rule's threshold are
 dropped in Spark; on the executors each remaining group becomes the ``Group`` state of an
-``AlertGrouper``, whose own code turns it into the alert (id from ``alert_id``, MITRE entries);
-the driver sorts the alerts by the grouper's key.
+``AlertGrouper``, whose own code turns it into the alert (id from ``alert_id``, MITRE entries,
+the alert functions run on the first event's record, as the local scanner runs them, their
+errors sent back with the alert); the driver sorts the alerts by the grouper's key.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.alerts.grouping import AlertGrouper, Group, GroupKey
+from flowwarden.alerts.grouping import AlertGrouper, Complete, Group, GroupKey, OrderKey
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
 from flowwarden.engine.spark.rules import PackSpec, from_micros
-from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule
+from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule, RuleResult
 
 KEYS = ("rule_id", "dedup", "window_us")
 FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
 ALERT_SCHEMA = pa.schema([("event_us", pa.int64()), ("source", pa.string()),
                           ("position", pa.int64()), ("rule_id", pa.string()),
-                          ("dedup", pa.string()), ("alert", pa.binary())])
+                          ("dedup", pa.string()), ("alert", pa.binary()), ("errors", pa.binary())])
 ALERT_DDL = ("event_us long, source string, position long, rule_id string, dedup string, "
-             "alert binary")
+             "alert binary, errors binary")
 
 
 def group_frame(matches: Any, rules: Sequence[Rule], max_samples: int) -> Any:
@@ -43,7 +44,7 @@ def group_frame(matches: Any, rules: Sequence[Rule], max_samples: int) -> Any:
     order = Window.partitionBy(*KEYS).orderBy("event_us", "source", "position")
     ranked = matches.withColumn("rank", S.row_number().over(order))
     rank = S.col("rank")
-    first = S.struct("event_us", "source", "position", "result")
+    first = S.struct("event_us", "source", "position", "result", "record")
     sample = S.struct("rank", "event_us", "source", "position", "record")
     groups = ranked.groupBy(*KEYS).agg(
         S.count(S.lit(1)).alias("count"),
@@ -78,7 +79,8 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
         for batch in batches:
             out: dict[str, list[Any]] = {name: [] for name in ALERT_SCHEMA.names}
             for row in batch.to_pylist():
-                grouper = AlertGrouper(max_samples)
+                errors: list[RuleError] = []
+                grouper = AlertGrouper(max_samples, _completer(spec, errors))
                 if row["rule_id"] not in rules:
                     rules[row["rule_id"]] = spec.rules([row["rule_id"]])[0]
                 key = _add_group(grouper, rules[row["rule_id"]], row)
@@ -86,11 +88,22 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
                     first = row["first"]
                     for name, value in zip(ALERT_SCHEMA.names, (
                             first["event_us"], first["source"], first["position"], key[0],
-                            key[1], pickle.dumps(alert)), strict=True):
+                            key[1], pickle.dumps(alert), pickle.dumps(errors)), strict=True):
                         out[name].append(value)
             yield pa.RecordBatch.from_pydict(out, schema=ALERT_SCHEMA)
 
     return build
+
+
+def _completer(spec: PackSpec, errors: list[RuleError]) -> Complete:
+    """The grouper's ``complete``: the alert functions on a first event, errors into ``errors``."""
+    def complete(rule: Rule, result: RuleResult, key: OrderKey, record: dict[str, Any]) -> None:
+        known = set(result.errors)
+        rule.alert_fields(spec.load().event(record), result)
+        errors.extend(RuleError(rule.id, name, error, key[1], key[2])
+                      for name, error in result.errors.items() if name not in known)
+
+    return complete
 
 
 def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupKey:
@@ -104,12 +117,14 @@ def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupK
         count=row["count"], uniques=set(row["uniques"]),
         samples=[((from_micros(s["event_us"]), s["source"], s["position"]),
                   pickle.loads(s["record"])) for s in row["samples"]],
+        first_record=None if grouper.max_samples else pickle.loads(first["record"]),
     )
     return key
 
 
-def collect_alerts(alerts: Any) -> list[Alert]:
-    """The alerts in ``AlertGrouper`` order.
+def collect_alerts(alerts: Any) -> tuple[list[Alert], list[RuleError]]:
+    """The alerts in ``AlertGrouper`` order, and the errors their alert functions raised (on
+    the first events, as the local scanner runs them: once per alert).
 
     One job builds every partition in parallel and ships Arrow to the driver (fetching
     partition by partition would build them one at a time); the sort happens here, not in
@@ -117,9 +132,14 @@ def collect_alerts(alerts: Any) -> list[Alert]:
     """
     table = alerts.toArrow()
     order = pc.sort_indices(table, [(name, "ascending") for name in ALERT_SCHEMA.names[:5]])
-    blobs = table.column("alert")
+    blobs, errors = table.column("alert"), table.column("errors")
     del table
-    return [pickle.loads(blobs[index].as_buffer()) for index in order.to_pylist()]
+    found: list[Alert] = []
+    raised: list[RuleError] = []
+    for index in order.to_pylist():
+        found.append(pickle.loads(blobs[index].as_buffer()))
+        raised.extend(pickle.loads(errors[index].as_buffer()))
+    return found, raised
 
 
 def stats_metrics(rules: Sequence[Rule]) -> list[Any]:

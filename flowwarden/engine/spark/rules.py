@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from flowwarden.alerts.grouping import EPOCH, compact, event_time, window_start
+from flowwarden.alerts.grouping import EPOCH, event_time, window_start
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.engine.spark.arrow import POSITION, SOURCE
 from flowwarden.errors import RuleLoadError
@@ -142,9 +142,9 @@ def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[st
                 for rule, codes in zip(rules, verdicts, strict=True):
                     code = codes[index]
                     if code == MATCH:
-                        result = rule.evaluate_match(event)
+                        result = rule.evaluate_match(event, keys_only=True)
                     elif code == PYTHON:
-                        result = rule.evaluate(event)
+                        result = rule.evaluate(event, keys_only=True)
                     else:
                         continue
                     out.add(rule, result, record, sources[index], positions[index])
@@ -177,7 +177,7 @@ class ResultRows:
             dedup = result.dedup or f"defaultDedupString:{rule.id}"
             values.update(dedup=dedup, event_us=micros(when), unique=result.unique,
                           window_us=micros(window_start(when, rule.dedup_minutes)),
-                          result=pickle.dumps(result), record=pickle.dumps(compact(record)))
+                          result=pickle.dumps(result), record=pickle.dumps(record))
         for name, column in self.columns.items():
             column.append(values.get(name))
 

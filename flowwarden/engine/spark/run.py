@@ -53,8 +53,11 @@ class SparkScan:
             stats = Observation("flowwarden_rule_stats")
             union = union.observe(stats, *stats_metrics(self.rules))
             groups = group_frame(union.where("matched"), self.rules, self.max_samples)
-            scan.alerts = collect_alerts(alert_frame(groups, self.spec, self.max_samples))
+            scan.alerts, raised = collect_alerts(alert_frame(groups, self.spec, self.max_samples))
             scan.errors = apply_stats(stats.get, self.rules, scan.matches, scan.error_counts)
+            for error in raised:
+                scan.record_errors(error.rule_id, {error.function: error.error}, error.source,
+                                   error.position)
         for observation in self._observations:
             metrics = observation.get
             scan.records += metrics["records"] or 0
