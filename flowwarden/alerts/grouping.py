@@ -33,8 +33,9 @@ class _Group:
     last_time: datetime
     count: int = 0
     uniques: set[str] = field(default_factory=set)
-    # The first events' records as read (nulls kept: the alert functions see them as they were);
-    # None until ``AlertGrouper.fill`` hands over a record that was not loaded yet.
+    # The first events' records, ``compact`` except the first event's while its alert
+    # functions have not run (they see the record as read); None until ``AlertGrouper.fill``
+    # hands over a record that was not loaded yet.
     samples: list[tuple[OrderKey, dict[str, Any] | None]] = field(default_factory=list)
     first_record: dict[str, Any] | None = None  # kept only when samples are not (max 0)
 
@@ -77,7 +78,9 @@ class AlertGrouper:
             self._groups[(rule.id, dedup, start)] = group
             wanted = True
         elif key < group.first_key:
+            previous = group.first_key
             group.first_key, group.first = key, result
+            _compact_sample(group, previous)
             wanted = True
         group.count += 1
         group.last_time = max(group.last_time, key[0])
@@ -85,7 +88,7 @@ class AlertGrouper:
             group.uniques.add(result.unique)
         if self.max_samples:
             if len(group.samples) < self.max_samples or key < group.samples[-1][0]:
-                bisect.insort(group.samples, (key, record), key=lambda s: s[0])
+                bisect.insort(group.samples, (key, _kept(group, key, record)), key=lambda s: s[0])
                 del group.samples[self.max_samples:]
                 wanted = True
         elif wanted:
@@ -98,7 +101,8 @@ class AlertGrouper:
     def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
         """The records ``add`` asked for (by order key), put where they were wanted."""
         for group in self._unfilled:
-            group.samples = [(k, records[k] if r is None else r) for k, r in group.samples]
+            group.samples = [(k, _kept(group, k, records[k]) if r is None else r)
+                             for k, r in group.samples]
             if group.first_record is None and not self.max_samples:
                 group.first_record = records.get(group.first_key)
         self._unfilled.clear()
@@ -126,7 +130,23 @@ class AlertGrouper:
         if not group.first.keys_only or self.complete is None or record is None:
             return
         self.complete(group.rule, group.first, group.first_key, record)
+        # as the compiled alert functions give it: JSON values
+        group.first.alert_context = jsonable(group.first.alert_context)
         group.first_record = None
+        _compact_sample(group, group.first_key)
+
+
+def _kept(group: _Group, key: OrderKey, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A sample's record as the group keeps it (see ``_Group.samples``)."""
+    if record is None or (key == group.first_key and group.first.keys_only):
+        return record
+    return compact(record)
+
+
+def _compact_sample(group: _Group, key: OrderKey) -> None:
+    for index, (k, record) in enumerate(group.samples):
+        if k == key and record is not None:
+            group.samples[index] = (k, compact(record))
 
 
 Group = _Group  # the public name of a group's state, for checkpoints
@@ -189,7 +209,8 @@ def _to_alert(group: _Group, uses_unique: bool) -> Alert:
         reference=first.reference or rule.reference,
         description=first.description or rule.description,
         log_types=list(rule.log_types),
-        alert_context=jsonable(first.alert_context),
+        alert_context=first.alert_context,
         destinations=first.destinations,
-        samples=[compact(record) for _, record in group.samples if record is not None],
+        samples=[compact(record) if key == group.first_key and first.keys_only else record
+                 for key, record in group.samples if record is not None],
     )

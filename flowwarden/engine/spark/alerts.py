@@ -21,7 +21,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.alerts.grouping import AlertGrouper, Complete, Group, GroupKey, OrderKey
+from flowwarden.alerts.grouping import (
+    AlertGrouper,
+    Complete,
+    Group,
+    GroupKey,
+    OrderKey,
+    compact,
+)
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
 from flowwarden.engine.spark.rules import PackSpec, from_micros
@@ -116,7 +123,9 @@ def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupK
         first=pickle.loads(first["result"]), last_time=from_micros(row["last_us"]),
         count=row["count"], uniques=set(row["uniques"]),
         samples=[((from_micros(s["event_us"]), s["source"], s["position"]),
-                  pickle.loads(s["record"])) for s in row["samples"]],
+                  # all but the first event's as the grouper keeps them (``_Group.samples``)
+                  pickle.loads(s["record"]) if s["rank"] == 1 else compact(pickle.loads(s["record"])))
+                 for s in row["samples"]],
         first_record=None if grouper.max_samples else pickle.loads(first["record"]),
     )
     return key
