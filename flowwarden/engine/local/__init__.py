@@ -139,14 +139,15 @@ class CompiledEvaluation:
             return
         at = np.searchsorted(positions, np.array([row for row, _ in firsts], dtype=np.int64))
         found = alert_values(self.compiled, full, log_type, rule.id, at)
+        for name in JSON_VALUES:
+            if name in found.values:  # one decoding per batch: its dicts share their keys
+                texts = found.values[name]
+                found.values[name] = json.loads(
+                    "[" + ",".join("null" if t is None else t for t in texts) + "]")
         for index, (_, result) in enumerate(firsts):
             values, python = found.row(index)
-            if python:
-                continue
-            for name in JSON_VALUES:
-                if values.get(name) is not None:
-                    values[name] = json.loads(values[name])  # type: ignore[arg-type]
-            rule.alert_values(result, values)
+            if not python:
+                rule.alert_values(result, values)
 
 
 def _needs_python(keys: Any, index: int, dedup: str | None) -> bool:
