@@ -37,6 +37,9 @@ def load_yaml(path: Path, error: type[FlowwardenError]) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"cannot read file: {exc.strerror}", Location(str(path))) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} cannot be decoded",
+                    _byte_location(path, exc.object, exc.start)) from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -45,3 +48,9 @@ def load_yaml(path: Path, error: type[FlowwardenError]) -> Any:
         raise error(f"invalid YAML: {exc.problem or exc.context}", where) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", Location(str(path))) from None
+
+
+def _byte_location(path: Path, data: bytes, offset: int) -> Location:
+    """path:line:col of a byte offset (the column counts bytes: the line is not text)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return Location(str(path), data.count(b"\n", 0, offset) + 1, offset - line_start + 1)

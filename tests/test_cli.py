@@ -181,9 +181,9 @@ def test_explain_of_a_replaced_rule_names_its_replacement():
 def test_doctests_of_the_cli_modules():
     import doctest
 
-    from flowwarden.cli import backtest_view, console, options
+    from flowwarden.cli import backtest_view, console, doubts, options
 
-    for module in (options, console, backtest_view):
+    for module in (options, console, backtest_view, doubts):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

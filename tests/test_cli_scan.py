@@ -249,3 +249,26 @@ def test_report_embeds_the_first_alerts_per_rule_the_user_asks_for(tmp_path):
         assert per_rule and max(per_rule.values()) == int(limit)
     assert run("report", "--store", str(store), "--out", str(tmp_path / "x.html"),
                "--alerts-per-rule", "-1").exit_code == 2
+
+
+def test_max_line_bytes_makes_a_longer_line_one_rejection(tmp_path):
+    header = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+              "bytes start end action log-status")
+    good = ("2 123456789010 eni-1 45.33.32.156 10.0.0.5 40000 8080 6 1 40 1709251200 1709251260 "
+            "ACCEPT OK")
+    (tmp_path / "flows.log").write_text("\n".join([header, good, good + " " + "x" * 3000, good]))
+    stats = tmp_path / "stats.json"
+    reasons = {}
+    for limit in ("2048", "8192"):
+        result = CliRunner().invoke(main, ["scan", str(tmp_path / "flows.log"), "-q", "-o",
+                                           str(tmp_path / "a.jsonl"), "--max-line-bytes", limit,
+                                           "--stats", str(stats)])
+        assert result.exit_code == 0, result.output
+        found = json.loads(stats.read_text())
+        assert [found["totals"][k] for k in ("read", "parsed", "rejected")] == [3, 2, 1]
+        reasons[limit] = found["files"][0]["rejections"]
+    assert reasons["2048"] == [{"line": 3, "reason": "line longer than 2,048 bytes (3,093 bytes, "
+                                                     "skipped)"}]
+    assert reasons["8192"] == [{"line": 3, "reason": "expected 14 fields, found 15"}]
+    bad = CliRunner().invoke(main, ["scan", str(tmp_path / "flows.log"), "--max-line-bytes", "10"])
+    assert bad.exit_code == 2 and "max-line-bytes" in bad.output

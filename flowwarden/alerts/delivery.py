@@ -17,17 +17,18 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from flowwarden.alerts.formats import ALERT_FORMATS
 from flowwarden.alerts.formats.securitylake import DEFAULT_SOURCE, write_security_lake
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import AlertStore, record_scan_files, upsert_alerts
+from flowwarden.alerts.store import AlertStore, check_store, record_scan_files, upsert_alerts
 from flowwarden.errors import UsageError
 from flowwarden.util.destinations import write_object
-from flowwarden.util.files import atomic_writer
+from flowwarden.util.files import appender, atomic_writer
 from flowwarden.util.iterables import chunks
 from flowwarden.util.s3 import S3, S3_SCHEME
+from flowwarden.util.writable import check_dir_target, check_file_target
 
 FORMATS = tuple(ALERT_FORMATS)
 STORE_CHUNK = 8192
@@ -54,6 +55,17 @@ class OutputSpec:
             raise UsageError("--output is a local file; use --output-dir for s3://bucket/prefix")
         return self
 
+    def preflight(self, skip_store: bool = False) -> OutputSpec:
+        """Raise UsageError unless every local sink can be written now (before a scan starts,
+        not after it); ``skip_store`` when the store is a file the caller holds open."""
+        if self.output:
+            check_file_target(self.output, "--output")
+        if self.output_dir and not self.output_dir.startswith(S3_SCHEME):
+            check_dir_target(self.output_dir, "--output-dir")
+        if self.store and not skip_store:
+            check_store(self.store)
+        return self
+
     @property
     def to_stdout(self) -> bool:
         return not (self.output or self.output_dir)
@@ -63,7 +75,9 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
             stdout: IO[str] | None = None, s3: S3 | None = None,
             skip_store: bool = False, between: Callable[[], None] | None = None,
             scan_files: ScanFiles | None = None,
-            keep_output_when_empty: bool = False) -> list[str]:
+            keep_output_when_empty: bool = False,
+            append_at: int | None | Literal[False] = False,
+            midway: Callable[[], None] | None = None) -> list[str]:
     """Deliver ``alerts`` to every sink of ``spec``; ``name`` names the files of this delivery.
 
     ``scan_files`` (a scan id and the per-input statistics) go to the store with the alerts, in
@@ -71,6 +85,10 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
     there). Returns the files and objects written. An empty delivery writes no directory file or
     object (a run with nothing new leaves nothing behind), but ``--output FILE`` is still
     replaced unless ``keep_output_when_empty``, so it holds the latest delivery.
+
+    ``append_at`` (anything but False) appends to ``--output FILE`` instead, from that offset
+    (``files.appender``; None: at its end), so that each delivery adds to the file; ``midway``
+    is called when half of the alerts are appended (the kill tests stop a delivery there).
     """
     written: list[str] = []
     step = between or (lambda: None)
@@ -89,7 +107,18 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
                 fmt.write(alerts, out)
             written.append(str(target))
         step()
-    if spec.output and (alerts or not keep_output_when_empty):
+    if spec.output and append_at is not False:
+        half = len(alerts) // 2
+        with appender(spec.output, append_at) as out:
+            fmt.write(alerts[:half], out)
+            if midway is not None:
+                out.flush()
+                midway()
+            fmt.write(alerts[half:], out)
+        if alerts:
+            written.append(spec.output)
+        step()
+    elif spec.output and (alerts or not keep_output_when_empty):
         with atomic_writer(spec.output) as out:
             fmt.write(alerts, out)
         written.append(spec.output)

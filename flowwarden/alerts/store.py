@@ -16,6 +16,8 @@ import pyarrow as pa
 
 from flowwarden.alerts.formats.jsonl import jsonable
 from flowwarden.alerts.model import Alert
+from flowwarden.errors import Location, UsageError
+from flowwarden.util.writable import check_file_target
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 SCAN_FILES_TABLE = (
@@ -59,7 +61,11 @@ class AlertStore:
     """A DuckDB file of alerts (table `alerts`) and scan statistics (table `scan_files`)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.con = duckdb.connect(str(path))
+        try:
+            self.con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            raise UsageError(f"cannot open the alert store: {first_line(exc)}",
+                             Location(str(path))) from None
         columns = ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items())
         self.con.execute(f"CREATE TABLE IF NOT EXISTS alerts ({columns})")
         self.con.execute(SCAN_FILES_TABLE)
@@ -81,6 +87,24 @@ class AlertStore:
 
     def close(self) -> None:
         self.con.close()
+
+
+def check_store(path: str | os.PathLike[str], option: str = "--store") -> None:
+    """Raise UsageError unless ``path`` can be opened as a DuckDB alert store now: writable,
+    and, if it exists, a DuckDB file no other process holds (DuckDB locks a file per process)."""
+    check_file_target(path, option)
+    if not os.path.isfile(path):
+        return  # DuckDB creates it
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.Error as exc:
+        raise UsageError(f"{option}: cannot open it: {first_line(exc)}",
+                         Location(str(path))) from None
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message up to its first line break (DuckDB adds hints on later lines)."""
+    return str(exc).strip().split("\n", 1)[0]
 
 
 def upsert_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
@@ -11,8 +10,8 @@ import click
 from flowwarden import __version__
 from flowwarden.cli.options import (
     EXIT_FINDINGS,
-    EXIT_INPUT,
     EXIT_OK,
+    check_targets,
     config_option,
     engine_option,
     friendly_errors,
@@ -23,10 +22,11 @@ from flowwarden.cli.options import (
     output_spec,
     pack_option,
     read_options,
+    warn,
+    write_stats,
 )
 from flowwarden.engine.engines import ENGINES, batchwise_engines, engine_named
 from flowwarden.errors import UsageError
-from flowwarden.util.files import write_atomic
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,21 +123,31 @@ def check_command(paths: tuple[str, ...], packs: tuple[str, ...], config_path: s
               help="DuckDB checkpoint: read only new or changed inputs, continue open dedup windows "
                    "and thresholds, emit only new or updated alerts.")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write read/parse/reject counts per file as JSON.")
-@click.option("--strict", is_flag=True, help="Exit 2 if any record was rejected.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 if any record was rejected or the run cannot have done what was "
+                   "meant: an unknown --format field, no inputs or none in a known format, "
+                   "rules that failed to load, a rule raising on most events.")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 if any alert was produced.")
 @click.option("--max-samples", default=3, show_default=True, help="Sample events kept per alert.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar or summary (warnings and errors are still printed).")
 @friendly_errors
 def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
                  log_type: str | None, fmt: str | None, since: str | None, until: str | None,
-                 accounts: tuple[str, ...], regions: tuple[str, ...], engine: str,
+                 accounts: tuple[str, ...], regions: tuple[str, ...], max_line_bytes: int, engine: str,
                  master: str | None, spark_conf: tuple[str, ...], verbose: bool,
                  rule_ids: tuple[str, ...],
                  output: str | None, output_format: str, output_dir: str | None, store: str | None,
                  state: str | None, stats_path: str | None, strict: bool, fail_on_alert: bool,
                  max_samples: int, quiet: bool) -> None:
-    """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin)."""
-    from flowwarden.cli.console import run_scan
+    """Run the rules over SOURCES (files, directories, globs, s3://bucket/prefix, or - for stdin).
+
+    With --state, --output FILE gets each run's alerts appended (JSON lines), so alerts an
+    interrupted run left for the next one are never overwritten; the file exists after every
+    run, empty if no alert was ever written.
+    """
+    from flowwarden.cli.console import delivery_failure, first_rejection, run_scan
+    from flowwarden.cli.doubts import format_doubts, input_doubts, pack_doubts, rule_doubts
 
     settings = {k: v for k, v in (("master", master),
                                   ("conf", key_values(spark_conf, "--spark-conf")),
@@ -146,15 +156,26 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
     if (stats_path or strict) and not chosen.file_stats:
         raise UsageError(f"--stats and --strict need per-file statistics, which --engine "
                          f"{chosen.name} does not keep")
+    outputs = output_spec(output_format, output, output_dir, store)
+    check_targets(outputs, state=state, stats=stats_path)
     pack = load_rules(packs, config_path)
-    options = read_options(log_type, fmt, since, until, accounts, regions)
+    options = read_options(log_type, fmt, since, until, accounts, regions, max_line_bytes)
+    doubts = warn([*format_doubts(fmt), *pack_doubts(pack)])
+    if strict and doubts:
+        raise UsageError("--strict: stopped on the warning(s) above before scanning")
     result = run_scan(pack, sources, options, state=state, engine=chosen, rule_ids=rule_ids,
-                      max_samples=max_samples, quiet=quiet,
-                      outputs=output_spec(output_format, output, output_dir, store))
+                      max_samples=max_samples, quiet=quiet, outputs=outputs)
     if stats_path:
-        write_atomic(stats_path, json.dumps(result.stats.to_json(), indent=2))
-    if strict and result.stats.totals()["rejected"]:
-        sys.exit(EXIT_INPUT)
+        write_stats(stats_path, result.stats.to_json())
+    doubts += warn([*input_doubts(result, sources, stateful=bool(state)), *rule_doubts(result)])
+    if result.delivery_error:
+        raise UsageError(delivery_failure(result))
+    rejected = result.stats.totals()["rejected"]
+    if strict and (doubts or rejected):
+        reasons = [f"{len(doubts)} warning(s) above"] if doubts else []
+        if rejected:
+            reasons.append(f"{rejected:,} record(s) rejected ({first_rejection(result.stats)})")
+        raise UsageError(f"--strict: {' and '.join(reasons)}")
     if fail_on_alert and result.alerts:
         sys.exit(EXIT_FINDINGS)
 
@@ -176,20 +197,23 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
 @friendly_errors
 def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
                   log_type: str | None, fmt: str | None, since: str | None, until: str | None,
-                  accounts: tuple[str, ...], regions: tuple[str, ...], state: str, every: str,
+                  accounts: tuple[str, ...], regions: tuple[str, ...], max_line_bytes: int, state: str, every: str,
                   max_runs: int | None, engine: str, rule_ids: tuple[str, ...],
                   output: str | None, output_format: str, output_dir: str | None,
                   store: str | None, max_samples: int, quiet: bool) -> None:
     """Scan SOURCES with --state every --every until stopped; Ctrl-C finishes the current run."""
     from flowwarden.cli.console import watch_command as run_watch
+    from flowwarden.cli.doubts import format_doubts, pack_doubts
     from flowwarden.runs.watch import parse_every
 
     parse_every(every)  # a bad duration is a usage error before anything runs
+    outputs = output_spec(output_format, output, output_dir, store)
+    check_targets(outputs, state=state)
     pack = load_rules(packs, config_path)
-    options = read_options(log_type, fmt, since, until, accounts, regions)
+    options = read_options(log_type, fmt, since, until, accounts, regions, max_line_bytes)
+    warn([*format_doubts(fmt), *pack_doubts(pack)])
     run_watch(pack, sources, options, state=state, every=every, max_runs=max_runs, engine=engine,
-              rule_ids=rule_ids, max_samples=max_samples, quiet=quiet,
-              outputs=output_spec(output_format, output, output_dir, store))
+              rule_ids=rule_ids, max_samples=max_samples, quiet=quiet, outputs=outputs)
 
 
 @main.command("backtest")
@@ -209,7 +233,7 @@ def watch_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path:
 def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
                      config_paths: tuple[str, ...], log_type: str | None, fmt: str | None,
                      since: str | None, until: str | None, accounts: tuple[str, ...],
-                     regions: tuple[str, ...], engine: str, rule_ids: tuple[str, ...], top: int,
+                     regions: tuple[str, ...], max_line_bytes: int, engine: str, rule_ids: tuple[str, ...], top: int,
                      out_format: str) -> None:
     """Run rules over historical SOURCES without alerting anyone: per rule matched events,
     alerts, alerts per day, top dedup keys, first and last alert."""
@@ -222,7 +246,7 @@ def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
     for _, pack in sides:
         for problem in pack.problems:
             click.echo(f"invalid: {problem}", err=True)
-    options = read_options(log_type, fmt, since, until, accounts, regions)
+    options = read_options(log_type, fmt, since, until, accounts, regions, max_line_bytes)
     report = run_backtest(sources, sides, options, engine=engine, rule_ids=rule_ids, top=top)
     click.echo(render_backtest(report, out_format), nl=False)
 
@@ -237,15 +261,22 @@ def backtest_command(sources: tuple[str, ...], packs: tuple[str, ...],
 @friendly_errors
 def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | None,
                   since: str | None, until: str | None, accounts: tuple[str, ...],
-                  regions: tuple[str, ...], to: str, out: str | None, stats_path: str | None) -> None:
+                  regions: tuple[str, ...], max_line_bytes: int, to: str, out: str | None, stats_path: str | None) -> None:
     """Normalize SOURCES to Panther-named records as Parquet or JSON lines."""
     from flowwarden.cli.console import records_line, rejection_location
+    from flowwarden.cli.doubts import format_doubts
     from flowwarden.logs import read
     from flowwarden.logs.convert import write_normalized
+    from flowwarden.util.writable import check_file_target
 
     if to == "parquet" and not out:
         raise UsageError("--to parquet needs --out FILE")
-    reader = read(list(sources), read_options(log_type, fmt, since, until, accounts, regions))
+    for path, option in ((out, "--out"), (stats_path, "--stats")):
+        if path:
+            check_file_target(path, option)
+    warn(format_doubts(fmt))
+    options = read_options(log_type, fmt, since, until, accounts, regions, max_line_bytes)
+    reader = read(list(sources), options)
     write_normalized(reader, to, out or sys.stdout)  # type: ignore[arg-type]
     click.echo(records_line(reader.stats), err=True)
     for stats in reader.stats.files.values():
@@ -253,7 +284,7 @@ def parse_command(sources: tuple[str, ...], log_type: str | None, fmt: str | Non
             where = rejection_location(rejection.source, rejection.line)
             click.echo(f"rejected {where}: {rejection.reason}", err=True)
     if stats_path:
-        write_atomic(stats_path, json.dumps(reader.stats.to_json(), indent=2))
+        write_stats(stats_path, reader.stats.to_json())
 
 
 @main.command("explain")
@@ -306,7 +337,9 @@ def report_command(store: str, out_path: str, limit: int) -> None:
     each rule, so a store of millions of alerts still gives a page of a few megabytes.
     """
     from flowwarden.pages import build_report
+    from flowwarden.util.writable import check_file_target
 
+    check_file_target(out_path, "--out")
     click.echo(f"report: {build_report(store, out_path, limit=limit)}")
 
 

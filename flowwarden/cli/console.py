@@ -85,9 +85,18 @@ def describe_run(result: RunResult, stateful: bool = True) -> str:
         parts.append(f"{result.late_events} late events ignored")
     if result.redelivered:
         parts.append("delivered interrupted run(s) " + ", ".join(map(str, result.redelivered)))
+    if result.delivery_error:
+        parts.append(delivery_failure(result))
     if result.written:
         parts.append(f"wrote {len(result.written)} file(s)")
     return ", ".join(parts)
+
+
+def delivery_failure(result: RunResult) -> str:
+    """One line: which committed runs could not be delivered, why, and what happens next."""
+    runs = ", ".join(map(str, result.undelivered))
+    return (f"delivery of run(s) {runs} failed: {result.delivery_error}; they are committed "
+            f"and the next run with this --state delivers them")
 
 
 def watch_command(pack: Pack, sources: Sequence[str], options: Any, *, state: str, every: str,
@@ -103,7 +112,7 @@ def watch_command(pack: Pack, sources: Sequence[str], options: Any, *, state: st
                                 max_samples=max_samples, outputs=outputs, retention=retention)
 
     def report(number: int, result: RunResult) -> None:
-        if not quiet:
+        if not quiet or result.delivery_error:
             console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(describe_run(result))}",
                           highlight=False, soft_wrap=True)
 
@@ -190,6 +199,15 @@ def error_location(error: RuleError, stats: ScanStats | None) -> str:
     if file_stats is not None and file_stats.numbered_by == "line":
         return f"{error.source}:{number}"
     return f"{error.source} record {number:,}"
+
+
+def first_rejection(stats: ScanStats) -> str:
+    """``first: file:line: reason`` of the first rejected record kept, for a one-line error."""
+    for file_stats in stats.files.values():
+        for rejection in file_stats.rejections:
+            where = rejection_location(str(rejection.source), rejection.line)
+            return f"first: {where}: {rejection.reason}"
+    return "see --stats"
 
 
 def rejection_location(source: str, line: int | None) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -15,9 +17,12 @@ from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.alerts.formats import ALERT_FORMATS
 from flowwarden.config import Config, load_config
 from flowwarden.engine.engines import ENGINE_HELP
-from flowwarden.errors import FlowwardenError, UsageError
+from flowwarden.errors import FlowwardenError, Location, UsageError
 from flowwarden.logs import ReadOptions
+from flowwarden.logs.limits import DEFAULT_MAX_LINE
 from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
+from flowwarden.util.files import write_atomic
+from flowwarden.util.writable import check_file_target
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -108,6 +113,9 @@ def input_options(fn: F) -> F:
         click.option("--until", help=f"Only inputs and events at or before this time: {TIME_HELP}."),
         click.option("--account", "accounts", multiple=True, help="Only these AWS accounts (by S3 key)."),
         click.option("--region", "regions", multiple=True, help="Only these regions (by S3 key)."),
+        click.option("--max-line-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_LINE,
+                     show_default=True, metavar="BYTES",
+                     help="A longer line (or CloudWatch payload) is one rejected record."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -115,9 +123,11 @@ def input_options(fn: F) -> F:
 
 
 def read_options(log_type: str | None, fmt: str | None, since: str | None, until: str | None,
-                 accounts: Sequence[str], regions: Sequence[str]) -> ReadOptions:
+                 accounts: Sequence[str], regions: Sequence[str],
+                 max_line_bytes: int = DEFAULT_MAX_LINE) -> ReadOptions:
     return ReadOptions(log_type=log_type, format=fmt, since=parse_time(since),
-                       until=parse_time(until), accounts=tuple(accounts), regions=tuple(regions))
+                       until=parse_time(until), accounts=tuple(accounts), regions=tuple(regions),
+                       max_line_bytes=max_line_bytes)
 
 
 OUTPUT_FORMATS = tuple(ALERT_FORMATS)
@@ -127,7 +137,8 @@ def output_options(fn: F) -> F:
     """Where alerts go: shared by scan and watch."""
     options = [
         click.option("-o", "--output", type=click.Path(dir_okay=False),
-                     help="Write alerts here (default: stdout; with --state, each run's alerts)."),
+                     help="Write alerts here (default: stdout). With --state each run appends "
+                          "its alerts (JSON lines; the file is left, empty if need be)."),
         click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="jsonl",
                      show_default=True,
                      help="jsonl: flowwarden alerts. ocsf: OCSF 1.1.0 Detection Findings as JSON "
@@ -161,6 +172,33 @@ def key_values(pairs: Sequence[str], option: str) -> dict[str, str]:
 def output_spec(output_format: str, output: str | None, output_dir: str | None,
                 store: str | None) -> OutputSpec:
     return OutputSpec(output_format, output=output, output_dir=output_dir, store=store).check()
+
+
+def check_targets(outputs: OutputSpec, *, state: str | None = None,
+                  stats: str | None = None) -> None:
+    """Every file and directory the command will write, checked before it reads anything."""
+    if stats:
+        check_file_target(stats, "--stats")
+    if state:
+        check_file_target(state, "--state")
+    same = bool(state and outputs.store
+                and os.path.realpath(state) == os.path.realpath(outputs.store))
+    outputs.preflight(skip_store=same)  # the state's own lock is checked when it is opened
+
+
+def write_stats(path: str, stats: dict[str, Any]) -> None:
+    """``--stats``: checked before the scan, yet a disk can fill up during it."""
+    try:
+        write_atomic(path, json.dumps(stats, indent=2))
+    except OSError as exc:
+        raise UsageError(f"--stats: cannot write: {exc.strerror or exc}", Location(path)) from None
+
+
+def warn(reasons: Sequence[str]) -> list[str]:
+    """Print each reason as a ``warning:`` line on stderr (quiet or not); returns them."""
+    for reason in reasons:
+        click.echo(f"warning: {reason}", err=True)
+    return list(reasons)
 
 
 def engine_option(names: Sequence[str]) -> Callable[[F], F]:

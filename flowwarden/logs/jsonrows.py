@@ -11,15 +11,24 @@ from typing import Any
 
 import pyarrow as pa
 
+from flowwarden.logs.limits import MAX_NESTING, too_deep
+
 CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
 DECIMAL = pa.decimal128(38, 0)
 
 
 def loads(line: str) -> tuple[dict[str, Any] | None, str | None]:
-    """A JSON object from one line, or None and a reason."""
+    """A JSON object from one line, or None and a reason (nesting is bounded: the decoder and
+    every later step recurse).
+
+    >>> loads('{"a": ' + "[" * 200 + "]" * 200 + "}")[1]
+    'nested deeper than 100 levels'
+    """
+    if too_deep(line):
+        return None, f"nested deeper than {MAX_NESTING} levels"
     try:
         value = json.loads(line)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return None, f"not JSON: {exc}"
     if not isinstance(value, dict):
         return None, f"not a JSON object: {type(value).__name__}"
@@ -119,13 +128,17 @@ def known_column(values: list[Any], type_: pa.DataType) -> tuple[pa.Array, dict[
     except CONVERSION_ERRORS:
         pass
     bad: dict[int, str] = {}
+    pieces: list[pa.Array] = []
     for index, value in enumerate(values):
         try:
-            pa.array([value], type_)
+            pieces.append(pa.array([value], type_))
         except CONVERSION_ERRORS as exc:
             bad[index] = f"cannot read {json.dumps(value, default=str)[:80]} as {type_}: {exc}"
-    good = [None if i in bad else v for i, v in enumerate(values)]
-    return pa.array(good, type_), bad
+            pieces.append(pa.nulls(1, type_))
+    try:
+        return pa.array([None if i in bad else v for i, v in enumerate(values)], type_), bad
+    except CONVERSION_ERRORS:  # values that convert alone but not together (``[]`` as a struct)
+        return pa.concat_arrays(pieces), bad
 
 
 def build_columns(
@@ -147,5 +160,36 @@ def build_columns(
             for index, reason in bad.items():
                 reasons.setdefault(index, f"{key}: {reason}")
         else:
-            columns[key] = infer_array(values)
+            columns[key], bad = _inferred(key, values)
+            for index, reason in bad.items():
+                reasons.setdefault(index, reason)
     return columns, reasons
+
+
+def _inferred(key: str, values: list[Any]) -> tuple[pa.Array, dict[int, str]]:
+    """``infer_array(values)``, with the values Arrow cannot hold (an integer of more than 38
+    digits) as reasons for their rows, and nulls in their place.
+
+    >>> column, bad = _inferred("n", [1, 10**40])
+    >>> column.to_pylist(), sorted(bad)
+    ([1, None], [1])
+    """
+    try:
+        return infer_array(values), {}
+    except CONVERSION_ERRORS:
+        pass
+    bad: dict[int, str] = {}
+    for index, value in enumerate(values):
+        try:
+            infer_array([value])
+        except CONVERSION_ERRORS as exc:
+            shown = json.dumps(value, default=str)[:80]
+            bad[index] = f"{key}: cannot hold {shown}: {exc}"
+    kept = [None if i in bad else v for i, v in enumerate(values)]
+    try:
+        return infer_array(kept), bad
+    except CONVERSION_ERRORS as exc:  # values that fit alone but not together: none kept
+        for index, value in enumerate(kept):
+            if value is not None:
+                bad[index] = f"{key}: cannot hold its values together: {exc}"
+        return pa.nulls(len(values)), bad

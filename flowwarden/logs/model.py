@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from flowwarden.logs.limits import DEFAULT_MAX_LINE
+
 MAX_REJECTIONS = 100
 MAX_LINE_RUNS = 100_000  # a since/until window that cuts a file into more runs stops the map
 
@@ -24,7 +26,8 @@ class ReadOptions:
     (naive means UTC) prune keys by their date folders or file-name stamp, then keep records
     with ``since <= p_event_time <= until`` (records without an event time are kept).
     ``accounts``/``regions`` prune keys whose layout names another account or region.
-    ``batch_size`` caps the rows per batch.
+    ``batch_size`` caps the rows per batch. ``max_line_bytes`` bounds one line of text (or one
+    CloudWatch payload): a longer one is one rejection, and its bytes are skipped unread.
 
     ``columns`` (Panther column names; None reads everything) asks for a projected read: batches
     hold only these columns and ``p_log_type``, in the order a full read gives them, and a name
@@ -42,6 +45,7 @@ class ReadOptions:
     regions: tuple[str, ...] = ()
     batch_size: int = 65536
     columns: tuple[str, ...] | None = None
+    max_line_bytes: int = DEFAULT_MAX_LINE
 
 
 DEFAULT_OPTIONS = ReadOptions()
@@ -150,6 +154,20 @@ class FileStats:
         """Count one rejected record, keeping its details while under the cap."""
         self.read += 1
         self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS:
+            self.rejections.append(Rejection(self.source, line, reason))
+
+    def reject_lines(self, lines: list[int], reason: str) -> None:
+        """Count one rejection per line of ``lines``, all for the same ``reason``."""
+        for line in lines[:max(MAX_REJECTIONS - len(self.rejections), 0)]:
+            self.rejections.append(Rejection(self.source, line, reason))
+        self.read += len(lines)
+        self.rejected += len(lines)
+
+    def reject_run(self, line: int, count: int, reason: str) -> None:
+        """Count ``count`` rejections of consecutive records from ``line`` on, kept as one."""
+        self.read += count
+        self.rejected += count
         if len(self.rejections) < MAX_REJECTIONS:
             self.rejections.append(Rejection(self.source, line, reason))
 

@@ -23,7 +23,7 @@ from flowwarden.logs.common import (
     projection,
     window_mask,
 )
-from flowwarden.logs.formats.base import BatchIter
+from flowwarden.logs.formats.base import BatchIter, LogFormat
 from flowwarden.logs.model import (
     DEFAULT_OPTIONS,
     FileStats,
@@ -141,13 +141,14 @@ class LogReader:
             names = file.schema_arrow.names[:8]
             self._unrecognised(obj.url, stats, f"Parquet columns {names}")
             return
+        _recognised(stats, found)
         try:
             encoded = found.dictionary_columns(file.schema_arrow, self.options)
             if encoded:  # Parquet's dictionary pages hand over the distinct values for free
                 file = pq.ParquetFile(handle, metadata=file.metadata, read_dictionary=encoded)
             yield from found.read_parquet(file, obj.url, self.options, stats)
         except READ_FAILURES as exc:
-            stats.reject(None, f"Parquet read failed: {exc}")
+            _unreadable_rows(stats, file.metadata.num_rows, exc)
 
     def _text(self, opened: Opened, source: str, stats: FileStats) -> BatchIter:
         found = formats.text_format(opened.head, self.options)
@@ -155,6 +156,7 @@ class LogReader:
             line = opened.head.split(b"\n", 1)[0]
             self._unrecognised(source, stats, f"first line {printable(line)}")
             return
+        _recognised(stats, found)
         yield from found.read_text(opened, source, self.options, stats)
 
     def _unrecognised(self, source: str, stats: FileStats, what: str) -> None:
@@ -165,6 +167,24 @@ class LogReader:
                 Location(source),
             )
         stats.reject(1, f"not a recognised log format ({what})")
+
+
+def _recognised(stats: FileStats, found: LogFormat) -> None:
+    """Note the log type of a format of one log type, known even if every record is bad."""
+    if len(found.log_types) == 1:
+        stats.log_type = stats.log_type or found.log_types[0]
+
+
+def _unreadable_rows(stats: FileStats, rows: int, exc: BaseException) -> None:
+    """Count the rows of a Parquet file not read after a read failure (corrupt bytes) as
+    rejected, in one entry naming them."""
+    first = stats.read + 1
+    if first > rows:
+        stats.reject(None, f"Parquet read failed after its last row: {exc}")
+        return
+    stats.reject_run(first, rows - first + 1,
+                     f"Parquet read failed at row {first:,}: {exc}; rows {first:,}-{rows:,} "
+                     "not read")
 
 
 def _projected(produced: pa.RecordBatch | Projected,

@@ -18,6 +18,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 HEAD_SIZE = 1 << 16
 BLOCK_SIZE = 1 << 23
+BOM = b"\xef\xbb\xbf"
+CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
 
 
@@ -40,11 +42,19 @@ class Opened:
 
 
 def open_content(raw: BinaryIO, raw_head: bytes) -> Opened:
-    """Decompress ``raw`` (whose first bytes, already consumed, are ``raw_head``) if gzip."""
+    """Decompress ``raw`` (whose first bytes, already consumed, are ``raw_head``) if gzip.
+
+    A UTF-8 byte order mark before the first line is dropped, and an input whose lines end in
+    a bare CR (no LF in its head, but a CR) has its CRs read as LFs, so such inputs read as
+    any other.
+    """
     prefixed = _Prefixed(raw_head, raw)
     compressed = raw_head.startswith(GZIP_MAGIC)
     stream: Readable = gzip.GzipFile(fileobj=prefixed, mode="rb") if compressed else prefixed
     head, error = read_some(stream, HEAD_SIZE)
+    head = head.removeprefix(BOM)
+    if b"\r" in head and b"\n" not in head:
+        return Opened(head.translate(CR_TO_LF), _Translated(stream), compressed, error)
     return Opened(head, stream, compressed, error)
 
 
@@ -155,3 +165,20 @@ class _Prefixed:
     @property
     def closed(self) -> bool:
         return False
+
+
+class _Translated:
+    """A binary reader giving ``rest``'s bytes with every CR read as LF."""
+
+    def __init__(self, rest: Readable) -> None:
+        self._rest = rest
+        self._read1 = getattr(rest, "read1", rest.read)
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._rest.read(size).translate(CR_TO_LF)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        return bytes(self._read1(size)).translate(CR_TO_LF)
+
+    def close(self) -> None:
+        self._rest.close()

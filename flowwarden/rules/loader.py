@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from flowwarden.config import Config, default_config
-from flowwarden.errors import FlowwardenError, Location, RuleLoadError
+from flowwarden.errors import ConfigError, FlowwardenError, Location, RuleLoadError
+from flowwarden.rules.constants import like
 from flowwarden.rules.datamodel import DataModel, FieldMapping
 from flowwarden.rules.event import PantherEvent
 from flowwarden.rules.modules import HelperFinder, config_module, exec_module
@@ -127,6 +128,8 @@ def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = N
                 pack.rules.append(_load_rule(path, doc, pack.config))
             elif kind == "global":
                 _require(doc, path, ("GlobalID", "Filename"))
+        except ConfigError:
+            raise  # the configuration is wrong for every rule, not this file: stop with one line
         except FlowwardenError as exc:
             pack.problems.append(exc)
     _check_duplicate_ids(pack)
@@ -281,9 +284,11 @@ def _apply_constants(module: Any, constants: Mapping[str, Any], rule_id: str, co
         if not hasattr(module, name):
             raise RuleLoadError(f"rule_constants: {rule_id} has no constant {name!r}",
                                 Location(config.source or "<config>"))
-        current = getattr(module, name)
-        if isinstance(current, set | frozenset | list | tuple) and isinstance(value, list):
-            value = type(current)(value)
+        try:
+            value = like(getattr(module, name), value)
+        except ValueError as exc:
+            raise ConfigError(f"rule_constants: {rule_id}.{name}: {exc}",
+                              Location(config.source or "<config>")) from None
         setattr(module, name, value)
 
 

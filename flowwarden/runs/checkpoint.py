@@ -33,28 +33,38 @@ How a run is committed
     computes the same alerts) or committed a run whose delivery the next run repeats, replacing
     the same files and store rows: no alert is lost and no alert version is delivered twice, except
     on standard output, which cannot take back what it printed.
+
+    ``--output FILE`` gets each run's alerts appended (JSON lines), so a run that delivers an
+    interrupted run and then its own leaves both in the file. Before appending, the state
+    remembers where the run's alerts begin; a repeated delivery cuts the file back there first,
+    so a half-written or fully written but unmarked delivery is not doubled.
+
+When delivery fails
+    A sink that cannot be written (a bucket gone, a store locked, a disk full) fails the
+    delivery, not the run: the failure is in ``RunResult.delivery_error``, the run stays in the
+    outbox, and later runs still read and commit new inputs. Each run tries the oldest waiting
+    delivery first; the runs after it wait their turn, so a sink never gets an older version of
+    an alert after a newer one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import IO, Any
 
 from flowwarden.alerts.delivery import OutputSpec, deliver
+from flowwarden.alerts.formats import ALERT_FORMATS
 from flowwarden.alerts.grouping import AlertGrouper, OrderKey, window_start
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import record_scan_files
 from flowwarden.engine.engines import Engine, Progress, batchwise_engine, engine_named
 from flowwarden.engine.loop import scan_loop
 from flowwarden.engine.scan import ScanResult
-from flowwarden.errors import UsageError
+from flowwarden.errors import FlowwardenError, UsageError
 from flowwarden.logs import (
     DEFAULT_OPTIONS,
     InputObject,
@@ -65,10 +75,13 @@ from flowwarden.logs import (
 )
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.runs.outbox import FAILPOINT_ENV, deliver_pending, failpoint, leave_output, reason
 from flowwarden.runs.state import StateStore
 
+__all__ = ["FAILPOINT_ENV", "RunResult", "deliver_pending", "failpoint", "run_checkpointed",
+           "run_stateless"]
+
 DEFAULT_RETENTION = timedelta(days=7)
-FAILPOINT_ENV = "FLOWWARDEN_FAILPOINT"
 
 
 @dataclass
@@ -80,6 +93,8 @@ class RunResult:
     unchanged: int = 0
     alerts: list[Alert] = field(default_factory=list)
     redelivered: list[int] = field(default_factory=list)
+    undelivered: list[int] = field(default_factory=list)  # committed runs a sink did not take
+    delivery_error: str | None = None  # why (the next run tries them again)
     late_events: int = 0
     written: list[str] = field(default_factory=list)
     scan: ScanResult = field(default_factory=ScanResult)
@@ -120,17 +135,6 @@ class InputsReader(LogReader):
         return list(self._objects)
 
 
-def failpoint(name: str) -> None:
-    """Kill this process with SIGKILL here if ``$FLOWWARDEN_FAILPOINT`` names this point.
-
-    The crash tests use it to stop a run at chosen moments: ``scanned`` (before the commit),
-    ``committed`` (after it, before delivery), ``delivering`` (between two sinks) and
-    ``delivered`` (before the outbox entry is marked).
-    """
-    if os.environ.get(FAILPOINT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _engine(engine: str | Engine) -> Engine:
     return engine_named(engine) if isinstance(engine, str) else engine
 
@@ -142,7 +146,12 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
                      progress: Progress | None = None,
                      stdout: IO[str] | None = None) -> RunResult:
     """One checkpointed run over ``sources``; see the module docstring for what it emits."""
+    # The sinks are checked once by the command (``OutputSpec.preflight``), not here: in a
+    # watch, a sink that fails one step is a delivery failure the next step retries.
     outputs = (outputs or OutputSpec()).check()
+    if outputs.output and not ALERT_FORMATS[outputs.format].text:
+        raise UsageError(f"with --state, --output gets each run's alerts appended, which "
+                         f"{outputs.format} cannot take; use --output-dir DIR (a file per run)")
     options = options or DEFAULT_OPTIONS
     engine = batchwise_engine(engine, "--state")
     if any(source == "-" for source in sources):
@@ -151,12 +160,15 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
     state = StateStore(state_path)
     try:
         result = RunResult(None, rules=rules, engine=engine.name)
-        result.redelivered = deliver_pending(state, outputs, stdout, result.written)
+        before_run = deliver_pending(state, outputs, stdout, result.written)
+        result.redelivered = before_run.delivered
+        result.undelivered, result.delivery_error = before_run.waiting, before_run.error
         listed = list_inputs(list(sources), options)
         seen = state.processed()
         new = [o for o in listed if seen.get(o.url) != (o.size, o.etag_or_mtime)]
         result.inputs, result.unchanged = new, len(listed) - len(new)
         if not new:
+            leave_output(outputs)
             return result
         previous = state.watermark()
         grouper = WindowedGrouper(max_samples, _horizon(previous, retention))
@@ -174,31 +186,15 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
                                   _horizon(watermark, retention), result.alerts,
                                   result.stats.to_json()["files"])
         failpoint("committed")
-        deliver_pending(state, outputs, stdout, result.written)
+        if before_run.error is None:  # else this run waits behind the one that failed
+            after = deliver_pending(state, outputs, stdout, result.written)
+            result.undelivered, result.delivery_error = after.waiting, after.error
+        else:
+            result.undelivered.append(result.run)
+        leave_output(outputs)
         return result
     finally:
         state.close()
-
-
-def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | None = None,
-                    written: list[str] | None = None) -> list[int]:
-    """Deliver every committed, undelivered run in order; returns their run numbers."""
-    runs = state.pending_runs()
-    same_store = outputs.store is not None and _same_file(outputs.store, state.path)
-    for run in runs:
-        alerts = state.run_alerts(run)
-        name = f"flowwarden-{state.instance[:12]}-{run:08d}"
-        scan_files = (name, state.run_files(run))
-        if same_store:
-            record_scan_files(state.con, *scan_files)
-        files = deliver(alerts, outputs, name, stdout=stdout, skip_store=same_store,
-                        scan_files=scan_files, keep_output_when_empty=True,
-                        between=lambda: failpoint("delivering"))
-        if written is not None:
-            written.extend(files)
-        failpoint("delivered")
-        state.mark_delivered(run)
-    return runs
 
 
 def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | None = None, *,
@@ -208,7 +204,7 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
     """A plain scan (no state) whose alerts go to ``outputs``, named by a digest of the alerts,
     so scanning the same data again replaces the same files. Each scan adds its own per-input
     statistics to a store (scan id: a random UUID), so a store tells how often data was read."""
-    outputs = (outputs or OutputSpec()).check()
+    outputs = (outputs or OutputSpec()).check().preflight()
     engine = _engine(engine)
     rules = pack.active_rules(rule_ids)
     outcome = engine.scan(pack, rules, sources, options or DEFAULT_OPTIONS,
@@ -216,8 +212,13 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
     scan = outcome.result
     name = alerts_name(scan.alerts)
     stats = outcome.stats if outcome.stats is not None else ScanStats()
-    written = deliver(scan.alerts, outputs, name, stdout=stdout,
-                      scan_files=(uuid.uuid4().hex, stats.to_json()["files"]))
+    try:
+        written = deliver(scan.alerts, outputs, name, stdout=stdout,
+                          scan_files=(uuid.uuid4().hex, stats.to_json()["files"]))
+    except FlowwardenError:
+        raise
+    except Exception as exc:  # a disk filling up mid-write: one line, not a traceback
+        raise UsageError(f"cannot deliver the alerts: {reason(exc)}") from None
     return RunResult(None, alerts=scan.alerts, written=written, scan=scan, stats=stats,
                      rules=rules, engine=engine.name, per_file_stats=outcome.stats is not None)
 
@@ -233,10 +234,6 @@ def alerts_name(alerts: Sequence[Alert]) -> str:
 def _horizon(watermark: datetime | None, retention: timedelta | None) -> datetime | None:
     """Windows ending at or before this are closed: their groups are dropped, their events late."""
     return watermark - retention if watermark is not None and retention else None
-
-
-def _same_file(a: str, b: str) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -9,7 +9,7 @@ Tables:
   (``AlertStore`` opens the file as a store too).
 - ``runs`` and ``run_alerts``: the outbox; a run's alerts stay there until every sink has them.
 - ``meta``: format version, this state's instance id, the last run number, the event-time
-  watermark.
+  watermark, and where the delivery under way started appending to ``-o``.
 
 ``commit`` writes all of a run's changes in one transaction, so a process killed at any moment
 leaves either the state before the run or the state after it.
@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from flowwarden.alerts.formats.jsonl import jsonable
@@ -37,8 +36,10 @@ from flowwarden.alerts.store import ALERT_COLUMNS, upsert, upsert_alerts
 from flowwarden.errors import Location, UsageError
 from flowwarden.logs.model import InputObject
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.runs.statefile import DAMAGE, damaged, guarded, open_state, writing
 
 STATE_VERSION = "1"
+OUTPUT_MARK = "output_offset"  # meta key: {run, path, offset} of the append under way to -o
 TAGS = ("$dt", "$date", "$b64", "$dec", "$map")
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -141,16 +142,19 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        try:
-            self.con = duckdb.connect(self.path)
-        except duckdb.Error as exc:
-            raise UsageError(f"cannot open the state file: {exc}", Location(self.path)) from None
         columns = ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items())
-        for statement in SCHEMA:
-            self.con.execute(statement.format(columns=columns))
+        self.con, _ = open_state(self.path, [s.format(columns=columns) for s in SCHEMA])
+        try:
+            self._check_version()
+        except BaseException:
+            self.con.close()
+            raise
+
+    @guarded
+    def _check_version(self) -> None:
         version = self._meta("version")
-        if version is None:
-            self.con.execute("INSERT INTO meta VALUES ('version', ?), ('instance', ?)",
+        if version is None:  # a new file (or one killed before its first commit)
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?), ('instance', ?)",
                              [STATE_VERSION, uuid.uuid4().hex])
         elif version != STATE_VERSION:
             raise UsageError(f"state format {version}, this flowwarden reads {STATE_VERSION}",
@@ -161,18 +165,22 @@ class StateStore:
         rows = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
         return rows[0][0] if rows else None
 
+    @guarded
     def last_run(self) -> int:
         return int(self._meta("last_run") or 0)
 
+    @guarded
     def watermark(self) -> datetime | None:
         """The newest event time any run has counted into a group."""
         value = self._meta("watermark")
         return datetime.fromisoformat(value) if value else None
 
+    @guarded
     def processed(self) -> dict[str, tuple[int | None, str | None]]:
         rows = self.con.execute("SELECT url, size, etag FROM inputs").fetchall()
         return {url: (size, etag) for url, size, etag in rows}
 
+    @guarded
     def load_groups(self, rules: Mapping[str, Rule]) -> dict[GroupKey, Group]:
         """The stored groups of these rules (groups of other rules stay stored, untouched)."""
         if not rules:
@@ -186,10 +194,14 @@ class StateStore:
             self.con.unregister("wanted_rules")
         groups: dict[GroupKey, Group] = {}
         for rule_id, dedup, start_text, text in rows:
-            start = datetime.fromisoformat(start_text)
-            groups[(rule_id, dedup, start)] = decode_group(rules[rule_id], dedup, start, text)
+            try:
+                start = datetime.fromisoformat(start_text)
+                groups[(rule_id, dedup, start)] = decode_group(rules[rule_id], dedup, start, text)
+            except DAMAGE as exc:
+                raise damaged(self.path, exc, f"a group of {rule_id}") from None
         return groups
 
+    @writing
     def commit(self, inputs: Sequence[InputObject], groups: Mapping[GroupKey, Group],
                watermark: datetime | None, horizon: datetime | None,
                alerts: Sequence[Alert], files: Sequence[Mapping[str, Any]] = ()) -> int:
@@ -228,26 +240,46 @@ class StateStore:
             raise
         return run
 
+    @guarded
     def pending_runs(self) -> list[int]:
         """Runs whose alerts are not yet known to be in every sink, oldest first."""
         rows = self.con.execute("SELECT run FROM runs WHERE NOT delivered ORDER BY run").fetchall()
         return [row[0] for row in rows]
 
+    @guarded
     def run_files(self, run: int) -> list[dict[str, Any]]:
         """The per-input statistics of a run (``FileStats.to_json`` dicts)."""
         rows = self.con.execute("SELECT stats FROM runs WHERE run = ?", [run]).fetchall()
         return json.loads(rows[0][0]) if rows and rows[0][0] else []
 
+    @guarded
     def run_alerts(self, run: int) -> list[Alert]:
         rows = self.con.execute(
             "SELECT alert FROM run_alerts WHERE run = ? ORDER BY seq", [run]).fetchall()
         return [decode_alert(row[0]) for row in rows]
 
+    @writing
     def mark_delivered(self, run: int) -> None:
         self.con.execute("BEGIN TRANSACTION")
         self.con.execute("UPDATE runs SET delivered = true WHERE run = ?", [run])
         self.con.execute("DELETE FROM run_alerts WHERE run = ?", [run])
+        self.con.execute("DELETE FROM meta WHERE key = ?", [OUTPUT_MARK])
         self.con.execute("COMMIT")
+
+    @guarded
+    def output_offset(self, run: int, path: str) -> int | None:
+        """Where run ``run`` started appending to ``path`` (``-o``), if it started."""
+        value = self._meta(OUTPUT_MARK)
+        mark = json.loads(value) if value else {}
+        if mark.get("run") == run and mark.get("path") == path:
+            return int(mark["offset"])
+        return None
+
+    @writing
+    def set_output_offset(self, run: int, path: str, offset: int) -> None:
+        """Remember, before appending run ``run``'s alerts to ``path``, where they start: a
+        repeated delivery cuts the file back there, so the alerts appear once."""
+        self._set_meta(OUTPUT_MARK, json.dumps({"run": run, "path": path, "offset": offset}))
 
     def alerts(self) -> list[dict[str, Any]]:
         """Every stored alert (latest version) as rows, for tests and tools."""

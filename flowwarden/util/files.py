@@ -54,3 +54,30 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
     """Write ``data`` (bytes, or text as UTF-8) as the whole content of ``path``, atomically."""
     with atomic_writer(path, "w" if isinstance(data, str) else "wb") as out:
         out.write(data)
+
+
+@contextmanager
+def appender(path: str | os.PathLike[str], offset: int | None) -> Iterator[IO[bytes]]:
+    """``path`` opened for appending at ``offset`` (created if missing): whatever lies beyond
+    ``offset`` is cut off first, so appending the same bytes again after an interrupted append
+    gives the file one copy of them. ``offset`` None, or a target that is not a regular file
+    (a device, a pipe), appends at the end. The data is on disk when the block completes."""
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "ab") as out:
+            yield out
+        return
+    with open(target, "ab") as out:
+        if offset is not None and out.tell() > offset:
+            out.truncate(offset)
+        yield out
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def size_of(path: str | os.PathLike[str]) -> int | None:
+    """The size of a regular file (0 if it does not exist); None for a device or pipe."""
+    target = Path(path)
+    if not target.exists():
+        return 0
+    return target.stat().st_size if target.is_file() else None

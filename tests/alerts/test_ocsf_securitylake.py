@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -110,3 +112,35 @@ def _strip_nulls(value):
     if isinstance(value, list):
         return [_strip_nulls(v) for v in value]
     return value
+
+
+@pytest.mark.parametrize("value", ["eu\x00west", "1" * 300, "é" * 200, "a/../../b", "x=y z"])
+def test_any_region_or_account_value_gives_a_short_safe_partition(value):
+    finding = {"time": 1714521600000, "cloud": {"region": value, "account": {"uid": value}}}
+    region, account, day = partition_of(finding)
+    assert region == account and day == "20240501"
+    assert 0 < len(region.encode()) <= 64
+    assert all(c.isascii() and (c.isalnum() or c in "._-") for c in region), region
+
+
+def test_long_values_that_share_a_prefix_stay_apart():
+    first = {"time": 0, "cloud": {"region": "r" * 100 + "1"}}
+    second = {"time": 0, "cloud": {"region": "r" * 100 + "2"}}
+    assert partition_of(first)[0] != partition_of(second)[0]
+
+
+def test_a_nul_byte_and_a_300_byte_account_write_to_disk(alerts, tmp_path):
+    odd = [replace(alerts[0], alert_context={**alerts[0].alert_context,
+                                             "account_id": "9" * 300, "region": "eu\x00west"})]
+    (written,) = write_security_lake(odd, str(tmp_path), name="run-1")
+    assert Path(written).is_file() and "\x00" not in written
+    assert "/region=eu_west/accountId=" + "9" * 40 + "-" in written
+
+
+def test_doctests():
+    import doctest
+
+    from flowwarden.alerts.formats import securitylake
+
+    result = doctest.testmod(securitylake)
+    assert result.attempted >= 2 and result.failed == 0

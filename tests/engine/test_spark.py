@@ -196,14 +196,17 @@ def test_messy_parquet_gives_the_local_readers_records(spark, tmp_path):
     same, value for value. Each file holds a case where Spark's own coercions once differed."""
     files = {
         # Unicode digits: the local reader failed the file, Spark rejected the row; now both
-        # reject the row. Floats written as text: Spark's "6.0" against Arrow's "6".
+        # reject the row. Floats written as text: Spark's "6.0" against Arrow's "6". A
+        # protocol of 1e30 is out of range (0..255): rejected by both.
         "digits": {"srcport": ["443", "²", "٣", "22"], "account": [6.0, 1e20, 0.5, None],
                    "protocol": [6.0, float("nan"), 17.0, 1e30], "dstaddr": ["a", "b", "c", "d"],
                    "custom_num": pa.array([1, None, 3, 4], pa.int8()), "start": [1, 2, 3, 4]},
-        # Sub-second times: the local reader fails the file, Spark truncated them.
+        # Sub-second times: the local reader failed the file, Spark truncated them; now both
+        # read them as the local reader does.
         "millis": {"srcaddr": ["10.0.0.1", "10.0.0.2"], "dstaddr": ["a", "b"],
                    "start": pa.array([1_709_251_200_500, 1_709_251_201_000], pa.timestamp("ms"))},
-        # uint64 with 19 digits: the local reader takes them, Spark rejected them.
+        # uint64 with 19 digits: the local reader took them, Spark rejected them; now both
+        # reject a counter over 10**18 - 1 (out of range) and keep the other row.
         "wide": {"srcaddr": ["10.0.0.1", "10.0.0.2"], "dstaddr": ["a", "b"],
                  "bytes": pa.array([10**18 + 7, 5], pa.uint64())},
     }
@@ -221,9 +224,9 @@ def test_messy_parquet_gives_the_local_readers_records(spark, tmp_path):
             got[record.pop(SOURCE)].append(non_null(record))
     assert got == want
     stats = local.stats.files
-    assert [len(want[p]) for p in paths] == [2, 0, 2]
-    assert [stats[p].rejected for p in paths] == [2, 1, 0]  # the sub-second file failed
-    assert want[paths[0]][0]["account"] == "6" and want[paths[2]][0]["bytes"] == 10**18 + 7
+    assert [len(want[p]) for p in paths] == [1, 2, 1]
+    assert [stats[p].rejected for p in paths] == [3, 0, 1]
+    assert want[paths[0]][0]["account"] == "6" and want[paths[2]][0]["bytes"] == 5
 
 
 def test_ocsf_parquet_natively_and_the_shared_samples(spark, tmp_path):

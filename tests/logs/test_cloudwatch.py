@@ -57,3 +57,66 @@ def test_custom_format_and_bad_message(tmp_path: Path) -> None:
     stats = next(iter(reader.stats.files.values()))
     assert stats.rejected == 1 and stats.rejections[0].line == 2
     check_invariant(reader)
+
+
+def test_payloads_split_anywhere_across_blocks_read_the_same(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from flowwarden.logs.formats import cloudwatch
+
+    path = tmp_path / "p.json"
+    good = json.dumps(payload(RECORD, RECORD.replace("eni-1", "eni-é"))).encode()
+    path.write_bytes(good + b"\n" + b'{"logEvents": [}\n' + good + good + b"\n"
+                     + json.dumps(payload(RECORD)).encode())
+    whole, reader = read_rows([path])
+    whole_stats = reader.stats.to_json()["files"][0]
+    original = cloudwatch.blocks
+
+    def tiny(opened, size=1 << 23):  # 7-byte blocks: every payload is cut, "é" too
+        data = b"".join(block for block, _ in original(opened, size))
+        for start in range(0, len(data), 7):
+            yield data[start:start + 7], None
+
+    monkeypatch.setattr(cloudwatch, "blocks", tiny)
+    cut, reader = read_rows([path])
+    assert [r["interfaceId"] for r in cut] == [r["interfaceId"] for r in whole]
+    assert len(cut) == 7 and "eni-é" in [r["interfaceId"] for r in cut]
+    stats = reader.stats.to_json()["files"][0]
+    assert stats == whole_stats and stats["rejected"] == 1
+    assert stats["rejections"][0]["reason"] == "payload on line 2: not JSON: Expecting value"
+
+
+def test_payloads_over_the_bound_are_one_rejection_each(tmp_path: Path) -> None:
+    big = json.dumps(payload(*[RECORD] * 50))
+    bomb = base64.b64encode(gzip.compress(b" " * 100_000 + json.dumps(payload(RECORD)).encode()))
+    path = tmp_path / "p.json"
+    path.write_text("\n".join([json.dumps(payload(RECORD)), big, bomb.decode(),
+                               json.dumps(payload(RECORD))]) + "\n")
+    rows, reader = read_rows([path], max_line_bytes=2000)
+    assert len(rows) == 2
+    stats = next(iter(reader.stats.files.values()))
+    assert [(r.line, r.reason) for r in stats.rejections] == [
+        (None, "payload on line 2 longer than 2,000 characters"),
+        (None, "payload on line 3: payload inflates to more than 2,000 bytes"),
+    ]
+    check_invariant(reader)
+
+
+def test_a_payload_over_the_bound_across_blocks_is_one_rejection(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    from flowwarden.logs.formats import cloudwatch
+
+    original = cloudwatch.blocks
+
+    def tiny(opened, size=1 << 23):  # 100-byte blocks: the long payload spans many
+        data = b"".join(block for block, _ in original(opened, size))
+        for start in range(0, len(data), 100):
+            yield data[start:start + 100], None
+
+    monkeypatch.setattr(cloudwatch, "blocks", tiny)
+    short = json.dumps(payload(RECORD))
+    path = tmp_path / "p.json"
+    path.write_text("\n".join([short, json.dumps(payload(*[RECORD] * 20)), short]) + "\n")
+    rows, reader = read_rows([path], max_line_bytes=400)
+    stats = next(iter(reader.stats.files.values()))
+    assert len(rows) == 2 and [(r.line, r.reason) for r in stats.rejections] == [
+        (None, "payload on line 2: payload longer than 400 characters")]

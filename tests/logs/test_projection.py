@@ -120,26 +120,37 @@ def test_strings_arrive_dictionary_encoded(bad_parquet: Path):
 
 def test_conversion_kinds_decide_what_phase_one_reads():
     port, account, start = BY_PANTHER["dstPort"], BY_PANTHER["account"], BY_PANTHER["start"]
-    assert conversion(pa.int32(), port) == INERT
+    assert conversion(pa.uint16(), port) == INERT  # always in 0..65535
+    assert conversion(pa.int32(), port) == REJECTS  # may be negative or above 65535
     assert conversion(pa.string(), port) == REJECTS
-    assert conversion(pa.uint64(), port) == FAILS  # may overflow int64
-    assert conversion(pa.timestamp("s"), start) == INERT
-    assert conversion(pa.timestamp("ms"), start) == FAILS  # a lossy cast raises
+    assert conversion(pa.uint64(), port) == REJECTS
+    assert conversion(pa.float64(), port) == REJECTS  # NaN, inf, 1e30, 22.5
+    assert conversion(pa.timestamp("s"), start) == REJECTS  # may be before 1970 or after 9999
+    assert conversion(pa.timestamp("ms"), start) == REJECTS
+    assert conversion(pa.uint32(), start) == INERT
     assert conversion(pa.dictionary(pa.int32(), pa.string()), account) == INERT
     assert conversion(pa.int64(), account) == INERT
     assert conversion(pa.binary(), account) == FAILS
 
 
-def test_a_column_that_can_fail_means_a_full_read(tmp_path: Path):
-    path = tmp_path / "uint.parquet"
-    pq.write_table(pa.table({"srcaddr": ["10.0.0.1", "10.0.0.2"], "dstport": [22, 53],
-                             "log_status": ["OK", "OK"],
-                             "bytes": pa.array([1, 2**63 + 5], pa.uint64())}), path)
+def test_a_column_arrow_cannot_cast_means_a_full_read_rejecting_rows(tmp_path: Path):
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.table({"srcaddr": ["10.0.0.1", "10.0.0.2", "10.0.0.3"],
+                             "dstport": [22, 53, 80], "log_status": ["OK", "OK", "OK"],
+                             "account_id": pa.array([b"1", b"\xff2", b"3"]),  # not UTF-8
+                             "bytes": pa.array([[1], None, None]),  # nested
+                             "packets": pa.array([1, 2, 2**63 + 5], pa.uint64())}), path)
+    assert conversion(pa.binary(), BY_PANTHER["account"]) == FAILS
     full = read([str(path)])
-    assert list(full) == [] and "Parquet read failed" in full.stats.to_json()["files"][0][
-        "rejections"][0]["reason"]
+    rows = [row for item in full for row in item.batch.to_pylist()]
+    assert [r["account"] for r in rows] == ["\ufffd2"]  # replaced, as in text input
+    reasons = [r["reason"] for r in full.stats.to_json()["files"][0]["rejections"]]
+    assert reasons == ['bytes (bytes): cannot read "[1]"',
+                       "packets (packets): 9223372036854775813 is out of range "
+                       "(0..999999999999999999)"]
     projected = read([str(path)], ReadOptions(columns=("dstPort",)))
-    assert list(projected) == [] and projected.stats.to_json() == full.stats.to_json()
+    assert [item.batch.num_rows for item in projected] == [1]
+    assert projected.stats.to_json() == full.stats.to_json()
 
 
 def test_row_ranges_skip_row_groups_and_restart(tmp_path: Path, monkeypatch):
@@ -185,7 +196,11 @@ def test_a_corrupt_column_fails_where_a_full_read_fails(tmp_path: Path):
     projected = read([str(path)], ReadOptions(batch_size=1000, columns=("dstPort",)))
     assert sum(item.batch.num_rows for item in projected) == 2000
     assert projected.stats.to_json() == full.stats.to_json()
-    assert "Parquet read failed" in full.stats.files[str(path)].rejections[-1].reason
+    stats = full.stats.files[str(path)]
+    assert (stats.read, stats.parsed, stats.rejected) == (4000, 2000, 2000)  # every row counted
+    assert stats.rejections[-1].line == 2001
+    assert stats.rejections[-1].reason.startswith("Parquet read failed at row 2,001: ")
+    assert stats.rejections[-1].reason.endswith("; rows 2,001-4,000 not read")
 
 
 def test_normalized_parquet_with_p_columns(tmp_path: Path, bad_parquet: Path, samples: Path):
@@ -216,3 +231,23 @@ def test_exit_with_a_reader_open_does_not_hang(bad_parquet: Path):
         done = subprocess.run([sys.executable, "-c", EXIT_WHILE_READING, str(bad_parquet)],
                               timeout=60, capture_output=True)
         assert done.returncode == 0, done.stderr
+
+
+def test_numbers_proven_in_range_by_statistics_are_left_to_phase_two(tmp_path: Path):
+    from flowwarden.logs.formats.vpcflow_parquet import _plan, _unknown
+
+    path = tmp_path / "ports.parquet"
+    pq.write_table(pa.table({"srcaddr": ["10.0.0.1", "10.0.0.2"], "dstport": [22, 53],
+                             "srcport": [40000, 40001], "log_status": ["OK", "OK"],
+                             "bytes": [-5, 10]}), path)
+    file = pq.ParquetFile(path)
+    keep = frozenset({"dstPort", "p_log_type"})
+    plan = _plan(file.schema_arrow, _unknown(file.schema_arrow), keep, file.metadata)
+    assert plan is not None and plan.read == ("dstport", "bytes")  # bytes may reject: -5
+    assert "srcport" in plan.rest
+    blind = _plan(file.schema_arrow, _unknown(file.schema_arrow), keep)
+    assert blind is not None and blind.read == ("dstport", "srcport", "bytes")
+    full, projected = read([str(path)]), read([str(path)], ReadOptions(columns=tuple(keep)))
+    assert [len(list(full)), len(list(projected))] == [1, 1]
+    assert full.stats.to_json() == projected.stats.to_json()
+    assert full.stats.totals()["rejected"] == 1

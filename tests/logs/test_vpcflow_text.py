@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.formats.vpcflow_text import detect, header_fields
+from flowwarden.logs.formats.vpcflow_header import detect, header_fields
+from flowwarden.logs.limits import int_range
 from tests.logs.helpers import check_invariant, non_null, read_rows, without_source
 
 
@@ -217,7 +218,7 @@ def value_for(field: F.Field) -> st.SearchStrategy[object]:
     if field.type == F.TIME:
         value: st.SearchStrategy[object] = st.integers(0, 4_000_000_000)
     elif field.type == F.INT:
-        value = st.integers(0, 2**40)
+        value = st.integers(*int_range(field.panther)).filter(lambda v: v <= 2**40)
     elif field.panther == "action":
         value = st.sampled_from(["ACCEPT", "REJECT"])
     elif "addr" in field.aws:

@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from flowwarden.alerts.delivery import OutputSpec
-from flowwarden.errors import UsageError
 from flowwarden.runs.checkpoint import run_checkpointed
 from tests.flowgen.generate import generate_flows, write_text
 
@@ -95,7 +94,6 @@ CHILD = """
 import sys
 from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.runs.checkpoint import run_checkpointed
-from flowwarden.errors import UsageError
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
 
 source, state, fmt, out_dir, store, rules = sys.argv[1:7]
@@ -273,11 +271,17 @@ def test_a_failed_delivery_is_repeated_by_the_next_run(default_pack, s3_env, tmp
                                 engine="python", rule_ids=["AWS.VPC.InboundAdminPort"],
                                 outputs=spec)
 
-    with pytest.raises(UsageError, match="cannot write"):
-        run()  # the bucket does not exist yet: the run is committed, its delivery is not
+    first = run()  # the bucket does not exist yet: the run is committed, its delivery is not
+    assert first.run == 1 and first.undelivered == [1]
+    assert first.delivery_error is not None and "cannot write" in first.delivery_error
+    write_flows(source / "b.log", [flow_line(2)])
+    second = run()  # still no bucket: the new input is read all the same, and waits in line
+    assert second.run == 2 and [o.url for o in second.inputs] == [str(source / "b.log")]
+    assert second.undelivered == [1, 2] and second.redelivered == []
     s3_env.client().create_bucket(Bucket="lake-created-later")
     result = run()
-    assert (result.run, result.inputs, result.redelivered) == (None, [], [1])
-    (written,) = result.written
-    assert written.startswith("s3://lake-created-later/findings/ext/flowwarden/")
+    assert (result.run, result.inputs, result.redelivered) == (None, [], [1, 2])
+    assert result.delivery_error is None and len(result.written) == 2
+    assert all(w.startswith("s3://lake-created-later/findings/ext/flowwarden/")
+               for w in result.written)
     assert run().redelivered == []

@@ -41,6 +41,8 @@ DEFAULT_SOURCE = "flowwarden"
 UNKNOWN = "unknown"
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PartitionKey = tuple[str, str, str]
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_PART = 64  # characters of a region or account id in a key (real ones have 12 to 20)
 
 
 def lake_key(source: str, region: str, account: str, day: str, name: str) -> str:
@@ -98,7 +100,18 @@ def _parquet_bytes(findings: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def _safe(value: Any) -> str | None:
-    """A partition value: no path separators or ``=``; None when empty."""
+    """A partition value that is safe in a path and an S3 key, whatever the log said; None when
+    empty. Real regions and account ids pass unchanged; anything else becomes letters, digits,
+    ``.``, ``-`` and ``_``, and a long value is cut and suffixed with a digest of all of it (a
+    log value is untrusted: a NUL byte or 300 bytes would fail the write, for every later run).
+
+    >>> _safe("eu-west-1"), _safe("12/3=4 5\\x00"), len(_safe("9" * 300))
+    ('eu-west-1', '12_3_4_5_', 57)
+    """
     if value in (None, ""):
         return None
-    return re.sub(r"[/\\=\s]", "_", str(value))
+    text = UNSAFE.sub("_", str(value))
+    if len(text) <= MAX_PART:
+        return text
+    digest = hashlib.sha256(str(value).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[:MAX_PART - 24]}-{digest}"

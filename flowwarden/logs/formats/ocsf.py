@@ -8,7 +8,7 @@ account id is filled in both shapes, ``cloud.account.uid`` (1.1.0) and ``cloud.a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -16,15 +16,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flowwarden.logs.common import Projected, any_ips, projection, with_standard
+from flowwarden.logs.common import Projected, any_ips, indices, projection, with_standard
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.jsonrows import merge_type
+from flowwarden.logs.limits import (
+    TIME_MAX_MS,
+    outside,
+    python_unsafe,
+    range_reason,
+    time_reason,
+    valid_text,
+)
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, complete_rows
 
 LOG_TYPE = "OCSF.NetworkActivity"
 CLASS_UID = 4001
 ENDPOINTS = ("src_endpoint", "dst_endpoint")
+TIMES = ("time", "start_time", "end_time")  # epoch milliseconds
+RANGED = {
+    ("src_endpoint", "port"): (0, 65535),
+    ("dst_endpoint", "port"): (0, 65535),
+    ("connection_info", "protocol_num"): (0, 255),
+}
 S, INT = pa.string(), pa.int64()
 ENDPOINT = pa.struct(
     [
@@ -195,19 +209,65 @@ def _ip_columns(batch: pa.RecordBatch) -> list[pa.Array]:
     return found
 
 
+def out_of_range(columns: Mapping[str, pa.Array]) -> dict[int, str]:
+    """Rows holding a time outside 1970..9999, a port outside 0..65535 or a protocol outside
+    0..255 (or, in any column, a time or date Python cannot hold), with the first reason.
+
+    >>> out_of_range({"time": pa.array([1418530010000, 9300000000000000])})
+    {1: 'time: 9300000000000000 is out of range (a time in 1970-01-01..9999-12-31)'}
+    """
+    reasons: dict[int, str] = {}
+    for name in TIMES:
+        col = columns.get(name)
+        if col is not None and pa.types.is_integer(col.type):
+            for index in indices(outside(col, 0, TIME_MAX_MS)):
+                reasons.setdefault(index, time_reason(name, col[index].as_py()))
+    for (parent, child), (low, high) in RANGED.items():
+        col = columns.get(parent)
+        if col is None or not pa.types.is_struct(col.type) or col.type.get_field_index(child) < 0:
+            continue
+        values = pc.struct_field(col, child)
+        if not pa.types.is_integer(values.type):
+            continue
+        for index in indices(pc.and_(outside(values, low, high), col.is_valid())):
+            reasons.setdefault(index, range_reason(f"{parent}.{child}", values[index].as_py(),
+                                                   low, high))
+    for name, col in columns.items():
+        bad = python_unsafe(col)
+        if bad is not None:
+            for index in indices(bad):
+                reasons.setdefault(index, f"{name}: holds a time outside 0001..9999")
+    return reasons
+
+
+def can_reject(field: pa.Field) -> bool:
+    """Whether ``out_of_range`` may reject a row for a value of this Parquet column."""
+    if field.name in TIMES or any(field.name == parent for parent, _ in RANGED):
+        return True
+    return python_unsafe(pa.array([], field.type)) is not None  # None: no value can be
+
+
 def read_parquet_batches(
     file: pq.ParquetFile, source: str, options: ReadOptions, stats: FileStats
 ) -> Iterator[pa.RecordBatch | Projected]:
-    """Stream OCSF Parquet (e.g. Security Lake) batches, conformed to the declared columns.
+    """Stream OCSF Parquet (e.g. Security Lake) batches, conformed to the declared columns;
+    rows with values out of range are rejected (numbered by their row in the file).
 
     A projected read decodes only the asked-for top-level columns (and the sources of asked-for
-    ``p_`` columns); nothing is rejected, so the statistics are a full read's.
+    ``p_`` columns, and every column a row can be rejected for), so the statistics are a full
+    read's.
     """
     keep = projection(options)
+    row = 0
     if keep is None:
         for raw in file.iter_batches(batch_size=options.batch_size):
-            stats.accept(raw.num_rows)
-            yield finish(conform(raw), source)
+            conformed = conform(raw)
+            ok = _checked(conformed, row + 1, stats)
+            row += raw.num_rows
+            if ok is not None:
+                conformed = conformed.filter(ok)
+            if conformed.num_rows:
+                yield finish(conformed, source)
         return
     wanted = set(keep)
     if "p_event_time" in keep:
@@ -215,16 +275,33 @@ def read_parquet_batches(
     if "p_any_ip_addresses" in keep:
         wanted.update(ENDPOINTS)
     names = file.schema_arrow.names
+    wanted.update(n for n in names if can_reject(file.schema_arrow.field(n)))
     read = [n for n in names if n in wanted]
     rest = [n for n in names if n not in wanted]
     ranges = RowRanges(file, rest, options.batch_size, source) if rest else None
-    row = 0
     for raw in file.iter_batches(batch_size=options.batch_size, columns=read):
-        stats.accept(raw.num_rows)
-        complete = partial(_complete, raw, row, names, ranges, source)
-        batch = finish(conform(raw, frozenset(wanted)), source, keep, raw.num_rows)
-        yield Projected(batch, complete)
+        conformed = conform(raw, frozenset(wanted))
+        ok = _checked(conformed, row + 1, stats)
+        rows = raw.num_rows
+        if ok is not None:
+            conformed = conformed.filter(ok)
+            rows = conformed.num_rows
+        complete = partial(_complete, raw, row, names, ranges, source, ok)
         row += raw.num_rows
+        if rows:
+            yield Projected(finish(conformed, source, keep, rows), complete)
+
+
+def _checked(batch: pa.RecordBatch, first_row: int, stats: FileStats) -> pa.Array | None:
+    """Count ``batch``'s rows (file rows from ``first_row``); the mask of the good ones, or None
+    when all are good."""
+    reasons = out_of_range(dict(zip(batch.schema.names, batch.columns, strict=True)))
+    for index, reason in sorted(reasons.items()):
+        stats.reject(first_row + index, reason)
+    stats.accept(batch.num_rows - len(reasons))
+    if not reasons:
+        return None
+    return pa.array([i not in reasons for i in range(batch.num_rows)])
 
 
 class OcsfParquet(FormatBase):
@@ -246,8 +323,11 @@ FORMAT = OcsfParquet()
 
 
 def _complete(raw: pa.RecordBatch, first: int, names: list[str], ranges: RowRanges | None,
-              source: str, positions: pa.Array) -> pa.RecordBatch:
-    """The complete records at ``positions`` of a projected batch, as a full read builds them."""
+              source: str, ok: pa.Array | None, positions: pa.Array) -> pa.RecordBatch:
+    """The complete records at ``positions`` of a projected batch (of its good rows ``ok``),
+    as a full read builds them."""
+    if ok is not None:
+        positions = pc.indices_nonzero(ok).take(positions)
     return finish(conform(complete_rows(raw, first, positions, names, ranges)), source)
 
 
@@ -257,6 +337,7 @@ def conform(raw: pa.RecordBatch, keep: frozenset[str] | None = None) -> pa.Recor
 
     With a projection ``keep``, only those columns are built.
     """
+    raw = pa.RecordBatch.from_arrays([valid_text(c) for c in raw.columns], schema=raw.schema)
     columns: dict[str, pa.Array] = {}
     for name, type_ in KNOWN.items():
         if keep is not None and name not in keep:

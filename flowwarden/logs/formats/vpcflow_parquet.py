@@ -8,12 +8,13 @@ hands files whose conversion can fail (``can_fail``) to this reader whole.
 Projected reads (``ReadOptions.columns``), and why their statistics are exactly a full read's:
 a record is rejected only when one of its values cannot be converted, and what a column's
 conversion can do depends on its Parquet type alone (``conversion``): nothing bad (INERT: the
-AWS types), reject rows (REJECTS: numbers written as text), or fail the whole batch (FAILS:
-``uint64``, sub-second timestamps, binary or nested values). Phase 1 therefore decodes the
-asked-for columns plus every REJECTS column, in file order, and rejects the same rows with the
-same first reason a full read gives; INERT columns cannot change that, so they are left to
-phase 2, which converts them for chosen rows only (``LogBatch.full_rows``). A file with a FAILS
-column is read in full, so it fails where a full read fails. Batches are cut every
+AWS types), reject rows (REJECTS: numbers written as text, numbers that may be out of range
+unless the row group statistics show they are not), or need value-by-value work (FAILS: binary,
+nested or other values Arrow cannot always cast; the rows that cannot be read are rejected).
+Phase 1 therefore decodes the asked-for columns plus every REJECTS column, in file order, and
+rejects the same rows with the same first reason a full read gives; INERT columns cannot change
+that, so they are left to phase 2, which converts them for chosen rows only
+(``LogBatch.full_rows``). A file with a FAILS column is read in full. Batches are cut every
 ``batch_size`` rows as in a full read (Parquet ends dictionary-encoded batches at row groups;
 ``coalesced`` joins them again). What phase 1 never decodes cannot be checked: corrupt bytes in
 such a column surface only if phase 2 reads them (see ``flowwarden.logs.parquet``).
@@ -30,15 +31,26 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import Projected, indices, printable, projection
+from flowwarden.logs.common import Projected, indices, projection
 from flowwarden.logs.formats.base import BatchIter, FormatBase
-from flowwarden.logs.formats.vpcflow_text import MAX_DIGITS, seconds, to_batch
+from flowwarden.logs.formats.parquet_values import (
+    coerce,
+    null_dictionary,
+    out_of_range_reason,
+    raw_range,
+    shown_values,
+    unreadable_reason,
+)
+from flowwarden.logs.formats.vpcflow_text import to_batch
+from flowwarden.logs.limits import (
+    python_unsafe,
+    valid_text,
+)
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows, locked
 from flowwarden.logs.streams import prefetch
 
 LOG_TYPE = F.LOG_TYPE
-NULL_STRINGS = pa.array(["-", "None", ""])
 MIN_KNOWN_COLUMNS = 3
 # The source columns of the computed p_ columns.
 STANDARD_SOURCES = {"p_event_time": ("start", "end"), "p_any_ip_addresses": F.IP_COLUMNS}
@@ -64,7 +76,7 @@ def read_batches(
 ) -> Iterator[pa.RecordBatch | Projected]:
     """Stream a Parquet flow log as Panther-named batches, a slice of row groups at a time."""
     extra = _unknown(file.schema_arrow)
-    plan = _plan(file.schema_arrow, extra, projection(options))
+    plan = _plan(file.schema_arrow, extra, projection(options), file.metadata)
     if plan is not None:
         yield from _read_projected(file, plan, source, options, stats)
         return
@@ -139,10 +151,18 @@ def coerce_batch(
 
 
 def can_fail(parquet_schema: pa.Schema) -> bool:
-    """Whether converting some column of a file with ``parquet_schema`` can fail a batch."""
+    """Whether some column of a file with ``parquet_schema`` needs more than Arrow casts
+    (FAILS), or is a ``uint64`` or sub-second time (which Spark reads as other types): the
+    Spark engine hands such files to this reader."""
     extra = _unknown(parquet_schema)
-    return any(conversion(parquet_schema.field(n).type, _field(n, extra)) == FAILS
-               for n in parquet_schema.names if not n.startswith("p_"))
+    for name in parquet_schema.names:
+        dtype = parquet_schema.field(name).type
+        if pa.types.is_dictionary(dtype):
+            dtype = dtype.value_type
+        odd = dtype == pa.uint64() or pa.types.is_timestamp(dtype) and dtype.unit != "s"
+        if not name.startswith("p_") and (odd or conversion(dtype, _field(name, extra)) == FAILS):
+            return True
+    return False
 
 
 def _check(
@@ -164,17 +184,20 @@ def _check(
         col = raw.column(name)
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
+        col = valid_text(col)
         if encoded and pa.types.is_dictionary(col.type) and f.type == F.STR and f.version:
-            typed[f.panther] = _null_dictionary(col)
+            typed[f.panther] = null_dictionary(col)
             continue
-        value, bad = _coerce(col, f)
+        value, unreadable, beyond = coerce(col, f)
         typed[f.panther] = value
-        if bad is None:
-            continue
-        fresh = bad if ok is None else pc.and_(ok, bad)
-        for index in indices(fresh):
-            reasons[index] = f"{f.panther} ({name}): cannot read {printable(col[index].as_py())}"
-        ok = pc.invert(bad) if ok is None else pc.and_(ok, pc.invert(bad))
+        shown = shown_values(col)
+        for bad, why in ((unreadable, unreadable_reason), (beyond, out_of_range_reason)):
+            if bad is None:
+                continue
+            fresh = bad if ok is None else pc.and_(ok, bad)
+            for index in indices(fresh):
+                reasons[index] = why(f, name, shown[index].as_py() if f.version else None)
+            ok = pc.invert(bad) if ok is None else pc.and_(ok, pc.invert(bad))
     for index, reason in sorted(reasons.items()):
         stats.reject(first_row + index, reason)
     rows = raw.num_rows - len(reasons)
@@ -192,49 +215,6 @@ def _field(name: str, extra: tuple[F.Field, ...]) -> F.Field:
         if known.panther == f.panther:
             return known
     return f
-
-
-def _coerce(col: pa.Array, f: F.Field) -> tuple[pa.Array, pa.Array | None]:
-    """(value cast to the field's type, mask of values that could not be cast or None)."""
-    if pa.types.is_dictionary(col.type):
-        col = col.dictionary_decode()
-    if f.type == F.STR or f.version == 0:
-        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-            return col.cast(pa.string()), None
-        return _null_strings(col.cast(pa.string())), None
-    if pa.types.is_timestamp(col.type):
-        return col.cast(pa.timestamp("s", tz=col.type.tz or "UTC")).cast(F.TIME), None
-    if pa.types.is_integer(col.type):
-        ints = col.cast(F.INT)
-        return (seconds(ints) if f.type == F.TIME else ints), None
-    if pa.types.is_floating(col.type):
-        ints = col.cast(F.INT, safe=False)
-        return (seconds(ints) if f.type == F.TIME else ints), None
-    text = _null_strings(col.cast(pa.string()))
-    digits = pc.and_(pc.string_is_ascii(text), pc.utf8_is_digit(text))  # not "²" or "٣"
-    fine = pc.and_(digits, pc.less_equal(pc.utf8_length(text), MAX_DIGITS))
-    bad = pc.and_(text.is_valid(), pc.invert(pc.fill_null(fine, False)))
-    clean = pc.if_else(bad, pa.scalar(None, pa.string()), text).cast(F.INT)
-    return (seconds(clean) if f.type == F.TIME else clean), bad
-
-
-def _null_strings(col: pa.Array) -> pa.Array:
-    nulls = pc.fill_null(pc.is_in(col, NULL_STRINGS), False)
-    return pc.if_else(nulls, pa.scalar(None, pa.string()), col)
-
-
-def _null_dictionary(col: pa.DictionaryArray) -> pa.DictionaryArray:
-    """``_null_strings`` on a dictionary-encoded column, deciding each distinct value once."""
-    dictionary = col.dictionary
-    if not pa.types.is_string(dictionary.type):
-        dictionary = dictionary.cast(pa.string())
-    nulls = pc.fill_null(pc.is_in(dictionary, NULL_STRINGS), False)
-    if not pc.any(nulls).as_py():
-        return col if dictionary is col.dictionary else \
-            pa.DictionaryArray.from_arrays(col.indices, dictionary, safe=False)
-    hit = pc.fill_null(pc.take(nulls, col.indices), False)
-    codes = pc.if_else(hit, pa.scalar(None, col.indices.type), col.indices)
-    return pa.DictionaryArray.from_arrays(codes, dictionary, safe=False)
 
 
 def _unknown(parquet_schema: pa.Schema) -> tuple[F.Field, ...]:
@@ -258,8 +238,9 @@ class _Plan:
 
 
 def _plan(parquet_schema: pa.Schema, extra: tuple[F.Field, ...],
-          keep: frozenset[str] | None) -> _Plan | None:
-    """The projected read of a file, or None when it must be read in full."""
+          keep: frozenset[str] | None, metadata: pq.FileMetaData | None = None) -> _Plan | None:
+    """The projected read of a file, or None when it must be read in full. A number column
+    whose statistics (in ``metadata``) show every value in range is left to phase 2."""
     if keep is None:
         return None
     wanted = set(keep)
@@ -272,24 +253,66 @@ def _plan(parquet_schema: pa.Schema, extra: tuple[F.Field, ...],
         if name.startswith("p_"):  # recomputed, never read
             continue
         f = _field(name, extra)
-        kind = conversion(parquet_schema.field(name).type, f)
+        dtype = parquet_schema.field(name).type
+        kind = conversion(dtype, f)
         if kind == FAILS:
             return None
+        if kind == REJECTS and _proven(metadata, _leaf(metadata, name), dtype, f):
+            kind = INERT
         (read if f.panther in wanted or kind == REJECTS else rest).append(name)
     return _Plan(keep, tuple(read), tuple(rest), extra)
 
 
 def conversion(dtype: pa.DataType, f: F.Field) -> str:
     """What converting a column of ``dtype`` to field ``f`` can do: nothing bad (INERT), reject
-    rows (REJECTS: numbers written as text) or fail the whole batch (FAILS)."""
+    rows (REJECTS: numbers written as text, numbers that may be out of range) or fail the
+    whole batch (FAILS)."""
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
-    numeric = pa.types.is_integer(dtype) and dtype != pa.uint64() or pa.types.is_floating(dtype)
-    if f.type == F.STR or f.version == 0:
+    numeric = pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
+    if f.version == 0:
+        return INERT if python_unsafe(pa.array([], dtype)) is None else REJECTS
+    if f.type == F.STR:
         return INERT if _is_text(dtype) or numeric or pa.types.is_boolean(dtype) else FAILS
-    if numeric or pa.types.is_timestamp(dtype) and dtype.unit == "s":
+    if pa.types.is_unsigned_integer(dtype) and _fits(dtype, *raw_range(dtype, f)):
         return INERT
-    return REJECTS if _is_text(dtype) else FAILS
+    if numeric or pa.types.is_timestamp(dtype) or _is_text(dtype):
+        return REJECTS
+    return FAILS
+
+
+def _fits(dtype: pa.DataType, low: int, high: int) -> bool:
+    """Whether every value of an unsigned integer type lies in ``low..high``."""
+    return low <= 0 and 2 ** dtype.bit_width - 1 <= high
+
+
+def _proven(metadata: pq.FileMetaData | None, index: int, dtype: pa.DataType,
+            f: F.Field) -> bool:
+    """Whether the row group statistics of integer column ``index`` show every value in
+    range, so that the column cannot reject a row of this file."""
+    if (metadata is None or index < 0 or not pa.types.is_signed_integer(dtype)
+            or metadata.num_row_groups == 0):
+        return False
+    low, high = raw_range(dtype, f)
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return False
+        if not (isinstance(stats.min, int) and isinstance(stats.max, int)):
+            return False
+        if stats.min < low or stats.max > high:
+            return False
+    return True
+
+
+def _leaf(metadata: pq.FileMetaData | None, name: str) -> int:
+    """The index of the Parquet leaf column holding top-level column ``name`` (-1 if none)."""
+    if metadata is None:
+        return -1
+    for index in range(metadata.num_columns):
+        if metadata.schema.column(index).path == name:
+            return index
+    return -1
 
 
 def _is_text(dtype: pa.DataType) -> bool:

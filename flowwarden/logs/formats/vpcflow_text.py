@@ -1,21 +1,22 @@
 """AWS.VPCFlow from space-separated text (S3 delivery, with or without a header line).
 
 Parsing is vectorized per block of lines with pyarrow compute; only rejected lines are touched
-one at a time in Python.
+one at a time in Python. A block of plain lines (printable ASCII, single spaces) is split by
+pyarrow's CSV reader, any other block by Unicode whitespace; both hand the same tokens to one
+validation, so a line parses the same wherever it falls.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterator
 from functools import partial
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from flowwarden.errors import LogFormatError
 from flowwarden.logs import fields as F
 from flowwarden.logs.common import (
     Numbered,
@@ -28,51 +29,32 @@ from flowwarden.logs.common import (
     with_standard,
 )
 from flowwarden.logs.formats.base import BatchIter, FormatBase
+from flowwarden.logs.formats.vpcflow_header import (
+    Header,
+    detect,
+    reject_all,
+)
+from flowwarden.logs.limits import (
+    MAX_DIGITS,
+    TIME_MAX,
+    TIME_MIN,
+    int_range,
+    outside,
+    range_reason,
+    time_reason,
+)
+from flowwarden.logs.lines import after_chunk, line_chunks
 from flowwarden.logs.model import FileStats, ReadOptions
-from flowwarden.logs.streams import Opened, blocks, prefetch
+from flowwarden.logs.streams import Opened
 
 LOG_TYPE = F.LOG_TYPE
-HEADER_TOKEN = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
-MAX_DIGITS = 18
 NULL_STR = pa.scalar(None, pa.string())
-# A run of spaces could hide a missing field from the CSV reader's field count; a tab would be
-# read as part of a value. Other oddities (leading or trailing spaces) change the field count,
-# which the CSV reader reports, sending the block to the general path.
-SLOW_MARKERS = (b"  ", b"\t")
+# The CSV reader splits only at a space and a newline, where the general path splits at any
+# Unicode whitespace (a bare CR, a tab, NBSP, U+2028...): a block with anything but printable
+# ASCII and newlines takes the general path. The general path also takes a run of spaces as
+# one and trims lines, where the CSV reader finds an empty value: so does any empty value.
+PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\n"
 MAX_BLOCK = 8 << 20
-
-
-def header_fields(line: str) -> tuple[F.Field, ...] | None:
-    """The fields a header line names, or None if ``line`` is not a header.
-
-    >>> [f.panther for f in header_fields("version srcaddr log-status")]
-    ['version', 'srcAddr', 'status']
-    """
-    tokens = line.split()
-    if not tokens or not all(HEADER_TOKEN.match(t) for t in tokens):
-        return None
-    if not any(t.replace("_", "-") in F.BY_AWS for t in tokens):
-        return None
-    return tuple(F.field_for(t) for t in tokens)
-
-
-def format_fields(options: ReadOptions) -> tuple[F.Field, ...]:
-    """Fields for headerless input: ``options.format`` or AWS's default (v2) format."""
-    names = F.parse_format(options.format) if options.format else F.DEFAULT_V2
-    if not names:
-        raise LogFormatError(f"the format {options.format!r} names no fields")
-    return tuple(F.field_for(n) for n in names)
-
-
-def detect(head: bytes) -> bool:
-    """Whether ``head`` (decompressed first bytes) looks like flow log text."""
-    line = _first_line(head)
-    if line is None:
-        return False
-    if header_fields(line) is not None:
-        return True
-    tokens = line.split()
-    return len(tokens) == len(F.DEFAULT_V2) and tokens[0].isdigit() and tokens[-1].isupper()
 
 
 def schema(fields: tuple[F.Field, ...] = ()) -> pa.Schema:
@@ -87,30 +69,35 @@ def read_batches(
     its records' line numbers.
 
     Every field of every line is split and checked; a projected read (``ReadOptions.columns``)
-    of a clean block then builds only the asked-for columns.
+    of a clean block then builds only the asked-for columns. A line longer than
+    ``ReadOptions.max_line_bytes`` is one rejection.
     """
-    fields: tuple[F.Field, ...] | None = None
-    header: str | None = None
+    state = Header()
     keep = projection(options)
     line_no = 0
-    for data, error in line_chunks(opened, block_size(options.batch_size)):
-        batch = _parse_fast(data, fields, header, source, stats, keep) if fields else None
-        numbers: pa.Array | None = None
-        if batch is not None:  # a clean block: one record per line
-            numbers = pc.add(arange(data.count(b"\n")), line_no + 1)
+    for chunk in line_chunks(opened, block_size(options.batch_size), options.max_line_bytes):
+        data = chunk.data
+        fast = None
+        if state.fields is not None and state.problem is None:
+            fast = _parse_fast(data, state.fields, state.header, source, stats, line_no + 1, keep)
+        if fast is not None:  # a plain block: one record per line
             line_no += data.count(b"\n")
-        else:
+            if fast[0] is not None:
+                yield Numbered(*fast)
+        elif data:
             lines = _split(data)
-            if fields is None:
-                fields, header, lines, line_no = _resolve_fields(lines, options, line_no)
-            if fields is not None and len(lines):
-                batch, numbers = parse_numbered(lines, line_no + 1, fields, source, stats,
-                                                skip=header)
+            if state.fields is None:
+                lines, line_no = state.resolve(lines, options, line_no, stats)
+            if state.problem is not None:
+                reject_all(lines, line_no + 1, state, stats)
+            elif state.fields is not None and len(lines):
+                batch, numbers = parse_numbered(lines, line_no + 1, state.fields, source, stats,
+                                                skip=state.header)
+                if batch is not None and numbers is not None:
+                    yield Numbered(batch, numbers)  # the reader skips empty batches
             line_no += len(lines)
-        if batch is not None and numbers is not None:
-            yield Numbered(batch, numbers)  # the reader skips empty batches
-        if error is not None:
-            stats.reject(line_no + 1, f"truncated or corrupt input: {error}")
+        line_no = after_chunk(chunk, line_no, options.max_line_bytes, stats)
+        if chunk.error is not None:
             return
 
 
@@ -140,23 +127,21 @@ def _parse_fast(
     header: str | None,
     source: str,
     stats: FileStats,
+    first_line: int,
     keep: frozenset[str] | None = None,
-) -> pa.RecordBatch | Projected | None:
-    """Parse a block with pyarrow's CSV reader when it is plainly clean; else None.
+) -> tuple[pa.RecordBatch | Projected | None, pa.Array] | None:
+    """Split a plain block with pyarrow's CSV reader, then check and type its tokens as the
+    general path does (``_checked``); None sends the block to the general path.
 
-    Anything unusual (runs of spaces, tabs, a repeated header, a line with the
-    wrong field count, a value that is not a non-negative integer, a bad action) sends the whole
-    block to the general path, which reports each bad line by number.
+    Only a block of plain lines qualifies (only ``PLAIN_BYTES``, single spaces between
+    values only: no empty value): no repeated header, no blank line, every line with the right
+    field count.
     """
-    if not data or any(m in data for m in SLOW_MARKERS):
+    if not data or data.translate(None, PLAIN_BYTES):
         return None
     if header is not None and header.encode() in data:
         return None
     names = [f"c{i}" for i in range(len(fields))]
-    types = {
-        n: F.INT if f.type in (F.INT, F.TIME) else pa.string()
-        for n, f in zip(names, fields, strict=True)
-    }
     invalid: list[object] = []
 
     def skip(row: object) -> str:
@@ -176,28 +161,25 @@ def _parse_fast(
                 invalid_row_handler=skip,
             ),
             convert_options=pa_csv.ConvertOptions(
-                column_types=types, null_values=["-"], strings_can_be_null=True
+                column_types=dict.fromkeys(names, pa.string()), null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if invalid or table.num_rows != data.count(b"\n"):  # blank lines: numbered by the general path
         return None
-    columns = {
-        f.panther: table.column(n).combine_chunks() for n, f in zip(names, fields, strict=True)
-    }
-    if not _clean(columns, fields):
-        return None
-    rows = table.num_rows
-    typed = {
-        f.panther: seconds(columns[f.panther]) if f.type == F.TIME else columns[f.panther]
-        for f in fields
-    }
-    stats.accept(rows)
+    raw = {f.panther: table.column(n).combine_chunks() for n, f in zip(names, fields, strict=True)}
+    if any(pc.any(pc.equal(pc.binary_length(col), 0)).as_py() for col in raw.values()):
+        return None  # a run of spaces, or a space at either end of a line
+    checked = _checked(raw, fields, arange(table.num_rows), first_line, stats)
+    numbers = checked.numbers
+    if not checked.rows:
+        return None, numbers
     if keep is None:
-        return to_batch(typed, rows, fields, source)
-    batch = to_batch(typed, rows, fields, source, keep)
-    return Projected(batch, partial(_complete, typed, fields, source))
+        return to_batch(checked.typed, checked.rows, fields, source), numbers
+    batch = to_batch(checked.typed, checked.rows, fields, source, keep)
+    return Projected(batch, partial(_complete, checked.typed, fields, source)), numbers
 
 
 def _complete(typed: dict[str, pa.Array], fields: tuple[F.Field, ...], source: str,
@@ -207,38 +189,10 @@ def _complete(typed: dict[str, pa.Array], fields: tuple[F.Field, ...], source: s
                     source)
 
 
-def _clean(columns: dict[str, pa.Array], fields: tuple[F.Field, ...]) -> bool:
-    for f in fields:
-        col = columns[f.panther]
-        if f.type in (F.INT, F.TIME):
-            low = pc.min(col).as_py()
-            if low is not None and low < 0:
-                return False
-        elif f.panther == "action":
-            fine = pc.or_kleene(col.is_null(), pc.is_in(col, pa.array(sorted(F.ACTIONS))))
-            if not pc.all(fine).as_py():
-                return False
-    return True
-
-
 def block_size(batch_size: int) -> int:
     """Bytes of text parsed at once: about ``batch_size`` lines, at most ``MAX_BLOCK`` (larger
     blocks parse slower and hold more memory; the reader then yields smaller batches)."""
     return min(max(batch_size * 128, 1 << 16), MAX_BLOCK)
-
-
-def line_chunks(opened: Opened, size: int) -> Iterator[tuple[bytes, str | None]]:
-    """Runs of complete lines; after a read error, the partial last line is dropped."""
-    carry = b""
-    for block, error in prefetch(blocks(opened, size)):
-        data = carry + block
-        cut = data.rfind(b"\n") + 1
-        yield data[:cut], error
-        if error is not None:
-            return
-        carry = data[cut:]
-    if carry.strip():
-        yield carry + b"\n", None
 
 
 def parse_lines(
@@ -277,19 +231,39 @@ def parse_numbered(
         found = counts[index].as_py()
         stats.reject(first_line + index, f"expected {width} fields, found {found}")
     good = pc.and_(keep, pc.equal(counts, width))
-    positions = pc.indices_nonzero(good)
+    positions = pc.indices_nonzero(good).cast(pa.int64())
     kept = tokens.filter(good)
     raw = {f.panther: pc.list_element(kept, i) for i, f in enumerate(fields)}
-    ok, reasons = _validate(raw, fields, pa.repeat(pa.scalar(True), len(kept)))
-    for index, reason in reasons.items():
-        stats.reject(first_line + positions[index].as_py(), reason)
-    rows = pc.sum(pc.cast(ok, pa.int64())).as_py() or 0
-    if rows == 0:
+    checked = _checked(raw, fields, positions, first_line, stats)
+    if checked.rows == 0:
         return None, None
-    typed = {f.panther: _typed(raw[f.panther].filter(ok), f) for f in fields}
+    return to_batch(checked.typed, checked.rows, fields, source), checked.numbers
+
+
+class _Checked(NamedTuple):
+    """Records checked and typed: the typed columns of the good ones, their count and lines."""
+
+    typed: dict[str, pa.Array]
+    rows: int
+    numbers: pa.Array
+
+
+def _checked(raw: dict[str, pa.Array], fields: tuple[F.Field, ...], positions: pa.Array,
+             first_line: int, stats: FileStats) -> _Checked:
+    """Check the tokens of records (``raw``, one string column per field; record ``i`` is on
+    line ``first_line + positions[i]``), reject the bad ones and type the good ones. The one
+    place a flow log line's values are judged, whichever way it was split."""
+    ok, reasons, numbers = _validate(raw, fields, pa.repeat(pa.scalar(True), len(positions)))
+    for index, reason in sorted(reasons.items()):
+        stats.reject(first_line + positions[index].as_py(), reason)
+    rows = len(positions) - len(reasons)
     stats.accept(rows)
-    numbers = pc.add(positions.filter(ok).cast(pa.int64()), first_line)
-    return to_batch(typed, rows, fields, source), numbers
+    if reasons:
+        raw = {k: v.filter(ok) for k, v in raw.items()}
+        numbers = {k: v.filter(ok) for k, v in numbers.items()}
+        positions = positions.filter(ok)
+    typed = {f.panther: _typed(raw[f.panther], numbers.get(f.panther), f) for f in fields}
+    return _Checked(typed, rows, pc.add(positions, first_line))
 
 
 def to_batch(
@@ -324,41 +298,65 @@ def to_batch(
 
 def _validate(
     raw: dict[str, pa.Array], fields: tuple[F.Field, ...], ok: pa.Array
-) -> tuple[pa.Array, dict[int, str]]:
-    """Narrow ``ok`` to rows whose typed fields are valid; the first reason for each bad row."""
+) -> tuple[pa.Array, dict[int, str], dict[str, pa.Array]]:
+    """Narrow ``ok`` to rows whose typed fields are valid: the first reason for each bad row,
+    and each number field as int64 (times in Unix seconds; null where ``-`` or bad)."""
     reasons: dict[int, str] = {}
+    numbers: dict[str, pa.Array] = {}
     for f in fields:
         col = raw[f.panther]
+        name = f"{f.panther} ({f.aws})"
         if f.type in (F.INT, F.TIME):
-            fine = pc.and_(pc.utf8_is_digit(col), pc.less_equal(pc.utf8_length(col), MAX_DIGITS))
-            what = "not an integer:"
+            # ASCII digits only, not "²" or "٣" (byte length is length then)
+            fine = pc.and_(pc.ascii_is_decimal(col), pc.less_equal(pc.binary_length(col),
+                                                                    MAX_DIGITS))
+            bad = pc.and_(ok, pc.invert(pc.or_(pc.equal(col, "-"), fine)))
+            for index in indices(bad):
+                reasons[index] = f"{name}: not an integer: {printable(col[index].as_py())}"
+            ok = pc.and_(ok, pc.invert(bad))
+            values = pc.if_else(pc.and_(ok, fine), col, NULL_STR).cast(F.INT)
+            if f.type == F.TIME:
+                values = epoch_seconds(values)
+                low, high = TIME_MIN, TIME_MAX
+            else:
+                low, high = int_range(f.panther)
+            beyond = pc.and_(ok, outside(values, low, high))
+            for index in indices(beyond):
+                value = col[index].as_py()
+                reasons[index] = (time_reason(name, value) if f.type == F.TIME
+                                  else range_reason(name, value, low, high))
+            ok = pc.and_(ok, pc.invert(beyond))
+            numbers[f.panther] = values
         elif f.panther == "action":
             fine = pc.is_in(col, pa.array(sorted(F.ACTIONS)))
-            what = "expected ACCEPT, REJECT or -, found"
-        else:
-            continue
-        bad = pc.and_(ok, pc.invert(pc.or_(pc.equal(col, "-"), fine)))
-        for index in indices(bad):
-            reasons[index] = f"{f.panther} ({f.aws}): {what} {printable(col[index].as_py())}"
-        ok = pc.and_(ok, pc.invert(bad))
-    return ok, reasons
+            bad = pc.and_(ok, pc.invert(pc.or_(pc.equal(col, "-"), fine)))
+            for index in indices(bad):
+                reasons[index] = (f"{name}: expected ACCEPT, REJECT or -, found "
+                                  f"{printable(col[index].as_py())}")
+            ok = pc.and_(ok, pc.invert(bad))
+    return ok, reasons, numbers
 
 
-def _typed(col: pa.Array, f: F.Field) -> pa.Array:
-    col = pc.if_else(pc.equal(col, "-"), NULL_STR, col)
-    if f.type == F.INT:
-        return col.cast(F.INT)
-    if f.type == F.TIME:
-        return seconds(col.cast(F.INT))
-    return col
+def _typed(col: pa.Array, number: pa.Array | None, f: F.Field) -> pa.Array:
+    """A field's column as its type: ``number`` (from ``_validate``) for numbers, else the
+    text with ``-`` as null."""
+    if f.type == F.INT and number is not None:
+        return number
+    if f.type == F.TIME and number is not None:
+        return number.cast(F.TIME)
+    return pc.if_else(pc.equal(col, "-"), NULL_STR, col)
+
+
+def epoch_seconds(values: pa.Array) -> pa.Array:
+    """Unix seconds from seconds or milliseconds (values above ``MS_THRESHOLD``), as int64."""
+    values = values.cast(F.INT)
+    is_ms = pc.fill_null(pc.greater(values, F.MS_THRESHOLD), False)
+    return pc.if_else(is_ms, pc.divide(values, 1000), values)
 
 
 def seconds(values: pa.Array) -> pa.Array:
     """Unix seconds (or milliseconds, when implausibly large) as ``timestamp[s, UTC]``."""
-    values = values.cast(F.INT)
-    is_ms = pc.fill_null(pc.greater(values, F.MS_THRESHOLD), False)
-    values = pc.if_else(is_ms, pc.divide(values, 1000), values)
-    return values.cast(F.TIME)
+    return epoch_seconds(values).cast(F.TIME)
 
 
 def _split(data: bytes) -> pa.Array:
@@ -370,29 +368,3 @@ def _split(data: bytes) -> pa.Array:
         text = pa.array([data.decode("utf-8", errors="replace")], pa.string())
     parts = pc.list_flatten(pc.split_pattern(text, "\n"))
     return parts.slice(0, len(parts) - 1) if data.endswith(b"\n") else parts
-
-
-def _resolve_fields(
-    lines: pa.Array, options: ReadOptions, line_no: int
-) -> tuple[tuple[F.Field, ...] | None, str | None, pa.Array, int]:
-    """Find the header among the leading lines: (fields, header, remaining lines, line number).
-
-    Fields stay None while only blank lines have been seen.
-    """
-    for index, value in enumerate(lines.slice(0, 1000).to_pylist()):
-        text = (value or "").strip()
-        if not text:
-            continue
-        found = header_fields(text)
-        if found is None:
-            return format_fields(options), None, lines.slice(index), line_no + index
-        return found, " ".join(text.split()), lines.slice(index + 1), line_no + index + 1
-    return None, None, lines.slice(len(lines)), line_no + len(lines)
-
-
-def _first_line(head: bytes) -> str | None:
-    for raw in head.split(b"\n")[:50]:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if line:
-            return line
-    return None
