@@ -12,9 +12,18 @@ from typing import IO, Any
 
 from flowwarden.alerts.model import Alert
 
+SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values: datetimes as ISO 8601, bytes as base64, containers recursively."""
+    kind = type(value)
+    if kind in SCALAR_TYPES:  # exact types first: isinstance against ABCs is slow
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping):
