@@ -88,7 +88,7 @@ class AlertGrouper:
             group.uniques.add(result.unique)
         if self.max_samples:
             if len(group.samples) < self.max_samples or key < group.samples[-1][0]:
-                bisect.insort(group.samples, (key, _kept(group, key, record)), key=lambda s: s[0])
+                bisect.insort(group.samples, (key, kept(group, key, record)), key=lambda s: s[0])
                 del group.samples[self.max_samples:]
                 wanted = True
         elif wanted:
@@ -101,7 +101,7 @@ class AlertGrouper:
     def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
         """The records ``add`` asked for (by order key), put where they were wanted."""
         for group in self._unfilled:
-            group.samples = [(k, _kept(group, k, records[k]) if r is None else r)
+            group.samples = [(k, kept(group, k, records[k]) if r is None else r)
                              for k, r in group.samples]
             if group.first_record is None and not self.max_samples:
                 group.first_record = records.get(group.first_key)
@@ -136,7 +136,7 @@ class AlertGrouper:
         _compact_sample(group, group.first_key)
 
 
-def _kept(group: _Group, key: OrderKey, record: dict[str, Any] | None) -> dict[str, Any] | None:
+def kept(group: _Group, key: OrderKey, record: dict[str, Any] | None) -> dict[str, Any] | None:
     """A sample's record as the group keeps it (see ``_Group.samples``)."""
     if record is None or (key == group.first_key and group.first.keys_only):
         return record

@@ -154,11 +154,9 @@ class Scanner:
     def _complete_first(self, rule: Rule, result: RuleResult, key: OrderKey,
                         record: dict[str, Any]) -> None:
         """An alert's own values, from its first event: its errors are counted here."""
-        known = set(result.errors)
-        rule.alert_fields(self.pack.event(record), result)
-        new = {name: error for name, error in result.errors.items() if name not in known}
-        if new:
-            self.result.record_errors(rule.id, new, key[1], key[2])
+        raised = rule.alert_fields(self.pack.event(record), result)
+        if raised:
+            self.result.record_errors(rule.id, raised, key[1], key[2])
 
 
 class _BatchResults:

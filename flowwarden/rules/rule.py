@@ -102,10 +102,11 @@ class Rule:
         if unique is not None:
             result.unique = str(unique)
 
-    def alert_fields(self, event: PantherEvent, result: RuleResult) -> None:
+    def alert_fields(self, event: PantherEvent, result: RuleResult) -> dict[str, str]:
         """The alert's own values: title, severity, context, description, reference, runbook,
         destinations. Run once per alert, on its first event (and on every match by
-        ``evaluate``, as Panther's test tool does)."""
+        ``evaluate``, as Panther's test tool does). Returns the errors these functions added."""
+        known = set(result.errors)
         self._title(event, result)
         result.severity = self._severity(self._call("severity", event, result), result)
         context = self._call("alert_context", event, result)
@@ -123,6 +124,7 @@ class Rule:
         if destinations is not None:
             result.destinations = [str(d) for d in destinations]
         result.keys_only = False
+        return {name: error for name, error in result.errors.items() if name not in known}
 
     def alert_values(self, result: RuleResult, values: dict[str, Any]) -> bool:
         """Fill ``result`` as ``alert_fields`` would, from the values of the rule's other alert

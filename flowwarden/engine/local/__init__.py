@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,9 @@ from flowwarden.errors import UsageError
 from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import MAX_TITLE, Rule, RuleResult, dedup_string
+
+if TYPE_CHECKING:  # the compiled engine's module is imported when the engine is used
+    from flowwarden.engine.local.vectorized import MatchKeys
 
 EVENT_TIME = "p_event_time"
 JSON_VALUES = ("alert_context", "destinations")  # the compiled values given as JSON text
@@ -93,8 +96,9 @@ class CompiledEvaluation:
             self._compiled_alert_values(item.log_type, full, positions, rule, firsts)
         records = to_records(full)
         for rule, rows, whole in ask:
-            for row in rows.tolist():
-                record = records[int(np.searchsorted(positions, row))]
+            for row, at in zip(rows.tolist(), np.searchsorted(positions, rows).tolist(),
+                               strict=True):
+                record = records[at]
                 event = self.pack.event(record)
                 result = (rule.evaluate(event, keys_only=True) if whole
                           else rule.evaluate_match(event, keys_only=True))
@@ -150,7 +154,7 @@ class CompiledEvaluation:
                 rule.alert_values(result, values)
 
 
-def _needs_python(keys: Any, index: int, dedup: str | None) -> bool:
+def _needs_python(keys: MatchKeys, index: int, dedup: str | None) -> bool:
     """Whether a match's keys need Python: the title only counts where dedup falls back to it."""
     flags = keys.python
     if flags.get("dedup", [False])[index] or flags.get("unique", [False])[index]:

@@ -27,7 +27,7 @@ from flowwarden.alerts.grouping import (
     Group,
     GroupKey,
     OrderKey,
-    compact,
+    kept,
 )
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
@@ -105,10 +105,9 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
 def _completer(spec: PackSpec, errors: list[RuleError]) -> Complete:
     """The grouper's ``complete``: the alert functions on a first event, errors into ``errors``."""
     def complete(rule: Rule, result: RuleResult, key: OrderKey, record: dict[str, Any]) -> None:
-        known = set(result.errors)
-        rule.alert_fields(spec.load().event(record), result)
+        raised = rule.alert_fields(spec.load().event(record), result)
         errors.extend(RuleError(rule.id, name, error, key[1], key[2])
-                      for name, error in result.errors.items() if name not in known)
+                      for name, error in raised.items())
 
     return complete
 
@@ -117,17 +116,16 @@ def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupK
     """Put one aggregated group row into ``grouper`` as the state its ``add`` would have built."""
     first, start = row["first"], from_micros(row["window_us"])
     key: GroupKey = (rule.id, row["dedup"], start)
-    grouper.groups[key] = Group(
+    group = grouper.groups[key] = Group(
         rule=rule, dedup=row["dedup"], window_start=start,
         first_key=(from_micros(first["event_us"]), first["source"], first["position"]),
         first=pickle.loads(first["result"]), last_time=from_micros(row["last_us"]),
         count=row["count"], uniques=set(row["uniques"]),
         samples=[((from_micros(s["event_us"]), s["source"], s["position"]),
-                  # all but the first event's as the grouper keeps them (``_Group.samples``)
-                  pickle.loads(s["record"]) if s["rank"] == 1 else compact(pickle.loads(s["record"])))
-                 for s in row["samples"]],
+                  pickle.loads(s["record"])) for s in row["samples"]],
         first_record=None if grouper.max_samples else pickle.loads(first["record"]),
     )
+    group.samples = [(k, kept(group, k, r)) for k, r in group.samples]
     return key
 
 
