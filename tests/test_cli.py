@@ -73,7 +73,7 @@ def test_check_lists_problems_and_skips():
 def test_explain_command_formats():
     text = run("explain", "AWS.VPC.InboundPortWhitelist")
     assert text.exit_code == 0
-    assert 'destination_port not in ["80", "443"]' in text.output
+    assert "destination_port not in [80, 443]" in text.output
     assert "is_global(source_ip" in text.output
     as_json = run("explain", "AWS.VPC.InboundPortWhitelist", "--format", "json")
     assert as_json.exit_code == 0 and as_json.output.lstrip().startswith("{")

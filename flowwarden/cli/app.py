@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 
@@ -352,11 +353,33 @@ def logic_group() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @pack_option
 @config_option
+@click.option("--tests", "with_tests", is_flag=True,
+              help="Also evaluate each compiled condition on its rule's test events and count "
+                   "where it agrees with rule().")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
 @friendly_errors
 def logic_stats_command(paths: tuple[str, ...], packs: tuple[str, ...],
-                        config_path: str | None) -> None:
-    """How many rules in PATHS extract to the IR fully, partially, or not at all, and why."""
-    from flowwarden.logic.stats import logic_stats, render_stats
+                        config_path: str | None, with_tests: bool, fmt: str) -> None:
+    """How many rules in PATHS extract to the IR fully, partially, or not at all, and why.
 
-    pack = load_rules([*paths, *packs], config_path)
-    click.echo(render_stats(logic_stats(pack)).rstrip("\n"))
+    A rule directory inside a Panther repository (``rules/`` or one of its subdirectories)
+    brings the repository's ``global_helpers/`` and ``data_models/`` along, so its rules load.
+    """
+    from flowwarden.logic.stats import (
+        agreement,
+        logic_stats,
+        render_stats,
+        stats_json,
+        support_dirs,
+    )
+
+    pack = load_rules([*paths, *support_dirs(paths), *packs], config_path)
+    stats = logic_stats(pack)
+    agreed = agreement(pack) if with_tests else None
+    if fmt == "json":
+        click.echo(json.dumps(stats_json(stats, agreed), indent=2))
+        return
+    click.echo(render_stats(stats).rstrip("\n"))
+    if agreed is not None:
+        click.echo(agreed.render())

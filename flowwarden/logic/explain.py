@@ -18,7 +18,7 @@ destination_ip is_not_null
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,16 +35,26 @@ TRUTHY_NOTE = '(truthy: not 0, "")'
 
 
 def spec_literal(value: object) -> str:
-    """A value as the catalog pages print it: every scalar quoted, None as null.
+    """A value with its type visible, as Python's repr shows it: strings quoted (`53` the
+    number and `"53"` the string test different things), numbers bare, None as null.
 
-    >>> spec_literal(53), spec_literal("1.1.1.1"), spec_literal(None), spec_literal(True)
-    ('"53"', '"1.1.1.1"', 'null', 'true')
+    >>> spec_literal(53), spec_literal("53"), spec_literal(0.5), spec_literal(None)
+    ('53', '"53"', '0.5', 'null')
+    >>> spec_literal(True)
+    'true'
     """
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
     return json.dumps(str(value), ensure_ascii=False)
+
+
+def values_literal(values: Sequence[ir.Scalar]) -> str:
+    """Table values, typed like conditions: `53, 5353` or `"1.1.1.1", "8.8.8.8"`."""
+    return ", ".join(spec_literal(v) for v in values)
 
 
 def ordered(values: frozenset[int | str]) -> list[int | str]:
@@ -83,6 +93,24 @@ class ExplainRenderer(Renderer):
     def coalesce_explain(self, node: ir.Coalesce) -> str:
         return f"{self.render(node.operand)} or {self.render(node.default)}"
 
+    def default_explain(self, node: ir.Default) -> str:
+        return f"{self.render(node.operand)} (default {self.render(node.default)})"
+
+    def get_explain(self, node: ir.Get) -> str:
+        return f"{self.render(node.operand)} (default {self.render(node.default)} if absent)"
+
+    def contains_explain(self, node: ir.Contains, negated: bool = False) -> str:
+        word = "not in" if negated else "in"
+        return f"{self.operand(node.item)} {word} {self.operand(node.container)}"
+
+    def strtest_explain(self, node: ir.StrTest) -> str:
+        affixes = ", ".join(spec_literal(a) for a in node.affixes)
+        listed = affixes if len(node.affixes) == 1 else f"[{affixes}]"
+        return f"{self.operand(node.operand)} {node.method} {listed}"
+
+    def strcase_explain(self, node: ir.StrCase) -> str:
+        return f"{node.method}({self.render(node.operand)})"
+
     def ipcheck_explain(self, node: ir.IpCheck) -> str:
         inner = self.render(node.operand)
         if node.parse == "address":
@@ -111,6 +139,8 @@ class ExplainRenderer(Renderer):
             return f'{self.operand(inner.operand)} is_null_or_falsy (null, 0 or "")'
         if isinstance(inner, ir.IpInCidrs):
             return self.ipincidrs_explain(inner, negated=True)
+        if isinstance(inner, ir.Contains):
+            return self.contains_explain(inner, negated=True)
         if isinstance(inner, ir.IpCheck | ir.Not):
             return f"not {self.render(inner)}"
         return f"not ({self.render(inner)})"
@@ -120,7 +150,14 @@ class ExplainRenderer(Renderer):
         return to_text(node)
 
     str_explain = concat_explain = add_explain = inttext_explain = _as_text
-    ifelse_explain = dictof_explain = listof_explain = lookup_explain = seq_explain = _as_text
+    ifelse_explain = dictof_explain = listof_explain = lookup_explain = _as_text
+
+    def seq_explain(self, node: ir.Seq) -> str:
+        if not ir.is_boolean(node.value):
+            return to_text(node)
+        # Values computed earlier that may raise: the rule errs on such events, whatever follows.
+        first = ", ".join(self.operand(e) for e in node.effects)
+        return f"{self.render(node.value)} (after evaluating {first})"
 
     def residual_explain(self, node: ir.Residual) -> str:
         lines = [line.strip() for line in node.source.strip().splitlines() if line.strip()]
@@ -129,9 +166,12 @@ class ExplainRenderer(Renderer):
         return f"python: {lines[0]} ... ({len(lines)} lines, shown under Residual Python)"
 
     def operand(self, node: ir.Node) -> str:
-        """A value inside a comparison: a coalesce gets parentheses."""
+        """A value inside a comparison: a coalesce or default gets parentheses, Python the
+        extractor left alone angle brackets (the comparison around it is still the rule's)."""
         text = self.render(node)
-        return f"({text})" if isinstance(node, ir.Coalesce) else text
+        if isinstance(node, ir.Residual):
+            return f"<{text}>"
+        return f"({text})" if isinstance(node, ir.Coalesce | ir.Default | ir.Get) else text
 
     def grouped(self, node: ir.Node) -> str:
         """An operand of and/or: nested and/or get parentheses."""
@@ -156,10 +196,10 @@ class FieldTest:
 
     field: str
     kind: str
-    values: tuple[str, ...] = ()
+    values: tuple[ir.Scalar, ...] = ()  # typed: the JSON output keeps 53 and "53" apart
     note: str | None = None
 
-    def key(self) -> tuple[str, str, frozenset[str]]:
+    def key(self) -> tuple[str, str, frozenset[ir.Scalar]]:
         """What the corpus count compares: field, kind and the set of values."""
         return (self.field, self.kind, frozenset(self.values))
 
@@ -252,7 +292,7 @@ def _field_test(node: ir.Node) -> FieldTest | None:
     if name is None:
         return None
     if isinstance(node, ir.InSet):
-        return FieldTest(name, "in", tuple(sorted(str(v) for v in node.values)))
+        return FieldTest(name, "in", tuple(ordered(node.values)))
     if isinstance(node, ir.IsNull):
         return FieldTest(name, "is_null", (), "null check")
     if isinstance(node, ir.Truthy):
@@ -278,7 +318,7 @@ def _compare_test(node: ir.Compare) -> FieldTest | None:
     if right.value is None and op in ("==", "!="):
         kind = "is_null" if op == "==" else "is_not_null"
         return FieldTest(name, kind, (), "null check")
-    return FieldTest(name, OP_NAMES[op], (str(right.value),))
+    return FieldTest(name, OP_NAMES[op], (right.value,))
 
 
 def _field_name(node: ir.Node | None) -> str | None:
@@ -289,6 +329,10 @@ def _field_name(node: ir.Node | None) -> str | None:
         if first and fallback:
             return f"{first} or {fallback}"
         return first if isinstance(node.default, ir.Const) else None
+    if isinstance(node, ir.Default):
+        return _field_name(node.operand)
+    if isinstance(node, ir.Get):
+        return _field_name(node.operand)
     if isinstance(node, ir.Udm):
         return node.name
     if isinstance(node, ir.Field):

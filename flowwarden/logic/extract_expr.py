@@ -7,6 +7,8 @@ networks, an ``ip_network(...)`` value) that only an enclosing ``in`` or ``.is_*
 from __future__ import annotations
 
 import ast
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from flowwarden.logic import ir
@@ -14,8 +16,12 @@ from flowwarden.logic.scope import Container, IpValue, Marker, Networks, Scope, 
 
 Env = dict[str, Any]
 MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 AST_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 EVENT_GETTERS = ("udm", "get", "deep_get")
+STR_TESTS = ("startswith", "endswith")
+STR_CASES = ("lower", "upper")
 
 
 class ExpressionExtractor:
@@ -105,7 +111,9 @@ class ExpressionExtractor:
 
     def visit_BoolOp(self, node: ast.BoolOp, env: Env) -> ir.Node:  # noqa: N802
         parts = [self.value(v, env) for v in node.values]
-        if all(ir.is_boolean(p) for p in parts):
+        # A residual operand is exact here too: evaluation reaching it is Python's to finish.
+        if all(ir.is_boolean(p) or isinstance(p, ir.Residual) for p in parts) and not all(
+                isinstance(p, ir.Residual) for p in parts):
             kind = ir.And if isinstance(node.op, ast.And) else ir.Or
             return kind(tuple(parts), self.span(node))
         if isinstance(node.op, ast.And):
@@ -129,11 +137,15 @@ class ExpressionExtractor:
         symbol = AST_OPS.get(type(op))
         if symbol is None:
             return self.residual(node, f"comparison {type(op).__name__}")
-        for side in (left, right):
-            if isinstance(side, ir.Residual):
-                return side
-            if ir.is_boolean(side):
-                return self.residual(node, "comparison with a bool")
+        if any(isinstance(side, ir.Residual) for side in (left, right)):
+            # The comparison stays; only the side that did not compile is left to Python.
+            return ir.Compare(symbol, left, right, self.span(node))
+        if any(ir.is_boolean(side) for side in (left, right)):
+            return self.residual(node, "comparison with a bool")
+        if isinstance(left, ir.Const) and isinstance(right, ir.Const):
+            folded = _fold(symbol, left.value, right.value)
+            if folded is not None:
+                return ir.Const(folded, span=self.span(node))
         if symbol in ("==", "!=") and _is_none(left) != _is_none(right):
             test = ir.IsNull(right if _is_none(left) else left, self.span(node))
             return test if symbol == "==" else ir.Not(test, self.span(node))
@@ -149,9 +161,6 @@ class ExpressionExtractor:
 
     def _membership(self, node: ast.Compare, left: ir.Node | Marker,
                     right: ir.Node | Marker) -> ir.Node:
-        for side in (left, right):
-            if isinstance(side, ir.Residual):
-                return side
         if isinstance(left, IpValue) and left.parse == "address":
             nets = _networks(right)
             if nets is not None:
@@ -161,6 +170,13 @@ class ExpressionExtractor:
             if ir.is_boolean(left):
                 return self.residual(node, "membership test of a bool")
             return ir.InSet(left, right.values, right.name, right.hashed, self.span(node))
+        if isinstance(left, ir.Node) and isinstance(right, ir.Node) and not ir.is_boolean(right):
+            # `in` a value (a substring of a str, say); a side that did not compile stays in
+            # its place as a residual.
+            return ir.Contains(left, right, self.span(node))
+        for side in (left, right):
+            if isinstance(side, ir.Residual):
+                return side
         return self.residual(node, "`in` other than a constant container or ip_network()")
 
     def visit_Call(self, node: ast.Call, env: Env) -> ir.Node | Marker:  # noqa: N802
@@ -176,21 +192,82 @@ class ExpressionExtractor:
             len(node.args) == 1 and not node.keywords
         ):
             return self.condition(node.args[0], env)
-        return self.residual(node, f"call to {ast.unparse(func)}()")
+        if isinstance(func, ast.Attribute) and func.attr in STR_TESTS:
+            return self._str_test(node, func, env)
+        if isinstance(func, ast.Attribute) and func.attr in STR_CASES and not (
+                node.args or node.keywords):
+            operand = self.value(func.value, env)
+            if isinstance(operand, ir.Const) and isinstance(operand.value, str):
+                return ir.Const(getattr(operand.value, func.attr)(), span=self.span(node))
+            return ir.StrCase(func.attr, operand, self.span(node))
+        if isinstance(func, ast.Name) and self.scope.is_deep_get(func.id) and node.args and (
+            isinstance(node.args[0], ast.Name) and node.args[0].id == self.event
+        ) and node.args[0].id not in env:
+            return self._event_getter(node, "deep_get", env, node.args[1:])
+        return self.other_call(node, env)
 
-    def _event_getter(self, node: ast.Call, method: str, env: Env) -> ir.Node:
-        keys = [key for key in (self.constant_key(a, env) for a in node.args) if key is not None]
-        if node.keywords or not keys or len(keys) != len(node.args):
-            return self.residual(node, f"event.{method}() with other than constant string keys")
-        if method == "get" and len(keys) != 1:
-            return self.residual(node, "event.get() with a default")
+    def other_call(self, node: ast.Call, env: Env) -> ir.Node:
+        """A call of a function none of the forms above knows."""
+        return self.residual(node, f"call to {ast.unparse(node.func)}()")
+
+    def _event_getter(self, node: ast.Call, method: str, env: Env,
+                      args: list[ast.expr] | None = None) -> ir.Node:
+        """``event.udm/get/deep_get(...)`` (or ``deep_get(event, ...)``, ``args`` after the event)
+        with constant keys and, where the method takes one, a constant default."""
+        args = node.args if args is None else args
+        default_arg = None
+        if method == "get" and len(args) == 2:
+            args, default_arg = args[:1], args[1]
+        keywords = {kw.arg: kw.value for kw in node.keywords}
+        if method != "get" and list(keywords) == ["default"]:
+            default_arg = keywords.pop("default")
+        keys = [key for key in (self.constant_key(a, env) for a in args) if key is not None]
+        if keywords or not keys or len(keys) != len(args) or (method == "get" and len(keys) != 1):
+            return self.residual(node, f"event.{method}() with other than constant string keys "
+                                       "and a default")
         if method == "udm" and len(keys) == 1:
-            return ir.Udm(keys[0], self.span(node))
-        return ir.Field(tuple(keys), self.span(node))
+            found: ir.Node = ir.Udm(keys[0], self.span(node))
+        else:
+            found = ir.Field(tuple(keys), self.span(node))
+        if default_arg is None:
+            return found
+        default = self.value(default_arg, env)
+        if not isinstance(default, ir.Const):
+            return self.residual(node, f"event.{method}() with a default other than a constant")
+        if default.value is None:
+            return found  # None is what they give anyway
+        if method == "get":
+            assert isinstance(found, ir.Field)
+            return ir.Get(found, default, self.span(node))
+        return ir.Default(found, default, self.span(node))
 
     def constant_key(self, node: ast.expr, env: Env) -> str | None:
-        """The key an event getter's argument names: a string literal here."""
-        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+        """The key an event getter's argument names: a string literal, or a name bound to one
+        (a loop variable, a local)."""
+        key = None if isinstance(node, ast.Starred) else self.value(node, env)
+        return key.value if isinstance(key, ir.Const) and isinstance(key.value, str) else None
+
+    def _str_test(self, node: ast.Call, func: ast.Attribute, env: Env) -> ir.Node:
+        """``value.startswith(prefix)`` / ``.endswith``: a constant str or tuple of them."""
+        if node.keywords or len(node.args) != 1:
+            return self.residual(node, f".{func.attr}() with other than one argument")
+        found = self.raw(node.args[0], env)
+        if isinstance(found, ir.Const) and isinstance(found.value, str):
+            affixes: tuple[str, ...] = (found.value,)
+        elif isinstance(found, Container) and self._is_tuple(node.args[0]) and all(
+                isinstance(v, str) for v in found.items):
+            affixes = tuple(found.items)
+        else:
+            return self.residual(node, f".{func.attr}() of other than constant strings")
+        operand = self.value(func.value, env)
+        return ir.StrTest(func.attr, operand, affixes, self.span(node))
+
+    def _is_tuple(self, node: ast.expr) -> bool:
+        """True when ``node`` is a tuple display or names a module-level tuple (``startswith``
+        takes a tuple; a list or set raises TypeError)."""
+        if isinstance(node, ast.Name):
+            return isinstance(self.scope.global_object(node.id), tuple)
+        return isinstance(node, ast.Tuple)
 
     def _ip_parser(self, func: ast.expr) -> str | None:
         if isinstance(func, ast.Name):
@@ -228,6 +305,16 @@ class ExpressionExtractor:
         if isinstance(base, IpValue) and node.attr in ir.IP_ATTRS:
             return ir.IpCheck(base.operand, node.attr, base.parse, base.strict, self.span(node))
         return self.residual(node, f"attribute .{node.attr}")
+
+
+def _fold(symbol: str, left: ir.Scalar, right: ir.Scalar) -> bool | None:
+    """``left <symbol> right`` of two constants (a loop variable against a literal, say);
+    None where Python would raise (ordering None, or an int against a str)."""
+    if symbol in ("==", "!="):
+        return (left == right) == (symbol == "==")
+    if type(left) is not type(right) or left is None:
+        return None
+    return bool(OPERATORS[symbol](left, right))
 
 
 def _is_none(node: ir.Node) -> bool:

@@ -29,19 +29,26 @@ import ast
 import os
 import re
 import string
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from types import FunctionType, ModuleType
 from typing import Any
 
 from flowwarden.logic import ir
-from flowwarden.logic.extract import MAX_UNROLL, FunctionExtractor
+from flowwarden.logic.extract import (
+    EFFECTS,
+    MAX_UNROLL,
+    FunctionExtractor,
+    _Bind,
+    _evaluated,
+    _is_stdlib,
+    uncovered,
+)
 from flowwarden.logic.extract_expr import Env
 from flowwarden.logic.rewrite import simplify
 from flowwarden.logic.scope import MAX_CONTAINER, MISSING, Container, Marker
 
 MAX_DEPTH = 8  # helper calls inlined inside one another
-EFFECTS = "<effects>"  # the env key of the evaluated-but-unused values (no Python name has "<")
 PERCENT = re.compile(r"%(.?)")
 SCALAR_TYPES = (str, int, bool, type(None))
 
@@ -130,22 +137,9 @@ class ValueExtractor(FunctionExtractor):
             unrolled += [ast.copy_location(_Bind(stmt.target.id, item), stmt), *stmt.body]
         return self.sequence([*unrolled, *rest], env)
 
-    def visit__Bind(self, stmt: _Bind, rest: list[ast.stmt], env: Env) -> ir.Node:  # noqa: N802
-        return self.sequence(rest, {**env, stmt.name: stmt.value})
-
     def residual_stmts(self, stmts: list[ast.stmt], reason: str) -> ir.Residual:
         return super().residual_stmts([s for s in stmts if not isinstance(s, _Bind)] or stmts,
                                       reason)
-
-    def visit_Assign(self, stmt: ast.Assign, rest: list[ast.stmt], env: Env) -> ir.Node:  # noqa: N802
-        if len(stmt.targets) != 1:
-            return self.residual_stmts([stmt, *rest], "assignment to several targets")
-        return self._assign(stmt, stmt.targets[0], stmt.value, rest, env)
-
-    def visit_AnnAssign(self, stmt: ast.AnnAssign, rest: list[ast.stmt], env: Env) -> ir.Node:  # noqa: N802
-        if stmt.value is None:
-            return self.sequence(rest, env)  # a bare annotation does nothing
-        return self._assign(stmt, stmt.target, stmt.value, rest, env)
 
     def visit_AugAssign(self, stmt: ast.AugAssign, rest: list[ast.stmt], env: Env) -> ir.Node:  # noqa: N802
         name = stmt.target.id if isinstance(stmt.target, ast.Name) else ""
@@ -163,9 +157,7 @@ class ValueExtractor(FunctionExtractor):
             return self._set_item(stmt, target, expr, rest, env)
         if not isinstance(target, ast.Name):
             return self.residual_stmts(here, "assignment to other than a name or a dict item")
-        found = self._bindable(expr, env)
-        env = {**env, target.id: found}
-        return self.sequence(rest, _evaluated(env, found) if isinstance(found, ir.Node) else env)
+        return super()._assign(stmt, target, expr, rest, env)
 
     def _set_item(self, stmt: ast.stmt, target: ast.Subscript, expr: ast.expr,
                   rest: list[ast.stmt], env: Env) -> ir.Node:
@@ -313,6 +305,10 @@ class ValueExtractor(FunctionExtractor):
             return self.residual(node, "comprehension over something other than a constant")
         return [{**env, gen.target.id: item} for item in items]
 
+    def other_call(self, node: ast.Call, env: Env) -> ir.Node:
+        # visit_Call has inlined what it could: the rest is Python's.
+        return self.residual(node, f"call to {ast.unparse(node.func)}()")
+
     def loop_items(self, node: ast.expr, env: Env) -> list[ir.Node | Any] | None:
         found = self.raw(node, env)
         if isinstance(found, Container) and found.hashed and found.name is None and len(
@@ -341,11 +337,6 @@ class ValueExtractor(FunctionExtractor):
         if helper is not None:
             return self._inline(node, *helper, env)
         return super().visit_Call(node, env)
-
-    def constant_key(self, node: ast.expr, env: Env) -> str | None:
-        """An event getter's key: a string literal, or a name bound to one (a loop variable)."""
-        key = None if isinstance(node, ast.Starred) else self.value(node, env)
-        return key.value if isinstance(key, ir.Const) and isinstance(key.value, str) else None
 
     def _format(self, node: ast.Call, fmt: str, env: Env) -> ir.Node:
         """``"...".format(...)`` with plain ``{}``, ``{0}`` and ``{name}`` fields."""
@@ -410,8 +401,8 @@ class ValueExtractor(FunctionExtractor):
             module = self.scope.global_object(func.value.id)
             if isinstance(module, ModuleType):
                 target = getattr(module, func.attr, MISSING)
-        if not isinstance(target, FunctionType):
-            return None
+        if not isinstance(target, FunctionType) or _is_stdlib(target.__globals__):
+            return None  # the standard library's functions are known forms, or Python's
         here = (self.source, self.tree) if target.__globals__ is self.scope.namespace else None
         found_source = function_source(target, here)
         if found_source is None:
@@ -445,62 +436,6 @@ class ValueExtractor(FunctionExtractor):
                                 self.depth + 1)
         args = [b for b in bindings.values() if isinstance(b, ir.Node)]
         return self._with_effects(args, helper.extract_value())
-
-    # -- evaluation order ---------------------------------------------------------------------
-    def _finish(self, value: ir.Node, env: Env) -> ir.Node:
-        return self._with_effects(list(env.get(EFFECTS, ())), value)
-
-    @staticmethod
-    def _with_effects(effects: list[ir.Node], value: ir.Node) -> ir.Node:
-        """``value`` after those ``effects`` that may raise where ``value`` itself would not."""
-        kept = uncovered(effects, value)
-        return ir.Seq(kept, value) if kept else value
-
-
-def uncovered(effects: Iterable[ir.Node], later: ir.Node) -> tuple[ir.Node, ...]:
-    """The ``effects`` that may raise where evaluating ``later`` would not.
-
-    An effect is covered when each node in it that may raise by itself is evaluated whenever
-    ``later`` is: nodes are functions of the event, so ``later`` raises too (or earlier).
-    """
-    always = set(_always_evaluated(later))
-    return tuple(e for e in effects
-                 if not all(n in always for n in ir.walk(e) if ir.raises_itself(n)))
-
-
-class _Bind(ast.stmt):
-    """A synthetic statement: bind a loop variable to the next item of an unrolled loop."""
-
-    _fields = ()
-
-    def __init__(self, name: str, value: Any) -> None:
-        super().__init__()
-        self.name = name
-        self.value = value
-
-
-def _evaluated(env: Env, node: ir.Node) -> Env:
-    """``env`` noting that ``node`` was evaluated (when it may raise)."""
-    if not ir.may_raise(node):
-        return env
-    return {**env, EFFECTS: (*env.get(EFFECTS, ()), node)}
-
-
-def _always_evaluated(node: ir.Node) -> Iterator[ir.Node]:
-    """``node`` and the nodes evaluated whenever it is (not those in branches taken on some
-    events only)."""
-    yield node
-    if isinstance(node, ir.IfElse):
-        children: tuple[ir.Node, ...] = (node.test,)
-    elif isinstance(node, ir.Coalesce):
-        children = (node.operand,)
-    elif isinstance(node, ir.And | ir.Or):
-        children = node.operands[:1]
-    else:
-        children = node.children()
-    for child in children:
-        yield from _always_evaluated(child)
-
 
 def _is_text(node: ir.Node) -> bool:
     """True when ``node`` always evaluates to a str."""

@@ -147,6 +147,58 @@ class Coalesce(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Default(Node):
+    """``operand``, or ``default`` where it is None: ``deep_get(..., default=d)``,
+    ``event.udm(name, default=d)``. The default is a constant (evaluated first, never raising)."""
+
+    operand: Node
+    default: Const
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Get(Node):
+    """``event.get(key, default)``: the key's value where the event has the key (None too),
+    else the constant ``default``. Backends over a table tell presence from its columns."""
+
+    operand: Field
+    default: Const
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Contains(Node):
+    """``item in container`` for a container that is a value (a str holding a substring, say);
+    ``in`` a None or an int raises TypeError, as does a non-str ``in`` a str."""
+
+    BOOLEAN: ClassVar[bool] = True
+    item: Node
+    container: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StrTest(Node):
+    """``operand.startswith(affixes)`` / ``.endswith``: true when one of the constant strings
+    begins (ends) it; an operand other than a str raises AttributeError."""
+
+    BOOLEAN: ClassVar[bool] = True
+    method: str
+    operand: Node
+    affixes: tuple[str, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StrCase(Node):
+    """``operand.lower()`` / ``.upper()`` (``method``); an operand other than a str raises."""
+
+    method: str
+    operand: Node
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class IpCheck(Node):
     """``ip_network(operand, strict=strict).<attr>`` (or ``ip_address``); invalid input raises."""
 
@@ -289,10 +341,14 @@ class Seq(Node):
     value: Node
     span: Span | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def BOOLEAN(self) -> bool:  # type: ignore[override]  # noqa: N802 - mirrors the ClassVar
+        return bool(self.value.BOOLEAN)
+
 
 CONDITION_TYPES: tuple[type[Node], ...] = (
-    Udm, Field, Const, Compare, InSet, IsNull, Truthy, Coalesce, IpCheck, IpInCidrs, And, Or, Not,
-    Residual,
+    Udm, Field, Const, Compare, InSet, IsNull, Truthy, Coalesce, Default, Get, Contains, StrTest,
+    StrCase, IpCheck, IpInCidrs, And, Or, Not, Residual,
 )
 VALUE_TYPES: tuple[type[Node], ...] = (
     Str, Concat, Add, IntText, IfElse, DictOf, ListOf, Lookup, Seq,
@@ -317,9 +373,10 @@ def walk(node: Node) -> Iterator[Node]:
 def may_raise(node: Node) -> bool:
     """True unless evaluating ``node`` provably never raises, on any event.
 
-    Reading fields, constants, ``str()``, joining, truth tests, ``==``, ``is None`` and building
-    dicts and lists never raise; ``+``, ``%d``, ordering comparisons, hashing into a set or a
-    mapping, IP parsing, data-model names (a method may raise) and residuals may.
+    Reading fields (with or without defaults), constants, ``str()``, joining, truth tests,
+    ``==``, ``is None`` and building dicts and lists never raise; ``+``, ``%d``, ordering
+    comparisons, hashing into a set or a mapping, ``in`` a value, str methods, IP parsing,
+    data-model names (a method may raise) and residuals may.
     """
     return any(raises_itself(n) for n in walk(node))
 
@@ -330,7 +387,8 @@ def raises_itself(node: Node) -> bool:
         return node.op not in ("==", "!=")
     if isinstance(node, InSet):
         return node.hashed
-    return isinstance(node, Udm | Add | IntText | Lookup | IpCheck | IpInCidrs | Residual)
+    return isinstance(node, Udm | Add | IntText | Lookup | IpCheck | IpInCidrs | Residual
+                      | Contains | StrTest | StrCase)
 
 
 def residuals(node: Node) -> tuple[Residual, ...]:

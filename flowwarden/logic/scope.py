@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
+import inspect
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -109,6 +111,13 @@ class Scope:
     def is_ipaddress_module(self, name: str) -> bool:
         return name not in self.locals and self._global(name) is ipaddress
 
+    def is_deep_get(self, name: str) -> bool:
+        """True when ``name`` is Panther's ``panther_base_helpers.deep_get`` (its code as
+        published: ``default`` where a step is missing, not a mapping, or None)."""
+        found = self.global_object(name)
+        return callable(found) and getattr(found, "__module__", None) == "panther_base_helpers" and (
+            getattr(found, "__name__", None) == "deep_get") and _same_code(found, DEEP_GET)
+
     def is_builtin(self, name: str) -> bool:
         """True when ``name`` is not shadowed in the module or the function."""
         return name not in self.locals and name not in self.module_names and name not in (
@@ -157,6 +166,40 @@ class Scope:
         if self.namespace is not None:
             return self.namespace.get(name, getattr(builtins, name, None))
         return self.imports.get(name)
+
+
+# panther_base_helpers.deep_get as panther-analysis publishes it (docstring aside): for a
+# scalar default it returns what PantherEvent.deep_get does.
+DEEP_GET = """
+def deep_get(dictionary: dict, *keys, default=None):
+    out = reduce(
+        lambda d, key: d.get(key, default) if isinstance(d, Mapping) else default, keys, dictionary
+    )
+    if out is None:
+        return default
+    return out
+"""
+
+
+def _same_code(fn: Any, source: str) -> bool:
+    """True when ``fn``'s definition is ``source``'s (same AST, docstrings and names of the
+    globals it reads aside: ``reduce`` and ``Mapping`` must be the standard ones)."""
+    try:
+        tree = ast.parse(inspect.getsource(fn).strip() + "\n")
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return False
+    func = tree.body[0] if tree.body else None
+    if not isinstance(func, ast.FunctionDef):
+        return False
+    body = func.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    wanted = ast.parse(source).body[0]
+    assert isinstance(wanted, ast.FunctionDef)
+    same = ast.dump(ast.Module(body, [])) == ast.dump(ast.Module(wanted.body, [])) and ast.dump(
+        func.args) == ast.dump(wanted.args)
+    names = getattr(fn, "__globals__", {})
+    return same and names.get("reduce") is functools.reduce and names.get("Mapping") is Mapping
 
 
 def _module_assigned(tree: ast.Module) -> set[str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from flowwarden.logic.explain import values_literal
+from flowwarden.logic.ir import Scalar
 from flowwarden.pages.explanation import Explanation, output_sources, output_table
 from flowwarden.rules.loader import PACKS_DIR
 
@@ -32,8 +35,9 @@ def _wrap(text: str, indent: str = "  ") -> str:
                          subsequent_indent=indent) if text else f"{indent}(none)"
 
 
-def values_text(values: Sequence[str], note: str | None) -> str:
-    text = ", ".join(values)
+def values_text(values: Sequence[Scalar], note: str | None) -> str:
+    """A table's values typed as in the conditions (`53` the number, `"53"` the string)."""
+    text = values_literal(values)
     if note:
         text = f"{text} ({note})" if text else f"({note})"
     return text
@@ -86,7 +90,7 @@ def render_text(exp: Explanation, enabled_by_config: bool) -> str:
     for condition in exp.logic.conditions:
         out.append(f"  {condition.text}")
         if condition.reason:
-            out.extend(f"      # {line}" for line in condition.reason.splitlines())
+            out.extend(f"      # {line}".rstrip() for line in condition.reason.splitlines())
         if condition.constants:
             out.append(f"      constants: {constants_text(exp, condition.constants)}")
     if not exp.logic.conditions:
@@ -116,9 +120,33 @@ def render_text(exp: Explanation, enabled_by_config: bool) -> str:
     return "\n".join(out) + "\n"
 
 
+# Characters that start Markdown (or GFM) markup anywhere in a line: emphasis, code, links,
+# images, raw HTML, entities, tables and strike-through. CommonMark reads a backslash before
+# any ASCII punctuation as that character, so escaping them all keeps the text as written.
+MD_SPECIAL = frozenset("\\`*_[]<>#|~&!{}")
+# Line starts that open a block: list items, quotes, headings, thematic breaks.
+MD_BLOCK_START = re.compile(r"^(\s*)([-+=](?=\s|$)|\d+(?=[.)](?:\s|$)))")
+
+
 def md(text: object) -> str:
-    """Text for a Markdown table cell: pipes and newlines escaped, backticks kept literal."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Untrusted text (rule metadata, comments) as Markdown that shows it literally: markup
+    characters backslash-escaped, newlines folded (it may sit in a table cell).
+
+    >>> md("**bold** <script>x</script> | a_b [l](u)")
+    '\\\\*\\\\*bold\\\\*\\\\* \\\\<script\\\\>x\\\\</script\\\\> \\\\| a\\\\_b \\\\[l\\\\](u)'
+    >>> md("- not a list"), md("1. nor this"), md("10.0.0.1")
+    ('\\\\- not a list', '1\\\\. nor this', '10.0.0.1')
+    """
+    folded = " ".join(str(text).splitlines())
+    escaped = "".join(f"\\{c}" if c in MD_SPECIAL else c for c in folded)
+    return MD_BLOCK_START.sub(_escape_block_start, escaped)
+
+
+def _escape_block_start(match: re.Match[str]) -> str:
+    marker = match.group(2)
+    if marker[0].isdigit():  # `1.` opens an ordered list: escape the dot after the number
+        return f"{match.group(1)}{marker}\\"
+    return f"{match.group(1)}\\{marker}"
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -130,14 +158,15 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def code(text: str) -> str:
     """Inline code (outside tables: backslashes and pipes are literal there) that survives
     backticks in the text."""
-    fence = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
+    runs = re.findall(r"`+", text)
+    fence = "`" * (max(map(len, runs), default=0) + 1)  # longer than any run inside
+    pad = " " if runs else ""
     return f"{fence}{pad}{' '.join(text.split())}{pad}{fence}"
 
 
 def render_markdown(exp: Explanation, enabled_by_config: bool) -> str:
     rule = exp.rule
-    out = [f"# {md(rule.display_name or rule.id)}", "", f"`{rule.id}`", ""]
+    out = [f"# {md(rule.display_name or rule.id)}", "", code(rule.id), ""]
     out.append(md_table(["Field", "Value"], [(k, md(v)) for k, v in
                                              metadata_rows(exp, enabled_by_config)]))
     out += ["", "## Description", "", md(rule.description) or "(none)", "", "## Runbook", "",
@@ -149,7 +178,9 @@ def render_markdown(exp: Explanation, enabled_by_config: bool) -> str:
     for condition in exp.logic.conditions:
         line = f"- {code(condition.text)}"
         if condition.reason:
-            line += "".join(f"  \n  _{md(r)}_" for r in condition.reason.splitlines())
+            # A blank `#` line separates a comment's paragraphs; `__` would be stray markup.
+            line += "".join(f"  \n  _{md(r)}_" for r in condition.reason.splitlines()
+                            if r.strip())
         if condition.constants:
             line += f"  \n  constants: {md(constants_text(exp, condition.constants))}"
         out.append(line)

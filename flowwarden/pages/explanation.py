@@ -28,6 +28,8 @@ from flowwarden.pages.schemas import (
     check_summary_attributes,
     data_model_column,
 )
+from flowwarden.rules.datamodel import DataModel
+from flowwarden.rules.event import PantherEvent
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
 from flowwarden.rules.testing import _mocked
@@ -127,14 +129,15 @@ def _logic(rule: Rule) -> Logic:
 
 def output_table(exp: Explanation) -> tuple[list[str], list[list[str]]]:
     """Output fields as one table: a row per field, a column per log type naming the column it
-    is read from ("-" where that log type's context lacks the field), then an example value."""
+    is read from ("-" where that log type's context lacks the field; a column only where the
+    alert functions read it through the data model), then an example value."""
     headers = ["Field", *(f"{g.log_type} column" for g in exp.output_fields), "Example"]
     names = list(dict.fromkeys(f.name for g in exp.output_fields for f in g.fields))
     by_type = [{f.name: f for f in g.fields} for g in exp.output_fields]
     rows = []
     for name in names:
         found = [fields.get(name) for fields in by_type]
-        columns = [(f.column or "(not in the data model)") if f else "-" for f in found]
+        columns = [(f.column or "(not read through the data model)") if f else "-" for f in found]
         example = next((f.example for f in found if f and f.example is not None), None)
         rows.append([name, *columns, "null" if example is None else str(example)])
     return headers, rows
@@ -160,13 +163,19 @@ def output_fields(pack: Pack, rule: Rule, log_type: str) -> OutputFields:
         contexts = _contexts(pack, rule, tests, matched_only=False)
         found_by = "non-matching tests" if contexts else "no tests"
     fields: dict[str, OutputField] = {}
-    for context in contexts:
+    for context, read in contexts:
         for name, value in context.items():
             current = fields.get(name)
             if current is None or (current.example is None and value is not None):
-                column = data_model_column(name, log_type, pack.data_models)
-                fields[name] = OutputField(name, column, value)
+                fields[name] = OutputField(name, _column(name, read, log_type, pack), value)
     return OutputFields(log_type, tuple(fields.values()), found_by)
+
+
+def _column(name: str, read: frozenset[str], log_type: str, pack: Pack) -> str | None:
+    """The data-model mapping behind an output field, only when the alert functions read the
+    field through `event.udm(name)`: a key merely named like a data-model field (Okta's
+    `event_type`, filled from `event.get("eventType")`) is not attributed to its mapping."""
+    return data_model_column(name, log_type, pack.data_models) if name in read else None
 
 
 def _log_type(log: Mapping[str, Any], rule: Rule) -> str | None:
@@ -176,15 +185,37 @@ def _log_type(log: Mapping[str, Any], rule: Rule) -> str | None:
     return str(value) if value is not None else None
 
 
+class UdmRecordingEvent(PantherEvent):
+    """An event that remembers which data-model names were read through `udm()`.
+
+    >>> event = UdmRecordingEvent({"a": 1})
+    >>> event.udm("source_ip"), sorted(event.udm_names)
+    (None, ['source_ip'])
+    """
+
+    __slots__ = ("udm_names",)
+
+    def __init__(self, data: Mapping[str, Any], data_model: DataModel | None = None) -> None:
+        super().__init__(data, data_model)
+        self.udm_names: set[str] = set()
+
+    def udm(self, *key: str, default: Any = None) -> Any:
+        if len(key) == 1:
+            self.udm_names.add(key[0])
+        return super().udm(*key, default=default)
+
+
 def _contexts(pack: Pack, rule: Rule, tests: Sequence[Any],
-              matched_only: bool) -> list[dict[str, Any]]:
+              matched_only: bool) -> list[tuple[dict[str, Any], frozenset[str]]]:
+    """Each test's alert context with the data-model names read while computing it."""
     contexts = []
     for test in tests:
         with _mocked(rule, test.mocks):
-            event = pack.event(test.log)
+            plain = pack.event(test.log)
+            event = UdmRecordingEvent(plain, plain.data_model)
             result = rule.evaluate(event) if matched_only else rule.evaluate_match(event)
         if (result.matched or not matched_only) and result.alert_context is not None:
-            contexts.append(result.alert_context)
+            contexts.append((result.alert_context, frozenset(event.udm_names)))
     return contexts
 
 

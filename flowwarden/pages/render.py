@@ -23,7 +23,7 @@ def render_explanation(pack: Pack, rule_id: str, fmt: str = "text") -> str:
     >>> from flowwarden.rules.loader import load_pack, resolve_pack_paths
     >>> pack = load_pack(resolve_pack_paths([]))
     >>> text = render_explanation(pack, "AWS.VPC.InboundPortWhitelist")
-    >>> 'destination_port not in ["80", "443"]' in text
+    >>> 'destination_port not in [80, 443]' in text
     True
     """
     if fmt not in FORMATS:

@@ -13,6 +13,7 @@ from flowwarden.logic.explain import (
     as_written,
     explain_condition,
     status,
+    values_literal,
 )
 from flowwarden.logic.ir import (
     NODE_TYPES,
@@ -59,9 +60,10 @@ def test_an_unknown_node_kind_raises_a_render_error():
     pytest.param(Udm("source_ip"), "source_ip", id="udm"),
     pytest.param(Field(("dst_endpoint", "ip")), "dst_endpoint.ip", id="field-path"),
     pytest.param(Const(None), "null", id="const-null"),
-    pytest.param(Compare("!=", PORT, Const(53)), 'destination_port ne "53"', id="compare-ne"),
-    pytest.param(Compare("<", Const(1024), PORT), '"1024" lt destination_port', id="compare-lt"),
-    pytest.param(InSet(PORT, frozenset({443, 80})), 'destination_port in ["80", "443"]',
+    pytest.param(Compare("!=", PORT, Const(53)), "destination_port ne 53", id="compare-ne"),
+    pytest.param(Compare("!=", PORT, Const("53")), 'destination_port ne "53"', id="compare-str"),
+    pytest.param(Compare("<", Const(1024), PORT), "1024 lt destination_port", id="compare-lt"),
+    pytest.param(InSet(PORT, frozenset({443, 80})), "destination_port in [80, 443]",
                  id="in-set-numeric-order"),
     pytest.param(Not(InSet(DST, frozenset({"8.8.8.8", "1.1.1.1"}))),
                  'destination_ip not in ["1.1.1.1", "8.8.8.8"]', id="not-in"),
@@ -80,12 +82,12 @@ def test_an_unknown_node_kind_raises_a_render_error():
     pytest.param(Not(IpInCidrs(SRC, ("10.0.0.0/8",))), 'source_ip not_in_cidr ["10.0.0.0/8"]',
                  id="not-in-cidr"),
     pytest.param(Compare("==", Coalesce(PORT, Const(0)), Const(53)),
-                 '(destination_port or "0") eq "53"', id="coalesce-in-compare"),
+                 "(destination_port or 0) eq 53", id="coalesce-in-compare"),
     pytest.param(And((Truthy(SRC), Or((IsNull(DST), Compare("==", PORT, Const(22)))))),
                  'source_ip is_not_null (truthy: not 0, "") and '
-                 '(destination_ip is_null or destination_port eq "22")', id="nested-or"),
+                 "(destination_ip is_null or destination_port eq 22)", id="nested-or"),
     pytest.param(Not(And((Compare("!=", PORT, Const(53)), Compare("!=", PORT, Const(5353))))),
-                 'not (destination_port ne "53" and destination_port ne "5353")', id="spec-dns"),
+                 "not (destination_port ne 53 and destination_port ne 5353)", id="spec-dns"),
     pytest.param(Residual("len(event) > 3", "len() is not supported"), "python: len(event) > 3",
                  id="residual-one-line"),
     pytest.param(Residual("x = f(event)\n\nreturn x", "local variable"),
@@ -121,8 +123,8 @@ def test_exclusions_indicators_and_roles():
     assert [c.role for c in result.conditions] == [
         "exclusion", "exclusion", "indicator", "exclusion", "indicator"]
     assert result.exclusions == (
-        FieldTest("destination_port", "ne", ("53",)),
-        FieldTest("destination_port", "ne", ("5353",)),
+        FieldTest("destination_port", "ne", (53,)),
+        FieldTest("destination_port", "ne", (5353,)),
         FieldTest("source_ip", "is_global", (),
                   'IP class; a missing value counts as "0.0.0.0/32"'),
         FieldTest("destination_ip", "in", ("1.1.1.1", "8.8.8.8")),
@@ -133,16 +135,21 @@ def test_exclusions_indicators_and_roles():
     )
 
 
-def test_excluded_values_sort_as_the_spec_page_does():
-    # The spec page lists the inbound allowlist's exclusion as "443, 80": sorted as text.
+def test_excluded_values_keep_their_type_and_sort_numbers_numerically():
     result = explain_condition(Not(InSet(PORT, frozenset({80, 443}))))
-    assert result.exclusions[0].values == ("443", "80")
-    assert result.conditions[0].text == 'destination_port not in ["80", "443"]'
+    assert result.exclusions[0].values == (80, 443)
+    assert result.conditions[0].text == "destination_port not in [80, 443]"
+
+
+def test_a_number_and_a_string_of_its_digits_read_differently():
+    mixed = explain_condition(Not(InSet(PORT, frozenset({53, "53"}))))
+    assert mixed.exclusions[0].values == (53, "53")
+    assert mixed.conditions[0].text == 'destination_port not in [53, "53"]'
 
 
 def test_constant_compared_on_the_left_is_an_indicator_on_the_field():
     result = explain_condition(Compare("<", Const(1024), PORT))
-    assert result.indicators == (FieldTest("destination_port", "gt", ("1024",)),)
+    assert result.indicators == (FieldTest("destination_port", "gt", (1024,)),)
 
 
 def test_residuals_are_listed_with_their_line():
@@ -177,10 +184,10 @@ def test_builtin_rule_logic_snapshot(default_pack, rule_id: str):
     for c in result.conditions:
         lines.append(f"  [{c.role}] {c.text}" + (f"  <- {c.reason!r}" if c.reason else ""))
     lines.append("exclusions:")
-    lines += [f"  {t.field} | {t.kind} | {', '.join(t.values)} | {t.note or ''}"
+    lines += [f"  {t.field} | {t.kind} | {values_literal(t.values)} | {t.note or ''}"
               for t in result.exclusions]
     lines.append("indicators:")
-    lines += [f"  {t.field} | {t.kind} | {', '.join(t.values)} | {t.note or ''}"
+    lines += [f"  {t.field} | {t.kind} | {values_literal(t.values)} | {t.note or ''}"
               for t in result.indicators]
     assert_snapshot("\n".join(lines) + "\n", SNAPSHOTS / f"{rule_id}.txt")
 

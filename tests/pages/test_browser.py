@@ -87,7 +87,7 @@ def test_catalog_rule_page_shows_conditions(browser: Any, site: Path, tmp_path: 
     browser.get((site.parent / "rules" / "AWS.VPC.UnapprovedOutboundDNS.html").as_uri())
     conditions = [e.text.splitlines()[0] for e in browser.find_elements(CSS, "li.condition")]
     assert conditions == [
-        'not (destination_port ne "53" and destination_port ne "5353")',
+        "not (destination_port ne 53 and destination_port ne 5353)",
         'not is_global(source_ip or "0.0.0.0/32")',
         'not is_private(destination_ip or "192.168.0.1/32")',
         "destination_ip is_not_null",

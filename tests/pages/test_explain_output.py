@@ -18,20 +18,21 @@ SUFFIX = {"text": "txt", "markdown": "md", "json": "json", "html": "html"}
 SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
 # What the catalog pages of the project's specification show, copied from them: Condition
 # lines, then Exclusions and Indicators rows as (field, kind, values in the page's order).
+# The pages quote every constant; explain keeps their type (issue 17), so ports are numbers.
 SPEC = {
     "AWS.VPC.UnapprovedOutboundDNS": {
-        "conditions": ['not (destination_port ne "53" and destination_port ne "5353")',
+        "conditions": ["not (destination_port ne 53 and destination_port ne 5353)",
                        "destination_ip is_not_null",
                        'destination_ip not in ["1.1.1.1", "8.8.8.8"]'],
-        "exclusions": [("destination_port", "ne", ("53",)), ("destination_port", "ne", ("5353",)),
+        "exclusions": [("destination_port", "ne", (53,)), ("destination_port", "ne", (5353,)),
                        ("destination_ip", "in", ("1.1.1.1", "8.8.8.8"))],
         "indicators": [("destination_ip", "is_not_null", ())],
         "ip_class": ['not is_global(source_ip or "0.0.0.0/32")',
                      'not is_private(destination_ip or "192.168.0.1/32")'],
     },
     "AWS.VPC.InboundPortWhitelist": {
-        "conditions": ["destination_port is_not_null", 'destination_port not in ["80", "443"]'],
-        "exclusions": [("destination_port", "in", ("443", "80"))],
+        "conditions": ["destination_port is_not_null", "destination_port not in [80, 443]"],
+        "exclusions": [("destination_port", "in", (80, 443))],
         "indicators": [("destination_port", "is_not_null", ())],
         "ip_class": ['is_global(source_ip or "0.0.0.0/32")',
                      'not is_global(destination_ip or "1.0.0.0/32")'],
@@ -180,7 +181,10 @@ def test_residual_python_is_shown_as_code(custom_pack):
     assert 'action eq "ACCEPT"' in text
     assert "# Only accepted flows matter here" in text
     assert "Residual Python (evaluated per event)" in text
-    assert "total = sum([event.udm(\"bytes\") or 0, 0])" in text
+    # The local `total` is read where it is used: only the sum() it holds is left to Python,
+    # inside the comparison the rule makes.
+    assert '<python: sum([event.udm("bytes") or 0, 0])> gt 1000000' in text
+    assert '      sum([event.udm("bytes") or 0, 0])' in text
     assert "bytes        AWS.VPCFlow  ok" in text
     assert "nosuchfield  AWS.VPCFlow  not a column of AWS.VPCFlow" in text
     assert "T1048 Exfiltration Over Alternative Protocol" in text
@@ -197,7 +201,7 @@ def test_html_escapes_rule_metadata(custom_pack):
 def test_markdown_escapes_table_cells(custom_pack):
     md = render_explanation(custom_pack, "Custom.BigTransfer<script>", "markdown")
     assert "Transfers over 1 MB \\| exfiltration" in md
-    assert "```python\ntotal = sum(" in md
+    assert "```python\nsum(" in md
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -207,3 +211,97 @@ def test_explain_snapshot(default_pack, rule_id: str, fmt: str):
     if fmt == "html":  # the page pins the explanation; the stylesheet may change on its own
         output = re.sub(r"<style>.*?</style>", "<style>/* pages.css */</style>", output, flags=re.S)
     assert_snapshot(output, SNAPSHOTS / f"{rule_id}.{SUFFIX[fmt]}")
+
+
+def test_json_values_keep_numbers_and_strings_apart(default_pack):
+    data = json.loads(render_explanation(default_pack, "AWS.VPC.UnapprovedOutboundDNS", "json"))
+    values = [(e["field"], e["kind"], e["values"]) for e in data["exclusions"]]
+    assert ("destination_port", "ne", [53]) in values
+    assert ("destination_port", "ne", [5353]) in values
+    assert ("destination_ip", "in", ["1.1.1.1", "8.8.8.8"]) in values
+    text = render_explanation(default_pack, "AWS.VPC.UnapprovedOutboundDNS", "text")
+    assert "not (destination_port ne 53 and destination_port ne 5353)" in text
+    assert 'destination_ip not in ["1.1.1.1", "8.8.8.8"]' in text
+
+
+MARKUP_RULE = '''
+def rule(event):
+    # Accepted flows **only**, see <b>notes</b>
+    #
+    # [the runbook](javascript:alert(1))
+    return event.udm("action") == "ACCEPT"
+'''
+MARKUP_YAML = '''AnalysisType: rule
+Filename: markup.py
+RuleID: Custom.Markup
+DisplayName: "_Loud_ <img src=x onerror=alert(1)> title"
+Enabled: true
+LogTypes: [AWS.VPCFlow]
+Severity: Low
+Description: "# not a heading, **not bold**, [not a link](javascript:alert(1))"
+Runbook: "- not a list item"
+'''
+
+
+@pytest.fixture(scope="module")
+def markup_pack(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("markup_rules")
+    (root / "markup.py").write_text(MARKUP_RULE)
+    (root / "markup.yml").write_text(MARKUP_YAML)
+    return load_pack([root])
+
+
+def test_markdown_escapes_markup_from_rule_metadata_and_comments(markup_pack):
+    md = render_explanation(markup_pack, "Custom.Markup", "markdown")
+    assert "# \\_Loud\\_ \\<img src=x onerror=alert(1)\\> title" in md
+    assert "\\# not a heading, \\*\\*not bold\\*\\*, \\[not a link\\](javascript:alert(1))" in md
+    assert "\\- not a list item" in md
+    assert "_Accepted flows \\*\\*only\\*\\*, see \\<b\\>notes\\</b\\>_" in md
+    assert "_\\[the runbook\\](javascript:alert(1))_" in md
+    # no markup character is left unescaped (the fenced residual code is the rule's source)
+    assert not re.search(r"(?<!\\)[<\[*]", md.split("```")[0])
+
+
+def test_blank_comment_lines_do_not_render_as_empty_emphasis(markup_pack):
+    md = render_explanation(markup_pack, "Custom.Markup", "markdown")
+    assert "__" not in md.replace("\\_", "")
+
+
+CONTEXT_RULE = '''
+def rule(event):
+    return True
+
+
+def alert_context(event):
+    return {"destination_ip": event.udm("destination_ip"), "source_ip": event.get("srcAddr")}
+'''
+CONTEXT_YAML = '''AnalysisType: rule
+Filename: context.py
+RuleID: Custom.Context
+Enabled: true
+LogTypes: [AWS.VPCFlow]
+Severity: Low
+Tests:
+  - Name: any
+    ExpectedResult: true
+    Log: {"srcAddr": "10.0.0.1", "dstAddr": "10.0.0.2", "p_log_type": "AWS.VPCFlow"}
+'''
+
+
+def test_output_fields_are_attributed_to_the_data_model_only_when_read_through_it(
+        tmp_path: Path):
+    (tmp_path / "context.py").write_text(CONTEXT_RULE)
+    (tmp_path / "context.yml").write_text(CONTEXT_YAML)
+    data_models = Path(resolve_pack_paths([])[0]) / "data_models"
+    pack = load_pack([tmp_path, data_models])
+    assert "AWS.VPCFlow" in pack.data_models
+    fields = {f.name: f.column for f in explain_rule(pack, "Custom.Context").output_fields[0].fields}
+    # `source_ip` is named like a data-model field but read with event.get(): no attribution.
+    assert fields == {"destination_ip": "dstAddr", "source_ip": None}
+    text = render_explanation(pack, "Custom.Context", "text")
+    assert "source_ip       (not read through the data model)" in text
+
+
+def test_blank_comment_lines_stay_bare_in_text(markup_pack):
+    text = render_explanation(markup_pack, "Custom.Markup", "text")
+    assert "      # Accepted flows **only**, see <b>notes</b>\n      #\n      # [the" in text

@@ -37,7 +37,10 @@ def date_time(micros: str, sep: str) -> str:
 
 
 DUCKDB = Dialect("duckdb", sql_literal, quote_identifier, "{kind}{index}:{path}",
-                 json_string=json_string, micros=epoch_micros, date_time=date_time)
+                 json_string=json_string, micros=epoch_micros, date_time=date_time,
+                 starts_with=lambda s, p: f"starts_with({s}, {p})",
+                 ends_with=lambda s, p: f"ends_with({s}, {p})",
+                 byte_length=lambda s: f"strlen({s})")
 
 
 class DuckDBRenderer(SqlRenderer):

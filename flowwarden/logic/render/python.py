@@ -18,6 +18,7 @@ import operator
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from flowwarden.errors import RenderError
 from flowwarden.logic import ir
 from flowwarden.logic.render import Renderer
 from flowwarden.rules.event import PantherEvent
@@ -93,6 +94,33 @@ class PythonRenderer(Renderer):
     def coalesce_py(self, node: ir.Coalesce) -> Evaluator:
         operand, default = self.render(node.operand), self.render(node.default)
         return lambda event: operand(event) or default(event)
+
+    def default_py(self, node: ir.Default) -> Evaluator:
+        operand, default = self.render(node.operand), node.default.value
+
+        def or_default(event: PantherEvent) -> Any:
+            value = operand(event)
+            return default if value is None else value
+
+        return or_default
+
+    def get_py(self, node: ir.Get) -> Evaluator:
+        (key, *rest), default = node.operand.keys, node.default.value
+        if rest:
+            raise RenderError("event.get() reads one key", node.span.location() if node.span else None)
+        return lambda event: event.get(key, default)
+
+    def contains_py(self, node: ir.Contains) -> Evaluator:
+        item, container = self.render(node.item), self.render(node.container)
+        return lambda event: item(event) in container(event)
+
+    def strtest_py(self, node: ir.StrTest) -> Evaluator:
+        operand, method, affixes = self.render(node.operand), node.method, node.affixes
+        return lambda event: getattr(operand(event), method)(affixes)
+
+    def strcase_py(self, node: ir.StrCase) -> Evaluator:
+        operand, method = self.render(node.operand), node.method
+        return lambda event: getattr(operand(event), method)()
 
     def ipcheck_py(self, node: ir.IpCheck) -> Evaluator:
         operand, attr, parse, strict = self.render(node.operand), node.attr, node.parse, node.strict

@@ -99,7 +99,10 @@ def date_time(micros: str, sep: str) -> str:
 
 SPARK = Dialect("spark", spark_literal, spark_identifier, ALIAS_PREFIX + "{kind}{index}",
                 string_type="STRING", json_string=json_string,
-                micros=lambda sql: f"unix_micros({sql})", date_time=date_time)
+                micros=lambda sql: f"unix_micros({sql})", date_time=date_time,
+                starts_with=lambda s, p: f"startswith({s}, {p})",
+                ends_with=lambda s, p: f"endswith({s}, {p})",
+                byte_length=lambda s: f"octet_length({s})")
 
 
 class SparkRenderer(SqlRenderer):

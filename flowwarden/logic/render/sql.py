@@ -49,11 +49,14 @@ class NeedsPython(Exception):
 
 
 class Value(NamedTuple):
-    """A rendered value: SQL text and the Python type every non-null row has."""
+    """A rendered value: SQL text, the Python type every non-null row has, and ``error``: the
+    rows where Python raises computing it, or where the SQL is not exactly Python's value
+    (None: no such row)."""
 
     sql: str
     kind: str
     const: bool = False
+    error: str | None = None
 
 
 class Cond(NamedTuple):
@@ -92,6 +95,9 @@ class Dialect:
     string as JSON string text), ``micros`` (a UTC timestamp column as epoch microseconds) and
     ``date_time`` (epoch microseconds, known to lie in years 1-9999, as UTC
     ``YYYY-MM-DD<sep>HH:MM:SS``). A dialect without one of these asks Python for such values.
+    ``starts_with``/``ends_with`` (a str column and a str literal: a boolean, NULL where the
+    column is) serve ``str.startswith``/``endswith``; ``byte_length`` (of a str's UTF-8) tells
+    ASCII text, the only text whose ``lower()``/``upper()`` SQL gives as Python does.
     """
 
     name: str
@@ -104,6 +110,9 @@ class Dialect:
     json_string: Callable[[str], str] = unsupported
     micros: Callable[[str], str] = unsupported
     date_time: Callable[[str, str], str] = unsupported
+    starts_with: Callable[[str, str], str] = unsupported
+    byte_length: Callable[[str], str] = unsupported
+    ends_with: Callable[[str, str], str] = unsupported
 
     def alias(self, kind: str, index: int, keys: tuple[str, ...]) -> str:
         """The (unquoted) name of the ``index``-th input of ``kind``, reading ``keys``."""
@@ -235,6 +244,8 @@ class SqlRenderer(Renderer):
         self.inputs = inputs
         self.dialect = inputs.dialect
         self._negations: dict[str, str] = {}  # "(NOT x)" -> "x", for the ones built here
+        # The errors of the values each condition being rendered reads, innermost last.
+        self._value_errors: list[list[str]] = []
 
     def negate(self, sql: str) -> str:
         """``NOT sql``, folding constants and double negations."""
@@ -288,19 +299,35 @@ class SqlRenderer(Renderer):
 
     def cond(self, node: ir.Node) -> Cond:
         """A boolean node as (value, error); anything unrenderable becomes "ask Python"."""
+        self._value_errors.append([])
         try:
             found = self.render(node)
+            if isinstance(found, Value):  # a non-boolean node used as a condition
+                found = Cond(self._truthy(self._noted(found)), None)
         except (NeedsPython, RenderError):
             return Cond(FALSE, TRUE)
-        if isinstance(found, Value):  # a non-boolean node used as a condition
-            return Cond(self._truthy(found), None)
-        return found
+        finally:
+            errors = self._value_errors.pop()
+        if not errors:
+            return found
+        # The condition's values are computed before it tests them. A value computed only on
+        # some rows (a coalesce's default) counts on all: those rows ask Python needlessly.
+        error = any_of([*errors, found.error or FALSE])
+        return Cond(found.value, None if error == FALSE else error)
 
     def value(self, node: ir.Node) -> Value:
         found = self.render(node)
         if not isinstance(found, Value):
             raise NeedsPython  # a condition used as a value
-        return found
+        return self._noted(found)
+
+    def _noted(self, value: Value) -> Value:
+        """``value``, its errors noted for the condition being rendered."""
+        if value.error is not None and value.error != FALSE:
+            if value.error == TRUE or not self._value_errors:
+                raise NeedsPython
+            self._value_errors[-1].append(value.error)
+        return value
 
     # -- values -----------------------------------------------------------------------------
     def udm_sql(self, node: ir.Udm) -> Value:
@@ -325,7 +352,50 @@ class SqlRenderer(Renderer):
         return Value(f"(CASE WHEN {self._truthy(operand)} THEN {operand.sql}{otherwise} END)",
                      operand.kind)
 
+    def default_sql(self, node: ir.Default) -> Value:
+        operand, default = self.value(node.operand), self.value(node.default)
+        if operand.kind == NULL:
+            return default
+        if default.kind != operand.kind:
+            raise NeedsPython  # later operations would see two types
+        return Value(f"coalesce({operand.sql}, {default.sql})", operand.kind)
+
+    def get_sql(self, node: ir.Get) -> Value:
+        """The column where the batch has it: every row then has the key (None where null)."""
+        if self.inputs.schema.get_all_field_indices(node.operand.keys[0]):
+            return self.value(node.operand)
+        return self.value(node.default)
+
     # -- conditions -------------------------------------------------------------------------
+    def contains_sql(self, node: ir.Contains) -> Cond:
+        """A substring test; ``in`` a None or an int, or a non-str in a str, raises."""
+        item, container = self.value(node.item), self.value(node.container)
+        if item.kind != STR or container.kind != STR:
+            return Cond(FALSE, TRUE)
+        error = any_of([f"({v.sql} IS NULL)" for v in (item, container) if not v.const])
+        found = f"coalesce(position({item.sql} IN {container.sql}) > 0, false)"
+        return Cond(found, None if error == FALSE else error)
+
+    def strtest_sql(self, node: ir.StrTest) -> Cond:
+        """``startswith``/``endswith``: anything but a str raises AttributeError."""
+        operand = self.value(node.operand)
+        if operand.kind != STR:
+            return Cond(FALSE, TRUE)
+        test = self.dialect.starts_with if node.method == "startswith" else self.dialect.ends_with
+        found = any_of([test(operand.sql, self.dialect.literal(a)) for a in node.affixes])
+        return Cond(f"coalesce({found}, false)", None if operand.const else f"({operand.sql} IS NULL)")
+
+    def seq_sql(self, node: ir.Seq) -> Value | Cond:
+        """A condition after effects: true where it is; the effects' errors come first."""
+        if not ir.is_boolean(node.value):
+            return self._value_node(node)
+        from flowwarden.logic.render.sql_values import RAW, ValueRenderer
+
+        errors = [ValueRenderer(self).render(effect, RAW).python for effect in node.effects]
+        value, error = self.cond(node.value)
+        combined = any_of([*errors, error or FALSE])
+        return Cond(value, None if combined == FALSE else combined)
+
     def truthy_sql(self, node: ir.Truthy) -> Cond:
         return Cond(self._truthy(self.value(node.operand)), None)
 
@@ -385,12 +455,13 @@ class SqlRenderer(Renderer):
         from flowwarden.logic.render.sql_values import RAW, ValueRenderer
 
         found = ValueRenderer(self).render(node, RAW)
-        if found.python != FALSE or found.kind not in (INT, STR, NULL):
+        if found.python == TRUE or found.kind not in (INT, STR, NULL):
             raise NeedsPython
-        return Value(found.sql, found.kind, found.const)
+        return Value(found.sql, found.kind, found.const,
+                     None if found.python == FALSE else found.python)
 
     str_sql = concat_sql = add_sql = inttext_sql = ifelse_sql = _value_node
-    dictof_sql = listof_sql = lookup_sql = seq_sql = _value_node
+    dictof_sql = listof_sql = lookup_sql = strcase_sql = _value_node
 
     # -- helpers ----------------------------------------------------------------------------
     def _truthy(self, value: Value) -> str:

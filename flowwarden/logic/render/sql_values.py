@@ -132,7 +132,24 @@ class ValueRenderer(Renderer):
         return self.convert(Out(value, BOOL, error or FALSE, nullable=False), target)
 
     compare_val = inset_val = isnull_val = truthy_val = ipcheck_val = _condition
-    ipincidrs_val = and_val = or_val = not_val = _condition
+    ipincidrs_val = and_val = or_val = not_val = contains_val = strtest_val = _condition
+
+    def default_val(self, node: ir.Default, target: str) -> Out:
+        operand = self.render(node.operand)
+        if operand.kind == NULL:
+            return self.render(node.default, target)
+        default = self.render(node.default)
+        if operand.python == TRUE or default.kind != operand.kind:
+            raise NeedsPython  # later operations would see two types
+        raw = Out(f"coalesce({operand.sql}, {default.sql})", operand.kind, operand.python,
+                  nullable=False)
+        return self.convert(raw, target)
+
+    def get_val(self, node: ir.Get, target: str) -> Out:
+        """The column where the batch has it: every row then has the key (None where null)."""
+        if self.inputs.schema.get_all_field_indices(node.operand.keys[0]):
+            return self.render(node.operand, target)
+        return self.render(node.default, target)
 
     # -- strings --------------------------------------------------------------------------------
     def str_val(self, node: ir.Str, target: str) -> Out:
@@ -165,6 +182,18 @@ class ValueRenderer(Renderer):
             raise NeedsPython  # None and str raise TypeError, floats truncate
         python = any_of([operand.python, _is_null(operand)])
         return self.convert(Out(sql, STR, python, nullable=False), target)
+
+    def strcase_val(self, node: ir.StrCase, target: str) -> Out:
+        """``lower()``/``upper()`` of a str: SQL's agrees with Python's on ASCII text only
+        (Python maps "ß" to "SS", "İ" to two characters...); None and ints raise."""
+        operand = self.render(node.operand)
+        if operand.kind != STR:
+            raise NeedsPython
+        sql = operand.sql
+        not_ascii = f"({self.dialect.byte_length(sql)} <> length({sql}))"
+        python = any_of([operand.python, _is_null(operand), not_ascii])
+        function = "lower" if node.method == "lower" else "upper"
+        return self.convert(Out(f"{function}({sql})", STR, python, nullable=False), target)
 
     # -- choices --------------------------------------------------------------------------------
     def test(self, node: ir.Node) -> tuple[str, str | None]:

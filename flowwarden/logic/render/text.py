@@ -68,6 +68,22 @@ class TextRenderer(Renderer):
     def coalesce_text(self, node: ir.Coalesce) -> str:
         return f"coalesce({self.render(node.operand)}, {self.render(node.default)})"
 
+    def default_text(self, node: ir.Default) -> str:
+        return f"default({self.render(node.operand)}, {self.render(node.default)})"
+
+    def get_text(self, node: ir.Get) -> str:
+        return f"get({self.render(node.operand)}, {self.render(node.default)})"
+
+    def contains_text(self, node: ir.Contains) -> str:
+        return f"contains({self.render(node.container)}, {self.render(node.item)})"
+
+    def strtest_text(self, node: ir.StrTest) -> str:
+        affixes = ", ".join(literal(a) for a in node.affixes)
+        return f"{node.method}({self.render(node.operand)}, [{affixes}])"
+
+    def strcase_text(self, node: ir.StrCase) -> str:
+        return f"{node.method}({self.render(node.operand)})"
+
     def ipcheck_text(self, node: ir.IpCheck) -> str:
         inner = self.render(node.operand)
         if node.parse == "address":
