@@ -1,9 +1,11 @@
-"""Engine benchmark: compiled DuckDB conditions vs per-event Python vs a hand-written query.
+"""Engine benchmark: compiled DuckDB conditions vs per-event Python vs hand-written queries.
 
 Generates N realistic flow records (`tests.flowgen.generate`: private/public, DNS to approved
 and rogue resolvers, inbound to common and odd ports, return flows, NODATA, IPv6) as AWS Parquet
-and gzip text, then measures, each in its own process (so peak RSS is that run's alone):
+(and gzip text for the Python comparisons), then measures, each in its own process (so peak RSS
+is that run's alone). `--parts` picks the groups (default all three):
 
+engines (`--engines`):
 - match, duckdb:   flowwarden's compiled conditions (`evaluate_batch`, Python only on the rows
                    the compiled query hands back) over every batch `flowwarden.logs.read` yields,
                    read as `flowwarden scan`'s phase 1 reads them (`engine.loop.narrowed`: only
@@ -15,12 +17,34 @@ and gzip text, then measures, each in its own process (so peak RSS is that run's
                    address once with Python's `ipaddress` and joining back;
 - scan, duckdb / python: the whole `flowwarden scan` pipeline, alerts included;
 - scan, duckdb / spark (`--engines duckdb,spark`): the same whole scan of the --records file on
-                   both engines (Spark in local[*]; its session start is reported, not counted),
-                   every alert compared.
+                   both engines for each `--scan-rules` set (Spark in local[*]; its session start
+                   is reported, not counted), every alert compared.
 
-It checks that all of them agree on which records match, then prints records/s, peak RSS and
-the ratios. Run: `python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark`
-for the Spark comparison, `--engines duckdb,python,spark` for everything).
+alerts:
+- scan to JSONL:   `flowwarden scan FILE -o alerts.jsonl` as the CLI runs it (`run_stateless`,
+                   the duckdb engine), for each `--scan-rules` set (spec: the two seed rules;
+                   pack: the built-in pack; pack-tuned or tuned: the pack with the tuned rules in
+                   place of the spec rules);
+- hand alerts:     the reference, one DuckDB query computing the seed rules' alerts over the
+                   same file (IP classes per distinct address from Python's `ipaddress`, titles
+                   as dedup keys, 60-minute windows, count, first/last event time, the first
+                   record as sample) and writing them as JSON lines; each scan's time is divided
+                   by its time (issue 14's target for the seed rules: within 2x).
+
+rare (matches under 1% of records):
+- rare matches:    the tuned pack's whole scan to JSONL over clean traffic (`generate_flows(...,
+                   clean=True)`: no attacks), records/s (issue 14's target: >= 8M/s on 2 cores);
+- rare, read only: the same scan's phase-1 read alone (`narrowed(read(...))`, no rules), the
+                   part of the scan no rule work can remove;
+- rare, phases timed (`--phases`): the same scan once more, with the wall and CPU time of its
+                   phases (`SCAN_PHASES`: Parquet phase 1, IP classification, condition query,
+                   alert function queries, phase 2, delivery) printed below the table.
+
+It checks that the match comparisons agree on which records match and the Spark scans on every
+alert, then prints records/s, alerts, peak RSS and the ratios. Run:
+`python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark` for the Spark
+comparison, `--engines duckdb,python,spark` for everything; `--scan-rules spec,pack,pack-tuned`
+for the JSONL scans of every rule set; `--parts rare` for the rare-match rows alone).
 """
 
 from __future__ import annotations
@@ -34,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +72,17 @@ SPEC_RULES = ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist")
 SEED = 42
 
 
-def generate(workdir: Path, records: int, reuse: bool, text: bool = True) -> dict[str, Path]:
+def generate(workdir: Path, records: int, reuse: bool, text: bool = True,
+             clean: bool = False) -> dict[str, Path]:
+    """The generated files (Parquet, and gzip text when ``text``); ``clean``: no attacks."""
     from tests.flowgen.generate import generate_flows, write_parquet, write_text
 
-    paths = {"parquet": workdir / f"flows-{records}.parquet",
-             "text": workdir / f"flows-{records}.log.gz"}
+    stem = f"flows-clean-{records}" if clean else f"flows-{records}"
+    paths = {"parquet": workdir / f"{stem}.parquet", "text": workdir / f"{stem}.log.gz"}
     if not (reuse and paths["parquet"].exists()):
-        write_parquet(generate_flows(records, SEED), str(paths["parquet"]))
+        write_parquet(generate_flows(records, SEED, clean=clean), str(paths["parquet"]))
     if text and not (reuse and paths["text"].exists()):
-        write_text(generate_flows(records, SEED), str(paths["text"]))
+        write_text(generate_flows(records, SEED, clean=clean), str(paths["text"]))
     return paths
 
 
@@ -134,22 +161,25 @@ def child_match_python(path: str, which: str) -> dict[str, Any]:
     return {"records": offset, "matches": tally.counts}
 
 
-HAND_SQL = """
+# The seed rules' verdicts per record, by hand: CTEs ``f`` (records and their positions) and
+# ``c`` (with ``dns`` and ``inbound`` flags); ``classes`` is ``address_classes``'s table.
+HAND_VERDICTS = """
 WITH f AS (
-  SELECT row_number() OVER () - 1 AS pos, srcaddr, dstaddr, dstport
+  SELECT row_number() OVER () - 1 AS pos, *
   FROM read_parquet($path)
 ), c AS (
-  SELECT f.pos, f.dstaddr, f.dstport, s.is_global AS src_global,
-         d.is_global AS dst_global, r.is_private AS resolver_private,
-         dstport IN (53, 5353) AND NOT src_global AND NOT resolver_private
+  SELECT f.*,
+         dstport IN (53, 5353) AND NOT s.is_global AND NOT r.is_private
            AND dstaddr IS NOT NULL AND dstaddr NOT IN ('1.1.1.1', '8.8.8.8') AS dns,
          dstport IS NOT NULL AND dstport <> 0 AND dstport NOT IN (80, 443)
-           AND src_global AND NOT dst_global AS inbound
+           AND s.is_global AND NOT d.is_global AS inbound
   FROM f
   JOIN classes s ON s.addr = coalesce(nullif(f.srcaddr, ''), '0.0.0.0/32')
   JOIN classes d ON d.addr = coalesce(nullif(f.dstaddr, ''), '1.0.0.0/32')
   JOIN classes r ON r.addr = coalesce(nullif(f.dstaddr, ''), '192.168.0.1/32')
-)
+)"""
+
+HAND_SQL = HAND_VERDICTS + """
 SELECT count(*) FILTER (WHERE dns), sum(pos) FILTER (WHERE dns),
        count(*) FILTER (WHERE inbound), sum(pos) FILTER (WHERE inbound)
 FROM c
@@ -215,36 +245,194 @@ def alert_digest(alerts: list[Any]) -> str:
     return digest.hexdigest()
 
 
-CHILDREN = {
-    "match-duckdb": child_match_duckdb,
-    "match-python": child_match_python,
-    "match-handsql": child_hand_sql,
-    "scan-duckdb": lambda p, w: child_scan(p, w, "duckdb"),
-    "scan-python": lambda p, w: child_scan(p, w, "python"),
-    "scan-spark": lambda p, w: child_scan(p, w, "spark"),
+HAND_ALERTS = "COPY (" + HAND_VERDICTS + """, m AS (
+  SELECT 'AWS.VPC.UnapprovedOutboundDNS' AS rule_id,
+         'Outbound DNS query from [' || coalesce(srcaddr, 'None') || '] to unapproved resolver ['
+           || coalesce(dstaddr, 'None') || ']' AS title, * FROM c WHERE dns
+  UNION ALL
+  SELECT 'AWS.VPC.InboundPortWhitelist',
+         'Inbound traffic from [' || coalesce(srcaddr, 'None') || '] to non-allowlisted port ['
+           || coalesce(CAST(dstport AS VARCHAR), 'None') || '] on ['
+           || coalesce(dstaddr, 'None') || ']', * FROM c WHERE inbound
+)
+SELECT rule_id, title, title AS dedup, "start" // 3600 AS window, count(*) AS event_count,
+       min("start") AS first_event_time, max("start") AS last_event_time,
+       arg_min(struct_pack(srcaddr, dstaddr, srcport, dstport, protocol, action, account_id,
+                           interface_id, "start", "end", bytes, packets, log_status), pos)
+         AS sample
+FROM m GROUP BY ALL
+) TO $out (FORMAT JSON)
+"""
+
+
+def child_scan_jsonl(path: str, which: str, out: str) -> dict[str, Any]:
+    """``flowwarden scan PATH -o OUT`` as the CLI runs it, with the rule set ``which``; its
+    setup (imports, loading the pack) is reported, not counted."""
+    started = time.perf_counter()
+    from flowwarden.alerts.delivery import OutputSpec
+    from flowwarden.runs.checkpoint import run_stateless
+
+    pack, rules = load_rules(which)
+    setup = time.perf_counter() - started
+    result = run_stateless(pack, [path], engine="duckdb", rule_ids=[r.id for r in rules],
+                           outputs=OutputSpec(output=out))
+    return {"records": result.scan.records, "alerts": len(result.alerts), "setup": setup,
+            "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
+
+
+def child_hand_alerts(path: str, which: str, out: str) -> dict[str, Any]:
+    """The seed rules' alerts by one hand-written DuckDB query, written as JSON lines (the
+    import of duckdb is reported as setup, not counted)."""
+    started = time.perf_counter()
+    import duckdb
+
+    setup = time.perf_counter() - started
+    con = duckdb.connect()
+    address_classes(con, path)
+    con.execute(HAND_ALERTS, {"path": path, "out": out})
+    records = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": path}).fetchone()
+    with open(out, "rb") as handle:
+        alerts = sum(1 for _ in handle)
+    return {"records": records[0] if records else 0, "alerts": alerts, "setup": setup}
+
+
+def child_read_only(path: str, which: str) -> dict[str, Any]:
+    """The phase-1 read of a scan with the rule set ``which``, and nothing else (imports and
+    compiling the rules are setup)."""
+    started = time.perf_counter()
+    from flowwarden.engine.loop import narrowed
+    from flowwarden.engine.scan import Scanner
+    from flowwarden.logs import read
+
+    pack, rules = load_rules(which)
+    columns = Scanner(pack, rules, "duckdb").columns()
+    setup = time.perf_counter() - started
+    records = sum(item.batch.num_rows for item in narrowed(read([path]), columns))
+    return {"records": records, "setup": setup}
+
+
+class PhaseClock:
+    """Wall and CPU seconds (of the thread that ran them) spent in chosen functions, by phase:
+    each function is replaced by a timed wrapper for the duration of one measurement."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, list[float]] = {}
+
+    def add(self, phase: str, wall: float, cpu: float) -> None:
+        entry = self.spent.setdefault(phase, [0.0, 0.0])
+        entry[0] += wall
+        entry[1] += cpu
+
+    def wrap(self, owner: Any, name: str, phase: str) -> None:
+        """Time every call of ``owner.name``."""
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.add(phase, time.perf_counter() - wall, time.thread_time() - cpu)
+
+        setattr(owner, name, timed)
+
+    def wrap_iterator(self, owner: Any, name: str, phase: str) -> None:
+        """Time producing each item of the iterator ``owner.name(...)`` returns."""
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            items = iter(original(*args, **kwargs))
+            while True:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                item = next(items, StopIteration)
+                self.add(phase, time.perf_counter() - wall, time.thread_time() - cpu)
+                if item is StopIteration:
+                    return
+                yield item
+
+        setattr(owner, name, timed)
+
+
+# (phase, module, function, whether it returns an iterator) of a duckdb scan of AWS Parquet.
+SCAN_PHASES = (
+    ("Parquet read (prefetch thread)", "flowwarden.logs.formats.vpcflow_parquet",
+     "_projected_parts", True),  # phase 1, and phase 2 decoded ahead (RowRanges.preload)
+    ("waiting for phase-1 batches", "flowwarden.logs.streams", "prefetch", True),
+    ("IP classification (_inputs)", "flowwarden.engine.local.vectorized",
+     "BatchEvaluator._inputs", False),
+    ("condition query (_run)", "flowwarden.engine.local.vectorized", "BatchEvaluator._run", False),
+    ("key/alert function queries", "flowwarden.engine.local.vectorized",
+     "BatchEvaluator.alert_values", False),
+    ("phase 2 (complete rows)", "flowwarden.logs.formats.vpcflow_parquet", "_complete", False),
+    ("alert delivery (JSONL)", "flowwarden.runs.checkpoint", "deliver", False),
+)
+
+
+def child_phases(path: str, which: str, out: str) -> dict[str, Any]:
+    """``child_scan_jsonl`` with the time of each of ``SCAN_PHASES`` measured (the wrappers
+    cost a few microseconds a call: a few hundred calls a scan). A phase whose function is
+    gone (renamed since) is left out."""
+    import importlib
+
+    clock = PhaseClock()
+    for phase, module_name, qualified, iterator in SCAN_PHASES:
+        owner: Any = importlib.import_module(module_name)
+        *parents, name = qualified.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent, None)
+        if owner is None or not hasattr(owner, name):
+            continue
+        (clock.wrap_iterator if iterator else clock.wrap)(owner, name, phase)
+    importlib.import_module("flowwarden.logs.formats.vpcflow_parquet").prefetch = (
+        importlib.import_module("flowwarden.logs.streams").prefetch)  # the timed one
+    main_started = time.thread_time()
+    result = child_scan_jsonl(path, which, out)
+    result["phases"] = clock.spent
+    result["main_cpu"] = time.thread_time() - main_started  # the main thread's alone
+    return result
+
+
+Child = Callable[[str, str, str], dict[str, Any]]
+CHILDREN: dict[str, Child] = {
+    "match-duckdb": lambda p, w, _: child_match_duckdb(p, w),
+    "match-python": lambda p, w, _: child_match_python(p, w),
+    "match-handsql": lambda p, w, _: child_hand_sql(p, w),
+    "scan-duckdb": lambda p, w, _: child_scan(p, w, "duckdb"),
+    "scan-python": lambda p, w, _: child_scan(p, w, "python"),
+    "scan-spark": lambda p, w, _: child_scan(p, w, "spark"),
+    "scan-jsonl": child_scan_jsonl,
+    "hand-alerts": child_hand_alerts,
+    "read-only": lambda p, w, _: child_read_only(p, w),
+    "phases": child_phases,
 }
 
 
 def run_child(mode: str, path: Path, which: str) -> dict[str, Any]:
-    """Run one measurement in a fresh process; returns its result, seconds and peak RSS."""
-    cmd = [sys.executable, __file__, "--child", mode, "--path", str(path), "--which", which]
-    with tempfile.TemporaryFile("w+") as out:
+    """Run one measurement in a fresh process; returns its result, seconds and peak RSS (and
+    the size of the JSON lines it wrote, for the modes that write alerts)."""
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile("w+") as report:
+        out = os.path.join(folder, "alerts.jsonl")
+        cmd = [sys.executable, __file__, "--child", mode, "--path", str(path), "--which", which,
+               "--out", out]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out)
+        proc = subprocess.Popen(cmd, stdout=report)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             raise SystemExit(f"{mode} failed with exit code {proc.returncode}")
-        out.seek(0)
-        result = json.loads(out.read())
-    result["rss_mb"] = usage.ru_maxrss / 1024
-    result["wall"] = time.perf_counter() - start
+        report.seek(0)
+        result: dict[str, Any] = json.loads(report.read())
+        result["rss_mb"] = usage.ru_maxrss / 1024
+        result["cpu"] = usage.ru_utime + usage.ru_stime  # the whole process, every thread
+        result["wall"] = time.perf_counter() - start
+        if os.path.exists(out):
+            result["jsonl_mb"] = os.path.getsize(out) / 1e6
     return result
 
 
-def child_main(mode: str, path: str, which: str) -> None:
+def child_main(mode: str, path: str, which: str, out: str) -> None:
     start = time.perf_counter()
-    result = CHILDREN[mode](path, which)
+    result = CHILDREN[mode](path, which, out)
     result["seconds"] = time.perf_counter() - start - result.get("setup", 0.0)
     print(json.dumps(result))
 
@@ -255,35 +443,80 @@ def agree(a: dict[str, Any], b: dict[str, Any], rules: tuple[str, ...]) -> bool:
 
 ENGINES = ("duckdb", "python", "spark")
 RULE_SETS = ("spec", "pack", "pack-tuned")
+RULE_SET_ALIASES = {"tuned": "pack-tuned"}
+PARTS = ("engines", "alerts", "rare")
+RARE_RULES = "pack-tuned"
+Row = tuple[str, str, str, dict[str, Any]]  # (what, engine, rules, the child's result)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def comma_list(text: str, allowed: tuple[str, ...], aliases: dict[str, str] | None = None
+               ) -> list[str]:
+    """A comma-separated option as a list of ``allowed`` values (``aliases`` resolved)."""
+    values = [(aliases or {}).get(v.strip(), v.strip()) for v in text.split(",") if v.strip()]
+    wrong = [v for v in values if v not in allowed]
+    if wrong or not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated, of {', '.join(allowed)}")
+    return list(dict.fromkeys(values))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--python-records", type=int, default=300_000,
                         help="records for the per-event Python runs (compared by records/s)")
     parser.add_argument("--engines", default="duckdb,python",
                         help="comma-separated, of duckdb, python, spark. With python: the match "
                         "and scan comparisons with per-event Python; with spark: a whole scan of "
-                        "the --records file by duckdb and by spark, alerts compared")
-    parser.add_argument("--scan-rules", choices=RULE_SETS, default="pack",
-                        help="rules of the duckdb/spark scans (pack-tuned: the pack with the "
-                        "tuned rules in place of the spec rules)")
+                        "the --records file by duckdb and by spark per --scan-rules set, alerts "
+                        "compared")
+    parser.add_argument("--scan-rules", default="pack",
+                        type=lambda t: comma_list(t, RULE_SETS, RULE_SET_ALIASES),
+                        help="comma-separated rule sets of the JSONL and spark scans, of spec, "
+                        "pack, pack-tuned (or tuned: the pack with the tuned rules in place of "
+                        "the spec rules)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        type=lambda t: comma_list(t, PARTS),
+                        help="comma-separated, of engines (the --engines comparisons), alerts "
+                        "(scans to JSONL vs the hand-written alert query), rare (the tuned pack "
+                        "on clean traffic)")
+    parser.add_argument("--phases", action="store_true",
+                        help="with rare: one more rare-match scan, timing its phases (Parquet "
+                        "read, IP classification, condition query, phase 2, delivery)")
     parser.add_argument("--workdir", default="/tmp/flowwarden-bench")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files")
     parser.add_argument("--child"), parser.add_argument("--path"), parser.add_argument("--which")
+    parser.add_argument("--out")
     args = parser.parse_args()
     if args.child:
-        child_main(args.child, args.path, args.which)
-        return
-    engines = args.engines.split(",")
-    if not set(engines) <= set(ENGINES) or "duckdb" not in engines:
+        return args
+    args.engines = args.engines.split(",")
+    if not set(args.engines) <= set(ENGINES) or "duckdb" not in args.engines:
         parser.error(f"--engines: duckdb plus any of {', '.join(ENGINES[1:])}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        child_main(args.child, args.path, args.which, args.out)
+        return
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    python = "python" in engines
+    rows: list[Row] = []
+    if "engines" in args.parts:
+        rows += engine_rows(args, workdir)
+    if "alerts" in args.parts:
+        rows += alert_rows(args, workdir)
+    if "rare" in args.parts:
+        rows += rare_rows(args, workdir)
+    report(rows, args)
+
+
+def engine_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """The --engines comparisons: matches and scans against per-event Python, and Spark."""
+    rows: list[Row] = []
+    python = "python" in args.engines
     big = generate(workdir, args.records, args.reuse, text=python)
-    rows: list[tuple[str, str, str, dict[str, Any]]] = []
     if python:
         small = generate(workdir, args.python_records, args.reuse, text=False)
         for which in ("spec", "pack"):
@@ -299,57 +532,147 @@ def main() -> None:
         rows.append(("scan", "duckdb@small", "pack",
                      run_child("scan-duckdb", small["parquet"], "pack")))
         rows.append(("scan", "python", "pack", run_child("scan-python", small["parquet"], "pack")))
-    if "spark" in engines:
-        for engine in ("duckdb", "spark"):
-            rows.append(("scan", engine, args.scan_rules,
-                         run_child(f"scan-{engine}", big["parquet"], args.scan_rules)))
-    report(rows, args)
+    if "spark" in args.engines:
+        for which in args.scan_rules:
+            for engine in ("duckdb", "spark"):
+                rows.append(("scan", engine, which,
+                             run_child(f"scan-{engine}", big["parquet"], which)))
+    return rows
 
 
-def report(rows: list[tuple[str, str, str, dict[str, Any]]], args: argparse.Namespace) -> None:
-    print(f"\n{'what':<6} {'engine':<15} {'rules':<10} {'records':>11} {'seconds':>8} "
-          f"{'records/s':>12} {'alerts':>9} {'peak RSS MB':>11}")
-    rate = {}
-    for what, engine, which, r in rows:
-        rate[(what, engine, which)] = r["records"] / r["seconds"]
-        alerts = f"{r['alerts']:,}" if "alerts" in r else ""
-        print(f"{what:<6} {engine:<15} {which:<10} {r['records']:>11,} {r['seconds']:>8.2f} "
-              f"{r['records'] / r['seconds']:>12,.0f} {alerts:>9} {r['rss_mb']:>11.0f}")
+def alert_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """Each --scan-rules set scanned to JSONL, then the hand-written alert query, same file."""
+    path = generate(workdir, args.records, args.reuse, text=False)["parquet"]
+    rows: list[Row] = [("jsonl", "duckdb", which, run_child("scan-jsonl", path, which))
+                       for which in args.scan_rules]
+    rows.append(("jsonl", "hand alerts", "spec", run_child("hand-alerts", path, "spec")))
+    return rows
+
+
+def rare_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """The tuned pack's scan to JSONL over clean traffic, and its phase-1 read alone."""
+    path = generate(workdir, args.records, args.reuse, text=False, clean=True)["parquet"]
+    rows: list[Row] = [
+        ("rare", "duckdb", RARE_RULES, run_child("scan-jsonl", path, RARE_RULES)),
+        ("rare", "read only", RARE_RULES, run_child("read-only", path, RARE_RULES))]
+    if args.phases:
+        rows.append(("rare", "phases timed", RARE_RULES, run_child("phases", path, RARE_RULES)))
+    return rows
+
+
+def report(rows: list[Row], args: argparse.Namespace) -> None:
+    print_table(rows)
     get = {(w, e, s): r for w, e, s, r in rows}
     print()
     checks: dict[str, bool] = {}
     if ("match", "python", "spec") in get:
-        for which in ("spec", "pack"):
-            speedup = rate[("match", "duckdb", which)] / rate[("match", "python", which)]
-            print(f"{which}: duckdb engine / per-event python = {speedup:,.0f}x (records/s)")
-        hand = rate[("match", "hand SQL", "spec")] / rate[("match", "duckdb", "spec")]
-        print(f"spec: hand-written SQL / duckdb engine = {hand:.2f}x (time ratio; target <= 1.5)")
-        scan_ratio = rate[("scan", "duckdb@small", "pack")] / rate[("scan", "python", "pack")]
-        print(f"pack scan with alerts: duckdb / python = {scan_ratio:.1f}x (records/s)")
-        checks.update({
-            "hand SQL == duckdb (spec, full file)": agree(
-                get[("match", "hand SQL", "spec")], get[("match", "duckdb", "spec")], SPEC_RULES),
-            "python == duckdb (spec, small file)": agree(
-                get[("match", "python", "spec")], get[("match", "duckdb@small", "spec")],
-                SPEC_RULES),
-            "python == duckdb (pack, small file)": agree(
-                get[("match", "python", "pack")], get[("match", "duckdb@small", "pack")],
-                tuple(get[("match", "python", "pack")]["matches"])),
-            "scan alerts duckdb == python": get[("scan", "duckdb@small", "pack")]["alert_ids"]
-            == get[("scan", "python", "pack")]["alert_ids"],
-        })
-    if ("scan", "spark", args.scan_rules) in get:
-        duck, spark = (get[("scan", e, args.scan_rules)] for e in ("duckdb", "spark"))
-        print(f"{args.scan_rules} scan with alerts: spark time / duckdb time = "
-              f"{spark['seconds'] / duck['seconds']:.2f} (spark session start "
-              f"{spark['setup']:.1f} s, not counted)")
-        checks["scan alerts duckdb == spark (every alert: id, counts, title)"] = (
-            duck["alert_digest"] == spark["alert_digest"] and duck["alerts"] == spark["alerts"]
-            and duck["matches"] == spark["matches"])
+        checks.update(python_ratios(get))
+    for which in args.scan_rules:
+        if ("scan", "spark", which) in get:
+            checks.update(spark_ratios(get, which))
+    if ("jsonl", "hand alerts", "spec") in get:
+        alert_ratios(get, args.scan_rules)
+    if ("rare", "duckdb", RARE_RULES) in get:
+        rare_ratios(get)
     for name, ok in checks.items():
         print(f"{'OK  ' if ok else 'FAIL'} {name}")
     if not all(checks.values()):
         raise SystemExit(1)
+
+
+def print_table(rows: list[Row]) -> None:
+    """One line per measurement; seconds and records/s leave out the setup (imports, loading
+    the pack, Spark's session start), shown apart; CPU s is the whole process's (setup and
+    every thread included: on a shared machine, steadier than the seconds)."""
+    print(f"\n{'what':<6} {'engine':<15} {'rules':<10} {'records':>11} {'seconds':>8} "
+          f"{'setup s':>7} {'CPU s':>7} {'records/s':>12} {'alerts':>9} {'JSONL MB':>8} "
+          f"{'peak RSS MB':>11}")
+    for what, engine, which, r in rows:
+        alerts = f"{r['alerts']:,}" if "alerts" in r else ""
+        jsonl = f"{r['jsonl_mb']:,.0f}" if "jsonl_mb" in r else ""
+        setup = f"{r['setup']:.2f}" if "setup" in r else ""
+        print(f"{what:<6} {engine:<15} {which:<10} {r['records']:>11,} {r['seconds']:>8.2f} "
+              f"{setup:>7} {r['cpu']:>7.2f} {rate(r):>12,.0f} {alerts:>9} {jsonl:>8} "
+              f"{r['rss_mb']:>11.0f}")
+
+
+def rate(r: dict[str, Any]) -> float:
+    return float(r["records"] / r["seconds"])
+
+
+def python_ratios(get: dict[tuple[str, str, str], dict[str, Any]]) -> dict[str, bool]:
+    for which in ("spec", "pack"):
+        speedup = rate(get[("match", "duckdb", which)]) / rate(get[("match", "python", which)])
+        print(f"{which}: duckdb engine / per-event python = {speedup:,.0f}x (records/s)")
+    hand = rate(get[("match", "hand SQL", "spec")]) / rate(get[("match", "duckdb", "spec")])
+    print(f"spec: hand-written SQL / duckdb engine = {hand:.2f}x (time ratio; target <= 1.5)")
+    scan_ratio = rate(get[("scan", "duckdb@small", "pack")]) / rate(get[("scan", "python", "pack")])
+    print(f"pack scan with alerts: duckdb / python = {scan_ratio:.1f}x (records/s)")
+    return {
+        "hand SQL == duckdb (spec, full file)": agree(
+            get[("match", "hand SQL", "spec")], get[("match", "duckdb", "spec")], SPEC_RULES),
+        "python == duckdb (spec, small file)": agree(
+            get[("match", "python", "spec")], get[("match", "duckdb@small", "spec")],
+            SPEC_RULES),
+        "python == duckdb (pack, small file)": agree(
+            get[("match", "python", "pack")], get[("match", "duckdb@small", "pack")],
+            tuple(get[("match", "python", "pack")]["matches"])),
+        "scan alerts duckdb == python": get[("scan", "duckdb@small", "pack")]["alert_ids"]
+        == get[("scan", "python", "pack")]["alert_ids"],
+    }
+
+
+def spark_ratios(get: dict[tuple[str, str, str], dict[str, Any]], which: str) -> dict[str, bool]:
+    duck, spark = (get[("scan", e, which)] for e in ("duckdb", "spark"))
+    print(f"{which} scan with alerts: spark time / duckdb time = "
+          f"{spark['seconds'] / duck['seconds']:.2f} (spark session start "
+          f"{spark['setup']:.1f} s, not counted)")
+    same = (duck["alert_digest"] == spark["alert_digest"] and duck["alerts"] == spark["alerts"]
+            and duck["matches"] == spark["matches"])
+    return {f"{which} scan alerts duckdb == spark (every alert: id, counts, title)": same}
+
+
+def alert_ratios(get: dict[tuple[str, str, str], dict[str, Any]], rule_sets: list[str]) -> None:
+    hand = get[("jsonl", "hand alerts", "spec")]
+    for which in rule_sets:
+        scan = get[("jsonl", "duckdb", which)]
+        target = " (target <= 2)" if which == "spec" else ""
+        print(f"{which} scan to JSONL / hand-written alert query: time "
+              f"{scan['seconds'] / hand['seconds']:.1f}x{target}, CPU "
+              f"{scan['cpu'] / hand['cpu']:.1f}x, peak RSS "
+              f"{scan['rss_mb'] / hand['rss_mb']:.1f}x (scan {scan['rss_mb']:,.0f} MB, "
+              f"target < 2048)")
+
+
+def rare_ratios(get: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+    scan = get[("rare", "duckdb", RARE_RULES)]
+    matches = sum(count for count, _ in scan["matches"].values())
+    print(f"rare matches: {RARE_RULES} on clean traffic, {matches:,} matches "
+          f"({matches / max(scan['records'], 1):.2%} of records), {rate(scan):,.0f} records/s "
+          f"(target >= 8,000,000 on 2 cores)")
+    read_only = get.get(("rare", "read only", RARE_RULES))
+    if read_only is not None:
+        print(f"rare matches: the phase-1 read alone takes "
+              f"{read_only['seconds'] / scan['seconds']:.0%} of the scan's time "
+              f"({rate(read_only):,.0f} records/s)")
+    timed = get.get(("rare", "phases timed", RARE_RULES))
+    if timed is not None:
+        print_phases(timed)
+
+
+def print_phases(timed: dict[str, Any]) -> None:
+    """Where a scan's time went: each phase's wall and CPU seconds (CPU of the thread that ran
+    it; pyarrow's and DuckDB's own threads are not counted) and share of the scan's time."""
+    print(f"\nrare-match scan by phase ({timed['records']:,} records, {timed['seconds']:.2f} s)")
+    print(f"{'phase':<34} {'wall s':>7} {'thread CPU s':>12} {'of the scan':>11}")
+    for phase, (wall, cpu) in timed["phases"].items():
+        print(f"{phase:<34} {wall:>7.2f} {cpu:>12.2f} {wall / timed['seconds']:>11.0%}")
+    main_thread = sum(wall for phase, (wall, _) in timed["phases"].items()
+                      if "prefetch thread" not in phase)
+    print(f"{'rest of the main thread':<34} {timed['seconds'] - main_thread:>7.2f} "
+          f"{'':>12} {(timed['seconds'] - main_thread) / timed['seconds']:>11.0%}")
+    print(f"CPU: {timed['main_cpu']:.2f} s in the main thread, {timed['cpu']:.2f} s in the whole "
+          f"process (its other threads: Parquet decoding, DuckDB, the prefetch thread)")
 
 
 if __name__ == "__main__":

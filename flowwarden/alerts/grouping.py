@@ -8,10 +8,13 @@ scan over everything.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
 
 from flowwarden.alerts.formats.jsonl import jsonable
 from flowwarden.alerts.model import Alert, alert_id, mitre_entries
@@ -19,6 +22,7 @@ from flowwarden.rules.immutable import SCALARS
 from flowwarden.rules.rule import Rule, RuleResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 OrderKey = tuple[datetime, str, int]
 GroupKey = tuple[str, str, datetime]  # (rule id, dedup string, window start)
 
@@ -47,6 +51,38 @@ class _Group:
 
 # Fills in a keys-only first result's alert functions from its event's record.
 Complete = Callable[[Rule, RuleResult, OrderKey, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class MatchColumns:
+    """A rule's matches in one batch whose keys were computed together (the compiled ones):
+    batch rows, dedup strings (``rules.rule.dedup_string`` applied), event times in
+    microseconds since the epoch, ``unique()`` values (None: the rule has none) and the title
+    a result keeps (where dedup fell back to it; None elsewhere)."""
+
+    rows: np.ndarray
+    dedup: pa.Array
+    event_us: np.ndarray
+    unique: pa.Array | None = None
+    title: pa.Array | None = None
+
+    def unique_array(self) -> pa.Array:
+        return self.unique if self.unique is not None else pa.nulls(len(self.rows), pa.string())
+
+    def unique_values(self, indexes: np.ndarray) -> list[str | None]:
+        return _values(self.unique, indexes)
+
+    def title_values(self, indexes: np.ndarray) -> list[str | None]:
+        return _values(self.title, indexes)
+
+    def times(self) -> list[datetime]:
+        return [from_micros(v) for v in self.event_us.tolist()]
+
+
+def _values(column: pa.Array | None, indexes: np.ndarray) -> list[str | None]:
+    if column is None:
+        return [None] * len(indexes)
+    return column.take(pa.array(indexes, type=pa.int64())).to_pylist()
 
 
 class AlertGrouper:
@@ -98,14 +134,43 @@ class AlertGrouper:
             return True
         return False
 
+    def add_matches(self, rule: Rule, matches: MatchColumns, source: str, offset: int
+                    ) -> list[tuple[int, RuleResult, OrderKey]]:
+        """``add`` for each of ``matches`` (positions ``offset`` on in ``source``, no records);
+        returns the rows whose record is wanted, with their rule results and order keys."""
+        dedups, times = matches.dedup.to_pylist(), matches.times()
+        everything = np.arange(len(matches.rows))
+        uniques, titles = matches.unique_values(everything), matches.title_values(everything)
+        wanted = []
+        for index, row in enumerate(matches.rows.tolist()):
+            result = RuleResult(rule.id, matched=True, title=titles[index], unique=uniques[index],
+                                dedup=dedups[index], keys_only=True)
+            key = (times[index], source, offset + row)
+            if self.add(rule, result, key, None):
+                wanted.append((row, result, key))
+        return wanted
+
+    def end_batch(self) -> None:
+        """The groups are up to date after each match; records not handed over stay None."""
+        self._unfilled.clear()
+
+    def collect(self) -> Sequence[Alert]:
+        """The alerts of every group that reached its threshold."""
+        return list(self.alerts())
+
     def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
-        """The records ``add`` asked for (by order key), put where they were wanted."""
+        """The records ``add`` asked for (by order key), put where they were wanted; they may
+        come in parts (``end_batch`` forgets what a batch did not hand over)."""
+        missing = []
         for group in self._unfilled:
-            group.samples = [(k, kept(group, k, records[k]) if r is None else r)
+            group.samples = [(k, kept(group, k, records[k]) if r is None and k in records else r)
                              for k, r in group.samples]
             if group.first_record is None and not self.max_samples:
                 group.first_record = records.get(group.first_key)
-        self._unfilled.clear()
+            if any(r is None for _, r in group.samples) or (
+                    not self.max_samples and group.first_record is None):
+                missing.append(group)
+        self._unfilled = missing
 
     @property
     def groups(self) -> dict[GroupKey, _Group]:
@@ -152,6 +217,36 @@ def _compact_sample(group: _Group, key: OrderKey) -> None:
 Group = _Group  # the public name of a group's state, for checkpoints
 
 
+class Grouper(Protocol):
+    """What a scanner hands its matches to: ``AlertGrouper`` (in memory, what checkpoints
+    save) or ``groupstore.SqlGrouper`` (in DuckDB, for scans of any size)."""
+
+    max_samples: int
+    complete: Complete | None
+
+    def add(self, rule: Rule, result: RuleResult, key: OrderKey,
+            record: dict[str, Any] | None) -> bool: ...
+
+    def add_matches(self, rule: Rule, matches: MatchColumns, source: str, offset: int
+                    ) -> list[tuple[int, RuleResult, OrderKey]]: ...
+
+    def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None: ...
+
+    def end_batch(self) -> None: ...
+
+    def collect(self) -> Sequence[Alert]: ...
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    return (when - EPOCH) // MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime ``value`` microseconds after the epoch."""
+    return EPOCH + value * MICROSECOND
+
+
 def window_start(when: datetime, minutes: int) -> datetime:
     period = timedelta(minutes=minutes)
     return EPOCH + ((when - EPOCH) // period) * period
@@ -190,19 +285,30 @@ def compact(value: Any) -> Any:
 
 
 def _to_alert(group: _Group, uses_unique: bool) -> Alert:
-    rule, first = group.rule, group.first
+    first = group.first
+    samples = [compact(record) if key == group.first_key and first.keys_only else record
+               for key, record in group.samples if record is not None]
+    return make_alert(group.rule, first, group.dedup, group.window_start, group.first_key[0],
+                      group.last_time, group.count,
+                      len(group.uniques) if uses_unique else None, samples)
+
+
+def make_alert(rule: Rule, first: RuleResult, dedup: str, window: datetime,
+               first_time: datetime, last_time: datetime, count: int,
+               unique_count: int | None, samples: list[dict[str, Any]]) -> Alert:
+    """The alert of one group: ``first`` is its first event's complete rule result."""
     return Alert(
-        id=alert_id(rule.id, group.dedup, group.window_start),
+        id=alert_id(rule.id, dedup, window),
         rule_id=rule.id,
         rule_name=rule.display_name or rule.id,
         title=first.title or rule.display_name or rule.id,
         severity=first.severity or rule.severity,
-        dedup=group.dedup,
-        window_start=group.window_start,
-        first_event_time=group.first_key[0],
-        last_event_time=group.last_time,
-        event_count=group.count,
-        unique_count=len(group.uniques) if uses_unique else None,
+        dedup=dedup,
+        window_start=window,
+        first_event_time=first_time,
+        last_event_time=last_time,
+        event_count=count,
+        unique_count=unique_count,
         threshold=rule.threshold,
         mitre=mitre_entries(rule.mitre),
         runbook=first.runbook or rule.runbook,
@@ -211,6 +317,5 @@ def _to_alert(group: _Group, uses_unique: bool) -> Alert:
         log_types=list(rule.log_types),
         alert_context=first.alert_context,
         destinations=first.destinations,
-        samples=[compact(record) if key == group.first_key and first.keys_only else record
-                 for key, record in group.samples if record is not None],
+        samples=samples,
     )

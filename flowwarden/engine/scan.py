@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from flowwarden.alerts.grouping import AlertGrouper, OrderKey, event_time, time_value
+from flowwarden.alerts.grouping import Grouper, MatchColumns, OrderKey, event_time, time_value
+from flowwarden.alerts.groupstore import SqlGrouper
 from flowwarden.alerts.model import Alert
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
@@ -45,7 +46,8 @@ class RuleError:
 
 @dataclass
 class ScanResult:
-    alerts: list[Alert] = field(default_factory=list)
+    # a list, or the alerts of a ``groupstore.SqlGrouper`` read back from DuckDB each time
+    alerts: Sequence[Alert] = field(default_factory=list)
     records: int = 0
     matches: Counter[str] = field(default_factory=Counter)
     python_rows: int = 0
@@ -76,8 +78,12 @@ class Results(Protocol):
         the record is wanted: hand it to ``fill``). ``result`` holds keys only (dedup,
         unique) on a match: the alert functions run on the alert's first event."""
 
+    def matches(self, rule: Rule, matches: MatchColumns) -> list[tuple[int, RuleResult]]:
+        """Matches whose keys were computed together (no records): returns the rows whose
+        record is wanted, with their rule results (hand the records to ``fill``)."""
+
     def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
-        """The records (by batch row) of the rows whose record was wanted."""
+        """Records (by batch row) of rows whose record was wanted: all at once, or in parts."""
 
 
 class Evaluation(Protocol):
@@ -97,14 +103,14 @@ class Scanner:
     """Runs a set of rules over batches of one or more log types."""
 
     def __init__(self, pack: Pack, rules: Sequence[Rule], engine: str | Evaluation = "duckdb",
-                 max_samples: int = 3, grouper: AlertGrouper | None = None) -> None:
+                 max_samples: int = 3, grouper: Grouper | None = None) -> None:
         from flowwarden.engine.local import evaluation
 
         self.pack = pack
         self.rules = list(rules)
         self.evaluation = evaluation(engine, pack, self.rules) if isinstance(engine, str) else engine
         self.engine = self.evaluation.name
-        self.grouper = grouper if grouper is not None else AlertGrouper(max_samples)
+        self.grouper: Grouper = grouper if grouper is not None else SqlGrouper(max_samples)
         if self.grouper.complete is None:
             self.grouper.complete = self._complete_first
         self.result = ScanResult()
@@ -127,9 +133,10 @@ class Scanner:
             return
         self.result.python_rows += self.evaluation.evaluate(
             item, rules, _BatchResults(self, item.source, offset))
+        self.grouper.end_batch()
 
     def finish(self) -> ScanResult:
-        self.result.alerts = list(self.grouper.alerts())
+        self.result.alerts = self.grouper.collect()
         return self.result
 
     def columns(self) -> tuple[str, ...] | None:
@@ -178,9 +185,20 @@ class _BatchResults:
             self.wanted[row] = key
         return wanted
 
+    def matches(self, rule: Rule, matches: MatchColumns) -> list[tuple[int, RuleResult]]:
+        self.scanner.result.matches[rule.id] += len(matches.rows)
+        wanted = self.scanner.grouper.add_matches(rule, matches, self.source, self.offset)
+        for row, _, key in wanted:
+            self.wanted[row] = key
+        return [(row, result) for row, result, _ in wanted]
+
     def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
-        self.scanner.grouper.fill({key: records[row] for row, key in self.wanted.items()})
-        self.wanted.clear()
+        found = {}
+        for row, record in records.items():
+            key = self.wanted.pop(row, None)
+            if key is not None:
+                found[key] = record
+        self.scanner.grouper.fill(found)
 
 
 def full_rows(item: BatchLike, positions: np.ndarray) -> pa.RecordBatch:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.alerts.formats.jsonl import jsonable
+from flowwarden.alerts.groupstore import RuleSummary
 from flowwarden.alerts.model import Alert
 from flowwarden.config import load_config
 from flowwarden.engine.engines import Engine, Progress, batchwise_engine
@@ -119,33 +120,62 @@ def run_backtest(sources: Sequence[str], sides: Sequence[Side], options: Any = N
     for name, scanner in scanners:
         result = scanner.finish()
         side = SideReport(name)
-        by_rule: dict[str, list[Alert]] = {rule.id: [] for rule in scanner.rules}
-        for alert in result.alerts:
-            by_rule[alert.rule_id].append(alert)
+        summaries = summarize(result.alerts, top)
         errors = result.errors_by_rule()
         for rule in scanner.rules:
-            side.rules[rule.id] = rule_stats(rule.id, rule.severity, result.matches[rule.id],
-                                             by_rule[rule.id], report.days, top, errors[rule.id])
+            side.rules[rule.id] = stats_of(rule.id, rule.severity, result.matches[rule.id],
+                                           summaries.get(rule.id), report.days, errors[rule.id])
         report.sides.append(side)
     return report
 
 
+def summarize(alerts: Sequence[Alert], top: int) -> dict[str, RuleSummary]:
+    """``rule_summary`` of each rule's alerts: in DuckDB for a scan's ``AlertTable`` (never
+    all alerts in memory), else in Python."""
+    in_duckdb = getattr(alerts, "rule_summaries", None)
+    if in_duckdb is not None:
+        found: dict[str, RuleSummary] = in_duckdb(top)
+        return found
+    by_rule: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_rule.setdefault(alert.rule_id, []).append(alert)
+    return {rule: rule_summary(listed, top) for rule, listed in by_rule.items()}
+
+
+def rule_summary(alerts: Sequence[Alert], top: int) -> RuleSummary:
+    """One rule's alerts in figures: count, first and last alert time, alerts per UTC day, the
+    ``top`` dedup strings by alerts, then events."""
+    times = [a.first_event_time for a in alerts]
+    per_key: dict[str, list[int]] = {}
+    for alert in alerts:
+        entry = per_key.setdefault(alert.dedup, [0, 0])
+        entry[0] += 1
+        entry[1] += alert.event_count
+    ranked = sorted(per_key.items(), key=lambda d: (-d[1][0], -d[1][1], d[0]))
+    return RuleSummary(len(alerts), min(times), max(times),
+                       dict(sorted(Counter(t.date().isoformat() for t in times).items())),
+                       [(dedup, count, events) for dedup, (count, events) in ranked[:top]])
+
+
+def stats_of(rule_id: str, severity: str, matched: int, summary: RuleSummary | None,
+             days: float, errors: int = 0) -> RuleStats:
+    """A rule's ``RuleStats`` from its alerts' summary (None: no alerts)."""
+    stats = RuleStats(rule_id, severity, matched, errors=errors)
+    if summary is None:
+        return stats
+    stats.alerts = summary.alerts
+    stats.alerts_per_day = round(summary.alerts / days, 2) if days else 0.0
+    stats.first_alert, stats.last_alert = summary.first, summary.last
+    stats.by_day = dict(summary.by_day)
+    stats.top_dedup = [DedupStats(dedup, count, events) for dedup, count, events in summary.top]
+    return stats
+
+
 def rule_stats(rule_id: str, severity: str, matched: int, alerts: Sequence[Alert], days: float,
                top: int, errors: int = 0) -> RuleStats:
-    """Summarize one rule's alerts."""
-    stats = RuleStats(rule_id, severity, matched, len(alerts), errors=errors)
-    stats.alerts_per_day = round(len(alerts) / days, 2) if days else 0.0
-    times = [a.first_event_time for a in alerts]
-    stats.first_alert, stats.last_alert = (min(times), max(times)) if times else (None, None)
-    stats.by_day = dict(sorted(Counter(t.date().isoformat() for t in times).items()))
-    per_key: dict[str, DedupStats] = {}
-    for alert in alerts:
-        entry = per_key.setdefault(alert.dedup, DedupStats(alert.dedup, 0, 0))
-        entry.alerts += 1
-        entry.events += alert.event_count
-    ranked = sorted(per_key.values(), key=lambda d: (-d.alerts, -d.events, d.dedup))
-    stats.top_dedup = ranked[:top]
-    return stats
+    """Summarize one rule's alerts (a list of them)."""
+    summary = rule_summary(alerts, top) if alerts else None
+    return stats_of(rule_id, severity, matched, summary, days, errors)
 
 
 class _Span:

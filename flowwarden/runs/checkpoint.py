@@ -91,7 +91,7 @@ class RunResult:
     run: int | None
     inputs: list[InputObject] = field(default_factory=list)
     unchanged: int = 0
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: Sequence[Alert] = field(default_factory=list)
     redelivered: list[int] = field(default_factory=list)
     undelivered: list[int] = field(default_factory=list)  # committed runs a sink did not take
     delivery_error: str | None = None  # why (the next run tries them again)
@@ -226,8 +226,11 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
 def alerts_name(alerts: Sequence[Alert]) -> str:
     """A file name that depends only on the alerts' ids, counts and last times."""
     digest = hashlib.sha256()
-    for alert in sorted(alerts, key=lambda a: a.id):
-        digest.update(f"{alert.id}:{alert.event_count}:{alert.last_event_time.isoformat()}\n".encode())
+    identities = getattr(alerts, "identities", None)  # a SqlGrouper's, without building alerts
+    found = identities() if identities is not None else sorted(
+        (a.id, a.event_count, a.last_event_time) for a in alerts)
+    for alert_id, count, last in found:
+        digest.update(f"{alert_id}:{count}:{last.isoformat()}\n".encode())
     return f"flowwarden-{digest.hexdigest()[:24]}"
 
 

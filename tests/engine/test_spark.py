@@ -20,15 +20,18 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flowwarden.engine.local import match_columns
 from flowwarden.engine.scan import Scanner, ScanResult
 from flowwarden.engine.spark import rules as spark_rules_module
 from flowwarden.engine.spark import session as spark_engine
 from flowwarden.engine.spark.arrow import POSITION, SOURCE
 from flowwarden.engine.spark.inputs import input_frames
+from flowwarden.engine.spark.keys import RECORD_ROW, RuleKeys, key_name
 from flowwarden.engine.spark.rules import SHIPPED, PackSpec
 from flowwarden.engine.spark.run import SparkScan
 from flowwarden.engine.spark.session import (
@@ -41,6 +44,7 @@ from flowwarden.engine.spark.session import (
 from flowwarden.errors import UsageError
 from flowwarden.logs import DEFAULT_OPTIONS, ReadOptions, read
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
+from flowwarden.rules.rule import MAX_DEDUP, MAX_TITLE
 from tests.conftest import SAMPLES
 from tests.flowgen.generate import generate_flows, write_parquet, write_text
 from tests.logic.test_differential import PARTIAL_RULES
@@ -263,6 +267,56 @@ def test_shipped_rule_directory_loads_on_the_executors(spark, small):
     got = SparkScan(spark, PARTIAL, PARTIAL.active_rules(), spec).run([small], DEFAULT_OPTIONS)
     assert_same(got, duckdb_scan(PARTIAL, [small]))
     assert got.alerts
+
+
+KEY_TEXTS = (None, "", "x", "é" * 1500, "t" * (MAX_TITLE + 1))
+
+
+@pytest.mark.parametrize("functions", [("dedup", "title", "unique"), ("title",), ("dedup",), ()])
+def test_compiled_keys_follow_the_local_engines_rules(spark, functions):
+    """The dedup string, title key, unique value and "needs Python" of a match, as Spark
+    computes them, are the local engine's (``match_columns``), flag by flag, text by text."""
+    rows = [{**{key_name(0, f): text for f in functions},
+             **{key_name(0, f, python=True): flag == f for f in functions}}
+            for text in KEY_TEXTS for flag in (None, *functions)]
+    schema = ", ".join([f"{key_name(0, f)} string" for f in functions]
+                       + [f"{key_name(0, f, python=True)} boolean" for f in functions]) or "x int"
+    frame = spark.createDataFrame([row or {"x": 1} for row in rows], schema)
+    query = SimpleNamespace(names=("r",), alerts=(("r", [SimpleNamespace(name=f)
+                                                          for f in functions]),))
+    keys = RuleKeys(query, 0)
+    got = frame.select(keys.dedup("r").alias("dedup"), keys.title().alias("title"),
+                       keys.value("unique").alias("unique"),
+                       keys.needs_python().alias("python")).collect()
+    table = pa.table({**{f: [r[key_name(0, f)] for r in rows] for f in functions},
+                      **{f + ":python": [r[key_name(0, f, python=True)] for r in rows]
+                         for f in functions}} or {"x": [1] * len(rows)})
+    at = np.arange(len(rows))
+    kept, asked = match_columns("r", at, table if functions else None, np.zeros(len(rows), int))
+    assert [r.python for r in got] == asked.tolist()
+    compiled = [(r.dedup, r.title, r.unique) for r in got if not r.python]
+    assert compiled == list(zip(kept.dedup.to_pylist(), kept.title.to_pylist(),
+                                kept.unique_array().to_pylist(), strict=True))
+    cut = any(len(dedup) == MAX_DEDUP for dedup, _, _ in compiled)  # long texts were cut
+    assert cut == bool({"dedup", "title"} & set(functions))
+
+
+def test_compiled_matches_skip_python_and_keep_their_records_in_spark(spark, small):
+    """Matches whose keys compile come out of Spark expressions: no pickled result, the record
+    as a struct; Python's rows carry both pickled. The input is read once (its records
+    counted once)."""
+    scan = SparkScan(spark, BUILTIN, BUILTIN.active_rules(),
+                     PackSpec(("default",), pickle.dumps(BUILTIN.config)))
+    (frame,) = input_frames(spark, [small], DEFAULT_OPTIONS)
+    results = scan.evaluated(frame)
+    (struct,) = [c for c in results.columns if c.startswith(RECORD_ROW)]
+    rows = results.where("matched").collect()
+    compiled = [r for r in rows if r.result is None]
+    python = [r for r in rows if r.result is not None]
+    assert len(compiled) > len(python) and compiled
+    assert all(r.record is None and r[struct] is not None for r in compiled)
+    assert all(r.record is not None and r[struct] is None for r in python)
+    assert scan._observations[0].get["records"] == SMALL
 
 
 def test_pack_paths_are_inferred_from_the_rules():

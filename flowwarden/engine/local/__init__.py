@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from flowwarden.alerts.grouping import time_value
+from flowwarden.alerts.grouping import MatchColumns, micros, time_value
 from flowwarden.engine.scan import BatchLike, Evaluation, Results, full_rows
 from flowwarden.errors import UsageError
 from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import Pack
-from flowwarden.rules.rule import MAX_TITLE, Rule, RuleResult, dedup_string
-
-if TYPE_CHECKING:  # the compiled engine's module is imported when the engine is used
-    from flowwarden.engine.local.vectorized import MatchKeys
+from flowwarden.rules.rule import MAX_DEDUP, MAX_TITLE, Rule, RuleResult
 
 EVENT_TIME = "p_event_time"
 JSON_VALUES = ("alert_context", "destinations")  # the compiled values given as JSON text
+# Complete records are loaded, converted and handed over this many rows at a time, so that a
+# batch where most rows match never holds all of its records as Python objects at once.
+RECORD_CHUNK = 16384
 
 
 class PythonEvaluation:
@@ -91,46 +91,38 @@ class CompiledEvaluation:
         if not any(len(rows) for rows in needed):
             return 0
         positions = np.unique(np.concatenate(needed))
-        full = full_rows(item, positions)
-        for rule, firsts in wanted:
-            self._compiled_alert_values(item.log_type, full, positions, rule, firsts)
-        records = to_records(full)
-        for rule, rows, whole in ask:
-            for row, at in zip(rows.tolist(), np.searchsorted(positions, rows).tolist(),
-                               strict=True):
-                record = records[at]
-                event = self.pack.event(record)
-                result = (rule.evaluate(event, keys_only=True) if whole
-                          else rule.evaluate_match(event, keys_only=True))
-                results(rule, result, row, record)
-        results.fill(dict(zip(positions.tolist(), records, strict=True)))
+        firsts_at = [(rule, np.array([row for row, _ in firsts], dtype=np.int64), firsts)
+                     for rule, firsts in wanted]
+        for start in range(0, len(positions), RECORD_CHUNK):
+            part = positions[start:start + RECORD_CHUNK]
+            low, high = part[0], part[-1]  # ``positions`` is sorted: a chunk is a row range
+            full = full_rows(item, part)
+            for rule, rows, firsts in firsts_at:
+                inside = np.flatnonzero((rows >= low) & (rows <= high)).tolist()
+                self._compiled_alert_values(item.log_type, full, part, rule,
+                                            [firsts[i] for i in inside])
+            records = to_records(full)
+            for rule, rows, whole in ask:
+                rows = rows[(rows >= low) & (rows <= high)]
+                for row, at in zip(rows.tolist(), np.searchsorted(part, rows).tolist(),
+                                   strict=True):
+                    record = records[at]
+                    event = self.pack.event(record)
+                    result = (rule.evaluate(event, keys_only=True) if whole
+                              else rule.evaluate_match(event, keys_only=True))
+                    results(rule, result, row, record)
+            results.fill(dict(zip(part.tolist(), records, strict=True)))
         return sum(len(rows) for _, rows, whole in ask if whole)
 
     def _compiled_matches(self, item: BatchLike, rule: Rule, rows: np.ndarray, results: Results
                           ) -> tuple[list[tuple[int, RuleResult]], np.ndarray]:
         """Hand over the matches at ``rows`` whose keys the query computes; returns (the rows
         whose record is wanted, with their results; rows whose keys need Python)."""
-        from flowwarden.engine.local.vectorized import match_keys
+        from flowwarden.engine.local.vectorized import match_key_table
 
-        keys = match_keys(self.compiled, item.batch, item.log_type, rule.id, rows)
-        times = _event_times(item.batch, rows)
-        wanted: list[tuple[int, RuleResult]] = []
-        asked: list[int] = []
-        for index, row in enumerate(rows.tolist()):
-            values, python = keys.row(index)
-            dedup, title = values.get("dedup"), values.get("title")
-            if python and _needs_python(keys, index, dedup):
-                asked.append(row)
-                continue
-            if dedup:
-                title = None  # the title is an alert function here: the first event's
-            elif title is not None:
-                title = title[:MAX_TITLE]
-            result = RuleResult(rule.id, matched=True, title=title, unique=values.get("unique"),
-                                dedup=dedup_string(rule.id, dedup, title), keys_only=True)
-            if results(rule, result, row, None, times[index]):
-                wanted.append((row, result))
-        return wanted, np.array(asked, dtype=np.int64)
+        keys = match_key_table(self.compiled, item.batch, item.log_type, rule.id, rows)
+        columns, asked = match_columns(rule.id, rows, keys, _event_micros(item.batch, rows))
+        return results.matches(rule, columns), rows[asked]
 
     def _compiled_alert_values(self, log_type: str, full: pa.RecordBatch, positions: np.ndarray,
                                rule: Rule, firsts: list[tuple[int, RuleResult]]) -> None:
@@ -154,20 +146,63 @@ class CompiledEvaluation:
                 rule.alert_values(result, values)
 
 
-def _needs_python(keys: MatchKeys, index: int, dedup: str | None) -> bool:
-    """Whether a match's keys need Python: the title only counts where dedup falls back to it."""
-    flags = keys.python
-    if flags.get("dedup", [False])[index] or flags.get("unique", [False])[index]:
-        return True
-    return not dedup and bool(flags.get("title", [False])[index])
+def match_columns(rule_id: str, rows: np.ndarray, keys: pa.Table | None,
+                  event_us: np.ndarray) -> tuple[MatchColumns, np.ndarray]:
+    """The matches at ``rows`` whose keys compiled (``keys``: ``match_key_table``), and a mask
+    of the rows whose keys need Python: ``dedup`` or ``unique`` flagged, or ``title`` where
+    dedup falls back to it. ``rules.rule.dedup_string``, column by column."""
+    count = len(rows)
+
+    def column(name: str) -> pa.Array | None:
+        if keys is None or name not in keys.column_names:
+            return None
+        return keys.column(name).combine_chunks().cast(pa.string())
+
+    def flag(name: str) -> np.ndarray:
+        found = column(name + ":python") if keys is not None else None
+        if found is None:
+            return np.zeros(count, dtype=bool)
+        return np.asarray(found.cast(pa.bool_()).fill_null(False).to_numpy(zero_copy_only=False),
+                          dtype=bool)
+
+    nothing = pa.nulls(count, pa.string())
+    dedup, title = column("dedup"), column("title")
+    has_dedup = _non_empty(dedup, count)
+    title = nothing if title is None else pc.utf8_slice_codeunits(title, 0, MAX_TITLE)
+    fallback = pc.if_else(_non_empty(title, count), pc.utf8_slice_codeunits(title, 0, MAX_DEDUP),
+                          pa.scalar(f"defaultDedupString:{rule_id}"))
+    strings = fallback if dedup is None else pc.if_else(
+        has_dedup, pc.utf8_slice_codeunits(dedup, 0, MAX_DEDUP), fallback)
+    asked = flag("dedup") | flag("unique") | (~has_dedup & flag("title"))
+    keep = ~asked
+    unique = column("unique")
+    kept = MatchColumns(
+        rows=rows[keep], dedup=strings.filter(pa.array(keep)), event_us=event_us[keep],
+        unique=None if unique is None else unique.filter(pa.array(keep)),
+        title=pc.if_else(pa.array(has_dedup), nothing, title).filter(pa.array(keep)))
+    return kept, asked
 
 
-def _event_times(batch: pa.RecordBatch | pa.Table, rows: np.ndarray) -> list[Any]:
-    """The event time of each of ``rows``, as the grouper orders events."""
+def _non_empty(strings: pa.Array | None, count: int) -> np.ndarray:
+    if strings is None:
+        return np.zeros(count, dtype=bool)
+    return np.asarray(pc.greater(pc.utf8_length(strings), 0).fill_null(False)
+                      .to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _event_micros(batch: pa.RecordBatch | pa.Table, rows: np.ndarray) -> np.ndarray:
+    """The event time of each of ``rows`` in microseconds since the epoch, as the grouper
+    orders events (``grouping.time_value``: the epoch where there is none)."""
     if EVENT_TIME not in batch.schema.names:
-        return [time_value(None)] * len(rows)
-    column = batch.column(batch.schema.get_field_index(EVENT_TIME))
-    return [time_value(v) for v in column.take(pa.array(rows, type=pa.int64())).to_pylist()]
+        return np.zeros(len(rows), dtype=np.int64)
+    column = batch.column(batch.schema.get_field_index(EVENT_TIME)).take(
+        pa.array(rows, type=pa.int64()))
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_timestamp(column.type):
+        exact = column.cast(pa.timestamp("us", column.type.tz), safe=False).cast(pa.int64())
+        return np.asarray(exact.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.array([micros(time_value(v)) for v in column.to_pylist()], dtype=np.int64)
 
 
 EVALUATIONS: dict[str, type[PythonEvaluation] | type[CompiledEvaluation]] = {

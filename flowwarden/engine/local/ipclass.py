@@ -7,8 +7,13 @@ Distinct values that are canonical dotted-quad IPv4 strings are classified vecto
 range table *derived from* the ``ipaddress`` module at first use: its boundaries are every IPv4
 network the module consults (its constants, plus network literals in its own source), and each
 interval's code is what ``Probe.classify`` (the module itself) says for the interval's first,
-middle and last address; an interval where they disagree is left to Python. Every other value
-(IPv6, CIDR strings, garbage) goes through ``Probe.classify`` once and is cached across batches.
+middle and last address; an interval where they disagree is left to Python. Plain IPv6
+addresses get the same treatment for check probes, interval by interval as values fall in them
+(``Ipv6Table``): the boundaries are every IPv6 network the module consults, plus, inside
+``::ffff:0:0/96`` (whose addresses classify as the IPv4 address they embed), every IPv4
+boundary; an interpreter whose IPv6 checks look at anything else (6to4, Teredo) keeps Python for
+IPv6. Every other value (CIDR strings, zones, garbage, IPv6 under CIDR probes) goes through
+``Probe.classify`` once and is cached across batches.
 
 >>> import pyarrow as pa
 >>> from flowwarden.logic.render.probe import TRUTHY, Probe
@@ -19,16 +24,18 @@ middle and last address; an interval where they disagree is left to Python. Ever
 
 from __future__ import annotations
 
-import ast
+import bisect
 import functools
 import inspect
 import ipaddress
+import re
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flowwarden.logic.ir import IP_ATTRS
 from flowwarden.logic.render.probe import TRUTHY, Probe
 from flowwarden.logs.common import dictionary_positions
 
@@ -36,6 +43,14 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # Exactly the strings ipaddress accepts as a plain IPv4 address: four canonical decimal octets
 # (no leading zeros, ASCII digits only, nothing before or after; RE2's `$` is end of text).
 IPV4_PATTERN = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
+# What may be a plain IPv6 address (``ipaddress.IPv6Address`` decides): no zone, no prefix.
+IPV6_CANDIDATE = r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"  # matched in full
+IPV4_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96
+# Properties of embedded addresses that, when an IPv6 check consults them, make the check
+# depend on more than network membership (only ``ipv4_mapped`` is handled, by its boundaries).
+EMBEDDINGS = ("sixtofour", "teredo", "ipv4_compat")
+IPV6_SHAPE = re.compile(IPV6_CANDIDATE)
+STRING_LITERAL = re.compile(r"""(['"])([^'"\\\n]*)\1""")  # simple one-line quoted strings
 UNKNOWN = -1
 CODE_TYPE = pa.int16()
 MAX_CACHE = 2_000_000
@@ -59,13 +74,100 @@ def module_ipv4_networks() -> tuple[ipaddress.IPv4Network, ...]:
     # a private class of the running module: its ranges are what is_private/is_global test
     for value in vars(getattr(ipaddress, "_IPv4Constants")).values():  # noqa: B009
         collect(value)
-    for node in ast.walk(ast.parse(inspect.getsource(ipaddress))):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            try:
-                collect(ipaddress.IPv4Network(node.value))
-            except ValueError:
-                continue
+    for text in module_string_literals():
+        try:
+            collect(ipaddress.IPv4Network(text))
+        except ValueError:
+            continue
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=1)
+def module_string_literals() -> tuple[str, ...]:
+    """The quoted strings of the running ``ipaddress`` module's source, the network literals
+    among them. A regular expression, not ``ast`` (a tenth of a second less per process): a
+    quoted piece of a comment may come along, and a network that is not consulted only adds a
+    boundary, which never changes a code (each interval is still classified by the module)."""
+    return tuple(m.group(2) for m in STRING_LITERAL.finditer(inspect.getsource(ipaddress)))
+
+
+@functools.lru_cache(maxsize=1)
+def module_ipv6_boundaries() -> tuple[int, ...] | None:
+    """Where the running module's IPv6 checks can change value: the bounds of every IPv6 network
+    it consults and of every IPv4 network mapped into ``::ffff:0:0/96``; None when a check
+    consults an embedded address other than ``ipv4_mapped`` (IPv6 then stays with Python)."""
+    for attr in IP_ATTRS:
+        for cls in (ipaddress.IPv6Address, ipaddress.IPv6Network):
+            getter = getattr(getattr(cls, attr, None), "fget", None)
+            source = inspect.getsource(getter) if getter is not None else ""
+            if any(name in source for name in EMBEDDINGS):
+                return None
+    found: list[ipaddress.IPv6Network] = []
+    for value in vars(getattr(ipaddress, "_IPv6Constants")).values():  # noqa: B009
+        found.extend(_ipv6_networks(value))
+    for text in module_string_literals():
+        try:
+            found.append(ipaddress.IPv6Network(text))
+        except ValueError:
+            continue
+    # ``is_unspecified`` and ``is_loopback`` compare the integer with 0 and 1: single addresses
+    bounds = {0, 1, 2, IPV4_MAPPED, IPV4_MAPPED + 2**32}
+    for net in found:
+        bounds.update((int(net.network_address), int(net.broadcast_address) + 1))
+    for net4 in module_ipv4_networks():
+        bounds.update((IPV4_MAPPED + int(net4.network_address),
+                       IPV4_MAPPED + int(net4.broadcast_address) + 1))
+    return tuple(sorted(b for b in bounds if b < 2**128))
+
+
+def _ipv6_networks(value: Any) -> list[ipaddress.IPv6Network]:
+    if isinstance(value, ipaddress.IPv6Network):
+        return [value]
+    if isinstance(value, ipaddress.IPv6Address):
+        return [ipaddress.IPv6Network(value)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [net for item in value for net in _ipv6_networks(item)]
+    return []
+
+
+class Ipv6Table:
+    """Codes of plain IPv6 addresses under one check probe: one code per interval between
+    ``module_ipv6_boundaries``, what ``Probe.classify`` gives its first, middle and last address
+    (UNKNOWN where they disagree), computed when a value first falls in the interval."""
+
+    def __init__(self, probe: Probe, starts: tuple[int, ...]) -> None:
+        self.probe = probe
+        self.starts = starts
+        self.codes: dict[int, int] = {}
+
+    def code(self, number: int) -> int:
+        index = bisect.bisect_right(self.starts, number) - 1
+        code = self.codes.get(index)
+        if code is None:
+            start = self.starts[index]
+            end = self.starts[index + 1] if index + 1 < len(self.starts) else 2**128
+            samples = {start, (start + end - 1) // 2, end - 1}
+            found = {self.probe.classify(str(ipaddress.IPv6Address(a))) for a in samples}
+            code = self.codes[index] = found.pop() if len(found) == 1 else UNKNOWN
+        return code
+
+
+@functools.lru_cache(maxsize=256)
+def ipv6_table(probe: Probe) -> Ipv6Table | None:
+    """The IPv6 table of a check probe, or None (CIDR probes, or the module's checks consult
+    more than network membership)."""
+    starts = module_ipv6_boundaries()
+    if probe.kind != "check" or starts is None:
+        return None
+    return Ipv6Table(probe, starts)
+
+
+def parse_ipv6(value: str) -> int | None:
+    """A plain IPv6 address (no zone: ``IPV6_CANDIDATE`` strings) as an integer, or None."""
+    try:
+        return int(ipaddress.IPv6Address(value))
+    except ValueError:
+        return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -205,14 +307,30 @@ class IpClassifier:
         return out
 
     def _python(self, values: list[Any], probe: Probe) -> list[int]:
+        """Codes of the values the IPv4 table left: plain IPv6 addresses through the IPv6
+        table where it decides, every other value by ``Probe.classify``, cached by value."""
         cache = self._cache.setdefault(probe, {})
         if len(cache) > self.max_cache:
             cache.clear()
+        table = ipv6_table(probe)
         codes = []
         for value in values:
             code = cache.get(value)
             if code is None:
-                code = probe.classify(value) | (TRUTHY if value else 0)
+                code = self._ipv6_code(table, value)
+                if code == UNKNOWN:
+                    code = probe.classify(value) | (TRUTHY if value else 0)
                 cache[value] = code
             codes.append(code)
         return codes
+
+    @staticmethod
+    def _ipv6_code(table: Ipv6Table | None, value: Any) -> int:
+        """``value``'s code from the IPv6 table (TRUTHY set), or UNKNOWN."""
+        if table is None or not isinstance(value, str) or not IPV6_SHAPE.fullmatch(value):
+            return UNKNOWN
+        number = parse_ipv6(value)
+        if number is None:
+            return UNKNOWN
+        code = table.code(number)
+        return code if code == UNKNOWN else code | TRUTHY

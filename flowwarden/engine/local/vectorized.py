@@ -42,7 +42,7 @@ from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
 
 __all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "MatchKeys", "RulePlan",
-           "Verdicts", "alert_values", "compile_pack", "evaluate_batch", "match_keys"]
+           "Verdicts", "alert_values", "compile_pack", "evaluate_batch", "match_key_table"]
 VIEW = "flowwarden_batch"
 # The alert functions that decide which alert a match joins, run on every match.
 KEY_FUNCTIONS = ("dedup", "title", "unique")
@@ -126,12 +126,17 @@ class BatchEvaluator:
                      rows: np.ndarray) -> dict[str, list[Any]]:
         """Condition ``name``'s alert columns (``BatchQuery.alert_select``) on ``rows`` of the
         query's ``inputs``, as Python lists by column name."""
+        table = self.alert_table(query, name, inputs, rows)
+        return {column: table.column(column).to_pylist() for column in table.column_names}
+
+    def alert_table(self, query: BatchQuery, name: str, inputs: pa.Table,
+                    rows: np.ndarray) -> pa.Table:
+        """``alert_values`` as an Arrow table."""
         self.connection.register(VIEW, inputs.take(pa.array(rows, type=pa.int64())))
         try:
-            table = self.connection.sql(query.alert_select(VIEW, name)).to_arrow_table()
+            return self.connection.sql(query.alert_select(VIEW, name)).to_arrow_table()
         finally:
             self.connection.unregister(VIEW)
-        return {column: table.column(column).to_pylist() for column in table.column_names}
 
     def inputs(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """What the query reads from ``batch``, under the query's aliases (IP probes computed).
@@ -279,12 +284,17 @@ class MatchKeys:
                 any(column[index] for column in self.python.values()))
 
 
-def match_keys(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,
-               rule_id: str, rows: np.ndarray) -> MatchKeys:
-    """The key functions of ``rule_id`` on ``rows`` of ``batch`` (none defined: empty)."""
+def match_key_table(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,
+                    rule_id: str, rows: np.ndarray) -> pa.Table | None:
+    """The key functions of ``rule_id`` (``RulePlan.keys``) on ``rows`` of ``batch``: per
+    function, its value as ``str(result)`` (null where it returned None) and, in column
+    ``<name>:python``, whether Python must run it there; None when the rule defines none."""
     plan = compiled.plans[(rule_id, log_type)]
-    return _values(compiled, compiled.query(log_type, batch.schema), batch, rule_id, rows,
-                   [name for name, _ in plan.keys])
+    if not plan.keys:
+        return None
+    query = compiled.query(log_type, batch.schema)
+    inputs = compiled.evaluator.inputs(query, batch)
+    return compiled.evaluator.alert_table(query, rule_id, inputs, rows)
 
 
 def alert_values(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,

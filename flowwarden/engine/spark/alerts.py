@@ -2,9 +2,10 @@
 
 Matches are grouped by (rule, dedup string, window start), the window being the tumbling,
 epoch-aligned ``window_start`` computed next to the rule call. Per group Spark keeps the count,
-the last event time, the distinct ``unique()`` values, the first event's rule result and the
-first ``max_samples`` sample records, "first" meaning the smallest (event time, source,
-position), the key the local scanner orders by. Groups below their rule's threshold are
+the last event time, the distinct ``unique()`` values, the first event's rule result (pickled
+from Python, or its compiled keys) and the first ``max_samples`` sample records (pickled, or
+a compiled match's record struct: only these become Python dicts), "first" meaning the
+smallest (event time, source, position), the key the local scanner orders by. Groups below their rule's threshold are
 dropped in Spark; on the executors each remaining group becomes the ``Group`` state of an
 ``AlertGrouper``, whose own code turns it into the alert (id from ``alert_id``, MITRE entries,
 the alert functions run on the first event's record, as the local scanner runs them, their
@@ -31,6 +32,7 @@ from flowwarden.alerts.grouping import (
 )
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
+from flowwarden.engine.spark.keys import RECORD_ROW
 from flowwarden.engine.spark.rules import PackSpec, from_micros
 from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule, RuleResult
 
@@ -51,14 +53,17 @@ def group_frame(matches: Any, rules: Sequence[Rule], max_samples: int) -> Any:
     order = Window.partitionBy(*KEYS).orderBy("event_us", "source", "position")
     ranked = matches.withColumn("rank", S.row_number().over(order))
     rank = S.col("rank")
-    first = S.struct("event_us", "source", "position", "result", "record")
-    sample = S.struct("rank", "event_us", "source", "position", "record")
+    # a record travels pickled (Python's matches) or as a struct (compiled ones, per frame)
+    records = ["record", *(c for c in matches.columns if c.startswith(RECORD_ROW))]
+    first = S.struct("event_us", "source", "position", "result", "title", "unique", *records)
+    sample = S.struct("rank", "event_us", "source", "position", *records)
     groups = ranked.groupBy(*KEYS).agg(
         S.count(S.lit(1)).alias("count"),
         S.max("event_us").alias("last_us"),
         S.collect_set("unique").alias("uniques"),
-        S.max(S.when(rank == 1, first)).alias("first"),
-        S.sort_array(S.collect_list(S.when(rank <= max_samples, sample))).alias("samples"),
+        S.min_by(first, rank).alias("first"),  # records need not be orderable: no max(struct)
+        S.array_sort(S.collect_list(S.when(rank <= max_samples, sample)),
+                     lambda a, b: S.signum(a["rank"] - b["rank"]).cast("int")).alias("samples"),
     )
     threshold = _by_rule({r.id: r.threshold for r in rules})
     uses_unique = _by_rule({r.id: r.function("unique") is not None for r in rules})
@@ -119,14 +124,34 @@ def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupK
     group = grouper.groups[key] = Group(
         rule=rule, dedup=row["dedup"], window_start=start,
         first_key=(from_micros(first["event_us"]), first["source"], first["position"]),
-        first=pickle.loads(first["result"]), last_time=from_micros(row["last_us"]),
+        first=_first_result(rule, row), last_time=from_micros(row["last_us"]),
         count=row["count"], uniques=set(row["uniques"]),
-        samples=[((from_micros(s["event_us"]), s["source"], s["position"]),
-                  pickle.loads(s["record"])) for s in row["samples"]],
-        first_record=None if grouper.max_samples else pickle.loads(first["record"]),
+        samples=[((from_micros(s["event_us"]), s["source"], s["position"]), _record(s))
+                 for s in row["samples"]],
+        first_record=None if grouper.max_samples else _record(first),
     )
     group.samples = [(k, kept(group, k, r)) for k, r in group.samples]
     return key
+
+
+def _record(event: dict[str, Any]) -> dict[str, Any]:
+    """An event's record: unpickled, or the record struct ``to_pylist`` made a dict (the dict
+    ``to_records`` gives for the row, as Python's matches carry it)."""
+    if event["record"] is not None:
+        record: dict[str, Any] = pickle.loads(event["record"])
+        return record
+    return next(v for k, v in event.items() if k.startswith(RECORD_ROW) and v is not None)
+
+
+def _first_result(rule: Rule, row: dict[str, Any]) -> RuleResult:
+    """The first event's keys-only result: Python's (pickled), or the compiled keys' (as the
+    local engine's grouper builds it from ``match_columns``)."""
+    first = row["first"]
+    if first["result"] is not None:
+        result: RuleResult = pickle.loads(first["result"])
+        return result
+    return RuleResult(rule.id, matched=True, title=first["title"], unique=first["unique"],
+                      dedup=row["dedup"], keys_only=True)
 
 
 def collect_alerts(alerts: Any) -> tuple[list[Alert], list[RuleError]]:

@@ -3,9 +3,11 @@
 Verdict columns come from the query both engines render (``logic.render.query.build_query``,
 here in the Spark dialect); IP probe codes from an Arrow UDF around the engine's
 ``IpClassifier`` (each batch's distinct addresses classified once by ``ipaddress``).
-Rows with a MATCH or PYTHON verdict go through ``mapInArrow``: each becomes a ``PantherEvent``
-and runs ``Rule.evaluate_match`` (alert-time functions) or ``Rule.evaluate`` (the whole rule),
-exactly as the in-process scanner does, on a copy of the pack loaded once per Python worker.
+Next to them the rules' compiled key functions (``keys``): a MATCH whose keys compile becomes
+its result row in Spark. The rows left to Python (a PYTHON verdict, or keys that need Python)
+go through ``mapInArrow``: each becomes a ``PantherEvent`` and runs ``Rule.evaluate_match`` (the
+key functions) or ``Rule.evaluate`` (the whole rule), exactly as the in-process scanner does, on
+a copy of the pack loaded once per Python worker.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flowwarden.alerts.grouping import EPOCH, event_time, window_start
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.engine.spark.arrow import POSITION, SOURCE
+from flowwarden.engine.spark.keys import CALLS, key_outputs
 from flowwarden.errors import RuleLoadError
 from flowwarden.logic.render.probe import Probe
 from flowwarden.logic.render.query import BatchQuery
@@ -41,7 +45,7 @@ MICROSECOND = timedelta(microseconds=1)
 RESULT_DDL = (
     "rule_id string, matched boolean, dedup string, window_us long, event_us long, "
     "source string, position long, `unique` string, result binary, record binary, "
-    "errors map<string,string>, error_sample boolean"
+    "errors map<string,string>, error_sample boolean, title string"
 )
 
 
@@ -108,14 +112,17 @@ def probe_column(probe: Probe, column: Any) -> Any:
 
 
 def with_verdicts(frame: Any, query: BatchQuery) -> Any:
-    """``frame`` plus one TINYINT verdict column ``__fw_r<i>`` per rule of ``query``."""
+    """``frame`` plus one TINYINT verdict column ``__fw_r<i>`` per rule of ``query``, and the
+    rules' key values and flags (``keys.key_outputs``)."""
     from pyspark.sql import functions as F
 
     inputs = [*[field_column(keys).alias(alias) for alias, keys, _ in query.columns],
               *[probe_column(probe, field_column(keys)).alias(alias)
                 for alias, keys, _, probe in query.probes]]
-    names = [f"{VERDICT}{i}" for i in range(len(query.verdicts))]
-    verdicts = [F.expr(sql).alias(name) for sql, name in zip(query.verdicts, names, strict=True)]
+    outputs = [*((f"{VERDICT}{i}", sql) for i, sql in enumerate(query.verdicts)),
+               *key_outputs(query)]
+    names = [name for name, _ in outputs]
+    verdicts = [F.expr(sql).alias(name) for name, sql in outputs]
     columns = [F.col(spark_identifier(c, sql=False)) for c in frame.columns]
     if not any(c.startswith(ALIAS_PREFIX) for c in frame.columns):
         return frame.select(*columns, *inputs).select(*columns, *verdicts)
@@ -126,14 +133,15 @@ def with_verdicts(frame: Any, query: BatchQuery) -> Any:
 
 def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[str]
               ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The ``mapInArrow`` function running the rules' Python on candidate rows."""
+    """The ``mapInArrow`` function running the rules' Python on the candidate rows that ask
+    for it (``keys.CALLS``: on PYTHON the rule, on MATCH its key functions)."""
     rule_ids, record_names = tuple(rule_ids), tuple(record_names)
 
     def evaluate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         pack, rules = spec.load(), spec.rules(rule_ids)
         out = ResultRows()
         for batch in batches:
-            verdicts = [np.asarray(batch.column(f"{VERDICT}{i}")) for i in range(len(rules))]
+            batch, verdicts = asked_rows(batch, len(rules))
             records = to_records(batch.select(list(record_names)))
             sources = batch.column(SOURCE).to_pylist()
             positions = batch.column(POSITION).to_pylist()
@@ -153,11 +161,23 @@ def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[st
     return evaluate
 
 
+def asked_rows(batch: pa.RecordBatch, rules: int) -> tuple[pa.RecordBatch, list[np.ndarray]]:
+    """The rows of ``batch`` on which Python has something to run, and per rule the verdict
+    it acts on there (the ``ask`` of the row's ``CALLS``; 0: nothing)."""
+    calls = batch.column(CALLS)
+    flat = calls.flatten()
+    codes = np.zeros((rules, batch.num_rows), dtype=np.int8)
+    codes[np.asarray(flat.field("rule")), np.asarray(pc.list_parent_indices(calls))] = (
+        np.asarray(flat.field("ask")))
+    rows = np.flatnonzero(codes.any(axis=0))
+    return batch.take(pa.array(rows, pa.int64())), list(codes[:, rows])
+
+
 class ResultRows:
     """Columns of the result rows of one task (errors sampled per task)."""
 
     NAMES = ("rule_id", "matched", "dedup", "window_us", "event_us", "source", "position",
-             "unique", "result", "record", "errors", "error_sample")
+             "unique", "result", "record", "errors", "error_sample", "title")
 
     def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {name: [] for name in self.NAMES}
@@ -193,7 +213,7 @@ RESULT_SCHEMA = pa.schema([
     ("window_us", pa.int64()), ("event_us", pa.int64()), ("source", pa.string()),
     ("position", pa.int64()), ("unique", pa.string()), ("result", pa.binary()),
     ("record", pa.binary()), ("errors", pa.map_(pa.string(), pa.string())),
-    ("error_sample", pa.bool_()),
+    ("error_sample", pa.bool_()), ("title", pa.string()),
 ])
 
 

@@ -17,9 +17,23 @@ from flowwarden.engine.spark.alerts import (
 )
 from flowwarden.engine.spark.arrow import POSITION, SOURCE, arrow_schema
 from flowwarden.engine.spark.inputs import InputFrame, input_frames
-from flowwarden.engine.spark.rules import RESULT_DDL, VERDICT, PackSpec, evaluator, with_verdicts
+from flowwarden.engine.spark.keys import (
+    CALLS,
+    RECORD_ROW,
+    RuleKeys,
+    compiled_rows,
+    event_micros,
+    rule_calls,
+)
+from flowwarden.engine.spark.rules import (
+    RESULT_DDL,
+    VERDICT,
+    PackSpec,
+    evaluator,
+    with_verdicts,
+)
 from flowwarden.logic.render.query import build_query
-from flowwarden.logic.render.spark import SPARK
+from flowwarden.logic.render.spark import SPARK, spark_identifier
 from flowwarden.logic.render.sql import PYTHON
 from flowwarden.logs.model import ReadOptions
 from flowwarden.rules.loader import Pack
@@ -49,7 +63,8 @@ class SparkScan:
         if results:
             from pyspark.sql import Observation
 
-            union = functools.reduce(lambda a, b: a.unionByName(b), results)
+            union = functools.reduce(
+                lambda a, b: a.unionByName(b, allowMissingColumns=True), results)
             stats = Observation("flowwarden_rule_stats")
             union = union.observe(stats, *stats_metrics(self.rules))
             groups = group_frame(union.where("matched"), self.rules, self.max_samples)
@@ -75,7 +90,7 @@ class SparkScan:
         records = [c for c in item.frame.columns if c not in (SOURCE, POSITION)]
         schema = arrow_schema(item.frame.drop(SOURCE, POSITION).schema)
         query = build_query([(p.rule_id, p.condition) for p in plans], schema, SPARK,
-                            item.log_type)
+                            item.log_type, [(p.rule_id, p.keys) for p in plans if p.keys])
         if not plans or query.constant_no_match:
             self._counted.append(item.frame)
             return None
@@ -83,14 +98,30 @@ class SparkScan:
         codes = [S.col(f"{VERDICT}{i}") for i in range(len(plans))]
         observation = Observation(f"flowwarden_frame_{len(self._observations)}")
         self._observations.append(observation)
-        python_rows = sum((S.when(c == PYTHON, 1).otherwise(0) for c in codes), S.lit(0))
+        asked = sum((S.when(c == PYTHON, 1).otherwise(0) for c in codes), S.lit(0))
         verdicts = verdicts.observe(observation, S.count(S.lit(1)).alias("records"),
-                                    S.sum(python_rows).alias("python"))
+                                    S.sum(asked).alias("python"))
         candidates = verdicts.where(functools.reduce(lambda a, b: a | b, [c != 0 for c in codes]))
+        event_us = event_micros(schema)
+        rules = {r.id: r for r in self.rules}
+        keyed = [(rules[p.rule_id], RuleKeys(query, i), code)
+                 for i, (p, code) in enumerate(zip(plans, codes, strict=True))]
+        # where Spark cannot order the events as Python does, Python takes every match
+        calls = rule_calls(keyed, compiled=event_us is not None)
+        candidates = candidates.select(*[S.col(spark_identifier(c, sql=False))
+                                         for c in (*records, SOURCE, POSITION)],
+                                       calls.alias(CALLS))
         # Rule calls are the expensive part: spread them over every core, whatever the input
-        # layout (one small file is one input partition; one text file is one task).
+        # layout (one small file is one input partition; one text file is one task). Both
+        # branches below read this one exchange (Spark reuses it): the input is read once.
+        # Python's branch reads it directly and comes first (its exchange is the one executed,
+        # the other's is reused): Spark drops a branch that an empty exchange makes empty,
+        # and the frame's observed metrics with it, but not a Python function's.
         parts = self.session.sparkContext.defaultParallelism * SPREAD
         candidates = candidates.repartition(parts, S.col(SOURCE), S.col(POSITION))
-        run = evaluator(self.spec, query.names, records)
-        return candidates.mapInArrow(run, RESULT_DDL)
-
+        python = candidates.mapInArrow(evaluator(self.spec, query.names, records), RESULT_DDL)
+        if event_us is None:
+            return python
+        struct = f"{RECORD_ROW}{len(self._observations)}"
+        compiled = compiled_rows(candidates, event_us, records, struct)
+        return python.unionByName(compiled, allowMissingColumns=True)

@@ -1,0 +1,179 @@
+"""``SqlGrouper`` (groups in DuckDB) against ``AlertGrouper`` (groups in Python, the reference):
+the same matches, batch by batch, give the same alerts, in the same order, with the alert
+functions run on the same first events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flowwarden.alerts.grouping import AlertGrouper, MatchColumns, OrderKey, micros
+from flowwarden.alerts.groupstore import SqlGrouper
+from flowwarden.alerts.model import alert_id
+from flowwarden.rules.rule import RuleResult
+from flowwarden.runs.backtest import rule_summary
+
+T0 = datetime(2024, 5, 1, 11, 50, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StubRule:
+    """What grouping reads of a rule."""
+
+    id: str
+    threshold: int = 1
+    dedup_minutes: int = 60
+    has_unique: bool = False
+    display_name: str = ""
+    severity: str = "MEDIUM"
+    mitre: tuple[str, ...] = ("TA0011:T1071",)
+    runbook: str = "look"
+    reference: str = ""
+    description: str = "stub"
+    log_types: tuple[str, ...] = ("AWS.VPCFlow",)
+
+    def function(self, name: str) -> Any:
+        return (lambda event: None) if name == "unique" and self.has_unique else None
+
+
+RULES = [StubRule("A"), StubRule("B", threshold=3, dedup_minutes=15),
+         StubRule("C", threshold=2, has_unique=True, dedup_minutes=5)]
+
+
+@dataclass
+class Completions:
+    """A ``complete`` hook that sets what alert functions would, and remembers its calls."""
+
+    calls: list[tuple[str, OrderKey]] = field(default_factory=list)
+
+    def __call__(self, rule: Any, result: RuleResult, key: OrderKey,
+                 record: dict[str, Any]) -> None:
+        self.calls.append((rule.id, key))
+        result.title = f"{rule.id} saw {record['n']}"
+        result.alert_context = {"n": record["n"], "when": record["p_event_time"],
+                                "tags": ("x", record["n"])}
+        result.keys_only = False
+
+
+match = st.fixed_dictionaries({
+    "rule": st.sampled_from(range(len(RULES))),
+    "dedup": st.sampled_from(["d1", "d2", "défaut", "x" * 30, None]),  # None: the default
+    "unique": st.one_of(st.none(), st.sampled_from(["u1", "u2", "u3"])),
+    "minute": st.sampled_from([0, 1, 14, 15, 59, 61, 90]),  # ties and window edges
+    "second": st.sampled_from([0, 0, 30]),
+    "compiled": st.booleans(),
+    "ready": st.booleans(),  # a per-match result whose alert functions already ran
+    "empty": st.booleans(),  # a record field that is None (samples drop it)
+})
+batches = st.lists(st.tuples(st.sampled_from(["s3://b/one.gz", "s3://b/two.gz"]),
+                             st.lists(match, max_size=25)), min_size=1, max_size=5)
+
+
+def feed(grouper: Any, plan: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Each batch as a scanner hands it over: compiled matches per rule without records (then
+    ``fill``), the others one by one with their records, then ``end_batch``."""
+    offsets: dict[str, int] = {}
+    for source, rows in plan:
+        offset = offsets.get(source, 0)
+        offsets[source] = offset + len(rows)
+        records = [record(m, offset + i) for i, m in enumerate(rows)]
+        wanted: dict[OrderKey, dict[str, Any]] = {}
+        for index, rule in enumerate(RULES):
+            chosen = [i for i, m in enumerate(rows) if m["rule"] == index and m["compiled"]]
+            columns = MatchColumns(
+                rows=np.array(chosen, dtype=np.int64),
+                dedup=pa.array([rows[i]["dedup"] or f"defaultDedupString:{rule.id}"
+                                for i in chosen], type=pa.string()),
+                event_us=np.array([micros(records[i]["p_event_time"]) for i in chosen],
+                                  dtype=np.int64),
+                unique=pa.array([rows[i]["unique"] for i in chosen], type=pa.string())
+                if rule.has_unique else None,
+                title=pa.array([None] * len(chosen), type=pa.string()))
+            for row, result, key in grouper.add_matches(rule, columns, source, offset):
+                assert not result.title and result.keys_only
+                wanted[key] = records[row]
+        for i, m in enumerate(rows):
+            if m["compiled"]:
+                continue
+            rule = RULES[m["rule"]]
+            result = RuleResult(rule.id, matched=True, dedup=m["dedup"],
+                                unique=m["unique"] if rule.has_unique else None,
+                                keys_only=not m["ready"])
+            if m["ready"]:
+                result.title, result.severity = f"ready {i}", "HIGH"
+                result.alert_context = {"ready": True}
+            key = (records[i]["p_event_time"], source, offset + i)
+            assert not grouper.add(rule, result, key, records[i])
+        grouper.fill(wanted)
+        grouper.end_batch()
+
+
+def record(m: dict[str, Any], position: int) -> dict[str, Any]:
+    when = T0 + timedelta(minutes=m["minute"], seconds=m["second"])
+    return {"p_event_time": when, "n": position, "dstPort": None if m["empty"] else 53,
+            "nested": {"a": None, "b": [1, None]}}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=batches, max_samples=st.sampled_from([0, 1, 3]))
+def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
+    reference_calls, calls = Completions(), Completions()
+    reference = AlertGrouper(max_samples, reference_calls)
+    grouper = SqlGrouper(max_samples, calls)
+    feed(reference, plan)
+    feed(grouper, plan)
+    expected = reference.collect()
+    found = grouper.collect()
+    assert len(found) == len(expected)
+    assert [a.to_dict() for a in found] == [a.to_dict() for a in expected]
+    assert calls.calls == reference_calls.calls  # the same first events, once per alert
+    assert [a.to_dict() for a in found] == [a.to_dict() for a in found]  # walked again
+    assert sorted((a.id, a.event_count, a.last_event_time) for a in expected) == list(
+        found.identities())
+    counts: dict[str, int] = {}
+    for alert in expected:
+        counts[alert.rule_id] = counts.get(alert.rule_id, 0) + 1
+    assert found.count_by_rule() == counts
+    assert found.rule_summaries(2) == {  # backtest's figures, in DuckDB and in Python
+        rule: rule_summary([a for a in expected if a.rule_id == rule], 2) for rule in counts}
+
+
+def test_alert_ids_computed_in_duckdb_are_the_models():
+    grouper = SqlGrouper(1)
+    rows = [{"rule": 0, "dedup": d, "unique": None, "minute": m, "second": 0, "compiled": True,
+             "ready": False, "empty": False}
+            for d in ("a", "ü\x1f'\"\x00", "z" * 1000) for m in (0, 59, 61)]
+    feed(grouper, [("mem", rows)])
+    alerts = list(grouper.collect())
+    assert len(alerts) == 6
+    assert [i for i, _, _ in grouper.collect().identities()] == sorted(a.id for a in alerts)
+    assert all(a.id == alert_id(a.rule_id, a.dedup, a.window_start) for a in alerts)
+
+
+def test_the_alert_table_reads_like_a_list():
+    grouper = SqlGrouper(2)
+    rows = [{"rule": 0, "dedup": f"d{i}", "unique": None, "minute": i, "second": 0,
+             "compiled": i % 2 == 0, "ready": False, "empty": False} for i in range(7)]
+    feed(grouper, [("mem", rows)])
+    table = grouper.collect()
+    every = list(table)
+    assert len(table) == 7 and [a.dedup for a in every] == [f"d{i}" for i in range(7)]
+    assert table[0] == every[0] and table[-1] == every[-1]
+    assert table[2:5] == every[2:5] and table[::2] == every[::2]
+    assert table == every and table != every[:3]
+    assert grouper.collect() is table  # made once
+
+
+def test_groups_below_the_threshold_give_no_alert_and_no_completion():
+    calls = Completions()
+    grouper = SqlGrouper(3, calls)
+    rows = [{"rule": 1, "dedup": "d", "unique": None, "minute": m, "second": 0,
+             "compiled": True, "ready": False, "empty": False} for m in (0, 1)]
+    feed(grouper, [("mem", rows)])
+    assert len(grouper.collect()) == 0 and calls.calls == []
