@@ -247,6 +247,11 @@ def from_micros(value: int) -> datetime:
     return EPOCH + value * MICROSECOND
 
 
+def period_us(minutes: int) -> int:
+    """A dedup window's width in microseconds (``window_start`` on epoch microseconds)."""
+    return minutes * 60_000_000
+
+
 def window_start(when: datetime, minutes: int) -> datetime:
     period = timedelta(minutes=minutes)
     return EPOCH + ((when - EPOCH) // period) * period

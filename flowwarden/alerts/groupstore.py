@@ -39,6 +39,7 @@ from flowwarden.alerts.grouping import (
     from_micros,
     make_alert,
     micros,
+    period_us,
 )
 from flowwarden.alerts.model import Alert
 from flowwarden.rules.rule import Rule, RuleResult
@@ -95,7 +96,6 @@ class SqlGrouper:
         self._picks: dict[OrderKey, list[_Pick]] = defaultdict(list)  # awaiting records
         self._stored: dict[str, list[Any]] = {name: [] for name in _PICKS.names}  # pickled
         self._table: AlertTable | None = None
-        self._python_firsts = False  # some pick's alert functions still need Python
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
@@ -115,7 +115,7 @@ class SqlGrouper:
         count = len(matches.rows)
         if not count:
             return []
-        period = rule.dedup_minutes * 60_000_000
+        period = period_us(rule.dedup_minutes)
         windows = np.floor_divide(matches.event_us, period) * period
         self._insert("matches", _MATCHES, [
             pa.array(np.full(count, rule.id, dtype=object), type=pa.string()), matches.dedup,
@@ -155,7 +155,6 @@ class SqlGrouper:
                 self._ready(pick)
         self._picks.clear()
         if self._stored["rule"]:
-            self._python_firsts = self._python_firsts or any(self._stored["python"])
             self._insert("picks", _PICKS, [pa.array(self._stored[n], type=_PICKS.field(n).type)
                                            for n in _PICKS.names])
             self._stored = {name: [] for name in _PICKS.names}
@@ -177,7 +176,7 @@ class SqlGrouper:
             self._know(rule)
             dedup = result.dedup or f"defaultDedupString:{rule.id}"
             event_us = micros(key[0])
-            period = rule.dedup_minutes * 60_000_000
+            period = period_us(rule.dedup_minutes)
             window = event_us // period * period
             for name, value in (("rule", rule.id), ("dedup", dedup), ("window_us", window),
                                 ("event_us", event_us), ("uniq", result.unique)):
@@ -218,7 +217,8 @@ class SqlGrouper:
 
     def _complete_firsts(self) -> None:
         """Alert functions that need Python, once per alert on its first event."""
-        if self.complete is None or not self._python_firsts:
+        found = self.con.execute("SELECT count(*) FROM alerts WHERE first_python").fetchone()
+        if self.complete is None or not found or not found[0]:
             return
         self.con.execute("CREATE TABLE completed (seq BIGINT, payload BLOB)")
         for batch in _read(self.con, "SELECT a.seq, a.rule, k.payload, a.first_us, "

@@ -165,14 +165,20 @@ Tests:
 '''
 
 
-@pytest.fixture(scope="module")
-def custom_pack(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("custom_rules")
-    (root / "big_transfer.py").write_text(RULE_WITH_RESIDUAL)
-    (root / "big_transfer.yml").write_text(RULE_YAML)
+def written_pack(tmp_path_factory: pytest.TempPathFactory, name: str, files: dict[str, str]):
+    """A pack of one rule written from ``files`` (file name: text), loaded without problems."""
+    root = tmp_path_factory.mktemp(name)
+    for file_name, text in files.items():
+        (root / file_name).write_text(text)
     pack = load_pack([root])
     assert not pack.problems, pack.problems
     return pack
+
+
+@pytest.fixture(scope="module")
+def custom_pack(tmp_path_factory: pytest.TempPathFactory):
+    return written_pack(tmp_path_factory, "custom_rules",
+                        {"big_transfer.py": RULE_WITH_RESIDUAL, "big_transfer.yml": RULE_YAML})
 
 
 def test_residual_python_is_shown_as_code(custom_pack):
@@ -245,10 +251,8 @@ Runbook: "- not a list item"
 
 @pytest.fixture(scope="module")
 def markup_pack(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("markup_rules")
-    (root / "markup.py").write_text(MARKUP_RULE)
-    (root / "markup.yml").write_text(MARKUP_YAML)
-    return load_pack([root])
+    return written_pack(tmp_path_factory, "markup_rules",
+                        {"markup.py": MARKUP_RULE, "markup.yml": MARKUP_YAML})
 
 
 def test_markdown_escapes_markup_from_rule_metadata_and_comments(markup_pack):

@@ -28,12 +28,13 @@ from flowwarden.alerts.grouping import (
     Group,
     GroupKey,
     OrderKey,
+    from_micros,
     kept,
 )
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
 from flowwarden.engine.spark.keys import RECORD_ROW
-from flowwarden.engine.spark.rules import PackSpec, from_micros
+from flowwarden.engine.spark.rules import PackSpec
 from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule, RuleResult
 
 KEYS = ("rule_id", "dedup", "window_us")

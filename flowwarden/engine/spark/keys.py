@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from flowwarden.alerts.grouping import period_us
 from flowwarden.engine.spark.arrow import POSITION, SOURCE
 from flowwarden.logic.render.query import BatchQuery
 from flowwarden.logic.render.spark import spark_identifier
@@ -30,7 +31,6 @@ KEY = "__fw_k"
 CALLS = "__fw_calls"  # per candidate row, its rule calls (``rule_calls``)
 RECORD_ROW = "__fw_record"  # a frame's compiled matches' records: __fw_record<frame>
 EVENT_TIME = "p_event_time"
-MINUTE_US = 60_000_000
 
 
 def key_name(index: int, function: str, python: bool = False) -> str:
@@ -127,7 +127,7 @@ def rule_call(index: int, rule: Rule, keys: RuleKeys, code: Any, compiled: bool)
         F.lit(index).alias("rule"), ask.cast("tinyint").alias("ask"),
         F.lit(rule.id).alias("rule_id"), keys.dedup(rule.id).alias("dedup"),
         keys.title().alias("title"), keys.value("unique").alias("unique"),
-        F.lit(rule.dedup_minutes * MINUTE_US).cast("long").alias("period")))
+        F.lit(period_us(rule.dedup_minutes)).cast("long").alias("period")))
 
 
 def rule_calls(rules: Sequence[tuple[Rule, RuleKeys, Any]], compiled: bool) -> Any:

@@ -16,14 +16,13 @@ import functools
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.alerts.grouping import EPOCH, event_time, window_start
+from flowwarden.alerts.grouping import event_time, micros, window_start
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.engine.spark.arrow import POSITION, SOURCE
 from flowwarden.engine.spark.keys import CALLS, key_outputs
@@ -40,7 +39,6 @@ VERDICT = "__fw_r"
 ROW = "__fw_row"
 SHIPPED = "spark-files:"
 MAX_ERROR_SAMPLES = 50
-MICROSECOND = timedelta(microseconds=1)
 # One row per rule call that matched or raised; times as epoch microseconds (no time zones).
 RESULT_DDL = (
     "rule_id string, matched boolean, dedup string, window_us long, event_us long, "
@@ -216,12 +214,3 @@ RESULT_SCHEMA = pa.schema([
     ("error_sample", pa.bool_()), ("title", pa.string()),
 ])
 
-
-def micros(when: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return (when - EPOCH) // MICROSECOND
-
-
-def from_micros(value: int) -> datetime:
-    """The aware UTC datetime ``value`` microseconds after the epoch."""
-    return EPOCH + value * MICROSECOND
