@@ -1,4 +1,13 @@
-"""YAML loading that rejects duplicate keys and reports problems with their line numbers."""
+"""YAML loading that rejects duplicate keys and reports problems with their line numbers.
+
+Scalars are read as YAML 1.2 reads them, as Panther's test tool does for rule files: only
+``true``/``false`` are booleans (``on``, ``off``, ``yes``, ``no`` stay text: a test event's
+``"state": off`` must reach the rule as the text Panther gives it), a leading zero is not octal
+(``0644`` is 644), ``1:30`` is text, not base 60, and a timestamp stays the text written. The
+configuration file is read the same way: one dialect for every file flowwarden reads, no
+"Norway problem" in a list of country codes (``NO``), and a value of the wrong type
+(``yes`` where a rule constant is a boolean) is an error naming it rather than a silent change.
+"""
 
 from __future__ import annotations
 
@@ -26,9 +35,42 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     return mapping
 
 
+_BOOLEANS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
+             "FALSE": False}
+
+
+def _construct_bool(loader: _StrictLoader, node: yaml.ScalarNode) -> bool | str:
+    text = loader.construct_scalar(node)
+    return _BOOLEANS.get(text, text)
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int | str:
+    """What YAML 1.1 resolved as an integer, read as Panther's test tool reads it: YAML 1.2's
+    bases, with ``_`` separators still dropped."""
+    text = loader.construct_scalar(node)
+    if ":" in text:  # YAML 1.1's base 60
+        return text
+    digits = text.replace("_", "")
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    bases = {"0x": 16, "0X": 16, "0b": 2, "0B": 2}
+    base = bases.get(digits[:2], 10)
+    try:
+        return sign * int(digits[2:] if base != 10 else digits, base)
+    except ValueError:  # YAML 1.1 takes ``0b_`` for a number: no digits, so text
+        return text
+
+
+def _construct_text(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
+    return loader.construct_scalar(node)
+
+
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+_StrictLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_text)
 
 
 def load_yaml(path: Path, error: type[FlowwardenError]) -> Any:

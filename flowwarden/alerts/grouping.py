@@ -69,6 +69,9 @@ class MatchColumns:
     def unique_array(self) -> pa.Array:
         return self.unique if self.unique is not None else pa.nulls(len(self.rows), pa.string())
 
+    def title_array(self) -> pa.Array:
+        return self.title if self.title is not None else pa.nulls(len(self.rows), pa.string())
+
     def unique_values(self, indexes: np.ndarray) -> list[str | None]:
         return _values(self.unique, indexes)
 
@@ -301,7 +304,9 @@ def _to_alert(group: _Group, uses_unique: bool) -> Alert:
 def make_alert(rule: Rule, first: RuleResult, dedup: str, window: datetime,
                first_time: datetime, last_time: datetime, count: int,
                unique_count: int | None, samples: list[dict[str, Any]]) -> Alert:
-    """The alert of one group: ``first`` is its first event's complete rule result."""
+    """The alert of one group: ``first`` is its first event's complete rule result. Its
+    context and samples hold JSON values (``jsonable``), as written and as an alert read back
+    from its line holds them, whichever path made it."""
     return Alert(
         id=alert_id(rule.id, dedup, window),
         rule_id=rule.id,
@@ -320,7 +325,7 @@ def make_alert(rule: Rule, first: RuleResult, dedup: str, window: datetime,
         reference=first.reference or rule.reference,
         description=first.description or rule.description,
         log_types=list(rule.log_types),
-        alert_context=first.alert_context,
+        alert_context=jsonable(first.alert_context),
         destinations=first.destinations,
-        samples=samples,
+        samples=jsonable(samples),
     )

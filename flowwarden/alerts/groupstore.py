@@ -3,18 +3,23 @@
 Each batch's matches are appended as rows (rule, dedup string, window, event time, unique
 value). Of a batch's matches only the first ``max(1, max_samples)`` of each group (by the
 grouper's order key: event time, source, position) can be an alert's first event or one of its
-samples, so only their rule results and records are kept (``picks``, pickled). ``finish`` makes
-the alerts in one query (counts, distinct unique values, last event time, thresholds, the first
-events of each group) into a table that ``AlertTable`` reads back in Arrow batches, in the
-grouper's order. Memory does not grow with matches, groups or alerts: DuckDB spills to the
-temporary database's directory. The alerts equal ``AlertGrouper``'s (``tests/alerts/test_groupstore.py``).
+samples, so only they are kept (``picks``): each with its sample as alert JSON and its own alert
+values, either rendered by the engine's query from Arrow records (``add_rendered``: no Python
+object per match) or from a Python record and rule result (``want`` then ``fill``; these are
+also pickled, to run alert functions and to give ``Alert`` objects back). ``collect`` makes the
+alerts in one query (counts, distinct unique values, last event time, thresholds, the first
+events of each group) into a table, and ``lines`` each alert's ``alert_json`` line, which
+``AlertTable`` reads back in Arrow batches, in the grouper's order. Memory does not grow with
+matches, groups or alerts: DuckDB spills to the temporary database's directory. The alerts and
+lines equal ``AlertGrouper``'s (``tests/alerts/test_groupstore.py``).
 
-Alert functions that still need Python (a ``keys_only`` first result) run in ``finish``, once
+Alert functions that still need Python (a ``keys_only`` first result) run in ``collect``, once
 per alert, through ``complete`` as in ``AlertGrouper``.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import tempfile
 import weakref
@@ -30,7 +35,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowwarden.alerts.formats.jsonl import jsonable
+from flowwarden.alerts.formats.jsonl import alert_from_json, dumps, jsonable
+from flowwarden.alerts.formats.jsonsql import iso_micros
 from flowwarden.alerts.grouping import (
     Complete,
     MatchColumns,
@@ -41,20 +47,54 @@ from flowwarden.alerts.grouping import (
     micros,
     period_us,
 )
-from flowwarden.alerts.model import Alert
+from flowwarden.alerts.model import Alert, mitre_entries
+from flowwarden.logic.render.duckdb_sql import json_string
+from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
 
-READ_BATCH = 4096  # alerts per Arrow batch read back
+READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
+LINE_BATCH = 16384  # alert lines per Arrow batch written out (about 40 MB of JSON)
 MEMORY_LIMIT = "1GB"  # of the group database; beyond it DuckDB spills to its directory
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                       ("event_us", pa.int64()), ("uniq", pa.string())])
+# A first event's own alert values, as the alert line takes them (``Rendered.fields``).
+FIELDS = ("title", "severity", "context", "description", "reference", "runbook", "destinations")
+_FIELDS = [(name, pa.string()) for name in FIELDS]
 _PICKS = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                     ("event_us", pa.int64()), ("source", pa.string()), ("position", pa.int64()),
-                    ("python", pa.bool_()), ("payload", pa.binary())])
-_COMPLETED = pa.schema([("seq", pa.int64()), ("payload", pa.binary())])
+                    ("python", pa.bool_()), ("payload", pa.binary()), ("sample", pa.string()),
+                    *_FIELDS])
+_COMPLETED = pa.schema([("seq", pa.int64()), ("payload", pa.binary()), *_FIELDS])
 _RULES = pa.schema([("rule", pa.string()), ("threshold", pa.int64()),
-                    ("uses_unique", pa.bool_())])
+                    ("uses_unique", pa.bool_()), ("title", pa.string()),
+                    ("severity", pa.string()), ("description", pa.string()),
+                    ("reference", pa.string()), ("runbook", pa.string()),
+                    ("name_json", pa.string()), ("mitre_json", pa.string()),
+                    ("log_types_json", pa.string())])
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A batch's matches of one rule that may be an alert's first event or one of its samples
+    (``SqlGrouper.wanted``), column by column: no Python object per match."""
+
+    rule: Rule
+    source: str
+    offset: int
+    rows: np.ndarray  # batch rows, ascending
+    dedup: pa.Array
+    window_us: np.ndarray
+    event_us: np.ndarray
+    title: pa.Array  # the title key where dedup fell back to it, else null
+    unique: pa.Array
+
+    def take(self, indexes: np.ndarray) -> Wanted:
+        """The wanted matches at ``indexes`` (ascending)."""
+        at = pa.array(indexes, type=pa.int64())
+        return Wanted(self.rule, self.source, self.offset, self.rows[indexes],
+                      self.dedup.take(at), self.window_us[indexes], self.event_us[indexes],
+                      self.title.take(at), self.unique.take(at))
 
 
 @dataclass
@@ -96,6 +136,8 @@ class SqlGrouper:
         self._picks: dict[OrderKey, list[_Pick]] = defaultdict(list)  # awaiting records
         self._stored: dict[str, list[Any]] = {name: [] for name in _PICKS.names}  # pickled
         self._table: AlertTable | None = None
+        self._lines = False
+        self._rendered: list[pa.Table] = []  # this batch's rendered picks
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
@@ -111,29 +153,61 @@ class SqlGrouper:
         """Count ``matches`` of ``rule`` (batch rows ``matches.rows``, positions ``offset`` on in
         ``source``); returns the rows whose record is wanted, with their rule results (keys
         only: their alert values may be filled in before ``fill``) and order keys."""
+        return self.want(self.wanted(rule, matches, source, offset))
+
+    def wanted(self, rule: Rule, matches: MatchColumns, source: str, offset: int) -> Wanted:
+        """Count ``matches`` as ``add_matches`` does; returns the wanted ones as columns, to be
+        handed over rendered (``add_rendered``) or with records (``want``, then ``fill``)."""
         self._know(rule)
-        count = len(matches.rows)
-        if not count:
-            return []
         period = period_us(rule.dedup_minutes)
         windows = np.floor_divide(matches.event_us, period) * period
-        self._insert("matches", _MATCHES, [
-            pa.array(np.full(count, rule.id, dtype=object), type=pa.string()), matches.dedup,
-            pa.array(windows), pa.array(matches.event_us), matches.unique_array()])
-        wanted = _firsts(matches.dedup, windows, matches.event_us, self.firsts)
-        chosen: list[tuple[int, RuleResult, OrderKey]] = []
-        dedups = matches.dedup.take(pa.array(wanted)).to_pylist()
-        uniques = matches.unique_values(wanted)
-        titles = matches.title_values(wanted)
-        for at, index in enumerate(wanted.tolist()):
-            row = int(matches.rows[index])
-            result = RuleResult(rule.id, matched=True, title=titles[at], unique=uniques[at],
+        unique = matches.unique_array()
+        if len(matches.rows):
+            self._insert("matches", _MATCHES, [
+                pa.array(np.full(len(matches.rows), rule.id, dtype=object), type=pa.string()),
+                matches.dedup, pa.array(windows), pa.array(matches.event_us), unique])
+        every = Wanted(rule, source, offset, matches.rows, matches.dedup, windows,
+                       matches.event_us, matches.title_array(), unique)
+        if not len(matches.rows):
+            return every
+        return every.take(_firsts(matches.dedup, windows, matches.event_us, self.firsts))
+
+    def want(self, wanted: Wanted) -> list[tuple[int, RuleResult, OrderKey]]:
+        """Wanted matches whose records come with ``fill``: their rule results (keys only)
+        and order keys, by batch row."""
+        rule, chosen = wanted.rule, []
+        dedups, uniques = wanted.dedup.to_pylist(), wanted.unique.to_pylist()
+        for at, (row, title) in enumerate(zip(wanted.rows.tolist(), wanted.title.to_pylist(),
+                                              strict=True)):
+            result = RuleResult(rule.id, matched=True, title=title, unique=uniques[at],
                                 dedup=dedups[at], keys_only=True)
-            key: OrderKey = (from_micros(int(matches.event_us[index])), source, offset + row)
-            self._picks[key].append(_Pick(rule, result, key, dedups[at], int(windows[index]),
-                                          None))
+            key: OrderKey = (from_micros(int(wanted.event_us[at])), wanted.source,
+                             wanted.offset + row)
+            self._picks[key].append(_Pick(rule, result, key, dedups[at],
+                                          int(wanted.window_us[at]), None))
             chosen.append((row, result, key))
         return chosen
+
+    def add_rendered(self, wanted: Wanted, samples: pa.Array,
+                     fields: Mapping[str, pa.Array]) -> None:
+        """Wanted matches whose records never become Python objects: their samples as alert
+        JSON and their own alert values (``FIELDS``, each absent or a column: text as the
+        functions' ``str()``, ``context`` and ``destinations`` JSON text, null for None), all
+        rendered by the query; their alert functions need no Python."""
+        count = len(wanted.rows)
+        if not count:
+            return
+        nothing = pa.nulls(count, pa.string())
+        self._rendered.append(pa.Table.from_arrays([
+            pa.array(np.full(count, wanted.rule.id, dtype=object), type=pa.string()),
+            wanted.dedup.cast(pa.string()), pa.array(wanted.window_us, type=pa.int64()),
+            pa.array(wanted.event_us, type=pa.int64()),
+            pa.array(np.full(count, wanted.source, dtype=object), type=pa.string()),
+            pa.array(wanted.rows + wanted.offset, type=pa.int64()),
+            pa.array(np.zeros(count, dtype=bool)), pa.nulls(count, pa.binary()),
+            samples.cast(pa.string()),
+            *(fields[name].cast(pa.string()) if name in fields else nothing
+              for name in FIELDS)], schema=_PICKS))
 
     def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
         """The records of wanted matches, by order key (all at once or in parts): each pick
@@ -158,13 +232,19 @@ class SqlGrouper:
             self._insert("picks", _PICKS, [pa.array(self._stored[n], type=_PICKS.field(n).type)
                                            for n in _PICKS.names])
             self._stored = {name: [] for name in _PICKS.names}
+        if self._rendered:
+            self._insert("picks", _PICKS, pa.concat_tables(self._rendered).columns)
+            self._rendered.clear()
 
     def _ready(self, pick: _Pick) -> None:
         time, source, position = pick.key
+        payload, sample = _payload(pick), sample_json(pick.record)
+        fields = (None,) * len(FIELDS) if pick.result.keys_only else result_fields(pick.result)
         for name, value in (("rule", pick.rule.id), ("dedup", pick.dedup),
                             ("window_us", pick.window_us), ("event_us", micros(time)),
                             ("source", source), ("position", position),
-                            ("python", pick.result.keys_only), ("payload", _payload(pick))):
+                            ("python", pick.result.keys_only), ("payload", payload),
+                            ("sample", sample), *zip(FIELDS, fields, strict=True)):
             self._stored[name].append(value)
 
     def _flush_rows(self) -> None:
@@ -193,9 +273,8 @@ class SqlGrouper:
     def _know(self, rule: Rule) -> None:
         if rule.id not in self._rules:
             self._rules[rule.id] = rule
-            self._insert("rules", _RULES, [
-                pa.array([rule.id]), pa.array([rule.threshold], type=pa.int64()),
-                pa.array([rule.function("unique") is not None])])
+            self._insert("rules", _RULES, [pa.array([value], type=_RULES.field(i).type)
+                                           for i, value in enumerate(_rule_row(rule))])
 
     def _insert(self, table: str, schema: pa.Schema, arrays: Sequence[pa.Array]) -> None:
         self.con.register("new_rows", pa.Table.from_arrays(list(arrays), schema=schema))
@@ -220,11 +299,12 @@ class SqlGrouper:
         found = self.con.execute("SELECT count(*) FROM alerts WHERE first_python").fetchone()
         if self.complete is None or not found or not found[0]:
             return
-        self.con.execute("CREATE TABLE completed (seq BIGINT, payload BLOB)")
+        self.con.execute("CREATE TABLE completed (seq BIGINT, payload BLOB, "
+                         + ", ".join(f"{name} VARCHAR" for name in FIELDS) + ")")
         for batch in _read(self.con, "SELECT a.seq, a.rule, k.payload, a.first_us, "
                            "a.first_source, a.first_position FROM alerts a JOIN kept k "
                            "ON k.seq = a.seq AND k.rank = 1 WHERE a.first_python ORDER BY a.seq"):
-            seqs, payloads = [], []
+            rows: list[tuple[Any, ...]] = []
             for seq, rule_id, payload, first_us, source, position in zip(
                     *(c.to_pylist() for c in batch.columns), strict=True):
                 rule = self._rules[rule_id]
@@ -233,24 +313,35 @@ class SqlGrouper:
                     key: OrderKey = (from_micros(first_us), source, position)
                     self.complete(rule, result, key, record)
                     result.alert_context = jsonable(result.alert_context)
-                seqs.append(seq)
-                payloads.append(_pack(result, compact(record)))
-            self._insert("completed", _COMPLETED, [pa.array(seqs, type=pa.int64()),
-                                                   pa.array(payloads, type=pa.binary())])
-        self.con.execute("UPDATE kept SET payload = completed.payload FROM completed "
+                rows.append((seq, _pack(result, compact(record)), *result_fields(result)))
+            self._insert("completed", _COMPLETED, [
+                pa.array(column, type=_COMPLETED.field(i).type)
+                for i, column in enumerate(zip(*rows, strict=True))])
+        updates = ", ".join(f"{name} = completed.{name}" for name in ("payload", *FIELDS))
+        self.con.execute(f"UPDATE kept SET {updates} FROM completed "
                          "WHERE kept.seq = completed.seq AND kept.rank = 1")
         self.con.execute("UPDATE alerts SET first_python = false")
         self.con.execute("DROP TABLE completed")
 
-    def alert_of(self, row: Mapping[str, Any], payloads: Sequence[bytes]) -> Alert:
-        """The ``Alert`` of one row of the alerts table, with its kept events' payloads (the
-        first event's first)."""
+    def lines(self) -> None:
+        """The ``lines`` table: each alert's ``alert_json`` line by ``seq`` (made once)."""
+        if not self._lines:
+            self.con.execute(_lines_sql(self.max_samples))
+            self._lines = True
+
+    def alert_of(self, row: Mapping[str, Any], payloads: Sequence[bytes | None]) -> Alert:
+        """The ``Alert`` of one row of the alerts table (with its ``line``), with its kept
+        events' payloads (the first event's first): from its line where a kept event's
+        record was never a Python object."""
+        stored = [payload for payload in payloads if payload is not None]
+        if len(stored) < len(payloads) or not stored:
+            return alert_from_json(row["line"])
         rule = self._rules[row["rule"]]
-        result, record = _unpack(rule, payloads[0])
+        result, record = _unpack(rule, stored[0])
         samples = []
         if self.max_samples:
             samples = [_sample(result, record)]
-            samples += [_sample(*_unpack(rule, p)) for p in payloads[1:]]
+            samples += [_sample(*_unpack(rule, p)) for p in stored[1:]]
         uses_unique = bool(row["uses_unique"])
         return make_alert(rule, result, row["dedup"], from_micros(row["window_us"]),
                           from_micros(row["first_us"]), from_micros(row["last_us"]),
@@ -270,6 +361,27 @@ def _payload(pick: _Pick) -> bytes:
     if record is not None and not pick.result.keys_only:
         record = compact(record)
     return _pack(pick.result, record)
+
+
+def sample_json(record: dict[str, Any] | None) -> str | None:
+    """A record as an alert's sample, JSON text (``jsonsql.record_json`` renders the same)."""
+    return None if record is None else dumps(compact(record))
+
+
+def result_fields(result: RuleResult) -> tuple[str | None, ...]:
+    """A complete first result's own alert values as a pick keeps them (``FIELDS``)."""
+    return (result.title, result.severity,
+            None if result.alert_context is None else dumps(result.alert_context),
+            result.description, result.reference, result.runbook,
+            None if result.destinations is None else dumps(result.destinations))
+
+
+def _rule_row(rule: Rule) -> tuple[Any, ...]:
+    """A rule's row of the ``rules`` table (``_RULES``): what its alerts fall back to."""
+    return (rule.id, rule.threshold, rule.function("unique") is not None,
+            rule.display_name or rule.id, rule.severity, rule.description, rule.reference,
+            rule.runbook, dumps(rule.display_name or rule.id), dumps(mitre_entries(rule.mitre)),
+            dumps(list(rule.log_types)))
 
 
 def _sample(result: RuleResult, record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -350,12 +462,25 @@ class AlertTable(Sequence[Alert]):
             raise IndexError("alert index out of range")
         return next(iter(self._rows(f"WHERE seq = {int(position)}")))
 
+    def json_lines(self) -> Iterator[bytes]:
+        """Every alert's ``alert_json`` line, newline included, as the query wrote it."""
+        self.grouper.lines()
+        for batch in _read(self.grouper.con, "SELECT line FROM lines ORDER BY seq", LINE_BATCH):
+            lines = batch.column(0)
+            if not pa.types.is_large_string(lines.type):
+                lines = lines.cast(pa.large_string())
+            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+            first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+            yield lines.buffers()[2].slice(first, last - first).to_pybytes()
+
     def _rows(self, where: str) -> Iterator[Alert]:
         """The alerts (of the ``where`` clause on ``seq``), in order: one query for the alerts,
         one for their kept events' payloads, both by ``seq``, walked side by side."""
         con = self.grouper.con
-        alerts = (row for batch in _read(con, f"SELECT * FROM alerts {where} ORDER BY seq")
-                  for row in batch.to_pylist())
+        self.grouper.lines()
+        alerts = (row for batch in _read(
+            con, f"SELECT * FROM alerts JOIN lines USING (seq) {where} ORDER BY seq")
+            for row in batch.to_pylist())
         kept = ((seq, payload) for batch in _read(
             con, f"SELECT seq, payload FROM kept {where} ORDER BY seq, rank")
             for seq, payload in zip(*(c.to_pylist() for c in batch.columns), strict=True))
@@ -400,12 +525,13 @@ class AlertTable(Sequence[Alert]):
                 yield alert_id, events, from_micros(last_us)
 
 
-def _read(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pa.RecordBatch]:
+def _read(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_BATCH
+          ) -> Iterator[pa.RecordBatch]:
     """The rows of ``sql`` in Arrow batches, on a cursor of their own (the alerts can be walked
     while other statements run)."""
     cursor = con.cursor()
     try:
-        reader = cursor.sql(sql).to_arrow_reader(READ_BATCH)
+        reader = cursor.sql(sql).to_arrow_reader(rows)
         assert reader is not None
         yield from reader
     finally:
@@ -417,6 +543,50 @@ def _close(con: duckdb.DuckDBPyConnection, directory: tempfile.TemporaryDirector
     directory.cleanup()
 
 
+def _or(value: str, fallback: str) -> str:
+    """A first event's value, or the rule's where it is None or empty (``make_alert``)."""
+    return json_string(f"coalesce(nullif(f.{value}, ''), r.{fallback})")
+
+
+# Each alert as ``alert_json`` writes it: keys in sorted order, samples in rank order.
+_LINE_PARTS = (
+    ("alert_context", "coalesce(f.context, 'null')"), ("dedup", json_string("a.dedup")),
+    ("description", _or("description", "description")),
+    ("destinations", "coalesce(f.destinations, 'null')"),
+    ("event_count", "CAST(a.events AS VARCHAR)"), ("first_event_time", iso_micros("a.first_us")),
+    ("id", json_string("a.id")), ("last_event_time", iso_micros("a.last_us")),
+    ("log_types", "r.log_types_json"), ("mitre", "r.mitre_json"),
+    ("reference", _or("reference", "reference")), ("rule_id", json_string("a.rule")),
+    ("rule_name", "r.name_json"), ("runbook", _or("runbook", "runbook")),
+    ("samples", "'[' || coalesce(s.samples, '') || ']'"),
+    ("severity", _or("severity", "severity")), ("threshold", "CAST(r.threshold AS VARCHAR)"),
+    ("title", _or("title", "title")),
+    ("unique_count", "CASE WHEN a.uses_unique THEN CAST(a.uniques AS VARCHAR) ELSE 'null' END"),
+    ("window_start", iso_micros("a.window_us")),
+)
+_LINE = ", ".join(piece for index, (name, part) in enumerate(_LINE_PARTS) for piece in (
+    sql_literal(("{" if index == 0 else ", ") + json.dumps(name) + ": "), part))
+JOINED_SAMPLES = 8  # up to this many samples, each rank is a join (a sorted aggregate is slower)
+
+
+def _lines_sql(samples: int) -> str:
+    """The query of the ``lines`` table for alerts with up to ``samples`` samples."""
+    if samples <= JOINED_SAMPLES:
+        ranks = range(2, samples + 1)
+        texts = ", ".join(["f.sample", *(f"k{rank}.sample" for rank in ranks)])
+        joins = "".join(f" LEFT JOIN kept k{rank} ON k{rank}.seq = a.seq AND k{rank}.rank = {rank}"
+                        for rank in ranks)
+        listed = f"concat_ws(', ', {texts})" if samples else "NULL"
+        return (f"CREATE TABLE lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
+                "'}', chr(10)) AS line FROM alerts a JOIN rules r USING (rule) "
+                f"JOIN kept f ON f.seq = a.seq AND f.rank = 1{joins}")
+    return ("CREATE TABLE lines AS WITH s AS ("
+            " SELECT seq, string_agg(sample, ', ' ORDER BY rank) AS samples FROM kept"
+            f" WHERE rank <= {int(samples)} GROUP BY seq)"
+            f" SELECT a.seq, concat({_LINE}, '}}', chr(10)) AS line"
+            " FROM alerts a JOIN rules r USING (rule) JOIN kept f ON f.seq = a.seq AND f.rank = 1"
+            " LEFT JOIN s ON s.seq = a.seq")
+
 _SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN",
               pa.binary(): "BLOB"}
 
@@ -425,7 +595,8 @@ _SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN
 _ALERTS_SQL = (
     # The first events of each group: only these picks are kept (the window sorts, and spills).
     """CREATE TABLE ranked AS
-    SELECT rule, dedup, window_us, event_us, source, position, python, payload,
+    SELECT rule, dedup, window_us, event_us, source, position, python, payload, sample,
+           title, severity, context, description, reference, runbook, destinations,
            row_number() OVER (PARTITION BY rule, dedup, window_us
                               ORDER BY event_us, source, position) AS rank
     FROM picks QUALIFY rank <= {firsts}""",
@@ -453,6 +624,8 @@ _ALERTS_SQL = (
     FROM reached JOIN ranked f USING (rule, dedup, window_us) WHERE f.rank = 1""",
     "DROP TABLE matches",
     """CREATE TABLE kept AS
-    SELECT a.seq, k.rank, k.payload FROM alerts a JOIN ranked k USING (rule, dedup, window_us)""",
+    SELECT a.seq, k.rank, k.payload, k.sample, k.title, k.severity, k.context, k.description,
+           k.reference, k.runbook, k.destinations
+    FROM alerts a JOIN ranked k USING (rule, dedup, window_us)""",
     "DROP TABLE ranked",
 )

@@ -43,7 +43,8 @@ def alert_id(rule_id: str, dedup: str, window_start: datetime) -> str:
 
 @dataclass
 class Alert:
-    """An alert: its identity, what the rule said, and the events behind it."""
+    """An alert: its identity, what the rule said, and the events behind it (its context and
+    samples as JSON values: times in ISO 8601 text, tuples as lists)."""
 
     id: str
     rule_id: str

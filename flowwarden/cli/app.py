@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 
 import click
 
@@ -43,39 +42,34 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @pack_option
 @config_option
-@click.option("--filter", "filters", multiple=True, metavar="RuleID=A,B",
-              help="Only run the tests of these rules.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=A,B|KEY!=A",
+              help="Only test detections whose YAML attribute KEY (RuleID, Severity, LogTypes, "
+                   "Tags, AnalysisType, ...) is one of the values, or (KEY!=) none of them. "
+                   "Repeatable: every filter must hold.")
+@click.option("--minimum-tests", type=click.IntRange(min=0), default=0, show_default=True,
+              help="A detection with fewer tests fails; above 1, it also needs one positive "
+                   "and one negative test.")
+@click.option("--verbose", is_flag=True, help="One PASS/FAIL line per test.")
 @friendly_errors
 def test_command(paths: tuple[str, ...], packs: tuple[str, ...], config_path: str | None,
-                 filters: tuple[str, ...]) -> None:
-    """Run the unit tests (`Tests:`) of every rule in PATHS (default: the built-in pack)."""
+                 filters: tuple[str, ...], minimum_tests: int, verbose: bool) -> None:
+    """Run the unit tests (`Tests:`) of every rule, scheduled rule and policy in PATHS
+    (default: the built-in pack). The last line counts passed and failed tests, then files
+    that failed to load (invalid) and analysis types not run (skipped)."""
+    from flowwarden.cli.testing_view import render_report
+    from flowwarden.rules.filters import parse_filters, selector
     from flowwarden.rules.testing import run_tests
 
-    pack = load_rules([*paths, *packs], config_path)
-    report = run_tests(pack, _rule_filter(filters))
-    for rule_id, outcomes in report.by_rule().items():
-        failed = [o for o in outcomes if not o.passed]
-        if failed:
-            click.echo(f"FAIL {rule_id} ({len(outcomes) - len(failed)}/{len(outcomes)} passed)")
-            for outcome in failed:
-                click.echo(f"  - {outcome.name}: {outcome.reason}")
-        else:
-            click.echo(f"PASS {rule_id} ({len(outcomes)} tests)")
-    for path, reason in pack.skipped:
-        click.echo(f"skipped {path}: {reason}")
-    failed_total = report.failed + len(pack.problems)
-    click.echo(f"{report.passed} passed, {failed_total} failed")
-    sys.exit(EXIT_FINDINGS if failed_total else EXIT_OK)
-
-
-def _rule_filter(filters: Sequence[str]) -> list[str]:
-    ids: list[str] = []
-    for item in filters:
-        key, sep, value = item.partition("=")
-        if not sep or key != "RuleID":
-            raise UsageError(f"--filter takes RuleID=A,B, got {item!r}")
-        ids.extend(v for v in value.split(",") if v)
-    return ids
+    select = selector(parse_filters(filters))
+    pack = load_rules([*paths, *packs], config_path, select=select)
+    report = run_tests(pack, minimum_tests=minimum_tests)
+    # As Panther's test tool: a filter that selects nothing fails, rather than pass silently.
+    unmatched = select is not None and not pack.rules and not pack.skipped
+    if unmatched:
+        click.echo(f"error: no detection matched --filter {' '.join(filters)}", err=True)
+    for line in render_report(report, pack, verbose):
+        click.echo(line)
+    sys.exit(EXIT_FINDINGS if report.failed or pack.problems or unmatched else EXIT_OK)
 
 
 @main.command("check")

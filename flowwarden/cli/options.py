@@ -20,7 +20,7 @@ from flowwarden.engine.engines import ENGINE_HELP
 from flowwarden.errors import FlowwardenError, Location, UsageError
 from flowwarden.logs import ReadOptions
 from flowwarden.logs.limits import DEFAULT_MAX_LINE
-from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
+from flowwarden.rules.loader import Pack, Selector, load_pack, resolve_pack_paths
 from flowwarden.util.files import write_atomic
 from flowwarden.util.writable import check_file_target
 
@@ -56,10 +56,12 @@ def pack_option(fn: F) -> F:
     )(fn)
 
 
-def load_rules(packs: Sequence[str], config_path: str | None, report: bool = True) -> Pack:
-    """Load the packs with the configuration; print problems (with paths) on stderr."""
+def load_rules(packs: Sequence[str], config_path: str | None, report: bool = True,
+               select: Selector | None = None) -> Pack:
+    """Load the packs with the configuration; print problems (with paths) on stderr.
+    ``select`` keeps only the detections it accepts (``load_pack``)."""
     config: Config = load_config(config_path)
-    pack = load_pack(resolve_pack_paths(packs), config)
+    pack = load_pack(resolve_pack_paths(packs), config, select)
     if report:
         for problem in pack.problems:
             click.echo(f"invalid: {problem}", err=True)

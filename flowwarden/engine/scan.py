@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from flowwarden.alerts.grouping import Grouper, MatchColumns, OrderKey, event_time, time_value
-from flowwarden.alerts.groupstore import SqlGrouper
+from flowwarden.alerts.groupstore import SqlGrouper, Wanted
 from flowwarden.alerts.model import Alert
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
@@ -78,12 +78,24 @@ class Results(Protocol):
         the record is wanted: hand it to ``fill``). ``result`` holds keys only (dedup,
         unique) on a match: the alert functions run on the alert's first event."""
 
-    def matches(self, rule: Rule, matches: MatchColumns) -> list[tuple[int, RuleResult]]:
-        """Matches whose keys were computed together (no records): returns the rows whose
-        record is wanted, with their rule results (hand the records to ``fill``)."""
+    def wanted(self, rule: Rule, matches: MatchColumns) -> Wanted:
+        """Matches whose keys were computed together (no records): returns those that may be
+        an alert's first event or a sample, to hand over with ``rendered`` or ``want``."""
+
+    def want(self, wanted: Wanted) -> list[tuple[int, RuleResult]]:
+        """Wanted matches whose records come with ``fill``: their rule results, by row."""
 
     def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
         """Records (by batch row) of rows whose record was wanted: all at once, or in parts."""
+
+    @property
+    def renders(self) -> bool:
+        """Whether wanted matches may be handed over rendered (``rendered``)."""
+
+    def rendered(self, wanted: Wanted, samples: pa.Array, fields: Mapping[str, pa.Array]
+                 ) -> None:
+        """Wanted matches with their samples and alert values rendered by the query
+        (``groupstore.SqlGrouper.add_rendered``): no record needed."""
 
 
 class Evaluation(Protocol):
@@ -172,7 +184,8 @@ class _BatchResults:
 
     def __init__(self, scanner: Scanner, source: str, offset: int) -> None:
         self.scanner, self.source, self.offset = scanner, source, offset
-        self.wanted: dict[int, OrderKey] = {}
+        self.wanted_keys: dict[int, OrderKey] = {}
+        self._held: dict[str, dict[int, RuleResult]] = {}  # rule results of another grouper
 
     def __call__(self, rule: Rule, result: RuleResult, row: int,
                  record: dict[str, Any] | None, when: datetime | None = None) -> bool:
@@ -182,20 +195,51 @@ class _BatchResults:
                          self.offset + row)
         wanted = self.scanner.handle(rule, result, key, record)
         if wanted:
-            self.wanted[row] = key
+            self.wanted_keys[row] = key
         return wanted
 
-    def matches(self, rule: Rule, matches: MatchColumns) -> list[tuple[int, RuleResult]]:
+    def wanted(self, rule: Rule, matches: MatchColumns) -> Wanted:
         self.scanner.result.matches[rule.id] += len(matches.rows)
-        wanted = self.scanner.grouper.add_matches(rule, matches, self.source, self.offset)
+        grouper = self.scanner.grouper
+        if isinstance(grouper, SqlGrouper):
+            return grouper.wanted(rule, matches, self.source, self.offset)
+        # another grouper takes every match with its rule result: all of them are wanted
+        self._held[rule.id] = {row: result for row, result, _ in self._keyed(
+            grouper.add_matches(rule, matches, self.source, self.offset))}
+        rows = np.fromiter(self._held[rule.id], dtype=np.int64, count=len(self._held[rule.id]))
+        # only its rule and rows are read (``want``): the held results carry the rest
+        nothing, zeros = pa.nulls(len(rows), pa.string()), np.zeros(len(rows), dtype=np.int64)
+        return Wanted(rule, self.source, self.offset, rows, nothing, zeros, zeros, nothing,
+                      nothing)
+
+    def want(self, wanted: Wanted) -> list[tuple[int, RuleResult]]:
+        held = self._held.get(wanted.rule.id)
+        if held is not None:
+            return [(row, held[row]) for row in wanted.rows.tolist()]
+        grouper = self.scanner.grouper
+        assert isinstance(grouper, SqlGrouper)  # others' matches are held
+        return [(row, result) for row, result, _ in self._keyed(grouper.want(wanted))]
+
+    def _keyed(self, wanted: list[tuple[int, RuleResult, OrderKey]]
+               ) -> list[tuple[int, RuleResult, OrderKey]]:
         for row, _, key in wanted:
-            self.wanted[row] = key
-        return [(row, result) for row, result, _ in wanted]
+            self.wanted_keys[row] = key
+        return wanted
+
+    @property
+    def renders(self) -> bool:
+        return isinstance(self.scanner.grouper, SqlGrouper)
+
+    def rendered(self, wanted: Wanted, samples: pa.Array, fields: Mapping[str, pa.Array]
+                 ) -> None:
+        grouper = self.scanner.grouper
+        assert isinstance(grouper, SqlGrouper)  # ``renders``
+        grouper.add_rendered(wanted, samples, fields)
 
     def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
         found = {}
         for row, record in records.items():
-            key = self.wanted.pop(row, None)
+            key = self.wanted_keys.pop(row, None)
             if key is not None:
                 found[key] = record
         self.scanner.grouper.fill(found)

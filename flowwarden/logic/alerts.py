@@ -35,7 +35,7 @@ from flowwarden.logic.extract_values import (
     uncovered,
 )
 from flowwarden.logic.render.query import foreign_rows
-from flowwarden.logic.render.sql import BatchInputs, SqlRenderer
+from flowwarden.logic.render.sql import BatchInputs, SqlRenderer, decide_gets
 from flowwarden.logic.render.sql_values import AlertColumn, function_column
 from flowwarden.logic.rewrite import resolve_fields, transform
 from flowwarden.rules.datamodel import DataModel
@@ -175,4 +175,6 @@ def alert_columns(plan: AlertPlan, inputs: BatchInputs, log_type: str | None = N
     """
     renderer = SqlRenderer(inputs)
     foreign = None if log_type is None else foreign_rows(renderer, log_type)
-    return [function_column(name, node, renderer, foreign) for name, node in plan.items()]
+    schema = inputs.schema
+    return [function_column(name, None if node is None else decide_gets(node, schema), renderer,
+                            foreign) for name, node in plan.items()]

@@ -77,10 +77,13 @@ class Udm(Node):
 
 @dataclass(frozen=True, slots=True)
 class Field(Node):
-    """A raw field by key path: ``event.get(k)`` / ``event.deep_get(*keys)`` (None if absent)."""
+    """A raw field by key path: ``event.get(k)`` / ``event.deep_get(*keys)`` (None if absent).
+    Keys are found as the event finds them (exact, else in any case); an ``exact`` field (a
+    data-model path) only by its exact names, as Panther's data models look paths up."""
 
     keys: tuple[str, ...]
     span: Span | None = field(default=None, compare=False, repr=False)
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,6 +194,6 @@ def resolve_fields(node: ir.Node, model: DataModel | None) -> ir.Node:
         keys = mapping.keys
         if keys is None or not all(isinstance(k, str) for k in keys):
             return n
-        return ir.Field(tuple(keys), n.span)
+        return ir.Field(tuple(keys), n.span, exact=True)
 
     return transform(node, resolve)

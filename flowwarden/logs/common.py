@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -152,6 +154,26 @@ def to_event_time(values: pa.Array) -> pa.Array:
     return values.cast(EVENT_TIME)
 
 
+class Names(frozenset[str]):
+    """Column names that also hold each name in any case: rules find an event's keys as
+    Panther's event does (exact, else in any case), so a projected read keeps the column a rule
+    names in another case."""
+
+    def __new__(cls, names: Iterable[str] = ()) -> Names:
+        found = super().__new__(cls, names)
+        found._folded = frozenset(name.lower() for name in found)
+        return found
+
+    _folded: frozenset[str]
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (isinstance(name, str)
+                                              and name.lower() in self._folded)
+
+    def __or__(self, other: AbstractSet[str]) -> Names:  # type: ignore[override]
+        return Names([*self, *other])
+
+
 def projection(options: ReadOptions) -> frozenset[str] | None:
     """The columns a projected read builds, or None for a full read.
 
@@ -166,7 +188,7 @@ def projection(options: ReadOptions) -> frozenset[str] | None:
     names = {*options.columns, "p_log_type"}
     if options.since is not None or options.until is not None:
         names.add("p_event_time")
-    return frozenset(names)
+    return Names(names)
 
 
 def with_standard(

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from flowwarden.errors import Location, LogFormatError
 from flowwarden.logs import formats
 from flowwarden.logs.common import (
+    Names,
     Numbered,
     Projected,
     arange,
@@ -105,7 +106,7 @@ class LogReader:
             complete = _through(complete, positions)
             lines = lines.take(positions)
         columns = self.options.columns
-        if columns is not None and "p_event_time" not in columns:
+        if columns is not None and "p_event_time" not in Names(columns):
             batch = batch.select([n for n in batch.schema.names if n != "p_event_time"])
         return batch, complete, lines
 

@@ -46,10 +46,10 @@ class DataModel:
         mapping = self.mappings.get(name)
         if mapping is None:
             return False, None
-        if mapping.path is not None:
+        if mapping.path is not None:  # exact names, unlike the event's own keys (Panther)
             if mapping.path[0] == "$":
-                return True, jsonpath.find(event, mapping.path)
-            return True, event.get(mapping.path)
+                return True, jsonpath.find(event.raw_view(), mapping.path)
+            return True, event.udm_value((mapping.path,))
         method = getattr(self.module, mapping.method or "", None)
         if method is None:
             raise AttributeError(f"data model {self.id} has no method {mapping.method!r}")

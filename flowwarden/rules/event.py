@@ -5,14 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flowwarden.rules import jsonpath
 from flowwarden.rules.datamodel import DataModel
-from flowwarden.rules.immutable import ImmutableDict, freeze
+from flowwarden.rules.immutable import ImmutableCaseInsensitiveDict, adopt, freeze, thaw
+
+NO_DATA_MODEL = "a data model hasn't been specified for log type"
 
 
-class PantherEvent(ImmutableDict):
-    """An event with `get`, `deep_get`, `deep_walk` and `udm`, as Panther rules expect.
+class NoDataModelError(Exception):
+    """``udm_path`` on an event whose log type has no data model (Panther raises too)."""
 
-    >>> PantherEvent({"a": {"b": 1}}).deep_get("a", "b")
+
+class PantherEvent(ImmutableCaseInsensitiveDict):
+    """An event with `get`, `deep_get`, `deep_walk`, `udm` and `udm_path`, as Panther rules
+    expect; keys are found whatever their case.
+
+    >>> PantherEvent({"a": {"b": 1}}).deep_get("A", "b")
     1
     """
 
@@ -22,33 +30,17 @@ class PantherEvent(ImmutableDict):
         super().__init__(data)
         self.data_model = data_model
 
-    def deep_get(self, *keys: str, default: Any = None) -> Any:
-        """Follow nested keys; missing keys, non-mappings and None give `default`."""
-        value: Any = self
-        for key in keys:
-            if not isinstance(value, Mapping):
-                return default
-            value = value.get(key)
-            if value is None:
-                return default
-        return value
-
     def deep_walk(self, *keys: str, default: Any = None, return_val: str = "all") -> Any:
-        """Like deep_get, but walks into lists; returns the distinct values found.
+        """Panther's ``PantherEvent.deep_walk``: ``deep_get`` that also walks into lists.
 
-        `return_val` is "all" (one value alone, several as a list), "first" or "last".
+        It reads the raw record, so keys match exactly (unlike ``get``). Through a list, every
+        item's value counts (``default`` for an item without the key), lists among them are
+        flattened, duplicates dropped; one value left is returned alone, several as a list
+        (``return_val`` "first" or "last" picks one). A value reached without passing a list
+        comes back whole, whatever ``return_val``. Containers come back as plain, mutable
+        copies, as Panther's do.
         """
-        found: list[Any] = []
-        for item in _walk(self, keys):
-            if item not in found:
-                found.append(item)
-        if not found:
-            return default
-        if return_val == "first":
-            return found[0]
-        if return_val == "last":
-            return found[-1]
-        return found[0] if len(found) == 1 else freeze(found)
+        return thaw(_deep_walk(self.raw_view(), keys, default, return_val))
 
     def udm(self, *key: str, default: Any = None) -> Any:
         """A data-model field by its common name; falls back to the raw key(s)."""
@@ -58,14 +50,69 @@ class PantherEvent(ImmutableDict):
                 return default if value is None else freeze(value)
         return self.deep_get(*key, default=default)
 
+    def udm_value(self, keys: tuple[str, ...]) -> Any:
+        """The value at a data-model path of plain keys: exact names only, as Panther's data
+        models look paths up (the event's own keys are found in any case); None if absent."""
+        value: Any = self.raw_view()
+        for key in keys:
+            if isinstance(value, ImmutableCaseInsensitiveDict):
+                value = value.raw_view()
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(key)
+        return value
 
-def _walk(value: Any, keys: Sequence[str]) -> list[Any]:
+    def udm_path(self, key: str) -> str | None:
+        """Where the data-model name ``key`` is read from in this event: the matched path as
+        Panther prints it (``a.b``, ``a.list.[0].c``), or the name of the method that computes
+        it; None when the path matches nothing or ``key`` is not mapped. Raises
+        ``NoDataModelError`` when the event's log type has no data model, as Panther does."""
+        if self.data_model is None:
+            raise NoDataModelError(f"{NO_DATA_MODEL} {self.raw_view().get('p_log_type')}")
+        mapping = self.data_model.mappings.get(key)
+        if mapping is None:
+            return None
+        if mapping.path is not None:
+            matches = jsonpath.find_paths(self.raw_view(), mapping.path)
+            if not matches:
+                return None
+            if len(matches) > 1:
+                raise ValueError(f"JSONPath [{mapping.path}] in DataModel [{self.data_model.id}]"
+                                 ", matched multiple fields.")
+            return matches[0]
+        method = getattr(self.data_model.module, mapping.method or "", None)
+        return getattr(method, "__name__", repr(method)) if callable(method) else None
+
+
+def _deep_walk(value: Any, keys: Sequence[str], default: Any, return_val: str) -> Any:
     if not keys:
-        if isinstance(value, Sequence) and not isinstance(value, str):
-            return [v for item in value for v in _walk(item, keys)]
-        return [] if value is None else [value]
+        return default if value is None or _empty_list(value) else value
     if isinstance(value, Mapping):
-        return _walk(value.get(keys[0]), keys[1:])
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [v for item in value for v in _walk(item, keys)]
-    return []
+        # A missing key continues with ``default`` as the value, as Panther's does.
+        return _deep_walk(value.get(keys[0], default), keys[1:], default, return_val)
+    found: dict[Any, None] = {}  # ordered and distinct; unhashable values raise, as Panther's
+    if _is_list(value):
+        for item in value:
+            walked = _deep_walk(item, keys, default, return_val)
+            if walked is None:
+                continue
+            for each in walked if _is_list(walked) else (walked,):
+                found[each] = None
+    values = list(found)
+    if not values:
+        return default
+    # An unknown ``return_val`` gives the text "all": Panther's own lookup does.
+    return {"first": values[0], "last": values[-1],
+            "all": values[0] if len(values) == 1 else values}.get(return_val, "all")
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
+def _empty_list(value: Any) -> bool:
+    """A list with nothing but (nested) empty lists in it."""
+    return _is_list(value) and all(_empty_list(item) for item in value)
+
+
+adopt("panther_core.enriched_event", "PantherEvent", PantherEvent)

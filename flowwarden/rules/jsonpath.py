@@ -52,6 +52,40 @@ def find(data: Any, path: str) -> Any:
     return matches[0] if len(matches) == 1 else matches
 
 
+def find_paths(data: Any, path: str) -> list[str]:
+    """Where ``path`` (a JSONPath, or a data model's plain key) matches in ``data``, each as
+    Panther's JSONPath library (the version its test tool pins) prints a match's full path: the
+    steps joined by ``.``, keys bare, list positions as ``[i]`` (``$.a.l[*].x`` matches
+    ``a.l.[0].x``, ...). Keys with a None value match, as they do there.
+
+    >>> find_paths({"a": {"l": [{"x": 1}, {"y": 2}]}}, "$.a.l[*].x")
+    ['a.l.[0].x']
+    """
+    steps = parse_path(path) if path.startswith("$") else (path,)  # as DataModel.resolve
+    current: list[tuple[str, Any]] = [("", data)]
+    for step in steps:
+        nxt: list[tuple[str, Any]] = []
+        for where, value in current:
+            nxt.extend((f"{where}.{name}" if where else name, child)
+                       for name, child in _children(value, step))
+        current = nxt
+    return [where for where, _ in current]
+
+
+def _children(value: Any, step: Any) -> list[tuple[str, Any]]:
+    """The (printed step, value) pairs ``step`` reaches from ``value``."""
+    listed = isinstance(value, Sequence) and not isinstance(value, str)
+    if step is _WILDCARD:
+        if isinstance(value, Mapping):
+            return [(str(k), v) for k, v in value.items()]
+        return [(f"[{i}]", v) for i, v in enumerate(value)] if listed else []
+    if isinstance(step, int):
+        if listed and -len(value) <= step < len(value):
+            return [(f"[{step}]", value[step])]
+        return []
+    return [(step, value[step])] if isinstance(value, Mapping) and step in value else []
+
+
 def _walk(data: Any, steps: tuple[Any, ...]) -> list[Any]:
     current = [data]
     for step in steps:

@@ -9,7 +9,7 @@ from the pack and recorded in ``Pack.replaced``. A directory given alone loads o
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,10 @@ from flowwarden.errors import ConfigError, FlowwardenError, Location, RuleLoadEr
 from flowwarden.rules.constants import like
 from flowwarden.rules.datamodel import DataModel, FieldMapping
 from flowwarden.rules.event import PantherEvent
+from flowwarden.rules.kinds import Policy, ScheduledRule
 from flowwarden.rules.modules import HelperFinder, config_module, exec_module
 from flowwarden.rules.rule import SEVERITIES, Rule, RuleTest
+from flowwarden.rules.simple import SimpleRule, check_inline_filters, compile_simple
 from flowwarden.yamlfile import load_yaml
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
@@ -30,17 +32,19 @@ BUILTIN_PACKS = {"default": PACKS_DIR / "default", "tuned": PACKS_DIR / "tuned"}
 BUILTIN_LAYERS: dict[str, tuple[str, ...]] = {"default": ("default",),
                                                "tuned": ("default", "tuned")}
 SKIPPED_TYPES = {
-    "policy": "policies evaluate cloud resources, not log events",
-    "scheduled_rule": "scheduled rules run on a data lake query's results",
     "scheduled_query": "scheduled queries run in a data lake",
     "saved_query": "saved queries run in a data lake",
-    "correlation_rule": "correlation rules need Panther's correlation backend",
+    "correlation_rule": "correlation rules need Panther's correlation backend (PAT runs their "
+                        "tests remotely, on Panther)",
     "lookup_table": "lookup tables are not supported yet",
     "pack": "packs are bundles for Panther's console",
     "derived": "derived rules are not supported yet",
-    "simple_rule": "YAML detections are not supported yet",
 }
-IGNORED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".github"}
+DETECTION_TYPES = ("rule", "scheduled_rule", "policy")
+# Panther's test tool, run at a repository's root, reads only its content directories: the
+# example files under templates/ are not detections.
+IGNORED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".github", "templates"}
+Selector = Callable[[Mapping[str, Any]], bool]
 
 
 @dataclass
@@ -107,10 +111,16 @@ def resolve_pack_paths(names: Sequence[str]) -> list[Path]:
     return paths
 
 
-def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = None) -> Pack:
-    """Load every analysis file under `paths`; problems are collected, never raised."""
+def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = None,
+              select: Selector | None = None) -> Pack:
+    """Load every analysis file under `paths`; problems are collected, never raised.
+
+    ``select``, given an analysis file's YAML, says whether to load it at all: what it leaves
+    out is neither loaded, skipped nor a problem. Helpers and data models always load, as
+    Panther's test tool does with filters.
+    """
     pack = Pack(config=config or default_config(), paths=[str(p) for p in paths])
-    docs = [(p, d) for p, d in _analysis_files([Path(p) for p in paths], pack)]
+    docs = [(p, d) for p, d in _analysis_files([Path(p) for p in paths], pack, select)]
     helpers = _helper_paths(docs, pack)
     builtin_helpers = {p.stem: p for p in (BUILTIN_PACKS["default"] / "global_helpers").glob("*.py")}
     HelperFinder(
@@ -124,8 +134,8 @@ def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = N
                 model = _load_data_model(path, doc)
                 if model.enabled:
                     pack.data_models.update({lt: model for lt in model.log_types})
-            elif kind == "rule":
-                pack.rules.append(_load_rule(path, doc, pack.config))
+            elif kind in DETECTION_TYPES:
+                pack.rules.append(_load_detection(path, doc, pack.config))
             elif kind == "global":
                 _require(doc, path, ("GlobalID", "Filename"))
         except ConfigError:
@@ -150,7 +160,8 @@ def _helper_paths(docs: Sequence[tuple[Path, dict[str, Any]]], pack: Pack) -> di
     return helpers
 
 
-def _analysis_files(roots: Sequence[Path], pack: Pack) -> Iterator[tuple[Path, dict[str, Any]]]:
+def _analysis_files(roots: Sequence[Path], pack: Pack, select: Selector | None = None
+                    ) -> Iterator[tuple[Path, dict[str, Any]]]:
     for root in roots:
         files = [root] if root.is_file() else sorted(_yaml_files(root))
         for path in files:
@@ -162,9 +173,11 @@ def _analysis_files(roots: Sequence[Path], pack: Pack) -> Iterator[tuple[Path, d
             if not isinstance(doc, dict) or "AnalysisType" not in doc:
                 continue
             kind = str(doc["AnalysisType"])
+            if select is not None and kind not in ("global", "datamodel") and not select(doc):
+                continue
             if kind in SKIPPED_TYPES:
                 pack.skipped.append((str(path), f"AnalysisType {kind}: {SKIPPED_TYPES[kind]}"))
-            elif kind not in ("rule", "datamodel", "global"):
+            elif kind not in (*DETECTION_TYPES, "datamodel", "global"):
                 pack.problems.append(RuleLoadError(f"unknown AnalysisType {kind!r}", Location(str(path))))
             else:
                 yield path, doc
@@ -191,12 +204,12 @@ def _python_path(path: Path, doc: dict[str, Any]) -> Path:
     return target
 
 
-def _log_types(doc: dict[str, Any], path: Path) -> tuple[str, ...]:
-    log_types = doc.get("LogTypes")
+def _log_types(doc: dict[str, Any], path: Path, key: str = "LogTypes") -> tuple[str, ...]:
+    log_types = doc.get(key)
     if not isinstance(log_types, list) or not log_types or not all(
         isinstance(t, str) and t for t in log_types
     ):
-        raise RuleLoadError("LogTypes must be a non-empty list of log type names", Location(str(path)))
+        raise RuleLoadError(f"{key} must be a non-empty list of names", Location(str(path)))
     return tuple(log_types)
 
 
@@ -224,9 +237,24 @@ def _load_data_model(path: Path, doc: dict[str, Any]) -> DataModel:
                      bool(doc.get("Enabled", True)), module)
 
 
-def _load_rule(path: Path, doc: dict[str, Any], config: Config) -> Rule:
-    _require(doc, path, ("RuleID", "Filename", "LogTypes", "Severity", "Enabled"))
-    rule_id = str(doc["RuleID"])
+# Per analysis type: its id key, the key naming what it runs on, and its matcher function.
+KIND_KEYS = {
+    "rule": ("RuleID", "LogTypes", "rule"),
+    "scheduled_rule": ("RuleID", "ScheduledQueries", "rule"),
+    "policy": ("PolicyID", "ResourceTypes", "policy"),
+}
+KIND_CLASSES: dict[str, type[Rule]] = {"rule": Rule, "scheduled_rule": ScheduledRule,
+                                       "policy": Policy}
+
+
+def _load_detection(path: Path, doc: dict[str, Any], config: Config) -> Rule:
+    """A rule, scheduled rule or policy: Python (``Filename``) or YAML (``Detection``)."""
+    kind = str(doc["AnalysisType"])
+    id_key, targets_key, matcher = KIND_KEYS[kind]
+    simple = "Detection" in doc and "Filename" not in doc
+    _require(doc, path, (id_key, targets_key, "Severity", "Enabled",
+                         *(() if simple else ("Filename",))))
+    rule_id = str(doc[id_key])
     severity = str(doc["Severity"])
     canonical = {s.upper(): s for s in SEVERITIES}.get(severity.upper())
     if canonical is None:
@@ -234,16 +262,25 @@ def _load_rule(path: Path, doc: dict[str, Any], config: Config) -> Rule:
                             Location(str(path)))
     if not isinstance(doc["Enabled"], bool):
         raise RuleLoadError(f"{rule_id}: Enabled must be true or false", Location(str(path)))
-    source_path = _python_path(path, doc)
-    module = exec_module(source_path)
-    if not callable(getattr(module, "rule", None)):
-        raise RuleLoadError(f"{rule_id}: no rule(event) function", Location(str(source_path)))
+    cls: type[Rule] = KIND_CLASSES[kind]
+    extra: dict[str, Any] = {}
+    if simple:
+        compiled = compile_simple(doc, path)
+        cls, module, source_path, source = SimpleRule, compiled.module, path, compiled.source
+        extra["condition"] = compiled.condition
+    else:
+        source_path = _python_path(path, doc)
+        module = exec_module(source_path)
+        if not callable(getattr(module, matcher, None)):
+            raise RuleLoadError(f"{rule_id}: no {matcher}() function", Location(str(source_path)))
+        check_inline_filters(doc, path)
+        source = source_path.read_text(encoding="utf-8")
     _apply_constants(module, config.rule_constants.get(rule_id, {}), rule_id, config)
-    return Rule(
+    return cls(
         id=rule_id,
         yaml_path=str(path),
         source_path=str(source_path),
-        log_types=_log_types(doc, path),
+        log_types=_log_types(doc, path, targets_key),
         severity=canonical,
         enabled=doc["Enabled"],
         display_name=str(doc.get("DisplayName") or ""),
@@ -258,7 +295,8 @@ def _load_rule(path: Path, doc: dict[str, Any], config: Config) -> Rule:
         tests=_tests(doc, path),
         replaces=_replaces(doc, path),
         module=module,
-        source=source_path.read_text(encoding="utf-8"),
+        source=source,
+        **extra,
     )
 
 
@@ -296,14 +334,17 @@ def _tests(doc: dict[str, Any], path: Path) -> tuple[RuleTest, ...]:
     tests = []
     for index, raw in enumerate(doc.get("Tests") or (), start=1):
         where = Location(str(path))
-        if not isinstance(raw, dict) or "Log" not in raw or "ExpectedResult" not in raw:
+        # Policies' tests give a Resource; Panther's test tool takes it before Log.
+        data_key = "Resource" if isinstance(raw, dict) and "Resource" in raw else "Log"
+        if not isinstance(raw, dict) or data_key not in raw or "ExpectedResult" not in raw:
             raise RuleLoadError(f"test #{index} needs Name, Log and ExpectedResult", where)
-        if not isinstance(raw["Log"], dict) or not isinstance(raw["ExpectedResult"], bool):
-            raise RuleLoadError(f"test #{index}: Log must be a mapping, ExpectedResult a bool", where)
+        if not isinstance(raw[data_key], dict) or not isinstance(raw["ExpectedResult"], bool):
+            raise RuleLoadError(f"test #{index}: {data_key} must be a mapping, ExpectedResult a bool",
+                                where)
         mocks = tuple((str(m["objectName"]), m.get("returnValue")) for m in raw.get("Mocks") or ()
                       if isinstance(m, dict) and "objectName" in m)
         tests.append(RuleTest(str(raw.get("Name", f"test #{index}")), raw["ExpectedResult"],
-                              raw["Log"], mocks))
+                              raw[data_key], mocks))
     return tuple(tests)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -13,6 +13,7 @@ from flowwarden.rules.immutable import thaw
 SEVERITIES = ("Info", "Low", "Medium", "High", "Critical")
 MAX_TITLE = 1000
 MAX_DEDUP = 1000
+# The order Panther runs them in is ``Rule.alert_fields``'s, not this one's.
 ALERT_FUNCTIONS = (
     "title", "dedup", "severity", "alert_context", "description", "reference", "runbook",
     "destinations", "unique",
@@ -62,9 +63,9 @@ class Rule:
         return fn if callable(fn) else None
 
     def evaluate(self, event: PantherEvent, keys_only: bool = False) -> RuleResult:
-        """Run rule() and, on a match only, the alert-time functions (with ``keys_only``, only
-        those that group matches: ``dedup``, ``unique``, and ``title`` when dedup needs it);
-        exceptions become errors."""
+        """Run rule() and, on a match only, the alert-time functions in Panther's order (with
+        ``keys_only``, only those that group matches: ``dedup``, ``unique``, and ``title`` when
+        the rule has no ``dedup``); exceptions become errors."""
         result = RuleResult(self.id)
         try:
             matched = self.function("rule")(event)  # type: ignore[misc]
@@ -75,56 +76,85 @@ class Rule:
             result.errors["rule"] = f"rule() returned {type(matched).__name__}, expected bool"
             return result
         result.matched = matched
-        if matched:
+        if matched and keys_only:
             self.match_keys(event, result)
-            result.keys_only = keys_only
-            if not keys_only:
-                self.alert_fields(event, result)
+            result.keys_only = True
+        elif matched:
+            self.alert_fields(event, result, keys=True)
         return result
 
     def evaluate_match(self, event: PantherEvent, keys_only: bool = False) -> RuleResult:
         """The result for an event a compiled condition proved to match: alert functions only."""
         result = RuleResult(self.id, matched=True, keys_only=keys_only)
-        self.match_keys(event, result)
-        if not keys_only:
-            self.alert_fields(event, result)
+        if keys_only:
+            self.match_keys(event, result)
+        else:
+            self.alert_fields(event, result, keys=True)
         return result
 
     def match_keys(self, event: PantherEvent, result: RuleResult) -> None:
-        """What groups a match into an alert: the dedup string (falling back to the title, then
-        ``defaultDedupString:<id>``) and the ``unique`` value. Run on every match."""
-        dedup = self._call("dedup", event, result)
-        text = None if dedup is None else str(dedup)
-        if not text:
-            self._title(event, result)
-        result.dedup = dedup_string(self.id, text, result.title)
+        """What groups a match into an alert: the dedup string and the ``unique`` value. Run on
+        every match."""
+        self._dedup(event, result)
+        self._unique(event, result)
+
+    def _dedup(self, event: PantherEvent, result: RuleResult) -> None:
+        """Panther's dedup string: ``dedup()``'s text where the rule defines it (an empty
+        text, None or an error give ``defaultDedupString:<id>``, not the title), else the
+        title, else ``defaultDedupString:<id>``."""
+        if self.function("dedup") is not None:
+            dedup = self._call("dedup", event, result)
+            result.dedup = dedup_string(self.id, None if dedup is None else str(dedup), None)
+            return
+        self._title(event, result)
+        result.dedup = dedup_string(self.id, None, result.title)
+
+    def _unique(self, event: PantherEvent, result: RuleResult) -> None:
         unique = self._call("unique", event, result)
         if unique is not None:
             result.unique = str(unique)
 
-    def alert_fields(self, event: PantherEvent, result: RuleResult) -> dict[str, str]:
-        """The alert's own values: title, severity, context, description, reference, runbook,
-        destinations. Run once per alert, on its first event (and on every match by
-        ``evaluate``, as Panther's test tool does). Returns the errors these functions added."""
+    def alert_fields(self, event: PantherEvent, result: RuleResult,
+                     keys: bool = False) -> dict[str, str]:
+        """The alert's own values: title, description, reference, severity, runbook,
+        destinations, context; with ``keys``, the dedup string and ``unique`` too. They run in
+        the order Panther runs them (title, description, reference, severity, runbook,
+        destinations, dedup, alert_context, unique), which a rule whose functions share state
+        can tell. Run once per alert, on its first event (and on every match by ``evaluate``,
+        as Panther's test tool does). Returns the errors these functions added."""
         known = set(result.errors)
         self._title(event, result)
+        for name in ("description", "reference"):
+            self._text(name, event, result)
         result.severity = self._severity(self._call("severity", event, result), result)
-        context = self._call("alert_context", event, result)
-        if context is not None and not isinstance(context, dict):
-            result.errors["alert_context"] = (
-                f"alert_context() returned {type(context).__name__}, expected dict"
-            )
-            context = None
-        result.alert_context = thaw(context) if context is not None else None
-        for name in ("description", "reference", "runbook"):
-            value = self._call(name, event, result)
-            if value is not None:
-                setattr(result, name, str(value))
+        self._text("runbook", event, result)
         destinations = self._call("destinations", event, result)
         if destinations is not None:
             result.destinations = [str(d) for d in destinations]
+        if keys:
+            self._dedup(event, result)
+        result.alert_context = self._context(event, result)
+        if keys:
+            self._unique(event, result)
         result.keys_only = False
         return {name: error for name, error in result.errors.items() if name not in known}
+
+    def _text(self, name: str, event: PantherEvent, result: RuleResult) -> None:
+        value = self._call(name, event, result)
+        if value is not None:
+            setattr(result, name, str(value))
+
+    def _context(self, event: PantherEvent, result: RuleResult) -> dict[str, Any] | None:
+        """``alert_context()`` as a plain dict: Panther takes any mapping (a ``PantherEvent``,
+        an immutable dict of the event's) and serializes it."""
+        context = self._call("alert_context", event, result)
+        if context is None:
+            return None
+        if not isinstance(context, Mapping):
+            result.errors["alert_context"] = (
+                f"alert_context() returned {type(context).__name__}, expected a mapping")
+            return None
+        return thaw(context)
 
     def alert_values(self, result: RuleResult, values: dict[str, Any]) -> bool:
         """Fill ``result`` as ``alert_fields`` would, from the values of the rule's other alert
@@ -185,9 +215,11 @@ def _level(text: str) -> str | None:
 
 
 def dedup_string(rule_id: str, dedup: str | None, title: str | None) -> str:
-    """What groups a match into an alert: ``dedup()``'s text, else the title, else
-    ``defaultDedupString:<rule id>`` (each as ``str()`` of what the function returned, None
-    for None; the title already cut to ``MAX_TITLE``)."""
+    """What groups a match into an alert: ``dedup``, else ``title``, else
+    ``defaultDedupString:<rule id>``. Pass the dedup text of a rule that defines ``dedup()``
+    (with no title: Panther never falls back to the title then), or the title of one that does
+    not (``str()`` of what the function returned, None for None; the title already cut to
+    ``MAX_TITLE``)."""
     if dedup:
         return dedup[:MAX_DEDUP]
     if title:

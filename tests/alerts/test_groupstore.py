@@ -13,8 +13,10 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flowwarden.alerts.formats import ALERT_FORMATS
+from flowwarden.alerts.formats.jsonl import alert_json, dumps
 from flowwarden.alerts.grouping import AlertGrouper, MatchColumns, OrderKey, micros
-from flowwarden.alerts.groupstore import SqlGrouper
+from flowwarden.alerts.groupstore import JOINED_SAMPLES, SqlGrouper, sample_json
 from flowwarden.alerts.model import alert_id
 from flowwarden.rules.rule import RuleResult
 from flowwarden.runs.backtest import rule_summary
@@ -75,7 +77,8 @@ batches = st.lists(st.tuples(st.sampled_from(["s3://b/one.gz", "s3://b/two.gz"])
                              st.lists(match, max_size=25)), min_size=1, max_size=5)
 
 
-def feed(grouper: Any, plan: list[tuple[str, list[dict[str, Any]]]]) -> None:
+def feed(grouper: Any, plan: list[tuple[str, list[dict[str, Any]]]],
+         rendered: bool = False) -> None:
     """Each batch as a scanner hands it over: compiled matches per rule without records (then
     ``fill``), the others one by one with their records, then ``end_batch``."""
     offsets: dict[str, int] = {}
@@ -95,6 +98,10 @@ def feed(grouper: Any, plan: list[tuple[str, list[dict[str, Any]]]]) -> None:
                 unique=pa.array([rows[i]["unique"] for i in chosen], type=pa.string())
                 if rule.has_unique else None,
                 title=pa.array([None] * len(chosen), type=pa.string()))
+            if rendered:
+                picks = grouper.wanted(rule, columns, source, offset)
+                grouper.add_rendered(picks, *_rendered(rule.id, [records[r] for r in picks.rows]))
+                continue
             for row, result, key in grouper.add_matches(rule, columns, source, offset):
                 assert not result.title and result.keys_only
                 wanted[key] = records[row]
@@ -114,6 +121,10 @@ def feed(grouper: Any, plan: list[tuple[str, list[dict[str, Any]]]]) -> None:
         grouper.end_batch()
 
 
+def encoded(alerts: Any) -> str:
+    return ALERT_FORMATS["jsonl"].encode(alerts).decode()
+
+
 def record(m: dict[str, Any], position: int) -> dict[str, Any]:
     when = T0 + timedelta(minutes=m["minute"], seconds=m["second"])
     return {"p_event_time": when, "n": position, "dstPort": None if m["empty"] else 53,
@@ -121,7 +132,7 @@ def record(m: dict[str, Any], position: int) -> dict[str, Any]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=batches, max_samples=st.sampled_from([0, 1, 3]))
+@given(plan=batches, max_samples=st.sampled_from([0, 1, 3, JOINED_SAMPLES + 2]))
 def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
     reference_calls, calls = Completions(), Completions()
     reference = AlertGrouper(max_samples, reference_calls)
@@ -133,6 +144,9 @@ def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
     assert len(found) == len(expected)
     assert [a.to_dict() for a in found] == [a.to_dict() for a in expected]
     assert calls.calls == reference_calls.calls  # the same first events, once per alert
+    written = b"".join(found.json_lines()).decode()
+    assert written == "".join(alert_json(a) + "\n" for a in expected)
+    assert written == encoded(found)  # the JSONL format writes the query's lines
     assert [a.to_dict() for a in found] == [a.to_dict() for a in found]  # walked again
     assert sorted((a.id, a.event_count, a.last_event_time) for a in expected) == list(
         found.identities())
@@ -177,3 +191,26 @@ def test_groups_below_the_threshold_give_no_alert_and_no_completion():
              "compiled": True, "ready": False, "empty": False} for m in (0, 1)]
     feed(grouper, [("mem", rows)])
     assert len(grouper.collect()) == 0 and calls.calls == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=batches, max_samples=st.sampled_from([0, 1, 3, JOINED_SAMPLES + 2]))
+def test_picks_rendered_in_the_query_give_the_same_alert_lines(plan, max_samples):
+    """Compiled picks handed over as ``Rendered`` (sample JSON and alert values, no record)
+    write the lines that records completed in Python write."""
+    reference = AlertGrouper(max_samples, Completions())
+    feed(reference, plan)
+    grouper = SqlGrouper(max_samples, Completions())
+    feed(grouper, plan, rendered=True)
+    expected = reference.collect()
+    found = grouper.collect()
+    assert encoded(found) == "".join(alert_json(a) + "\n" for a in expected)
+    assert [alert_json(a) for a in found] == [alert_json(a) for a in expected]
+
+
+def _rendered(rule_id: str, records: list[dict[str, Any]]) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """What ``Completions`` sets, as the query renders it: samples and alert values."""
+    contexts = [{"n": r["n"], "when": r["p_event_time"], "tags": ("x", r["n"])} for r in records]
+    return pa.array([sample_json(r) for r in records], pa.string()), {
+        "title": pa.array([f"{rule_id} saw {r['n']}" for r in records]),
+        "context": pa.array([dumps(c) for c in contexts], pa.string())}

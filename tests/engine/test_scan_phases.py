@@ -4,11 +4,14 @@ statistics must be exactly those of a full read (and of the python engine)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flowwarden.alerts.formats import ALERT_FORMATS
+from flowwarden.alerts.formats.jsonl import alert_json
 from flowwarden.engine.scan import Scanner
 from flowwarden.errors import LogFormatError
 from flowwarden.logic.extract import extract_rule
@@ -33,8 +36,10 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def outcome(scanner: Scanner, batches: Any) -> dict[str, Any]:
     result = scanner.scan(batches)
     alerts = []
-    for alert in result.alerts:
-        data = alert.to_dict()
+    written = ALERT_FORMATS["jsonl"].encode(result.alerts).decode().splitlines()
+    for alert, line in zip(result.alerts, written, strict=True):
+        assert alert_json(alert) == line  # as an Alert or as the line the query wrote
+        data = json.loads(line)
         data["samples"] = [{k: v for k, v in s.items() if k != "p_parse_time"}
                            for s in data.get("samples") or []]
         alerts.append(data)

@@ -59,7 +59,9 @@ def test_compile_pack_plans_every_rule_and_log_type(pack, compiled):
     assert set(compiled.plans) == {(r.id, lt) for r in pack.rules for lt in r.log_types}
     assert all(plan.exact for plan in compiled.plans.values())
     dns = compiled.plans[("AWS.VPC.UnapprovedOutboundDNS", OCSF)]
-    assert Field(("dst_endpoint", "port")) in [getattr(n, "operand", None) for n in dns.condition.operands]
+    # the data model's path, looked up by its exact names
+    port = Field(("dst_endpoint", "port"), exact=True)
+    assert port in [getattr(n, "operand", None) for n in dns.condition.operands]
     assert compiled.extractions["AWS.VPC.UnapprovedOutboundDNS"].status == "full"
 
 

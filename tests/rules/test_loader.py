@@ -12,7 +12,7 @@ from tests.conftest import FIXTURES
 def test_panther_layout_tree_runs_unchanged():
     pack = load_pack([FIXTURES / "panther_tree"])
     assert pack.problems == []
-    assert [r.id for r in pack.rules] == ["Fixture.VPC.InternalTelnet"]
+    assert [r.id for r in pack.rules] == ["Fixture.Policy", "Fixture.VPC.InternalTelnet"]
     assert pack.data_models["AWS.VPCFlow"].id == "Standard.AWS.VPCFlow"
     report = run_tests(pack)
     assert (report.passed, report.failed) == (3, 0)
@@ -21,7 +21,7 @@ def test_panther_layout_tree_runs_unchanged():
 def test_other_analysis_types_are_skipped_with_a_reason():
     pack = load_pack([FIXTURES / "panther_tree"])
     kinds = sorted(reason.split(":")[0] for _, reason in pack.skipped)
-    assert kinds == ["AnalysisType pack", "AnalysisType policy", "AnalysisType scheduled_query"]
+    assert kinds == ["AnalysisType pack", "AnalysisType scheduled_query"]
 
 
 def test_broken_rules_are_reported_with_their_path_and_others_still_load():

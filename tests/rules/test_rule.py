@@ -117,13 +117,13 @@ def test_each_alert_function_error_is_captured_and_the_alert_still_fires(tmp_pat
     assert result.dedup  # a dedup string always exists
 
 
-def test_alert_context_must_be_a_dict(tmp_path):
+def test_alert_context_must_be_a_mapping(tmp_path):
     pack, rule = make_rule(tmp_path, """
         def rule(e): return True
         def alert_context(e): return ["not", "a", "dict"]
     """)
     result = rule.evaluate(pack.event(EVENT))
-    assert result.alert_context is None and "expected dict" in result.errors["alert_context"]
+    assert result.alert_context is None and "expected a mapping" in result.errors["alert_context"]
 
 
 def test_threshold_and_dedup_period_are_read(tmp_path):

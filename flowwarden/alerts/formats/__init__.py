@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from typing import Protocol
 
-from flowwarden.alerts.formats.jsonl import alert_json
+from flowwarden.alerts.formats.jsonl import JsonLines, alert_json
 from flowwarden.alerts.formats.ocsf import finding_json, write_ocsf_parquet
 from flowwarden.alerts.model import Alert
 
@@ -40,6 +40,10 @@ class AlertFormat:
 
 def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryOut], int]:
     def write(alerts: Iterable[Alert], out: BinaryOut) -> int:
+        if render is alert_json and isinstance(alerts, JsonLines):
+            for chunk in alerts.json_lines():
+                out.write(chunk)
+            return len(alerts) if isinstance(alerts, Sized) else 0
         count = 0
         for alert in alerts:
             out.write((render(alert) + "\n").encode("utf-8"))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 from flowwarden.alerts.model import Alert
 
@@ -38,6 +38,16 @@ def jsonable(value: Any) -> Any:
 
 
 FIELDS = tuple(f.name for f in fields(Alert))
+TIMES = ("window_start", "first_event_time", "last_event_time")
+
+
+@runtime_checkable
+class JsonLines(Protocol):
+    """Alerts that can write their own ``alert_json`` lines (``groupstore.AlertTable``: from
+    its query, no Python object per alert)."""
+
+    def json_lines(self) -> Iterable[bytes]:
+        """Every alert's ``alert_json`` and a newline, UTF-8, in order, in chunks."""
 # Values the C encoder writes itself, as ``jsonable`` would hand them to it.
 NATIVE = (str, int, float, bool, type(None))
 
@@ -49,6 +59,20 @@ def alert_json(alert: Alert) -> str:
     data = {name: getattr(alert, name) for name in FIELDS}
     data["alert_context"] = jsonable(alert.alert_context)
     return json.dumps(data, sort_keys=True, ensure_ascii=False, default=_encodable)
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value as ``alert_json`` writes it inside an alert."""
+    return json.dumps(jsonable(value), sort_keys=True, ensure_ascii=False)
+
+
+def alert_from_json(text: str) -> Alert:
+    """The ``Alert`` an ``alert_json`` line holds (times as datetimes; samples and context as
+    the JSON values written, so times inside them as text)."""
+    data = json.loads(text)
+    for name in TIMES:
+        data[name] = datetime.fromisoformat(data[name])
+    return Alert(**data)
 
 
 def _encodable(value: Any) -> Any:

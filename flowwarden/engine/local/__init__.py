@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.alerts.grouping import MatchColumns, micros, time_value
+from flowwarden.alerts.groupstore import Wanted
 from flowwarden.engine.scan import BatchLike, Evaluation, Results, full_rows
 from flowwarden.errors import UsageError
 from flowwarden.logs.pyrecords import to_records
@@ -27,7 +28,7 @@ EVENT_TIME = "p_event_time"
 JSON_VALUES = ("alert_context", "destinations")  # the compiled values given as JSON text
 # Complete records are loaded, converted and handed over this many rows at a time, so that a
 # batch where most rows match never holds all of its records as Python objects at once.
-RECORD_CHUNK = 16384
+RECORD_CHUNK = 65536
 
 
 class PythonEvaluation:
@@ -77,52 +78,81 @@ class CompiledEvaluation:
 
         verdicts = evaluate_batch(self.compiled, item.batch, item.log_type)
         chosen = [(rule, verdicts[rule.id]) for rule in rules if rule.id in verdicts]
-        wanted: list[tuple[Rule, list[tuple[int, RuleResult]]]] = []
+        wanted: list[Wanted] = []
         python_keys: list[tuple[Rule, np.ndarray]] = []
         for rule, verdict in chosen:
             if len(verdict.match):
-                firsts, asked = self._compiled_matches(item, rule, verdict.match, results)
-                wanted.append((rule, firsts))
-                python_keys.append((rule, asked))
+                columns, asked = self._compiled_matches(item, rule, verdict.match)
+                wanted.append(results.wanted(rule, columns))
+                python_keys.append((rule, verdict.match[asked]))
         ask = [(rule, v.python, True) for rule, v in chosen if len(v.python)]
         ask += [(rule, rows, False) for rule, rows in python_keys if len(rows)]
-        needed = [rows for _, rows, _ in ask]
-        needed += [np.array([row for row, _ in firsts], dtype=np.int64) for _, firsts in wanted]
+        needed = [rows for _, rows, _ in ask] + [w.rows for w in wanted]
         if not any(len(rows) for rows in needed):
             return 0
         positions = np.unique(np.concatenate(needed))
-        firsts_at = [(rule, np.array([row for row, _ in firsts], dtype=np.int64), firsts)
-                     for rule, firsts in wanted]
         for start in range(0, len(positions), RECORD_CHUNK):
             part = positions[start:start + RECORD_CHUNK]
             low, high = part[0], part[-1]  # ``positions`` is sorted: a chunk is a row range
             full = full_rows(item, part)
-            for rule, rows, firsts in firsts_at:
-                inside = np.flatnonzero((rows >= low) & (rows <= high)).tolist()
-                self._compiled_alert_values(item.log_type, full, part, rule,
-                                            [firsts[i] for i in inside])
-            records = to_records(full)
+            samples = self.compiled.evaluator.samples(full) if results.renders else None
+            # records as Python objects only where Python runs or a pick was not rendered
+            pending = [rows[(rows >= low) & (rows <= high)] for _, rows, _ in ask]
+            firsts: list[tuple[Rule, list[tuple[int, RuleResult]]]] = []
+            for every in wanted:
+                inside = every.take(np.flatnonzero((every.rows >= low) & (every.rows <= high)))
+                if samples is not None:
+                    inside = self._render(item.log_type, full, part, inside, samples, results)
+                firsts.append((inside.rule, results.want(inside)))
+                pending.append(inside.rows)
+            python = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *pending]))
+            chunk = full.take(pa.array(np.searchsorted(part, python), type=pa.int64()))
+            if samples is None:
+                for rule, picks in firsts:
+                    self._compiled_alert_values(item.log_type, chunk, python, rule, picks)
+            records = to_records(chunk)
             for rule, rows, whole in ask:
                 rows = rows[(rows >= low) & (rows <= high)]
-                for row, at in zip(rows.tolist(), np.searchsorted(part, rows).tolist(),
+                for row, at in zip(rows.tolist(), np.searchsorted(python, rows).tolist(),
                                    strict=True):
                     record = records[at]
                     event = self.pack.event(record)
                     result = (rule.evaluate(event, keys_only=True) if whole
                               else rule.evaluate_match(event, keys_only=True))
                     results(rule, result, row, record)
-            results.fill(dict(zip(part.tolist(), records, strict=True)))
+            results.fill(dict(zip(python.tolist(), records, strict=True)))
         return sum(len(rows) for _, rows, whole in ask if whole)
 
-    def _compiled_matches(self, item: BatchLike, rule: Rule, rows: np.ndarray, results: Results
-                          ) -> tuple[list[tuple[int, RuleResult]], np.ndarray]:
-        """Hand over the matches at ``rows`` whose keys the query computes; returns (the rows
-        whose record is wanted, with their results; rows whose keys need Python)."""
+    def _compiled_matches(self, item: BatchLike, rule: Rule, rows: np.ndarray
+                          ) -> tuple[MatchColumns, np.ndarray]:
+        """The matches at ``rows`` whose keys the query computes, and a mask of the rows whose
+        keys need Python."""
         from flowwarden.engine.local.vectorized import match_key_table
 
         keys = match_key_table(self.compiled, item.batch, item.log_type, rule.id, rows)
-        columns, asked = match_columns(rule.id, rows, keys, _event_micros(item.batch, rows))
-        return results.matches(rule, columns), rows[asked]
+        return match_columns(rule.id, rows, keys, _event_micros(item.batch, rows))
+
+    def _render(self, log_type: str, full: pa.RecordBatch, positions: np.ndarray,
+                wanted: Wanted, samples: pa.Array, results: Results) -> Wanted:
+        """Hand over rendered the wanted matches whose alert functions all compiled (``full``:
+        the complete records of batch rows ``positions``; ``samples``: those rows as sample
+        JSON); returns the others, whose alert functions run in Python."""
+        from flowwarden.engine.local.vectorized import alert_value_table
+
+        at = np.searchsorted(positions, wanted.rows)
+        table = alert_value_table(self.compiled, full, log_type, wanted.rule.id, at)
+        sample = samples.take(pa.array(at, type=pa.int64()))
+        python = ~np.asarray(sample.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        fields = {"title": wanted.title}
+        if table is not None:
+            python |= _flags(table)
+            fields, odd = first_fields(wanted.rule, wanted.title, table)
+            python |= odd
+        done = np.flatnonzero(~python)
+        keep = pa.array(done, type=pa.int64())
+        results.rendered(wanted.take(done), sample.take(keep),
+                         {name: column.take(keep) for name, column in fields.items()})
+        return wanted.take(np.flatnonzero(python))
 
     def _compiled_alert_values(self, log_type: str, full: pa.RecordBatch, positions: np.ndarray,
                                rule: Rule, firsts: list[tuple[int, RuleResult]]) -> None:
@@ -146,11 +176,62 @@ class CompiledEvaluation:
                 rule.alert_values(result, values)
 
 
+def _flags(table: pa.Table) -> np.ndarray:
+    """Rows where any alert function needs Python (its ``:python`` column)."""
+    flags = np.zeros(table.num_rows, dtype=bool)
+    for name in table.column_names:
+        if name.endswith(":python"):
+            flags |= np.asarray(table.column(name).combine_chunks().cast(pa.bool_())
+                                .fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return flags
+
+
+def first_fields(rule: Rule, title_key: pa.Array, table: pa.Table
+                 ) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """A first event's own alert values (``groupstore.FIELDS``) from the compiled alert
+    functions' columns, as ``Rule.alert_values`` sets them; and the rows where it would refuse
+    them (a severity that names no level), which Python must run."""
+    def column(name: str) -> pa.Array | None:
+        if name not in table.column_names:
+            return None
+        return table.column(name).combine_chunks().cast(pa.string())
+
+    odd = np.zeros(table.num_rows, dtype=bool)
+    fields: dict[str, pa.Array] = {}
+    title = column("title")
+    fields["title"] = title_key if title is None else pc.if_else(
+        title_key.is_valid(), title_key, pc.utf8_slice_codeunits(title, 0, MAX_TITLE))
+    severity = column("severity")
+    if severity is not None:  # few distinct texts: each one's level found once, as Python does
+        texts = pc.unique(severity.drop_null()).to_pylist()
+        levels = []
+        for text in texts:
+            result = RuleResult(rule.id)
+            levels.append(result.severity if rule.alert_values(result, {"severity": text})
+                          else None)
+        found = pa.array(levels, pa.string()).take(
+            pc.index_in(severity, value_set=pa.array(texts, pa.string())))
+        odd |= np.asarray(pc.and_(severity.is_valid(), found.is_null())
+                          .to_numpy(zero_copy_only=False), dtype=bool)
+        fields["severity"] = found
+    for name, source in (("context", "alert_context"), ("destinations", "destinations")):
+        found = column(source)
+        if found is not None:  # JSON text; a function that returned None wrote null
+            fields[name] = pc.if_else(pc.equal(found, "null").fill_null(True),
+                                      pa.nulls(len(found), pa.string()), found)
+    for name in ("description", "reference", "runbook"):
+        found = column(name)
+        if found is not None:
+            fields[name] = found
+    return fields, odd
+
+
 def match_columns(rule_id: str, rows: np.ndarray, keys: pa.Table | None,
                   event_us: np.ndarray) -> tuple[MatchColumns, np.ndarray]:
     """The matches at ``rows`` whose keys compiled (``keys``: ``match_key_table``), and a mask
     of the rows whose keys need Python: ``dedup`` or ``unique`` flagged, or ``title`` where
-    dedup falls back to it. ``rules.rule.dedup_string``, column by column."""
+    dedup falls back to it (a rule without ``dedup``). ``rules.rule.Rule._dedup``, column by
+    column: a rule with ``dedup`` falls back to ``defaultDedupString:<id>``, never the title."""
     count = len(rows)
 
     def column(name: str) -> pa.Array | None:
@@ -166,20 +247,24 @@ def match_columns(rule_id: str, rows: np.ndarray, keys: pa.Table | None,
                           dtype=bool)
 
     nothing = pa.nulls(count, pa.string())
+    default = pa.scalar(f"defaultDedupString:{rule_id}")
     dedup, title = column("dedup"), column("title")
-    has_dedup = _non_empty(dedup, count)
-    title = nothing if title is None else pc.utf8_slice_codeunits(title, 0, MAX_TITLE)
-    fallback = pc.if_else(_non_empty(title, count), pc.utf8_slice_codeunits(title, 0, MAX_DEDUP),
-                          pa.scalar(f"defaultDedupString:{rule_id}"))
-    strings = fallback if dedup is None else pc.if_else(
-        has_dedup, pc.utf8_slice_codeunits(dedup, 0, MAX_DEDUP), fallback)
-    asked = flag("dedup") | flag("unique") | (~has_dedup & flag("title"))
+    if dedup is not None:  # the title is then an alert function, the first event's
+        strings = pc.if_else(_non_empty(dedup, count), pc.utf8_slice_codeunits(dedup, 0, MAX_DEDUP),
+                             default)
+        title = nothing
+        asked = flag("dedup") | flag("unique")
+    else:
+        title = nothing if title is None else pc.utf8_slice_codeunits(title, 0, MAX_TITLE)
+        strings = pc.if_else(_non_empty(title, count), pc.utf8_slice_codeunits(title, 0, MAX_DEDUP),
+                             default)
+        asked = flag("title") | flag("unique")
     keep = ~asked
     unique = column("unique")
     kept = MatchColumns(
         rows=rows[keep], dedup=strings.filter(pa.array(keep)), event_us=event_us[keep],
         unique=None if unique is None else unique.filter(pa.array(keep)),
-        title=pc.if_else(pa.array(has_dedup), nothing, title).filter(pa.array(keep)))
+        title=title.filter(pa.array(keep)))
     return kept, asked
 
 

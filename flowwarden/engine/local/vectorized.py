@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flowwarden.alerts.formats.jsonsql import record_json
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.logic import ir
 from flowwarden.logic.alerts import extract_alert_functions
@@ -92,6 +93,7 @@ class BatchEvaluator:
         self.classifier = IpClassifier()
         self._queries: dict[tuple[object, str | None, pa.Schema], BatchQuery] = {}
         self._last: tuple[pa.RecordBatch | pa.Table, BatchQuery, pa.Table] | None = None
+        self._samples: dict[pa.Schema, str | None] = {}
 
     def query(self, conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema,
               key: object = None, log_type: str | None = None, alerts: Alerts = ()) -> BatchQuery:
@@ -135,6 +137,21 @@ class BatchEvaluator:
         self.connection.register(VIEW, inputs.take(pa.array(rows, type=pa.int64())))
         try:
             return self.connection.sql(query.alert_select(VIEW, name)).to_arrow_table()
+        finally:
+            self.connection.unregister(VIEW)
+
+    def samples(self, batch: pa.RecordBatch | pa.Table) -> pa.Array | None:
+        """Each row of complete records as an alert's sample, JSON text rendered by DuckDB
+        (``jsonsql.record_json``); None where the schema has a type it does not render."""
+        if batch.schema not in self._samples:
+            self._samples[batch.schema] = record_json(batch.schema)
+        expression = self._samples[batch.schema]
+        if expression is None:
+            return None
+        self.connection.register(VIEW, batch)
+        try:
+            return self.connection.sql(f"SELECT {expression} FROM {VIEW}").to_arrow_table() \
+                .column(0).combine_chunks()
         finally:
             self.connection.unregister(VIEW)
 
@@ -289,12 +306,9 @@ def match_key_table(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, lo
     """The key functions of ``rule_id`` (``RulePlan.keys``) on ``rows`` of ``batch``: per
     function, its value as ``str(result)`` (null where it returned None) and, in column
     ``<name>:python``, whether Python must run it there; None when the rule defines none."""
-    plan = compiled.plans[(rule_id, log_type)]
-    if not plan.keys:
+    if not compiled.plans[(rule_id, log_type)].keys:
         return None
-    query = compiled.query(log_type, batch.schema)
-    inputs = compiled.evaluator.inputs(query, batch)
-    return compiled.evaluator.alert_table(query, rule_id, inputs, rows)
+    return _function_table(compiled, compiled.query(log_type, batch.schema), batch, rule_id, rows)
 
 
 def alert_values(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,
@@ -304,6 +318,23 @@ def alert_values(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_t
     plan = compiled.plans[(rule_id, log_type)]
     return _values(compiled, compiled.alert_query(log_type, batch.schema), batch, rule_id, rows,
                    [name for name, _ in plan.alert])
+
+
+def alert_value_table(compiled: CompiledPack, batch: pa.RecordBatch | pa.Table, log_type: str,
+                      rule_id: str, rows: np.ndarray) -> pa.Table | None:
+    """``alert_values`` as an Arrow table (columns ``<name>`` and ``<name>:python``); None when
+    the rule defines no alert function but its keys."""
+    if not compiled.plans[(rule_id, log_type)].alert:
+        return None
+    return _function_table(compiled, compiled.alert_query(log_type, batch.schema), batch,
+                           rule_id, rows)
+
+
+def _function_table(compiled: CompiledPack, query: BatchQuery, batch: pa.RecordBatch | pa.Table,
+                    rule_id: str, rows: np.ndarray) -> pa.Table:
+    """The columns ``query`` computes for ``rule_id``'s functions on ``rows`` of ``batch``."""
+    inputs = compiled.evaluator.inputs(query, batch)
+    return compiled.evaluator.alert_table(query, rule_id, inputs, rows)
 
 
 def _values(compiled: CompiledPack, query: BatchQuery, batch: pa.RecordBatch | pa.Table,

@@ -86,25 +86,28 @@ class RuleKeys:
         return self.flags.get(name, F.lit(False))
 
     def needs_python(self) -> Any:
-        """``_needs_python`` of the local engine: dedup or unique flagged, or the title flagged
-        where dedup falls back to it (an empty or None dedup)."""
-        return self.flag("dedup") | self.flag("unique") | (
-            ~truthy(self.value("dedup")) & self.flag("title"))
+        """``match_columns``' mask: dedup or unique flagged, or, for a rule without ``dedup``
+        (its title is then the dedup string), the title flagged."""
+        first = "dedup" if "dedup" in self.values else "title"
+        return self.flag(first) | self.flag("unique")
 
     def title(self) -> Any:
-        """The match's title key: none where dedup is set (the title is then an alert function,
-        the first event's), else the title cut to ``MAX_TITLE``."""
+        """The match's title key: none for a rule with ``dedup`` (the title is then an alert
+        function, the first event's), else the title cut to ``MAX_TITLE``."""
         from pyspark.sql import functions as F
 
-        return F.when(~truthy(self.value("dedup")), F.left(self.value("title"), F.lit(MAX_TITLE)))
+        if "dedup" in self.values:
+            return F.lit(None).cast("string")
+        return F.left(self.value("title"), F.lit(MAX_TITLE))
 
     def dedup(self, rule_id: str) -> Any:
-        """``dedup_string``: the dedup text, else the (cut) title, else the rule's default."""
+        """Panther's dedup string: a rule with ``dedup`` falls back to
+        ``defaultDedupString:<id>``, one without it to its (cut) title, then to that default."""
         from pyspark.sql import functions as F
 
-        cut = [F.left(v, F.lit(MAX_DEDUP)) for v in (self.value("dedup"), self.title())]
-        return F.coalesce(*[F.when(truthy(v), v) for v in cut],
-                          F.lit(dedup_string(rule_id, None, None)))
+        source = self.value("dedup") if "dedup" in self.values else self.title()
+        cut = F.left(source, F.lit(MAX_DEDUP))
+        return F.coalesce(F.when(truthy(cut), cut), F.lit(dedup_string(rule_id, None, None)))
 
 
 def truthy(text: Any) -> Any:

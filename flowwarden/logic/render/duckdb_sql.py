@@ -18,11 +18,25 @@ from typing import ClassVar
 from flowwarden.logic.render.sql import Dialect, SqlRenderer
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 
+# Python's json writes these escapes (ensure_ascii=False); DuckDB's to_json writes the same
+# but for upper-case hex letters (\u000B where Python writes \u000b).
+_SHORT = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
+_PYTHON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), *(
+    (chr(code), _SHORT.get(code, f"\\u{code:04x}")) for code in range(0x20)))
+_ESCAPE_START = "\\u00"
+
 
 def json_string(sql: str) -> str:
-    """JSON text of a non-null VARCHAR: DuckDB's ``to_json`` escapes quotes, backslashes and
-    control characters."""
-    return f"CAST(to_json({sql}) AS VARCHAR)"
+    """JSON text of a non-null VARCHAR exactly as ``json.dumps(text, ensure_ascii=False)``
+    writes it: DuckDB's ``to_json``, or, where that wrote a ``\\u00XX`` escape (whose hex
+    letters it writes upper case), Python's escapes spelled out, backslashes first."""
+    text = f"CAST(to_json({sql}) AS VARCHAR)"
+    escaped = sql
+    for char, escape in _PYTHON_ESCAPES:
+        escaped = f"replace({escaped}, {sql_literal(char)}, {sql_literal(escape)})"
+    # DuckDB computes the repeated to_json once; contains() is cheaper than a regexp
+    return (f"(CASE WHEN contains({text}, {sql_literal(_ESCAPE_START)}) "
+            f"THEN '\"' || {escaped} || '\"' ELSE {text} END)")
 
 
 def epoch_micros(sql: str) -> str:

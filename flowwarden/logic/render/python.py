@@ -65,6 +65,8 @@ class PythonRenderer(Renderer):
 
     def field_py(self, node: ir.Field) -> Evaluator:
         keys = node.keys
+        if node.exact:  # a data-model path: exact names, as ``DataModel.resolve`` reads it
+            return lambda event: event.udm_value(keys)
         return lambda event: event.deep_get(*keys)
 
     def const_py(self, node: ir.Const) -> Evaluator:

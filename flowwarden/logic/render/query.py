@@ -40,6 +40,7 @@ from flowwarden.logic.render.sql import (
     ProbeInput,
     SqlRenderer,
     any_of,
+    decide_gets,
 )
 from flowwarden.logic.render.sql_values import AlertColumn, function_column
 
@@ -115,8 +116,9 @@ def build_query(conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema, di
     foreign = None if log_type is None else foreign_rows(renderer, log_type)
     if foreign is not None:
         verdicts = [ask_python_where(foreign, v) for v in verdicts]
-    columns = tuple((name, tuple(function_column(f, node, renderer, foreign) for f, node in items))
-                    for name, items in alerts)
+    columns = tuple((name, tuple(
+        function_column(f, None if node is None else decide_gets(node, schema), renderer, foreign)
+        for f, node in items)) for name, items in alerts)
     inputs = renderer.inputs
     return BatchQuery(dialect, tuple(name for name, _ in conditions), tuple(verdicts),
                       tuple(inputs.columns.values()), tuple(inputs.probes.values()), columns)

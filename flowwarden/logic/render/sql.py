@@ -37,6 +37,7 @@ from flowwarden.errors import RenderError
 from flowwarden.logic import ir
 from flowwarden.logic.render import Renderer
 from flowwarden.logic.render.probe import Probe
+from flowwarden.logic.rewrite import transform
 
 INT, STR, NULL, BOOL, OTHER = "int", "str", "null", "bool", "other"
 TIME, DICT, LIST, FLOAT = "time", "dict", "list", "float"  # kinds of alert-function values
@@ -164,7 +165,7 @@ def resolve_path(schema: pa.Schema, keys: tuple[str, ...],
     for key in keys:
         if dtype is not None and not pa.types.is_struct(dtype):
             return NULL, []
-        found = fields.get_all_field_indices(key)
+        found = field_indices(fields, key)
         if not found:
             return NULL, []
         if len(found) > 1:
@@ -175,6 +176,51 @@ def resolve_path(schema: pa.Schema, keys: tuple[str, ...],
     if dtype is None:
         return NULL, []
     return kind(dtype), indexes
+
+
+def field_indices(fields: pa.Schema | pa.StructType, key: str) -> list[int]:
+    """The positions of the fields ``event.get(key)`` reads: the fields named ``key`` or, with
+    none, those named as the first field equal to ``key`` lowercased, as Panther's
+    case-insensitive event finds a key (records are dicts in field order). More than one
+    position means duplicate names, which the renderer leaves to Python."""
+    found = fields.get_all_field_indices(key)
+    if found:
+        return list(found)
+    folded = key.lower()
+    name = next((n for n in fields.names if n.lower() == folded), None)
+    return [] if name is None else list(fields.get_all_field_indices(name))
+
+
+def decide_gets(node: ir.Node, schema: pa.Schema) -> ir.Node:
+    """``node`` with each ``event.get(key, default)`` decided by the batch: a row has every
+    column as a key (None where null), so the field where ``field_indices`` finds its column,
+    else the default. Renderers then never look a key up by its exact name alone. Likewise an
+    ``exact`` field (a data-model path) is None where the batch has no field of exactly its
+    names, else the field (``field_indices`` finds exact names first)."""
+
+    def decide(n: ir.Node) -> ir.Node:
+        if isinstance(n, ir.Field) and n.exact:
+            return ir.Field(n.keys, n.span) if _has_exact(schema, n.keys) else ir.Const(None)
+        if not isinstance(n, ir.Get):
+            return n
+        return n.operand if field_indices(schema, n.operand.keys[0]) else n.default
+
+    return transform(node, decide)
+
+
+def _has_exact(schema: pa.Schema, keys: tuple[str, ...]) -> bool:
+    """Whether the path ``keys`` names fields of exactly those names (through structs); a
+    path into anything else is absent, as ``deep_get`` would find nothing there."""
+    fields: Any = schema
+    for index, key in enumerate(keys):
+        found = fields.get_all_field_indices(key)
+        if not found:
+            return False
+        kind = fields.field(found[0]).type
+        if index < len(keys) - 1 and not pa.types.is_struct(kind):
+            return False
+        fields = kind
+    return True
 
 
 class Input(NamedTuple):
@@ -264,6 +310,7 @@ class SqlRenderer(Renderer):
         A top-level and/or becomes one CASE whose WHENs follow the operands in order: the
         engine evaluates each WHEN only on rows still undecided, a vectorized short circuit.
         """
+        node = decide_gets(node, self.inputs.schema)
         if isinstance(node, ir.And | ir.Or):
             return self._chain(node)
         value, error = self.cond(node)
@@ -362,7 +409,7 @@ class SqlRenderer(Renderer):
 
     def get_sql(self, node: ir.Get) -> Value:
         """The column where the batch has it: every row then has the key (None where null)."""
-        if self.inputs.schema.get_all_field_indices(node.operand.keys[0]):
+        if field_indices(self.inputs.schema, node.operand.keys[0]):
             return self.value(node.operand)
         return self.value(node.default)
 

@@ -283,10 +283,13 @@ class ValueRenderer(Renderer):
             raise NeedsPython  # str() of a dict is its repr
         values = [self.render(v, JSON) for v in node.values]
         last = dict(zip(node.keys, values, strict=True))  # first position, last value
+        # keys as jsonable() makes them (str(), later ones winning), then as json.dumps writes
+        # them: sorted, ", " and ": " between, not ASCII-escaped (``alerts.formats.jsonl``)
+        named = {key if type(key) is str else str(key): value for key, value in last.items()}
         pieces: list[str] = []
-        for index, (key, value) in enumerate(last.items()):
-            pieces += [self.dialect.literal(("{" if index == 0 else ",") + json.dumps(key) + ":"),
-                       value.sql]
+        for index, (key, value) in enumerate(sorted(named.items(), key=lambda kv: kv[0])):
+            head = ("{" if index == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": "
+            pieces += [self.dialect.literal(head), value.sql]
         pieces.append(self.dialect.literal("}" if pieces else "{}"))
         sql = self.dialect.concat(pieces)
         return Out(sql, DICT, any_of([v.python for v in values]), nullable=False)
@@ -298,7 +301,7 @@ class ValueRenderer(Renderer):
         texts = [self.dialect.json_string(i.sql) if target == STRINGS else i.sql for i in items]
         pieces: list[str] = []
         for index, text in enumerate(texts):
-            pieces += [self.dialect.literal("[" if index == 0 else ","), text]
+            pieces += [self.dialect.literal("[" if index == 0 else ", "), text]
         pieces.append(self.dialect.literal("]" if pieces else "[]"))
         sql = self.dialect.concat(pieces)
         return Out(sql, LIST, any_of([i.python for i in items]), nullable=False)

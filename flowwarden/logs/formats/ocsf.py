@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flowwarden.logs.common import Projected, any_ips, indices, projection, with_standard
+from flowwarden.logs.common import Names, Projected, any_ips, indices, projection, with_standard
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.jsonrows import merge_type
 from flowwarden.logs.limits import (
@@ -269,18 +269,15 @@ def read_parquet_batches(
             if conformed.num_rows:
                 yield finish(conformed, source)
         return
-    wanted = set(keep)
-    if "p_event_time" in keep:
-        wanted.add("time")
-    if "p_any_ip_addresses" in keep:
-        wanted.update(ENDPOINTS)
     names = file.schema_arrow.names
-    wanted.update(n for n in names if can_reject(file.schema_arrow.field(n)))
+    wanted = Names([*keep, *(["time"] if "p_event_time" in keep else []),
+                    *(ENDPOINTS if "p_any_ip_addresses" in keep else []),
+                    *(n for n in names if can_reject(file.schema_arrow.field(n)))])
     read = [n for n in names if n in wanted]
     rest = [n for n in names if n not in wanted]
     ranges = RowRanges(file, rest, options.batch_size, source) if rest else None
     for raw in file.iter_batches(batch_size=options.batch_size, columns=read):
-        conformed = conform(raw, frozenset(wanted))
+        conformed = conform(raw, wanted)
         ok = _checked(conformed, row + 1, stats)
         rows = raw.num_rows
         if ok is not None:

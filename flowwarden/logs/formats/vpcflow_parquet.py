@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import Projected, indices, projection
+from flowwarden.logs.common import Names, Projected, indices, projection
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.parquet_values import (
     coerce,
@@ -243,10 +243,8 @@ def _plan(parquet_schema: pa.Schema, extra: tuple[F.Field, ...],
     whose statistics (in ``metadata``) show every value in range is left to phase 2."""
     if keep is None:
         return None
-    wanted = set(keep)
-    for name, sources in STANDARD_SOURCES.items():
-        if name in keep:
-            wanted.update(sources)
+    wanted = Names([*keep, *(source for name, sources in STANDARD_SOURCES.items()
+                             if name in keep for source in sources)])
     read: list[str] = []
     rest: list[str] = []
     for name in parquet_schema.names:
