@@ -84,18 +84,25 @@ def python_json(table: pa.Table) -> list[str]:
             for record in to_records(table.combine_chunks().to_batches()[0])]
 
 
-def sql_json(table: pa.Table) -> list[str]:
-    expression = record_json(table.schema)
-    assert expression is not None
+def sql_json(table: pa.Table) -> list[str | None]:
+    query = record_json(table.schema, "t")
+    assert query is not None
     con = duckdb.connect()
     con.register("t", table)
-    return [row[0] for row in con.execute(f"SELECT {expression} FROM t").fetchall()]
+    return [row[0] for row in con.execute(query).fetchall()]
+
+
+def agree(table: pa.Table) -> None:
+    """Each row's SQL text is Python's, or NULL (left to Python) exactly where Python's text
+    holds a ``\\u00`` escape, whose hex DuckDB writes in upper case."""
+    for found, expected in zip(sql_json(table), python_json(table), strict=True):
+        assert found == (None if "\\u00" in expected else expected)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
 def test_record_json_equals_python(table: pa.Table) -> None:
-    assert sql_json(table) == python_json(table)
+    agree(table)
 
 
 def test_flow_record_and_awkward_values() -> None:
@@ -111,20 +118,22 @@ def test_flow_record_and_awkward_values() -> None:
                                       ("a", pa.list_(pa.struct([("z", pa.int64()),
                                                                 ("y", pa.string())])))])),
     })
-    assert sql_json(table) == python_json(table)
-    assert sql_json(table)[0].startswith('{"dstPort": 443, "nested": {"a": [{"z": 1}]}, "note": ')
+    agree(table)
+    second = sql_json(table)[1]
+    assert second is not None and second.startswith('{"p_any_ip_addresses": [], ')
+    assert sql_json(table)[0] is None  # its note holds \x0b: Python writes it
 
 
 @pytest.mark.parametrize("kind", [pa.decimal128(10, 2), pa.map_(pa.string(), pa.int64()),
                                   pa.timestamp("us", tz="Europe/Paris"), pa.timestamp("ns")])
 def test_types_whose_text_could_differ_are_left_to_python(kind: pa.DataType) -> None:
-    assert record_json(pa.schema([("x", pa.string()), ("y", kind)])) is None
+    assert record_json(pa.schema([("x", pa.string()), ("y", kind)]), "t") is None
 
 
 def test_a_name_sql_cannot_quote_is_left_to_python() -> None:
-    assert record_json(pa.schema([("a\x00b", pa.string())])) is None
-    assert record_json(pa.schema([("s", pa.struct([("a", pa.int8()), ("A", pa.int8())]))])) \
-        is None
+    assert record_json(pa.schema([("a\x00b", pa.string())]), "t") is None
+    assert record_json(pa.schema([("s", pa.struct([("a", pa.int8()), ("A", pa.int8())]))]),
+                       "t") is None
 
 
 def test_column_names_are_quoted_and_keys_escaped() -> None:

@@ -18,7 +18,7 @@ import json
 import pyarrow as pa
 
 from flowwarden.errors import RenderError
-from flowwarden.logic.render.duckdb_sql import json_string
+from flowwarden.logic.render.duckdb_sql import ESCAPE_START
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 
 UTC_ZONES = frozenset({"UTC", "utc", "+00:00", "Etc/UTC", "Z"})
@@ -29,16 +29,21 @@ class Unsupported(Exception):
     """An Arrow type whose JSON text SQL does not reproduce."""
 
 
-def record_json(schema: pa.Schema, columns: dict[str, str] | None = None) -> str | None:
-    """A DuckDB expression for each row's record as sample JSON, reading column ``name`` as
-    ``columns[name]`` (default: the quoted name); None where the schema is unsupported."""
-    columns = columns or {}
+def record_json(schema: pa.Schema, source: str) -> str | None:
+    """A DuckDB query of one column, each row of ``source`` (a table or view with ``schema``)
+    as sample JSON, or NULL where Python must write it; None where the schema is unsupported.
+
+    Strings are written by ``to_json``, which differs from Python's json only in the case of
+    ``\\u00XX`` escapes: a record whose text holds such an escape is left to Python (NULL), so
+    the expression stays small (one ``to_json`` per string, not a chain of replacements)."""
     try:
-        members = [(f.name, columns.get(f.name, quote_identifier(f.name)), f.type)
-                   for f in schema]
-        return _object(members)
+        members = [(f.name, quote_identifier(f.name), f.type) for f in schema]
+        text = _object(members)
     except (Unsupported, RenderError):  # a name SQL cannot quote (NUL)
         return None
+    escape = sql_literal(ESCAPE_START)
+    return (f"SELECT CASE WHEN contains(j, {escape}) THEN NULL ELSE j END "
+            f"FROM (SELECT {text} AS j FROM {source})")
 
 
 def _object(members: list[tuple[str, str, pa.DataType]], depth: int = 0) -> str:
@@ -62,7 +67,7 @@ def _value(sql: str, kind: pa.DataType, depth: int = 0) -> str:
     if pa.types.is_dictionary(kind):
         return _value(f"CAST({sql} AS VARCHAR)", kind.value_type, depth)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return json_string(sql)
+        return f"CAST(to_json({sql}) AS VARCHAR)"  # exact but for escapes (``record_json``)
     if pa.types.is_boolean(kind):
         return f"(CASE WHEN {sql} THEN 'true' ELSE 'false' END)"
     if pa.types.is_integer(kind):

@@ -144,14 +144,13 @@ class BatchEvaluator:
         """Each row of complete records as an alert's sample, JSON text rendered by DuckDB
         (``jsonsql.record_json``); None where the schema has a type it does not render."""
         if batch.schema not in self._samples:
-            self._samples[batch.schema] = record_json(batch.schema)
-        expression = self._samples[batch.schema]
-        if expression is None:
+            self._samples[batch.schema] = record_json(batch.schema, VIEW)
+        query = self._samples[batch.schema]
+        if query is None:
             return None
         self.connection.register(VIEW, batch)
         try:
-            return self.connection.sql(f"SELECT {expression} FROM {VIEW}").to_arrow_table() \
-                .column(0).combine_chunks()
+            return self.connection.sql(query).to_arrow_table().column(0).combine_chunks()
         finally:
             self.connection.unregister(VIEW)
 

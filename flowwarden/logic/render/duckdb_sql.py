@@ -23,7 +23,7 @@ from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 _SHORT = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
 _PYTHON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), *(
     (chr(code), _SHORT.get(code, f"\\u{code:04x}")) for code in range(0x20)))
-_ESCAPE_START = "\\u00"
+ESCAPE_START = "\\u00"  # how to_json's escapes of control characters begin
 
 
 def json_string(sql: str) -> str:
@@ -35,7 +35,7 @@ def json_string(sql: str) -> str:
     for char, escape in _PYTHON_ESCAPES:
         escaped = f"replace({escaped}, {sql_literal(char)}, {sql_literal(escape)})"
     # DuckDB computes the repeated to_json once; contains() is cheaper than a regexp
-    return (f"(CASE WHEN contains({text}, {sql_literal(_ESCAPE_START)}) "
+    return (f"(CASE WHEN contains({text}, {sql_literal(ESCAPE_START)}) "
             f"THEN '\"' || {escaped} || '\"' ELSE {text} END)")
 
 
