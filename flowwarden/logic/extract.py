@@ -284,6 +284,9 @@ class FunctionExtractor(ExpressionExtractor):
         return None
 
     def residual_stmts(self, stmts: list[ast.stmt], reason: str) -> ir.Residual:
+        stmts = [s for s in stmts if not isinstance(s, _Continue | _Bind)]  # no source: synthetic
+        if not stmts:
+            return ir.Residual("", reason, None)
         text = "\n".join(ast.get_source_segment(self.source, s) or ast.unparse(s) for s in stmts)
         first, last = stmts[0], stmts[-1]
         span = ir.Span(first.lineno, first.col_offset, last.end_lineno or last.lineno,

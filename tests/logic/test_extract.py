@@ -338,3 +338,20 @@ def test_doctests():
     for module in (extract, rewrite, scope):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_residual_inside_an_unrolled_loop_has_the_loops_own_statements():
+    """The synthetic end of an unrolled iteration is no statement of the rule: a residual
+    there spans the real statements only (it raised on panther-analysis's
+    GCP.Compute.SSHConnection)."""
+    result = run('''
+        PORTS = [22, 2222]
+        def rule(event):
+            for port in PORTS:
+                if event.get("dstPort") == port:
+                    return True
+                global SEEN
+            return False
+    ''')
+    found = residuals(result)
+    assert found and all("global SEEN" in r.source for r in found)
