@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -170,8 +169,6 @@ class Names(frozenset[str]):
         return super().__contains__(name) or (isinstance(name, str)
                                               and name.lower() in self._folded)
 
-    def __or__(self, other: AbstractSet[str]) -> Names:  # type: ignore[override]
-        return Names([*self, *other])
 
 
 def projection(options: ReadOptions) -> frozenset[str] | None:

@@ -181,9 +181,14 @@ def _flags(table: pa.Table) -> np.ndarray:
     flags = np.zeros(table.num_rows, dtype=bool)
     for name in table.column_names:
         if name.endswith(":python"):
-            flags |= np.asarray(table.column(name).combine_chunks().cast(pa.bool_())
-                                .fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+            flags |= _mask(table.column(name))
     return flags
+
+
+def _mask(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean column as a numpy mask, null as False."""
+    return np.asarray(column.cast(pa.bool_()).fill_null(False).to_numpy(zero_copy_only=False),
+                      dtype=bool)
 
 
 def first_fields(rule: Rule, title_key: pa.Array, table: pa.Table
@@ -241,10 +246,7 @@ def match_columns(rule_id: str, rows: np.ndarray, keys: pa.Table | None,
 
     def flag(name: str) -> np.ndarray:
         found = column(name + ":python") if keys is not None else None
-        if found is None:
-            return np.zeros(count, dtype=bool)
-        return np.asarray(found.cast(pa.bool_()).fill_null(False).to_numpy(zero_copy_only=False),
-                          dtype=bool)
+        return np.zeros(count, dtype=bool) if found is None else _mask(found)
 
     nothing = pa.nulls(count, pa.string())
     default = pa.scalar(f"defaultDedupString:{rule_id}")
