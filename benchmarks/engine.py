@@ -40,6 +40,13 @@ rare (matches under 1% of records):
                    phases (`SCAN_PHASES`: Parquet phase 1, IP classification, condition query,
                    alert function queries, phase 2, delivery) printed below the table.
 
+outputs (`--parts outputs`, not by default):
+- sink, query:     a scan, then its alerts written to each `--outputs` sink (jsonl, store, ocsf,
+                   ocsf-parquet, lake: the Security Lake layout) as `deliver` writes them, from
+                   the scan's alert tables; the sink's own time is the `delivery s` column;
+- sink, walked (`--walked`): the same with the alerts handed over as a plain sequence, walked
+                   as `Alert` objects one by one (how the sinks worked before).
+
 It checks that the match comparisons agree on which records match and the Spark scans on every
 alert, then prints records/s, alerts, peak RSS and the ratios. Run:
 `python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark` for the Spark
@@ -59,6 +66,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +288,74 @@ def child_scan_jsonl(path: str, which: str, out: str) -> dict[str, Any]:
             "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
 
 
+OUTPUTS = ("jsonl", "store", "ocsf", "ocsf-parquet", "lake")
+
+
+class Walked:
+    """A scan's alerts as a plain sequence: sinks walk them as ``Alert`` objects, one by one,
+    as they did before sinks read the alert tables (``--walked``); what else the alerts offer
+    (their JSON lines, a digest's identities) is passed through."""
+
+    def __init__(self, alerts: Any) -> None:
+        self.alerts = alerts
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+    def __iter__(self) -> Any:
+        return iter(self.alerts)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.alerts[index]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "grouper":  # not ``tablequery.QueriedAlerts``
+            raise AttributeError(name)
+        return getattr(self.alerts, name)
+
+
+def child_output(path: str, which: str, out: str, *, sink: str, walked: bool) -> dict[str, Any]:
+    """A scan of PATH (its alerts in DuckDB), then its alerts written to one ``--outputs`` sink
+    next to ``out`` as ``deliver`` writes them, the sink's time reported as ``delivery``;
+    ``walked``: the alerts handed over as a plain sequence, walked one by one."""
+    started = time.perf_counter()
+    from flowwarden.alerts.delivery import STORE_CHUNK
+    from flowwarden.alerts.formats import ALERT_FORMATS
+    from flowwarden.alerts.formats.securitylake import write_security_lake
+    from flowwarden.alerts.store import AlertStore, upsert_alert_rows, upsert_alerts
+    from flowwarden.alerts.tablequery import QueriedAlerts
+    from flowwarden.alerts.tablestore import store_rows
+    from flowwarden.engine.scan import Scanner
+    from flowwarden.logs import read
+    from flowwarden.util.iterables import chunks
+
+    pack, rules = load_rules(which)
+    setup = time.perf_counter() - started
+    scan = Scanner(pack, rules, "duckdb").scan(read([path]))
+    alerts = Walked(scan.alerts) if walked else scan.alerts
+    folder = Path(out).parent
+    began = time.perf_counter()
+    if sink == "store":
+        store = AlertStore(folder / "alerts.duckdb")
+        store.con.execute("BEGIN TRANSACTION")
+        if walked:
+            for chunk in chunks(alerts, STORE_CHUNK):
+                upsert_alerts(store.con, chunk)
+        else:
+            assert isinstance(scan.alerts, QueriedAlerts)
+            upsert_alert_rows(store.con, store_rows(scan.alerts))
+        store.con.execute("COMMIT")
+        store.close()
+    elif sink == "lake":
+        write_security_lake(alerts, str(folder / "lake"), name="bench")
+    else:
+        name = {"jsonl": out, "ocsf": out, "ocsf-parquet": str(folder / "alerts.parquet")}[sink]
+        with open(name, "wb") as handle:
+            ALERT_FORMATS[sink].write(alerts, handle)
+    return {"records": scan.records, "alerts": len(scan.alerts), "setup": setup,
+            "delivery": time.perf_counter() - began}
+
+
 def child_hand_alerts(path: str, which: str, out: str) -> dict[str, Any]:
     """The seed rules' alerts by one hand-written DuckDB query, written as JSON lines (the
     import of duckdb is reported as setup, not counted)."""
@@ -404,6 +480,8 @@ CHILDREN: dict[str, Child] = {
     "hand-alerts": child_hand_alerts,
     "read-only": lambda p, w, _: child_read_only(p, w),
     "phases": child_phases,
+    **{f"{kind}-{sink}": partial(child_output, sink=sink, walked=kind == "walked")
+       for kind in ("output", "walked") for sink in OUTPUTS},
 }
 
 
@@ -444,7 +522,7 @@ def agree(a: dict[str, Any], b: dict[str, Any], rules: tuple[str, ...]) -> bool:
 ENGINES = ("duckdb", "python", "spark")
 RULE_SETS = ("spec", "pack", "pack-tuned")
 RULE_SET_ALIASES = {"tuned": "pack-tuned"}
-PARTS = ("engines", "alerts", "rare")
+PARTS = ("engines", "alerts", "rare", "outputs")
 RARE_RULES = "pack-tuned"
 Row = tuple[str, str, str, dict[str, Any]]  # (what, engine, rules, the child's result)
 
@@ -474,11 +552,18 @@ def parse_args() -> argparse.Namespace:
                         help="comma-separated rule sets of the JSONL and spark scans, of spec, "
                         "pack, pack-tuned (or tuned: the pack with the tuned rules in place of "
                         "the spec rules)")
-    parser.add_argument("--parts", default=",".join(PARTS),
+    parser.add_argument("--parts", default=",".join(PARTS[:3]),
                         type=lambda t: comma_list(t, PARTS),
                         help="comma-separated, of engines (the --engines comparisons), alerts "
                         "(scans to JSONL vs the hand-written alert query), rare (the tuned pack "
-                        "on clean traffic)")
+                        "on clean traffic), outputs (scans to each --outputs sink; not by "
+                        "default)")
+    parser.add_argument("--outputs", default=[], type=lambda t: comma_list(t, OUTPUTS),
+                        help="the sinks of --parts outputs (default all): jsonl, store, ocsf, "
+                        "ocsf-parquet, lake (the Security Lake layout), each one's time shown")
+    parser.add_argument("--walked", action="store_true",
+                        help="with --outputs: each sink also fed Alert objects one by one (how "
+                        "every sink but JSONL worked before it read the alert tables)")
     parser.add_argument("--phases", action="store_true",
                         help="with rare: one more rare-match scan, timing its phases (Parquet "
                         "read, IP classification, condition query, phase 2, delivery)")
@@ -509,6 +594,8 @@ def main() -> None:
         rows += alert_rows(args, workdir)
     if "rare" in args.parts:
         rows += rare_rows(args, workdir)
+    if "outputs" in args.parts:
+        rows += output_rows(args, workdir)
     report(rows, args)
 
 
@@ -549,6 +636,19 @@ def alert_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
     return rows
 
 
+def output_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """Each --scan-rules set scanned, its alerts written to each --outputs sink (from the
+    alert tables, and with --walked one by one too)."""
+    path = generate(workdir, args.records, args.reuse, text=False)["parquet"]
+    rows: list[Row] = []
+    for sink in args.outputs or OUTPUTS:
+        for which in args.scan_rules:
+            rows.append((sink[:6], "query", which, run_child(f"output-{sink}", path, which)))
+            if args.walked:
+                rows.append((sink[:6], "walked", which, run_child(f"walked-{sink}", path, which)))
+    return rows
+
+
 def rare_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
     """The tuned pack's scan to JSONL over clean traffic, and its phase-1 read alone."""
     path = generate(workdir, args.records, args.reuse, text=False, clean=True)["parquet"]
@@ -586,14 +686,15 @@ def print_table(rows: list[Row]) -> None:
     every thread included: on a shared machine, steadier than the seconds)."""
     print(f"\n{'what':<6} {'engine':<15} {'rules':<10} {'records':>11} {'seconds':>8} "
           f"{'setup s':>7} {'CPU s':>7} {'records/s':>12} {'alerts':>9} {'JSONL MB':>8} "
-          f"{'peak RSS MB':>11}")
+          f"{'peak RSS MB':>11} {'delivery s':>10}")
     for what, engine, which, r in rows:
         alerts = f"{r['alerts']:,}" if "alerts" in r else ""
         jsonl = f"{r['jsonl_mb']:,.0f}" if "jsonl_mb" in r else ""
         setup = f"{r['setup']:.2f}" if "setup" in r else ""
+        delivery = f"{r['delivery']:.2f}" if "delivery" in r else ""
         print(f"{what:<6} {engine:<15} {which:<10} {r['records']:>11,} {r['seconds']:>8.2f} "
               f"{setup:>7} {r['cpu']:>7.2f} {rate(r):>12,.0f} {alerts:>9} {jsonl:>8} "
-              f"{r['rss_mb']:>11.0f}")
+              f"{r['rss_mb']:>11.0f} {delivery:>10}")
 
 
 def rate(r: dict[str, Any]) -> float:

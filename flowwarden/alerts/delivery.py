@@ -9,6 +9,10 @@ of the alerts): atomically locally (``util.files``) and by one PUT on S3. Writin
 under the same name again therefore replaces what an interrupted write left, and the store keeps
 one row per alert id: delivering a batch twice gives the same result as delivering it once.
 Standard output is the exception: what was printed stays printed.
+
+A scan's alerts that stay in DuckDB (``tablequery.QueriedAlerts``) reach the store, OCSF and
+Security Lake from queries of its tables, in Arrow batches (``tablestore``, ``formats.ocsftable``);
+a list of alerts is written alert by alert.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from typing import IO, Any, Literal
 from flowwarden.alerts.formats import ALERT_FORMATS
 from flowwarden.alerts.formats.securitylake import DEFAULT_SOURCE, write_security_lake
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import AlertStore, check_store, record_scan_files, upsert_alerts
+from flowwarden.alerts.store import (
+    AlertStore,
+    check_store,
+    record_scan_files,
+    upsert_alert_rows,
+    upsert_alerts,
+)
+from flowwarden.alerts.tablequery import QueriedAlerts
+from flowwarden.alerts.tablestore import store_rows
 from flowwarden.errors import UsageError
 from flowwarden.util.destinations import write_object
 from flowwarden.util.files import appender, atomic_writer
@@ -132,8 +144,11 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
         store = AlertStore(spec.store)
         try:
             store.con.execute("BEGIN TRANSACTION")
-            for chunk in chunks(alerts, STORE_CHUNK):
-                upsert_alerts(store.con, chunk)
+            if isinstance(alerts, QueriedAlerts):  # from the scan's tables, in batches
+                upsert_alert_rows(store.con, store_rows(alerts))
+            else:
+                for chunk in chunks(alerts, STORE_CHUNK):
+                    upsert_alerts(store.con, chunk)
             if scan_files is not None:
                 record_scan_files(store.con, *scan_files)
             store.con.execute("COMMIT")

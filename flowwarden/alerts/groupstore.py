@@ -465,13 +465,14 @@ class AlertTable(Sequence[Alert]):
     def json_lines(self) -> Iterator[bytes]:
         """Every alert's ``alert_json`` line, newline included, as the query wrote it."""
         self.grouper.lines()
-        for batch in _read(self.grouper.con, "SELECT line FROM lines ORDER BY seq", LINE_BATCH):
-            lines = batch.column(0)
-            if not pa.types.is_large_string(lines.type):
-                lines = lines.cast(pa.large_string())
-            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-            first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-            yield lines.buffers()[2].slice(first, last - first).to_pybytes()
+        yield from _text(self.grouper.con, "SELECT line FROM lines ORDER BY seq")
+
+    def identity_text(self) -> Iterator[bytes]:
+        """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
+        what a digest of the alerts (``runs.checkpoint.alerts_name``) reads."""
+        last = iso_micros("last_us", quoted=False)
+        yield from _text(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) || ':' "
+                         f"|| {last} || chr(10) FROM alerts ORDER BY id")
 
     def _rows(self, where: str) -> Iterator[Alert]:
         """The alerts (of the ``where`` clause on ``seq``), in order: one query for the alerts,
@@ -517,14 +518,6 @@ class AlertTable(Sequence[Alert]):
             found[rule].top.append((dedup, count, int(events)))
         return found
 
-    def identities(self) -> Iterator[tuple[str, int, datetime]]:
-        """(id, event count, last event time) of every alert, by id."""
-        for batch in _read(self.grouper.con, "SELECT id, events, last_us FROM alerts ORDER BY id"):
-            for alert_id, events, last_us in zip(*(c.to_pylist() for c in batch.columns),
-                                                 strict=True):
-                yield alert_id, events, from_micros(last_us)
-
-
 def _read(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_BATCH
           ) -> Iterator[pa.RecordBatch]:
     """The rows of ``sql`` in Arrow batches, on a cursor of their own (the alerts can be walked
@@ -536,6 +529,18 @@ def _read(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_BATCH
         yield from reader
     finally:
         cursor.close()
+
+
+def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
+    """The one text column of ``sql``'s rows, each batch's as one UTF-8 chunk (its Arrow data
+    buffer: the rows end in their own newlines)."""
+    for batch in _read(con, sql, LINE_BATCH):
+        lines = batch.column(0)
+        if not pa.types.is_large_string(lines.type):
+            lines = lines.cast(pa.large_string())
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+        first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+        yield lines.buffers()[2].slice(first, last - first).to_pybytes()
 
 
 def _close(con: duckdb.DuckDBPyConnection, directory: tempfile.TemporaryDirectory[str]) -> None:

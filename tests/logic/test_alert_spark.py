@@ -73,12 +73,27 @@ def check_both(session: Any, pack: Pack, table: pa.Table, log_type: str | None) 
         for record, ours, theirs in zip(records, got[rule.id], duck, strict=True):
             for function in found[rule.id].functions:
                 name = function.name
-                assert ours[name][1] == theirs[name][1], (rule.id, name, record)
+                if theirs[name][1] and not ours[name][1]:
+                    # DuckDB leaves JSON strings with control characters to Python (their
+                    # to_json escapes differ from Python's); Spark writes them itself
+                    assert _has_control_character(record), (rule.id, name, record)
+                else:
+                    assert ours[name][1] == theirs[name][1], (rule.id, name, record)
                 if not ours[name][1]:
                     check_values(name, None, rule.function(name), shapes[name], pack.event(record),
                                  ours[name])
                     if shapes[name] == "text":
                         assert ours[name][0] == theirs[name][0]
+
+
+def _has_control_character(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(ord(char) < 0x20 for char in value)
+    if isinstance(value, dict):
+        return any(_has_control_character(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_control_character(v) for v in value)
+    return False
 
 
 @pytest.mark.parametrize("pack", ["default", "tuned"])
@@ -117,5 +132,12 @@ def test_single_nodes_agree_on_spark_in_any_session_time_zone(spark):  # noqa: F
         [function] = plan.functions
         duck = [row[function.name] for row in run_duckdb(duck_query, rows, plan.rule_id)]
         ours = [row[function.name] for row in got[plan.rule_id]]
-        assert [p for _, p in ours] == [p for _, p in duck], function
-        assert [v for v, p in ours if not p] == [v for v, p in duck if not p], function
+        records = rows.to_pylist()
+        for (value, python), (duck_value, duck_python), record in zip(ours, duck, records,
+                                                                     strict=True):
+            if duck_python and not python:  # see check_both: DuckDB's JSON escapes
+                assert _has_control_character(record), function
+            else:
+                assert python == duck_python, function
+            if not python and not duck_python:
+                assert value == duck_value, function

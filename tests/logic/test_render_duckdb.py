@@ -266,3 +266,22 @@ def test_doctests():
     for module in (duckdb_sql, probe, python, query, sql, sqltext):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0
+
+
+_TRICKY = ["", "\\", '"', "\\u000B", "\\\u000b", "\\\\u001A", "\u2028", "\U0001f600", "\x7f", "\x85",
+           *(chr(code) for code in range(0x80))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_TRICKY) | st.characters(), max_size=12).map("".join),
+                max_size=40))
+def test_json_string_writes_what_python_json_writes(texts: list[str]) -> None:
+    from json import dumps
+
+    from flowwarden.logic.render.duckdb_sql import json_string
+
+    rows = texts + _TRICKY
+    con = duckdb.connect()
+    con.register("t", pa.table({"s": pa.array(rows, pa.string())}))
+    got = [row[0] for row in con.execute(f"SELECT {json_string('s')} FROM t").fetchall()]
+    assert got == [dumps(text, ensure_ascii=False) for text in rows]

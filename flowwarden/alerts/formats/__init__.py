@@ -4,6 +4,9 @@
 - ``ocsf``: OCSF 1.1.0 Detection Findings (class 2004) as JSON lines (``ocsf``).
 - ``ocsf-parquet``: the same findings as Parquet; under ``--output-dir`` in the Security Lake
   custom-source layout (``securitylake``).
+
+A scan's alerts that stay in DuckDB (``tablequery.QueriedAlerts``) are written from its query
+in batches (``ocsftable``, ``AlertTable.json_lines``); a list of alerts one by one.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from typing import Protocol
 
+from flowwarden.alerts.formats import ocsftable
 from flowwarden.alerts.formats.jsonl import JsonLines, alert_json
 from flowwarden.alerts.formats.ocsf import finding_json, write_ocsf_parquet
 from flowwarden.alerts.model import Alert
+from flowwarden.alerts.tablequery import QueriedAlerts
 
 
 class BinaryOut(Protocol):
@@ -44,6 +49,8 @@ def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryO
             for chunk in alerts.json_lines():
                 out.write(chunk)
             return len(alerts) if isinstance(alerts, Sized) else 0
+        if render is finding_json and isinstance(alerts, QueriedAlerts):
+            return ocsftable.write_jsonl(alerts, out)  # from the query, batch by batch
         count = 0
         for alert in alerts:
             out.write((render(alert) + "\n").encode("utf-8"))
@@ -53,8 +60,14 @@ def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryO
     return write
 
 
+def _parquet(alerts: Iterable[Alert], out: BinaryOut) -> int:
+    if isinstance(alerts, QueriedAlerts):
+        return ocsftable.write_parquet(alerts, out)
+    return write_ocsf_parquet(alerts, out)
+
+
 ALERT_FORMATS = {f.name: f for f in (
     AlertFormat("jsonl", ".jsonl", _lines(alert_json), text=True),
     AlertFormat("ocsf", ".ocsf.jsonl", _lines(finding_json), text=True),
-    AlertFormat("ocsf-parquet", ".parquet", write_ocsf_parquet, text=False),
+    AlertFormat("ocsf-parquet", ".parquet", _parquet, text=False),
 )}

@@ -29,9 +29,10 @@ class Unsupported(Exception):
     """An Arrow type whose JSON text SQL does not reproduce."""
 
 
-def record_json(schema: pa.Schema, source: str) -> str | None:
-    """A DuckDB query of one column, each row of ``source`` (a table or view with ``schema``)
-    as sample JSON, or NULL where Python must write it; None where the schema is unsupported.
+def record_json(schema: pa.Schema, source: str, key: str | None = None) -> str | None:
+    """A DuckDB query of one column ``j``, each row of ``source`` (a table or view with
+    ``schema``) as sample JSON, or NULL where Python must write it; None where the schema is
+    unsupported. With ``key`` (a column of ``source`` that is not a field), that column first.
 
     Strings are written by ``to_json``, which differs from Python's json only in the case of
     ``\\u00XX`` escapes: a record whose text holds such an escape is left to Python (NULL), so
@@ -42,8 +43,9 @@ def record_json(schema: pa.Schema, source: str) -> str | None:
     except (Unsupported, RenderError):  # a name SQL cannot quote (NUL)
         return None
     escape = sql_literal(ESCAPE_START)
-    return (f"SELECT CASE WHEN contains(j, {escape}) THEN NULL ELSE j END "
-            f"FROM (SELECT {text} AS j FROM {source})")
+    keyed = "" if key is None else f"{quote_identifier(key)}, "
+    return (f"SELECT {keyed}CASE WHEN contains(j, {escape}) THEN NULL ELSE j END AS j "
+            f"FROM (SELECT {keyed}{text} AS j FROM {source})")
 
 
 def _object(members: list[tuple[str, str, pa.DataType]], depth: int = 0) -> str:
@@ -106,11 +108,12 @@ def _timestamp(sql: str, kind: pa.TimestampType) -> str:
             f"THEN {iso_micros(micros, kind.tz is not None)} END)")
 
 
-def iso_micros(micros: str, aware: bool = True) -> str:
-    """JSON text of ``isoformat()`` of the UTC datetime ``micros`` (BIGINT epoch microseconds)
-    makes: ``+00:00`` when ``aware``, a fraction only when there is one."""
+def iso_micros(micros: str, aware: bool = True, quoted: bool = True) -> str:
+    """JSON text (or, not ``quoted``, the text) of ``isoformat()`` of the UTC datetime
+    ``micros`` (BIGINT epoch microseconds): ``+00:00`` when ``aware``, a fraction only when
+    there is one."""
     frac = f"({micros} % 1000000 + 1000000) % 1000000"
     digits = f"(CASE WHEN {frac} = 0 THEN '' ELSE '.' || lpad(CAST({frac} AS VARCHAR), 6, '0') END)"
     zone = "'+00:00'" if aware else "''"
-    return (f"('\"' || strftime(make_timestamp({micros}), '%Y-%m-%dT%H:%M:%S') || {digits} "
-            f"|| {zone} || '\"')")
+    text = f"strftime(make_timestamp({micros}), '%Y-%m-%dT%H:%M:%S') || {digits} || {zone}"
+    return f"('\"' || {text} || '\"')" if quoted else f"({text})"

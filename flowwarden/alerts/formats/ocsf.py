@@ -142,7 +142,6 @@ def epoch_ms(when: datetime) -> int:
 
 
 def _finding_info(alert: Alert) -> dict[str, Any]:
-    tactics = list(dict.fromkeys(m["tactic"] for m in alert.mitre if m.get("tactic")))
     return {
         "uid": alert.id,
         "title": alert.title,
@@ -150,11 +149,20 @@ def _finding_info(alert: Alert) -> dict[str, Any]:
         "first_seen_time": epoch_ms(alert.first_event_time),
         "last_seen_time": epoch_ms(alert.last_event_time),
         "src_url": alert.reference or None,
-        "types": tactics or ["Network Activity"],
-        "data_sources": list(alert.log_types) or None,
-        "analytic": {"uid": alert.rule_id, "name": alert.rule_name, "type": "Rule", "type_id": 1},
-        "attacks": [a for a in (_attack(m) for m in alert.mitre) if a] or None,
+        **rule_info(alert.rule_id, alert.rule_name, alert.mitre, alert.log_types),
     }
+
+
+def rule_info(rule_id: str, rule_name: str, mitre: list[dict[str, str]],
+              log_types: list[str]) -> dict[str, Any]:
+    """The parts of ``finding_info`` that depend on the rule alone (pruned as ``_prune`` does)."""
+    tactics = list(dict.fromkeys(m["tactic"] for m in mitre if m.get("tactic")))
+    return _prune({
+        "types": tactics or ["Network Activity"],
+        "data_sources": list(log_types) or None,
+        "analytic": {"uid": rule_id, "name": rule_name, "type": "Rule", "type_id": 1},
+        "attacks": [a for a in (_attack(m) for m in mitre) if a] or None,
+    })
 
 
 def _attack(entry: Mapping[str, str]) -> dict[str, Any] | None:

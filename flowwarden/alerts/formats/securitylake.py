@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from flowwarden.alerts.formats.ocsf import findings_table, to_finding
 from flowwarden.alerts.model import Alert
+from flowwarden.alerts.tablequery import QueriedAlerts
 from flowwarden.errors import UsageError
 from flowwarden.util.destinations import write_object
 from flowwarden.util.s3 import S3
@@ -82,6 +83,10 @@ def write_security_lake(alerts: Iterable[Alert], destination: str, *,
     """Write the alerts' findings as Parquet under ``destination``; returns the written URLs."""
     if not SOURCE_NAME.match(source):
         raise UsageError(f"a Security Lake source name is 1-64 letters, digits, - or _: {source!r}")
+    if isinstance(alerts, QueriedAlerts):  # partitions and findings from the query
+        from flowwarden.alerts.formats.ocsftable import write_lake  # it imports this module
+
+        return write_lake(alerts, destination, source, name, s3) if len(alerts) else []
     findings = [to_finding(a) for a in alerts]
     if not findings:
         return []

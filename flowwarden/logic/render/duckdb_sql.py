@@ -18,25 +18,40 @@ from typing import ClassVar
 from flowwarden.logic.render.sql import Dialect, SqlRenderer
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 
-# Python's json writes these escapes (ensure_ascii=False); DuckDB's to_json writes the same
-# but for upper-case hex letters (\u000B where Python writes \u000b).
-_SHORT = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
-_PYTHON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), *(
-    (chr(code), _SHORT.get(code, f"\\u{code:04x}")) for code in range(0x20)))
+# DuckDB's to_json escapes control characters as Python's json does (ensure_ascii=False), but
+# with upper-case hex letters (\u000B where Python writes \u000b): these nine differ (both write
+# \b, \t, \n, \f and \r short).
+_SHORT = frozenset({0x08, 0x09, 0x0A, 0x0C, 0x0D})
+_UPPER_ESCAPES = tuple(f"\\u{code:04X}" for code in range(0x20)
+                       if code not in _SHORT and f"{code:04X}" != f"{code:04x}")
 ESCAPE_START = "\\u00"  # how to_json's escapes of control characters begin
 
 
 def json_string(sql: str) -> str:
     """JSON text of a non-null VARCHAR exactly as ``json.dumps(text, ensure_ascii=False)``
-    writes it: DuckDB's ``to_json``, or, where that wrote a ``\\u00XX`` escape (whose hex
-    letters it writes upper case), Python's escapes spelled out, backslashes first."""
+    writes it: DuckDB's ``to_json``, with the hex letters of its ``\\u00XX`` escapes lower-cased
+    where it wrote any.
+
+    The escaped backslashes (``\\\\``) are set aside as NUL (which ``to_json`` never leaves raw)
+    while the escapes are rewritten, so a text that spells out ``\\u000B`` stays as it is. A
+    short expression on purpose: DuckDB plans every call of it, and a long one (a ``replace``
+    per control character) cost milliseconds per query."""
     text = f"CAST(to_json({sql}) AS VARCHAR)"
-    escaped = sql
-    for char, escape in _PYTHON_ESCAPES:
-        escaped = f"replace({escaped}, {sql_literal(char)}, {sql_literal(escape)})"
+    fixed = f"replace({text}, {sql_literal(chr(92) * 2)}, chr(0))"
+    for upper in _UPPER_ESCAPES:
+        fixed = f"replace({fixed}, {sql_literal(upper)}, {sql_literal(upper.lower())})"
+    fixed = f"replace({fixed}, chr(0), {sql_literal(chr(92) * 2)})"
     # DuckDB computes the repeated to_json once; contains() is cheaper than a regexp
-    return (f"(CASE WHEN contains({text}, {sql_literal(ESCAPE_START)}) "
-            f"THEN '\"' || {escaped} || '\"' ELSE {text} END)")
+    return (f"(CASE WHEN contains({text}, {sql_literal(ESCAPE_START)}) THEN {fixed} "
+            f"ELSE {text} END)")
+
+
+def json_quick(sql: str) -> tuple[str, str]:
+    """``to_json``'s text of a non-null VARCHAR, and where it wrote an escape of a control
+    character (which ``json_string`` would have to rewrite): alert functions leave those rare
+    values to Python rather than plan ``json_string`` for each of their strings."""
+    text = f"CAST(to_json({sql}) AS VARCHAR)"
+    return text, f"contains({text}, {sql_literal(ESCAPE_START)})"
 
 
 def epoch_micros(sql: str) -> str:
@@ -51,7 +66,7 @@ def date_time(micros: str, sep: str) -> str:
 
 
 DUCKDB = Dialect("duckdb", sql_literal, quote_identifier, "{kind}{index}:{path}",
-                 json_string=json_string, micros=epoch_micros, date_time=date_time,
+                 json_string=json_string, json_quick=json_quick, micros=epoch_micros, date_time=date_time,
                  starts_with=lambda s, p: f"starts_with({s}, {p})",
                  ends_with=lambda s, p: f"ends_with({s}, {p})",
                  byte_length=lambda s: f"strlen({s})")

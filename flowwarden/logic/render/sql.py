@@ -96,6 +96,8 @@ class Dialect:
     string as JSON string text), ``micros`` (a UTC timestamp column as epoch microseconds) and
     ``date_time`` (epoch microseconds, known to lie in years 1-9999, as UTC
     ``YYYY-MM-DD<sep>HH:MM:SS``). A dialect without one of these asks Python for such values.
+    ``json_quick`` (optional) is ``json_string`` made cheap to plan: the JSON text, and a
+    boolean (NULL where the string is) true where that text is not exact and Python must run.
     ``starts_with``/``ends_with`` (a str column and a str literal: a boolean, NULL where the
     column is) serve ``str.startswith``/``endswith``; ``byte_length`` (of a str's UTF-8) tells
     ASCII text, the only text whose ``lower()``/``upper()`` SQL gives as Python does.
@@ -109,6 +111,7 @@ class Dialect:
     string_type: str = "VARCHAR"
     concat: Callable[[Sequence[str]], str] = concat_operator
     json_string: Callable[[str], str] = unsupported
+    json_quick: Callable[[str], tuple[str, str]] | None = None
     micros: Callable[[str], str] = unsupported
     date_time: Callable[[str, str], str] = unsupported
     starts_with: Callable[[str, str], str] = unsupported

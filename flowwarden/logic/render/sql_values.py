@@ -328,7 +328,10 @@ class ValueRenderer(Renderer):
             if target == JSON or (target == STRINGS and kind == LIST):
                 return out
             raise NeedsPython  # str() of a container is its repr
-        if kind == STR:
+        if kind == STR and target == JSON and self.dialect.json_quick is not None:
+            text, odd = self.dialect.json_quick(sql)
+            python = any_of([python, f"coalesce({odd}, false)"])
+        elif kind == STR:
             text = self.dialect.json_string(sql) if target == JSON else sql
         elif kind == INT:
             text = f"CAST({sql} AS {self.dialect.string_type})"

@@ -1,0 +1,219 @@
+"""OCSF findings of a scan's alert tables, written batch by batch (``ocsfquery``'s query).
+
+The findings come out of DuckDB in Arrow batches, in alert order: Parquet row groups and JSON
+lines are written from them as they come, never a Python object per alert. An alert the query
+marks exotic is rendered by ``ocsf.to_finding`` instead (the alerts of its batch's range are
+read back as ``Alert`` objects for it), so every finding equals the per-alert path's. The
+Security Lake layout sorts the findings by partition in a temporary table of the grouper's
+database (which spills to disk), exotic ones rendered in Python and put in their place first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flowwarden.alerts.formats.ocsf import FINDING_SCHEMA, finding_json, findings_table, to_finding
+from flowwarden.alerts.formats.ocsfjson import json_sql
+from flowwarden.alerts.formats.ocsfquery import finding_sql, rule_parts
+from flowwarden.alerts.formats.pysql import add_is_ip
+from flowwarden.alerts.formats.securitylake import lake_key, partition_of
+from flowwarden.alerts.model import Alert
+from flowwarden.alerts.tablequery import READ_ROWS, QueriedAlerts
+from flowwarden.logic.render.sqltext import sql_literal
+from flowwarden.util.destinations import write_object
+from flowwarden.util.s3 import S3
+
+LAKE_TABLE = "lake_findings"
+# Alerts per query: each query sorts its findings by seq; sorting all of them at once needs
+# more memory than the grouper's database has (a finding's JSON text is about 3 kB).
+CHUNK = 32768
+
+
+def write_jsonl(alerts: QueriedAlerts, out: Any) -> int:
+    """Every alert's ``finding_json`` line to the binary ``out``; returns how many."""
+    count = 0
+    with _cursor(alerts) as con:
+        for batch in _chunked(con, alerts, lambda sql: f"SELECT seq, exotic, json FROM "
+                                                       f"({json_sql(sql)})"):
+            exotic = batch.column("exotic")
+            if pc.any(exotic).as_py():
+                lines = batch.column("json").to_pylist()
+                at = {seq: index for index, seq in enumerate(batch.column("seq").to_pylist())}
+                for seq, alert in _alerts_at(alerts, batch.column("seq"), exotic).items():
+                    lines[at[seq]] = finding_json(alert) + "\n"
+                out.write("".join(lines).encode("utf-8"))
+            else:
+                out.write(_joined(batch.column("json")))
+            count += batch.num_rows
+    return count
+
+
+def write_parquet(alerts: QueriedAlerts, out: Any) -> int:
+    """Every alert's finding as one Parquet file (a row group per batch) to ``out``."""
+    count = 0
+    with _cursor(alerts) as con, pq.ParquetWriter(out, FINDING_SCHEMA,
+                                                   compression="zstd") as writer:
+        for batch in _chunked(con, alerts, lambda sql: f"SELECT seq, exotic OR exotic_parquet "
+                                                       f"AS redo, {_columns()} FROM ({sql})"):
+            writer.write_table(_findings(alerts, batch))
+            count += batch.num_rows
+    return count
+
+
+def write_lake(alerts: QueriedAlerts, destination: str, source: str, name: str | None,
+               s3: S3 | None) -> list[str]:
+    """``securitylake.write_security_lake`` of the alerts; returns the written URLs."""
+    with _cursor(alerts) as con:
+        for start in range(0, len(alerts), CHUNK):  # in seq order: each seq range is read back
+            seqs = range(start, min(start + CHUNK, len(alerts)))
+            rows = (f"SELECT seq, exotic OR exotic_parquet AS redo, lake_region || '/' || "
+                    f"lake_account || '/' || lake_day AS lake_key, {_columns()} FROM "
+                    f"({finding_sql(alerts.grouper.max_samples, seqs)}) ORDER BY seq")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {LAKE_TABLE} AS {rows}" if not start
+                        else f"INSERT INTO {LAKE_TABLE} {rows}")
+        try:
+            _redo_exotic(con, alerts)
+            name = name or _content_name(con)
+            return _write_partitions(con, destination, source, name, s3)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {LAKE_TABLE}")
+
+
+def _redo_exotic(con: duckdb.DuckDBPyConnection, alerts: QueriedAlerts) -> None:
+    """Exotic findings of the lake table replaced by ``to_finding``'s, with their partitions."""
+    seqs = [seq for (seq,) in con.execute(
+        f"SELECT seq FROM {LAKE_TABLE} WHERE redo ORDER BY seq").fetchall()]
+    for chunk in _spans(seqs):
+        found = _alerts_at(alerts, pa.array(chunk, pa.int64()), pa.array([True] * len(chunk)))
+        findings = [to_finding(alert) for alert in found.values()]
+        table = findings_table(findings)
+        keys = ["/".join(partition_of(finding)) for finding in findings]
+        table = table.append_column("seq", pa.array(list(found), pa.int64()))
+        table = table.append_column("lake_key", pa.array(keys, pa.string()))
+        con.register("redone_findings", table)
+        try:
+            con.execute(f"DELETE FROM {LAKE_TABLE} WHERE seq IN (SELECT seq FROM redone_findings)")
+            con.execute(f"INSERT INTO {LAKE_TABLE} BY NAME SELECT *, false AS redo "
+                        "FROM redone_findings")
+        finally:
+            con.unregister("redone_findings")
+
+
+def _spans(seqs: list[int]) -> Iterator[list[int]]:
+    """Sorted ``seqs`` in chunks that each span fewer than ``READ_ROWS`` alerts (each chunk's
+    alerts are read back as one range)."""
+    chunk: list[int] = []
+    for seq in seqs:
+        if chunk and seq - chunk[0] >= READ_ROWS:
+            yield chunk
+            chunk = []
+        chunk.append(seq)
+    if chunk:
+        yield chunk
+
+
+def _content_name(con: duckdb.DuckDBPyConnection) -> str:
+    """``securitylake.content_name`` of the lake table's findings, hashed batch by batch."""
+    digest = hashlib.sha256()
+    sql = (f"SELECT finding_info.uid || ':' || coalesce(CAST(count AS VARCHAR), 'None') || ':' "
+           f"|| CAST(time AS VARCHAR) || chr(10) AS line, finding_info.uid AS uid FROM {LAKE_TABLE}")
+    for batch in _ordered(con, sql, "uid"):
+        digest.update(_joined(batch.column("line")))
+    return f"flowwarden-{digest.hexdigest()[:24]}"
+
+
+def _write_partitions(con: duckdb.DuckDBPyConnection, destination: str, source: str, name: str,
+                      s3: S3 | None) -> list[str]:
+    """Each partition's findings as one Parquet object, partitions in sorted order, each read
+    in seq ranges (a sort of them all at once would not fit the database's memory)."""
+    written: list[str] = []
+    keys = [key for (key,) in con.execute(
+        f"SELECT DISTINCT lake_key FROM {LAKE_TABLE} ORDER BY lake_key").fetchall()]
+    (last,) = con.execute(f"SELECT max(seq) + 1 FROM {LAKE_TABLE}").fetchall()[0]
+    for key in keys:
+        buffer = io.BytesIO()
+        with pq.ParquetWriter(buffer, FINDING_SCHEMA, compression="zstd") as writer:
+            for start in range(0, last, CHUNK):
+                sql = (f"SELECT seq, {_columns()} FROM {LAKE_TABLE} WHERE lake_key = "
+                       f"{sql_literal(key)} AND seq >= {start} AND seq < {start + CHUNK}")
+                for batch in _ordered(con, sql, "seq"):
+                    table = pa.Table.from_batches([batch]).drop_columns(["seq"])
+                    writer.write_table(table.cast(FINDING_SCHEMA))
+        region, account, day = key.split("/")
+        written.append(write_object(destination, lake_key(source, region, account, day, name),
+                                    buffer.getvalue(), s3))
+    return written
+
+
+def _findings(alerts: QueriedAlerts, batch: pa.RecordBatch) -> pa.Table:
+    """A batch's findings as a ``FINDING_SCHEMA`` table, exotic ones by ``to_finding``."""
+    table = pa.Table.from_batches([batch]).drop_columns(["seq", "redo"]).cast(FINDING_SCHEMA)
+    redo = batch.column("redo")
+    if not pc.any(redo).as_py():
+        return table
+    seqs = batch.column("seq")
+    found = _alerts_at(alerts, seqs, redo)
+    redone = findings_table([to_finding(alert) for alert in found.values()])
+    kept = pc.invert(redo)
+    order = pc.sort_indices(pa.concat_arrays([seqs.filter(kept), pa.array(list(found), pa.int64())]))
+    return pa.concat_tables([table.filter(kept), redone]).take(order)
+
+
+def _alerts_at(alerts: QueriedAlerts, seqs: pa.Array, chosen: pa.Array) -> dict[int, Alert]:
+    """The ``Alert`` objects of the chosen ``seqs``, by seq, read back in one range."""
+    wanted = seqs.filter(chosen).to_pylist()
+    if not wanted:
+        return {}
+    first = min(wanted)
+    got: Sequence[Alert] = alerts[first:max(wanted) + 1]
+    return {seq: got[seq - first] for seq in sorted(wanted)}
+
+
+def _columns() -> str:
+    return ", ".join(FINDING_SCHEMA.names)
+
+
+def _chunked(con: duckdb.DuckDBPyConnection, alerts: QueriedAlerts,
+             select: Callable[[str], str]) -> Iterator[pa.RecordBatch]:
+    """``select`` over the findings (``finding_sql``), in seq order, ``CHUNK`` alerts a query."""
+    for start in range(0, len(alerts), CHUNK):
+        seqs = range(start, min(start + CHUNK, len(alerts)))
+        yield from _ordered(con, select(finding_sql(alerts.grouper.max_samples, seqs)), "seq")
+
+
+def _ordered(con: duckdb.DuckDBPyConnection, sql: str, order: str) -> Iterator[pa.RecordBatch]:
+    reader = con.sql(f"SELECT * FROM ({sql}) ORDER BY {order}").to_arrow_reader(READ_ROWS)
+    yield from reader
+
+
+def _joined(lines: pa.Array) -> bytes:
+    """The text of a string array's values, one after the other (no copy per value)."""
+    if isinstance(lines, pa.ChunkedArray):
+        return b"".join(_joined(chunk) for chunk in lines.chunks)
+    if not pa.types.is_large_string(lines.type):
+        lines = lines.cast(pa.large_string())
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    return lines.buffers()[2].slice(first, last - first).to_pybytes()
+
+
+@contextmanager
+def _cursor(alerts: QueriedAlerts) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of the grouper's connection with the query's rule table and IP function."""
+    con = alerts.grouper.con.cursor()
+    try:
+        con.register("finding_rules", rule_parts(con))
+        add_is_ip(con)
+        yield con
+    finally:
+        con.close()

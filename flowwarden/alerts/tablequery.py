@@ -1,0 +1,113 @@
+"""Alerts that stay in DuckDB: what a sink may query of a ``groupstore.AlertTable``.
+
+A scan's alerts live in its ``SqlGrouper``'s tables: ``alerts`` (one row per alert, ``seq`` its
+place in order), ``rules`` (what an alert falls back to), ``kept`` (each alert's first events by
+``rank``: the first event's own alert values and every kept event's sample as alert JSON). A
+sink that reads these tables with SQL writes millions of alerts without a Python object per
+alert; ``QueriedAlerts`` tells such alerts apart from a plain list, which sinks still walk.
+
+``ALERT_VALUES`` are the ``Alert`` fields (but its samples: ``alert_values``) as the alert's
+``alert_json`` line holds them, as SQL over ``a`` (alerts), ``r`` (rules) and ``f`` (the kept
+event of rank 1): text values as the values, JSON values as ``jsonl.dumps`` writes them, times
+as BIGINT epoch microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import duckdb
+import pyarrow as pa
+
+from flowwarden.alerts.model import Alert
+
+READ_ROWS = 16384  # alerts per Arrow batch a sink reads
+JOINED_SAMPLES = 8  # up to this many samples, each rank is a join (as ``groupstore`` does)
+
+
+class GroupTables(Protocol):
+    """The grouper's side: its connection and how many samples an alert keeps."""
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection: ...
+
+    @property
+    def max_samples(self) -> int: ...
+
+
+@runtime_checkable
+class QueriedAlerts(Protocol):
+    """Alerts held in DuckDB tables (``groupstore.AlertTable``), in ``seq`` order."""
+
+    @property
+    def grouper(self) -> GroupTables: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice) -> Sequence[Alert]: ...
+
+
+def _or(value: str) -> str:
+    """The first event's value, or the rule's where it is None or empty (``make_alert``)."""
+    return f"coalesce(nullif(f.{value}, ''), r.{value})"
+
+
+ALERT_VALUES = {
+    "id": "a.id", "rule_id": "a.rule", "rule_name": "r.title", "title": _or("title"),
+    "severity": _or("severity"), "dedup": "a.dedup", "window_start": "a.window_us",
+    "first_event_time": "a.first_us", "last_event_time": "a.last_us",
+    "event_count": "a.events", "unique_count": "CASE WHEN a.uses_unique THEN a.uniques END",
+    "threshold": "r.threshold", "mitre": "r.mitre_json", "runbook": _or("runbook"),
+    "reference": _or("reference"), "description": _or("description"),
+    "log_types": "r.log_types_json", "alert_context": "coalesce(f.context, 'null')",
+    "destinations": "coalesce(f.destinations, 'null')",
+}
+TIME_VALUES = ("window_start", "first_event_time", "last_event_time")
+
+
+@dataclass(frozen=True)
+class AlertsFrom:
+    """How a query reaches every alert's values: its FROM clause (over ``a``, ``r``, ``f``),
+    and the SQL of the alert's samples as their JSON array and of its first sample (the first
+    non-null one, as ``Alert.samples[0]``; NULL without one)."""
+
+    tables: str
+    samples: str
+    first_sample: str
+
+
+def alerts_from(max_samples: int) -> AlertsFrom:
+    """``AlertsFrom`` for alerts that keep up to ``max_samples`` samples: one row per alert."""
+    base = "alerts a JOIN rules r USING (rule) JOIN kept f ON f.seq = a.seq AND f.rank = 1"
+    if not max_samples:
+        return AlertsFrom(base, "'[]'", "NULL::VARCHAR")
+    if max_samples <= JOINED_SAMPLES:
+        ranks = range(2, max_samples + 1)
+        joins = "".join(f" LEFT JOIN kept k{rank} ON k{rank}.seq = a.seq AND k{rank}.rank = {rank}"
+                        for rank in ranks)
+        texts = ", ".join(["f.sample", *(f"k{rank}.sample" for rank in ranks)])
+        return AlertsFrom(base + joins, f"('[' || concat_ws(', ', {texts}) || ']')",
+                          f"coalesce({texts})")
+    return AlertsFrom(
+        f"{base} LEFT JOIN (SELECT seq, string_agg(sample, ', ' ORDER BY rank) AS texts, "
+        "arg_min(sample, rank) AS first FROM kept "
+        f"WHERE rank <= {int(max_samples)} AND sample IS NOT NULL GROUP BY seq) s ON s.seq = a.seq",
+        "('[' || coalesce(s.texts, '') || ']')", "s.first")
+
+
+def alert_values(max_samples: int) -> dict[str, str]:
+    """``ALERT_VALUES`` with the samples of alerts keeping up to ``max_samples``."""
+    return {**ALERT_VALUES, "samples": alerts_from(max_samples).samples}
+
+
+def read_batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_ROWS
+                 ) -> Iterator[pa.RecordBatch]:
+    """The rows of ``sql`` in Arrow batches, on a cursor of their own."""
+    cursor = con.cursor()
+    try:
+        reader = cursor.sql(sql).to_arrow_reader(rows)
+        yield from reader
+    finally:
+        cursor.close()
