@@ -2,7 +2,8 @@
 
 Rules never need a code edit to change an allowlist: built-in rules read named settings through
 the `flowwarden_config` helper, and any Panther rule's module-level constant can be replaced per
-rule under `rule_constants`.
+rule under `rule_constants`. `lookup_tables` says where each lookup table's data is
+(`TableSource`; ``flowwarden.enrich.build`` loads them).
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def _cidr(value: Any) -> str:
         raise ValueError(f"{value!r} is not a CIDR network") from None
 
 
+def _table_name(value: Any) -> str:
+    plain = value.replace("_", "").replace("-", "").replace(".", "") if isinstance(value, str) else ""
+    if not plain.isascii() or not plain.isalnum():
+        raise ValueError(f"{value!r} is not a lookup table name (letters, digits, _ - .)")
+    return value
+
+
 def _rule_id(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{value!r} is not a rule id")
@@ -82,6 +90,10 @@ SETTINGS: dict[str, Setting] = {
         _ip, (), "Private IPs of your NAT gateways: their translated leg repeats a flow the "
         "client's own record already shows (the tuned DNS rule)."
     ),
+    "threat_intel_tables": Setting(
+        _table_name, ("threat_intel",), "Lookup tables of indicators (IOCs) whose matches "
+        "AWS.VPC.ThreatIntelMatch alerts on (their LookupName)."
+    ),
     "enable": Setting(
         _rule_id,
         ("AWS.VPC.UnapprovedOutboundDNS", "AWS.VPC.InboundPortWhitelist"),
@@ -89,6 +101,42 @@ SETTINGS: dict[str, Setting] = {
     ),
     "disable": Setting(_rule_id, (), "Rules not to run although their YAML enables them."),
 }
+
+
+TABLE_SOURCE_KEYS = ("path", "kind", "match", "primary_key", "log_types", "layout")
+MATCH_KINDS = ("exact", "cidr")
+# How a table's matches are laid out under p_enrichment.<LookupName>: Panther's documented
+# layout keys them by the selector that matched; panther-analysis's GreyNoise V3 and OTX
+# helpers read them by the matched value itself (p_enrichment.greynoise_noise."1.2.3.4").
+BY_SELECTOR, BY_VALUE = "by-selector", "by-value"
+TABLE_LAYOUTS = (BY_SELECTOR, BY_VALUE)
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where a lookup table's data is (``lookup_tables:`` in the configuration file).
+
+    ``path`` is a local file (relative to the configuration file's directory) or an ``s3://``
+    URI. ``kind`` names a source kind of ``flowwarden.enrich.sources`` (checked when the tables
+    are built), and ``options`` are the entry's other keys, handed to that kind's loader; without
+    a kind the file is a table in CSV, JSON lines or Parquet. ``match`` forces exact or CIDR
+    matching, and ``primary_key`` with ``log_types`` ({LogType: [selectors]}) define a table
+    that has no lookup_table YAML (or replace its YAML's ``LogTypeMap``).
+
+    ``layout`` says how matches appear under ``p_enrichment.<LookupName>``: ``by-selector``
+    (the default, Panther's documented layout: ``<selector>`` -> the matched row, or the list
+    of rows for a list selector such as ``p_any_ip_addresses``) or ``by-value`` (``<matched
+    value>`` -> its row, whichever selectors found it: the layout panther-analysis's GreyNoise
+    V3 and OTX helpers read, ``p_enrichment.greynoise_noise["142.93.204.250"]``).
+    """
+
+    path: str
+    kind: str | None = None
+    match: str | None = None
+    primary_key: str | None = None
+    log_types: Mapping[str, tuple[str, ...]] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    layout: str = BY_SELECTOR
 
 
 @dataclass(frozen=True)
@@ -99,6 +147,7 @@ class Config:
     rule_constants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str | None = None
     explicit: frozenset[str] = frozenset()  # the settings `source` sets (others are defaults)
+    lookup_tables: Mapping[str, TableSource] = field(default_factory=dict)  # by LookupName
 
     def setting(self, name: str) -> frozenset[Any]:
         """The named setting as a frozenset, the shape rules test membership against."""
@@ -149,13 +198,17 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
         raise ConfigError("the configuration must be a mapping of setting names", where)
     values = {name: s.default for name, s in SETTINGS.items()}
     rule_constants: dict[str, dict[str, Any]] = {}
+    tables: dict[str, TableSource] = {}
     for key, raw in data.items():
         if key == "rule_constants":
             rule_constants = _parse_rule_constants(raw, where)
             continue
+        if key == "lookup_tables":
+            tables = _parse_lookup_tables(raw, where)
+            continue
         setting = SETTINGS.get(key)
         if setting is None:
-            known = ", ".join([*sorted(SETTINGS), "rule_constants"])
+            known = ", ".join([*sorted(SETTINGS), "lookup_tables", "rule_constants"])
             raise ConfigError(f"unknown setting {key!r}; known settings: {known}", where)
         if not isinstance(raw, list):
             raise ConfigError(f"{key}: expected a list, got {type(raw).__name__}", where)
@@ -163,13 +216,59 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
             values[key] = tuple(setting.item(item) for item in raw)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}", where) from None
-    return Config(values, rule_constants, source, frozenset(data))
+    return Config(values, rule_constants, source, frozenset(data), tables)
 
 
 def _parse_rule_constants(raw: Any, where: Location) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise ConfigError("rule_constants: expected {RuleID: {CONSTANT: value}}", where)
     return {str(rule): dict(consts) for rule, consts in raw.items()}
+
+
+def _parse_lookup_tables(raw: Any, where: Location) -> dict[str, TableSource]:
+    if not isinstance(raw, dict):
+        raise ConfigError("lookup_tables: expected {LookupName: {path: FILE, ...}}", where)
+    base = Path(where.path).parent if where.path != "<config>" else Path()
+    return {str(name): _table_source(str(name), entry, base, where)
+            for name, entry in raw.items()}
+
+
+def _table_source(name: str, entry: Any, base: Path, where: Location) -> TableSource:
+    key = f"lookup_tables: {name}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
+        raise ConfigError(f"{key}: expected a mapping with a path (a file or s3:// URI)", where)
+    kind, match, primary_key = (entry.get(k) for k in ("kind", "match", "primary_key"))
+    if kind is not None and (not isinstance(kind, str) or not kind):
+        raise ConfigError(f"{key}: kind must be a source kind's name", where)
+    if match is not None and match not in MATCH_KINDS:
+        raise ConfigError(f"{key}: match must be one of {', '.join(MATCH_KINDS)}, got {match!r}",
+                          where)
+    if primary_key is not None and (not isinstance(primary_key, str) or not primary_key):
+        raise ConfigError(f"{key}: primary_key must be a column name", where)
+    layout = entry.get("layout", BY_SELECTOR)
+    if layout not in TABLE_LAYOUTS:
+        raise ConfigError(f"{key}: layout must be one of {', '.join(TABLE_LAYOUTS)}, got "
+                          f"{layout!r}", where)
+    options = {k: v for k, v in entry.items() if k not in TABLE_SOURCE_KEYS}
+    if options and kind is None:
+        raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(map(str, options)))}; known: "
+                          f"{', '.join(TABLE_SOURCE_KEYS)} (other keys are options of a kind)",
+                          where)
+    path = entry["path"]
+    if not path.startswith("s3://") and not Path(path).is_absolute():
+        path = str(base / path)
+    return TableSource(path, kind, match, primary_key,
+                       _table_log_types(entry.get("log_types"), key, where), options, layout)
+
+
+def _table_log_types(raw: Any, key: str, where: Location) -> dict[str, tuple[str, ...]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(s, str) and s for s in v) for v in raw.values()
+    ):
+        raise ConfigError(f"{key}: log_types must map log types to lists of selectors", where)
+    return {str(log_type): tuple(dict.fromkeys(selectors)) for log_type, selectors in raw.items()}
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -113,7 +113,7 @@ def test_check_of_the_builtin_packs_reports_nothing():
         result = run("check", *args)
         assert result.exit_code == 0, result.output
         assert result.output.splitlines()[-1] == (
-            "6 rules, 2 data-model log types, 0 problems, 0 warnings, 0 skipped")
+            "8 rules, 2 data-model log types, 0 problems, 0 warnings, 0 skipped")
         assert "warning:" not in result.output and "invalid:" not in result.output
 
 
@@ -225,13 +225,13 @@ def test_since_and_until_take_relative_times():
 def test_every_command_that_loads_packs_sees_the_tuned_pack_whole(tmp_path):
     tuned = {"AWS.VPC.InboundPortWhitelist.Tuned", "AWS.VPC.UnapprovedOutboundDNS.Tuned"}
     kept = {"AWS.VPC.InboundAdminPort", "AWS.VPC.PortScan", "AWS.VPC.SkipDataLogStatus",
-            "AWS.VPC.SSHAcceptedFromInternet"}
+            "AWS.VPC.SSHAcceptedFromInternet", "AWS.VPC.ThreatIntelMatch", "AWS.VPC.TorTraffic"}
     tests = run("test", "--pack", "tuned")
     assert tests.exit_code == 0, tests.output
     assert {line.split()[1] for line in tests.output.splitlines()
             if line.startswith("PASS ")} == tuned | kept
     site = run("catalog", "--pack", "tuned", "--out", str(tmp_path / "site"))
-    assert site.exit_code == 0 and site.output.startswith("6 rules: ")
+    assert site.exit_code == 0 and site.output.startswith("8 rules: ")
     pages = {p.stem for p in (tmp_path / "site" / "rules").glob("*.html")}
     assert pages == tuned | kept
     stats = run("logic", "stats", "--pack", "tuned")

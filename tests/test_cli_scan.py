@@ -154,8 +154,8 @@ def test_scan_with_the_tuned_pack_runs_the_whole_pack_and_says_what_was_replaced
     assert sorted(ran) == sorted([
         "AWS.VPC.InboundAdminPort", "AWS.VPC.PortScan", "AWS.VPC.SkipDataLogStatus",
         "AWS.VPC.SSHAcceptedFromInternet", "AWS.VPC.InboundPortWhitelist.Tuned",
-        "AWS.VPC.UnapprovedOutboundDNS.Tuned"])
-    assert "engine duckdb, 6 rules" in result.stderr
+        "AWS.VPC.UnapprovedOutboundDNS.Tuned", "AWS.VPC.ThreatIntelMatch", "AWS.VPC.TorTraffic"])
+    assert "engine duckdb, 8 rules" in result.stderr
     assert ("replaced: AWS.VPC.InboundPortWhitelist by AWS.VPC.InboundPortWhitelist.Tuned\n"
             "replaced: AWS.VPC.UnapprovedOutboundDNS by AWS.VPC.UnapprovedOutboundDNS.Tuned"
             in result.stderr)
@@ -233,7 +233,7 @@ def test_backtest_text_fits_100_columns_and_csv_has_a_row_per_rule_and_side(tmp_
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
     assert lines[0].startswith("side,config,rule_id,severity,matched_events,alerts,")
-    assert len(lines) == 1 + 6 + 5  # SkipDataLogStatus is off on side B
+    assert len(lines) == 1 + 8 + 7  # SkipDataLogStatus is off on side B
 
 
 def test_report_embeds_the_first_alerts_per_rule_the_user_asks_for(tmp_path):

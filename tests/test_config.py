@@ -30,6 +30,15 @@ def test_values_are_validated_and_normalized():
         ({"aproved_dns_servers": []}, "unknown setting 'aproved_dns_servers'"),
         (["a"], "must be a mapping"),
         ({"rule_constants": {"X": 1}}, "rule_constants: expected"),
+        ({"lookup_tables": ["t"]}, "lookup_tables: expected {LookupName: {path: FILE"),
+        ({"lookup_tables": {"t": {"kind": "mmdb"}}}, "lookup_tables: t: expected a mapping with "
+                                                     "a path"),
+        ({"lookup_tables": {"t": {"path": "x", "match": "prefix"}}}, "t: match must be one of "
+                                                                      "exact, cidr"),
+        ({"lookup_tables": {"t": {"path": "x", "color": 1}}}, "t: unknown key.s. color"),
+        ({"lookup_tables": {"t": {"path": "x", "log_types": {"A": "b"}}}}, "t: log_types must "
+                                                                            "map log types"),
+        ({"lookup_tables": {"t": {"path": "x", "kind": ""}}}, "t: kind must be"),
     ],
 )
 def test_bad_values_are_clear_errors(data, message):
@@ -49,6 +58,15 @@ def test_load_config_file_and_errors(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="invalid YAML") as info:
         load_config(path)
     assert info.value.location.line is not None
+
+
+def test_lookup_tables_keep_the_options_of_a_kind():
+    config = parse_config({"lookup_tables": {"geo": {"path": "/d/geo.mmdb", "kind": "mmdb",
+                                                     "fields": ["country"]}}})
+    source = config.lookup_tables["geo"]
+    assert (source.path, source.kind, source.options) == ("/d/geo.mmdb", "mmdb",
+                                                          {"fields": ["country"]})
+    assert default_config().lookup_tables == {}
 
 
 def test_enable_and_disable():

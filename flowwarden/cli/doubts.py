@@ -79,7 +79,8 @@ def input_doubts(result: RunResult, sources: Sequence[str], stateful: bool) -> l
 
 
 def rule_doubts(result: RunResult) -> list[str]:
-    """Rules whose ``rule()`` raised on more than half of the events of their log types."""
+    """Rules whose ``rule()`` raised on more than half of the events of their log types, and
+    lookup tables of the scanned log types left out (no data, disabled)."""
     doubts = []
     for rule in result.rules:
         errors = result.scan.error_counts.get((rule.id, "rule"), 0)
@@ -95,7 +96,7 @@ def rule_doubts(result: RunResult) -> list[str]:
                            if e.rule_id == rule.id and e.function == "rule"), "")
             doubts.append(f"rule {rule.id} raised on {errors:,} of {events:,} events, so it "
                           f"cannot alert on them (first: {sample})")
-    return doubts
+    return doubts + [f"lookup table {note}" for note in result.scan.notes]
 
 
 def _unrecognised(stats: FileStats) -> bool:

@@ -53,6 +53,7 @@ class ScanResult:
     python_rows: int = 0
     error_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: list[RuleError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. lookup tables left out, and why
 
     def record_errors(self, rule_id: str, errors: Mapping[str, str], source: str,
                       position: int) -> None:
@@ -116,16 +117,18 @@ class Scanner:
 
     def __init__(self, pack: Pack, rules: Sequence[Rule], engine: str | Evaluation = "duckdb",
                  max_samples: int = 3, grouper: Grouper | None = None) -> None:
+        from flowwarden.engine.enrichment import pack_enrichment
         from flowwarden.engine.local import evaluation
 
         self.pack = pack
         self.rules = list(rules)
+        self.enrichment = pack_enrichment(pack, {lt for rule in self.rules for lt in rule.log_types})
         self.evaluation = evaluation(engine, pack, self.rules) if isinstance(engine, str) else engine
         self.engine = self.evaluation.name
         self.grouper: Grouper = grouper if grouper is not None else SqlGrouper(max_samples)
         if self.grouper.complete is None:
             self.grouper.complete = self._complete_first
-        self.result = ScanResult()
+        self.result = ScanResult(notes=list(self.enrichment.notes))
         self._positions: Counter[str] = Counter()
 
     def scan(self, batches: Iterable[BatchLike],
@@ -143,6 +146,7 @@ class Scanner:
         self.result.records += item.batch.num_rows
         if not rules or item.batch.num_rows == 0:
             return
+        item = self.enrichment.batch(item)
         self.result.python_rows += self.evaluation.evaluate(
             item, rules, _BatchResults(self, item.source, offset))
         self.grouper.end_batch()
@@ -153,7 +157,13 @@ class Scanner:
 
     def columns(self) -> tuple[str, ...] | None:
         """The columns phase 1 reads (every log type of the rules), or None for everything."""
-        return self.evaluation.columns(self.rules)
+        from flowwarden.engine.enrichment import without_enrichment
+
+        columns = self.evaluation.columns(self.rules)
+        if columns is None:
+            return None
+        selectors = self.enrichment.columns(sorted({lt for r in self.rules for lt in r.log_types}))
+        return tuple(sorted({*without_enrichment(columns), *selectors}))
 
     @property
     def compiled(self) -> Any:

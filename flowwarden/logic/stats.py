@@ -3,7 +3,7 @@
 >>> from flowwarden.rules.loader import load_pack, resolve_pack_paths
 >>> stats = logic_stats(load_pack(resolve_pack_paths([])))
 >>> stats.counts
-{'full': 6, 'partial': 0, 'none': 0}
+{'full': 8, 'partial': 0, 'none': 0}
 """
 
 from __future__ import annotations

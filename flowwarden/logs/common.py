@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -11,16 +11,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flowwarden.logs import indicators
 from flowwarden.logs.model import ReadOptions, RowLoader
 
 EVENT_TIME = pa.timestamp("us", tz="UTC")
-IP_LIST = pa.list_(pa.string())
+IP_LIST = indicators.VALUES
+# The indicator fields (see ``flowwarden.logs.indicators``) are columns of every log type, as in
+# Panther's tables: empty lists where a log type has no field of that kind.
 STANDARD_FIELDS: tuple[pa.Field, ...] = (
     pa.field("p_log_type", pa.string()),
     pa.field("p_event_time", EVENT_TIME),
     pa.field("p_parse_time", EVENT_TIME),
     pa.field("p_source_file", pa.string()),
-    pa.field("p_any_ip_addresses", IP_LIST),
+    *(pa.field(name, indicators.VALUES) for name in indicators.NAMES),
 )
 STANDARD_NAMES = frozenset(f.name for f in STANDARD_FIELDS)
 
@@ -102,48 +105,9 @@ def dictionary_positions(encoded: pa.DictionaryArray) -> np.ndarray:
 
 
 def any_ips(columns: list[pa.Array]) -> pa.Array:
-    """Per row, the distinct non-null values of the given string (or list of string) columns."""
-    if not columns:
-        raise ValueError("any_ips needs at least one column")
-    if any(pa.types.is_list(c.type) for c in columns):
-        return _any_ips_python(columns)
-    kept: list[pa.Array] = []
-    for col in columns:
-        col = col.cast(pa.string())
-        for prev in kept:
-            same = pc.fill_null(pc.equal(col, prev), False)
-            col = pc.if_else(same, pa.scalar(None, pa.string()), col)
-        kept.append(col)
-    rows, width = len(columns[0]), len(kept)
-    if width == 1:
-        only = kept[0]
-        counts = pc.cast(only.is_valid(), pa.int32())
-        values = only.filter(only.is_valid())
-    else:
-        position = arange(rows * width)
-        row = pc.divide(position, width)
-        order = pc.add(pc.multiply(pc.subtract(position, pc.multiply(row, width)), rows), row)
-        interleaved = pa.concat_arrays(kept).take(order)
-        values = interleaved.filter(interleaved.is_valid())
-        counts = pc.cast(kept[0].is_valid(), pa.int32())
-        for col in kept[1:]:
-            counts = pc.add(counts, pc.cast(col.is_valid(), pa.int32()))
-    offsets = pa.concat_arrays(
-        [pa.array([0], pa.int32()), pc.cumulative_sum(counts).cast(pa.int32())]
-    )
-    return pa.ListArray.from_arrays(offsets, values)
-
-
-def _any_ips_python(columns: list[pa.Array]) -> pa.ListArray:
-    out: list[list[str]] = []
-    for values in zip(*(c.to_pylist() for c in columns), strict=True):
-        seen: dict[str, None] = {}
-        for value in values:
-            for item in value if isinstance(value, list) else [value]:
-                if item is not None and item != "-":
-                    seen[str(item)] = None
-        out.append(list(seen))
-    return pa.array(out, type=IP_LIST)
+    """Per row, the distinct non-null values of the given string (or list of string) columns,
+    sorted as Panther sorts an indicator field (``indicators.any_values``)."""
+    return indicators.any_values(columns)
 
 
 def to_event_time(values: pa.Array) -> pa.Array:
@@ -193,15 +157,16 @@ def with_standard(
     log_type: str,
     source: str,
     event_time: pa.Array | None,
-    ips: pa.Array | None,
+    found: Mapping[str, pa.Array],
     keep: frozenset[str] | None = None,
     rows: int | None = None,
 ) -> pa.RecordBatch:
     """``batch`` with its own ``p_`` standard columns replaced by freshly computed ones.
 
+    ``found`` holds the indicator columns (``indicators.build``); one it lacks is empty lists.
     The row count comes from ``event_time`` (``batch`` may have no columns at all). With a
-    projection ``keep``, only those columns are built: ``event_time`` and ``ips`` may then be
-    None when not kept, and ``rows`` gives the row count.
+    projection ``keep``, only those columns are built: ``event_time`` and the indicators may
+    then be left out when not kept, and ``rows`` gives the row count.
     """
     names = [
         n for n in batch.schema.names if n not in STANDARD_NAMES and (keep is None or n in keep)
@@ -216,11 +181,16 @@ def with_standard(
         "p_event_time": lambda: to_event_time(event_time),
         "p_parse_time": lambda: pa.repeat(pa.scalar(datetime.now(UTC), EVENT_TIME), count),
         "p_source_file": lambda: pa.repeat(pa.scalar(source, pa.string()), count),
-        "p_any_ip_addresses": lambda: ips,
     }
     for standard in STANDARD_FIELDS:
         if keep is None or standard.name in keep:
-            arrays.append(build[standard.name]())
+            name = standard.name
+            indicator = found.get(name)
+            if name in build:
+                arrays.append(build[name]())
+            else:
+                arrays.append(indicator if indicator is not None
+                              else indicators.empty_lists(count))
             fields.append(standard)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 

@@ -116,11 +116,14 @@ def _select(facet: str, label: str, values: Sequence[str]) -> str:
 def _index_row(exp: Explanation, enabled: bool) -> str:
     rule = exp.rule
     tactics = _tactics(exp)
+    tables = [t.table for t in exp.lookup_tables]
     words = [rule.id, rule.display_name, rule.description, *rule.tags, *rule.log_types, *tactics,
-             *(f"{m['technique_id']} {m['technique']}" for m in exp.mitre)]
+             *(f"{m['technique_id']} {m['technique']}" for m in exp.mitre), *tables]
     link = tag("a", esc(rule.id), href=f"rules/{rule_file(rule.id)}")
+    reads = tag("div", "lookup tables: " + ", ".join(tag("code", esc(t)) for t in tables),
+                class_="muted lookup-tables") if tables else ""
     cells = [
-        link + tag("div", esc(rule.display_name), class_="muted"),
+        link + tag("div", esc(rule.display_name), class_="muted") + reads,
         severity_badge(rule.severity),
         "<br>".join(esc(lt) for lt in rule.log_types),
         "<br>".join(esc(t) for t in tactics) or tag("span", "none", class_="muted"),

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from flowwarden.pages.explain_text import constants_text, metadata_rows, values_text
-from flowwarden.pages.explanation import Explanation, output_sources, output_table
+from flowwarden.pages.explanation import (
+    LOOKUP_TABLE_HEADERS,
+    Explanation,
+    lookup_table_rows,
+    output_sources,
+    output_table,
+)
 from flowwarden.pages.markup import esc, table, tag
 
 
@@ -22,8 +28,8 @@ def explanation_body(exp: Explanation, enabled_by_config: bool) -> str:
         tag("section", tag("dl", meta, class_="meta"), id="metadata"),
         tag("section", tag("h2", "Description") + tag("p", esc(rule.description or "(none)"))
             + tag("h2", "Runbook") + tag("p", esc(rule.runbook or "(none)")), id="about"),
-        _mitre(exp), _logic(exp), _exclusions(exp), _indicators(exp), _outputs(exp),
-        _summary(exp), _residuals(exp),
+        _mitre(exp), _logic(exp), _exclusions(exp), _indicators(exp), _lookup_tables(exp),
+        _outputs(exp), _summary(exp), _residuals(exp),
     ]
     return "".join(parts)
 
@@ -88,6 +94,17 @@ def _indicators(exp: Explanation) -> str:
     body = note + table(["Field", "Kind", "Values", "Corpus"], rows, class_="grid") if rows \
         else _none()
     return _section("Indicators", body, "indicators")
+
+
+def _lookup_tables(exp: Explanation) -> str:
+    if not exp.lookup_tables:  # most rules read none: no empty section for them
+        return ""
+    rows = [[tag("code", esc(table)), esc(via), esc(loaded)]
+            for table, via, loaded in lookup_table_rows(exp)]
+    note = tag("p", "What the rule and its helpers read from p_enrichment or event.lookup.",
+               class_="muted")
+    return _section("Lookup tables", note + table(LOOKUP_TABLE_HEADERS, rows, class_="grid"),
+                    "lookup-tables")
 
 
 def _outputs(exp: Explanation) -> str:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from flowwarden.logic.explain import values_literal
 from flowwarden.logic.ir import Scalar
-from flowwarden.pages.explanation import Explanation, output_sources, output_table
+from flowwarden.pages.explanation import (
+    LOOKUP_TABLE_HEADERS,
+    Explanation,
+    lookup_table_rows,
+    output_sources,
+    output_table,
+)
 from flowwarden.rules.loader import PACKS_DIR
 
 WRAP = 96
@@ -103,6 +109,9 @@ def render_text(exp: Explanation, enabled_by_config: bool) -> str:
     out.append(columns(["Field", "Kind", "Values", "Corpus"], [
         (i.test.field, i.test.kind, values_text(i.test.values, i.test.note), str(i.corpus))
         for i in exp.indicators]) if exp.indicators else "  (none)")
+    if exp.lookup_tables:  # shown for the rules that read one; most read none
+        out += ["", "Lookup tables (p_enrichment and event.lookup reads)"]
+        out.append(columns(LOOKUP_TABLE_HEADERS, lookup_table_rows(exp)))
     out += ["", "Output fields (alert_context keys, from test events)"]
     headers, rows = output_table(exp)
     out.append(columns(headers, rows) if rows else "  (none)")
@@ -192,6 +201,11 @@ def render_markdown(exp: Explanation, enabled_by_config: bool) -> str:
     out.append(md_table(["Field", "Kind", "Values", "Corpus"], [
         (md(i.test.field), md(i.test.kind), md(values_text(i.test.values, i.test.note)),
          str(i.corpus)) for i in exp.indicators]) if exp.indicators else "(none)")
+    if exp.lookup_tables:
+        out += ["", "## Lookup tables", "", "What the rule and its helpers read from "
+                "`p_enrichment` or `event.lookup`.", ""]
+        out.append(md_table(LOOKUP_TABLE_HEADERS,
+                            [[md(c) for c in row] for row in lookup_table_rows(exp)]))
     out += ["", "## Output fields", "", "The keys `alert_context` returns, from the rule's test "
             f"events ({md(output_sources(exp))}).", ""]
     headers, rows = output_table(exp)

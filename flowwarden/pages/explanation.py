@@ -23,6 +23,7 @@ from flowwarden.logic.explain import (
 )
 from flowwarden.logic.explain import status as extraction_status
 from flowwarden.pages.comments import statement_comments
+from flowwarden.pages.lookup_reads import TableRead, loaded_tables, tables_read
 from flowwarden.pages.schemas import (
     AttributeCheck,
     check_summary_attributes,
@@ -75,6 +76,7 @@ class Explanation:
     settings: dict[str, str] = field(default_factory=dict)
     extraction_error: str | None = None
     enabled_note: str | None = None  # why the configuration overrides the YAML's Enabled
+    lookup_tables: tuple[TableRead, ...] = ()  # the lookup tables its code and helpers read
 
 
 def explain_rule(pack: Pack, rule_id: str) -> Explanation:
@@ -114,7 +116,19 @@ def _explain(pack: Pack, rule: Rule, logic: Mapping[str, Logic]) -> Explanation:
         settings=configured_constants(rule.source),
         extraction_error=error,
         enabled_note=pack.config.enabled_note(rule.id, rule.enabled),
+        lookup_tables=tables_read(rule.source, loaded_tables(
+            (spec.name for spec in pack.lookup_tables), pack.config.lookup_tables)),
     )
+
+
+def lookup_table_rows(exp: Explanation) -> list[list[str]]:
+    """The tables a rule reads, one row each: the table (or name pattern), what reads it, and
+    the pack's tables it names ("(none loaded)" when none)."""
+    return [[t.table, "the rule" if t.via == "rule" else f"helper {t.via}",
+             ", ".join(t.loaded) or "(none loaded)"] for t in exp.lookup_tables]
+
+
+LOOKUP_TABLE_HEADERS = ["Table", "Read by", "Loaded tables"]
 
 
 def _logic(rule: Rule) -> Logic:

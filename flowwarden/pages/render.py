@@ -59,6 +59,7 @@ def explanation_dict(exp: Explanation, enabled_by_config: bool) -> dict[str, Any
                                        "fields": [asdict(f) for f in g.fields]}
                           for g in exp.output_fields},
         "summary_attributes": [{**asdict(c), "message": c.message} for c in exp.summary_checks],
+        "lookup_tables": [asdict(t) for t in exp.lookup_tables],
         "settings": exp.settings,
         "residuals": [asdict(r) for r in exp.logic.residuals],
     })

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flowwarden.rules import jsonpath
@@ -10,6 +10,10 @@ from flowwarden.rules.datamodel import DataModel
 from flowwarden.rules.immutable import ImmutableCaseInsensitiveDict, adopt, freeze, thaw
 
 NO_DATA_MODEL = "a data model hasn't been specified for log type"
+# Where a test event carries the rows `event.lookup` returns when no lookup function is set:
+# {table: {key: row}}, the name Panther's test tool reads.
+MOCKED_LOOKUP_DATA = "_mocked_lookup_data_"
+LookupFunction = Callable[[str, Any], Any]  # (table, key) -> the row, or None
 
 
 class NoDataModelError(Exception):
@@ -24,11 +28,31 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
     1
     """
 
-    __slots__ = ("data_model",)
+    __slots__ = ("data_model", "lookup_function")
 
-    def __init__(self, data: Mapping[str, Any], data_model: DataModel | None = None) -> None:
+    def __init__(self, data: Mapping[str, Any], data_model: DataModel | None = None,
+                 lookup_function: LookupFunction | None = None) -> None:
         super().__init__(data)
         self.data_model = data_model
+        self.lookup_function = lookup_function
+
+    def lookup(self, lookup_name: str, lookup_key: Any) -> Any:
+        """Panther's ``event.lookup``: the row of lookup table ``lookup_name`` whose primary key
+        matches ``lookup_key`` (for a CIDR table, the longest network containing it), or None.
+
+        In a scan the engine's lookup function answers, from the tables it loaded (a table not
+        loaded for this scan answers None); in a rule test there is none, and the event's own
+        ``_mocked_lookup_data_`` does, as in Panther's test tool:
+
+        >>> event = PantherEvent({MOCKED_LOOKUP_DATA: {"tor": {"1.2.3.4": {"ip": "1.2.3.4"}}}})
+        >>> event.lookup("tor", "1.2.3.4")["ip"], event.lookup("tor", "5.6.7.8")
+        ('1.2.3.4', None)
+        >>> PantherEvent({}, lookup_function=lambda t, k: {"t": t, "k": k}).lookup("x", "1")
+        ImmutableCaseInsensitiveDict({'t': 'x', 'k': '1'})
+        """
+        if self.lookup_function is not None:
+            return freeze(self.lookup_function(lookup_name, lookup_key))
+        return self.deep_get(MOCKED_LOOKUP_DATA, lookup_name, lookup_key)
 
     def deep_walk(self, *keys: str, default: Any = None, return_val: str = "all") -> Any:
         """Panther's ``PantherEvent.deep_walk``: ``deep_get`` that also walks into lists.

@@ -18,8 +18,9 @@ from flowwarden.config import Config, default_config
 from flowwarden.errors import ConfigError, FlowwardenError, Location, RuleLoadError
 from flowwarden.rules.constants import like
 from flowwarden.rules.datamodel import DataModel, FieldMapping
-from flowwarden.rules.event import PantherEvent
+from flowwarden.rules.event import LookupFunction, PantherEvent
 from flowwarden.rules.kinds import Policy, ScheduledRule
+from flowwarden.rules.lookups import LookupTableSpec, load_lookup_table
 from flowwarden.rules.modules import HelperFinder, config_module, exec_module
 from flowwarden.rules.rule import SEVERITIES, Rule, RuleTest
 from flowwarden.rules.simple import SimpleRule, check_inline_filters, compile_simple
@@ -36,11 +37,13 @@ SKIPPED_TYPES = {
     "saved_query": "saved queries run in a data lake",
     "correlation_rule": "correlation rules need Panther's correlation backend (PAT runs their "
                         "tests remotely, on Panther)",
-    "lookup_table": "lookup tables are not supported yet",
     "pack": "packs are bundles for Panther's console",
     "derived": "derived rules are not supported yet",
 }
 DETECTION_TYPES = ("rule", "scheduled_rule", "policy")
+# Loaded whatever a filter selects: helpers, data models and lookup tables are what the selected
+# detections run with.
+SUPPORT_TYPES = ("global", "datamodel", "lookup_table")
 # Panther's test tool, run at a repository's root, reads only its content directories: the
 # example files under templates/ are not detections.
 IGNORED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".github", "templates"}
@@ -58,10 +61,15 @@ class Pack:
     config: Config = field(default_factory=default_config)
     paths: list[str] = field(default_factory=list)  # the directories it was loaded from
     replaced: dict[str, str] = field(default_factory=dict)  # rule id -> the rule run instead
+    lookup_tables: list[LookupTableSpec] = field(default_factory=list)
+    # What `event.lookup(table, key)` asks: a scan sets its tables' lookup here; without one,
+    # events answer from their `_mocked_lookup_data_`, as in Panther's test tool.
+    lookup_function: LookupFunction | None = None
 
     def event(self, data: Mapping[str, Any]) -> PantherEvent:
         """Wrap a record with the data model of its `p_log_type`."""
-        return PantherEvent(data, self.data_models.get(str(data.get("p_log_type"))))
+        return PantherEvent(data, self.data_models.get(str(data.get("p_log_type"))),
+                            self.lookup_function)
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -117,7 +125,8 @@ def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = N
 
     ``select``, given an analysis file's YAML, says whether to load it at all: what it leaves
     out is neither loaded, skipped nor a problem. Helpers and data models always load, as
-    Panther's test tool does with filters.
+    Panther's test tool does with filters; so do lookup tables (``AnalysisType: lookup_table``,
+    kept as ``LookupTableSpec``s in ``Pack.lookup_tables`` for the enricher).
     """
     pack = Pack(config=config or default_config(), paths=[str(p) for p in paths])
     docs = [(p, d) for p, d in _analysis_files([Path(p) for p in paths], pack, select)]
@@ -138,6 +147,8 @@ def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = N
                 pack.rules.append(_load_detection(path, doc, pack.config))
             elif kind == "global":
                 _require(doc, path, ("GlobalID", "Filename"))
+            elif kind == "lookup_table":
+                _add_lookup_table(pack, load_lookup_table(path, doc))
         except ConfigError:
             raise  # the configuration is wrong for every rule, not this file: stop with one line
         except FlowwardenError as exc:
@@ -145,6 +156,14 @@ def load_pack(paths: Sequence[str | os.PathLike[str]], config: Config | None = N
     _check_duplicate_ids(pack)
     _apply_replacements(pack)
     return pack
+
+
+def _add_lookup_table(pack: Pack, table: LookupTableSpec) -> None:
+    for other in pack.lookup_tables:
+        if other.name == table.name:
+            raise RuleLoadError(f"LookupName {table.name} is also defined in {other.yaml_path}",
+                                Location(table.yaml_path))
+    pack.lookup_tables.append(table)
 
 
 def _helper_paths(docs: Sequence[tuple[Path, dict[str, Any]]], pack: Pack) -> dict[str, Path]:
@@ -173,11 +192,11 @@ def _analysis_files(roots: Sequence[Path], pack: Pack, select: Selector | None =
             if not isinstance(doc, dict) or "AnalysisType" not in doc:
                 continue
             kind = str(doc["AnalysisType"])
-            if select is not None and kind not in ("global", "datamodel") and not select(doc):
+            if select is not None and kind not in SUPPORT_TYPES and not select(doc):
                 continue
             if kind in SKIPPED_TYPES:
                 pack.skipped.append((str(path), f"AnalysisType {kind}: {SKIPPED_TYPES[kind]}"))
-            elif kind not in (*DETECTION_TYPES, "datamodel", "global"):
+            elif kind not in (*DETECTION_TYPES, *SUPPORT_TYPES):
                 pack.problems.append(RuleLoadError(f"unknown AnalysisType {kind!r}", Location(str(path))))
             else:
                 yield path, doc

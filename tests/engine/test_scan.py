@@ -91,13 +91,13 @@ def inbound(count: int, sources: int = 1) -> pa.RecordBatch:
 
 def test_records_are_built_only_for_first_events_and_samples(monkeypatch) -> None:
     built: list[int] = []
-    original = local.to_records
+    original = local.panther_records
 
     def counting(batch: pa.RecordBatch) -> list[dict[str, Any]]:
         built.append(batch.num_rows)
         return original(batch)
 
-    monkeypatch.setattr(local, "to_records", counting)
+    monkeypatch.setattr(local, "panther_records", counting)
     pack = PACKS["builtin"]
     items = [Item("AWS.VPCFlow", "f", inbound(2000, sources=2))]
     result = same(pack, items, max_samples=3)

@@ -66,13 +66,14 @@ def test_compile_pack_plans_every_rule_and_log_type(pack, compiled):
 
 
 def test_columns_read_per_log_type(pack, compiled):
-    # conditions, key functions (dedup names the account, interface, cloud), event time
+    # conditions, key functions (dedup names the account, interface, cloud), event time, and
+    # the lookup-table matches the threat-intel and Tor rules read
     assert compiled.columns(VPC) == {"p_log_type", "p_event_time", "srcAddr", "dstAddr",
                                      "srcPort", "dstPort", "protocol", "action", "status",
-                                     "account", "interfaceId"}
+                                     "account", "interfaceId", "p_enrichment"}
     assert compiled.columns(OCSF) == {"p_log_type", "p_event_time", "src_endpoint",
                                       "dst_endpoint", "connection_info", "action", "status_code",
-                                      "cloud"}
+                                      "cloud", "p_enrichment"}
 
 
 def test_compile_pack_renders_sql_for_given_schemas(pack):
@@ -137,7 +138,7 @@ def test_record_batch_table_and_chunked_inputs_agree(compiled):
 def test_empty_batch(compiled):
     empty = pa.Table.from_pylist([vpc(dstPort=1)]).slice(0, 0)
     result = evaluate_batch(compiled, empty, VPC)
-    assert all(len(v.codes) == 0 for v in result.values()) and len(result) == 6
+    assert all(len(v.codes) == 0 for v in result.values()) and len(result) == 8
 
 
 def test_missing_columns_are_none(compiled):

@@ -25,9 +25,9 @@ PARTIAL_RULES = Path(__file__).parent / "fixtures" / "partial_rules"
 
 def test_builtin_pack_extracts_fully(default_pack):
     stats = logic_stats(default_pack)
-    assert stats.counts == {"full": 6, "partial": 0, "none": 0}
+    assert stats.counts == {"full": 8, "partial": 0, "none": 0}
     assert all(r.residuals == () and r.python_fields == () for r in stats.rules)
-    assert render_stats(stats).endswith("6 rules: 6 full, 0 partial, 0 none")
+    assert render_stats(stats).endswith("8 rules: 8 full, 0 partial, 0 none")
 
 
 def test_partial_pack_lists_each_residual_with_its_reason_and_line():

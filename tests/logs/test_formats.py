@@ -108,7 +108,8 @@ class Csv(FormatBase):
         stats.accept(rows)
         ips = pa.array([[a] for a in columns["a"]], IP_LIST)
         return with_standard(pa.record_batch(columns), "Test.Csv", source,
-                             pa.nulls(rows, pa.timestamp("us", tz="UTC")), ips)
+                             pa.nulls(rows, pa.timestamp("us", tz="UTC")),
+                             {"p_any_ip_addresses": ips})
 
 
 def test_a_registered_format_is_detected_and_read(samples: Path, tmp_path: Path,

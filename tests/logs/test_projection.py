@@ -25,6 +25,7 @@ COLUMN_SETS = {
     "one": ("status",),
     "nothing": (),
     "computed": ("p_event_time", "p_any_ip_addresses", "action"),
+    "indicators": ("p_any_aws_account_ids", "p_any_aws_instance_ids", "dstPort"),
     "ocsf": ("dst_endpoint", "src_endpoint", "action", "status_code", "connection_info"),
     "absent": ("noSuchColumn", "pktSrcAwsService"),
     # rules find keys in any case (Panther's event): a projected read keeps those columns

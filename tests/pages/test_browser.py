@@ -58,15 +58,15 @@ def _choose(driver: Any, facet: str, value: str) -> None:
 
 def test_catalog_index_search_and_filters(browser: Any, site: Path, tmp_path: Path):
     browser.get(site.as_uri())
-    assert len(_visible_rule_ids(browser)) == 6
-    assert browser.find_element(CSS, "#rule-count").text == "6 of 6 rules"
+    assert len(_visible_rule_ids(browser)) == 8
+    assert browser.find_element(CSS, "#rule-count").text == "8 of 8 rules"
     search = browser.find_element(CSS, "#rule-search")
     search.send_keys("dns")
     assert _visible_rule_ids(browser) == ["AWS.VPC.UnapprovedOutboundDNS"]
-    assert browser.find_element(CSS, "#rule-count").text == "1 of 6 rules"
+    assert browser.find_element(CSS, "#rule-count").text == "1 of 8 rules"
     search.clear()
     search.send_keys(" ")  # clear() fires no input event; a blank query shows everything
-    assert len(_visible_rule_ids(browser)) == 6
+    assert len(_visible_rule_ids(browser)) == 8
     _choose(browser, "severity", "High")
     assert _visible_rule_ids(browser) == ["AWS.VPC.InboundAdminPort",
                                           "AWS.VPC.InboundPortWhitelist"]
@@ -79,7 +79,7 @@ def test_catalog_index_search_and_filters(browser: Any, site: Path, tmp_path: Pa
     assert console_errors(browser) == []
     _choose(browser, "log-type", "")
     _choose(browser, "tactic", "")
-    assert len(_visible_rule_ids(browser)) == 6
+    assert len(_visible_rule_ids(browser)) == 8
     screenshot(browser, tmp_path, "catalog-index")
 
 

@@ -26,7 +26,7 @@ def test_site_layout(site: Path, default_pack):
 def test_index_rows_carry_their_facets(site: Path):
     html = (site / "index.html").read_text()
     rows = re.findall(r'<tr class="rule-row"[^>]*>', html)
-    assert len(rows) == 6
+    assert len(rows) == 8
     dns = next(r for r in rows if "UnapprovedOutboundDNS" in r)
     assert 'data-severity="Medium"' in dns
     assert 'data-log-type="AWS.VPCFlow|OCSF.NetworkActivity"' in dns
@@ -43,7 +43,7 @@ def test_rule_page_has_the_explanation(site: Path):
 def test_attack_matrix_columns_and_cells(site: Path):
     html = (site / "attack.html").read_text()
     assert len(re.findall(r'<th scope="col" class="(covered|empty)">', html)) == len(TACTIC_ORDER)
-    cell = re.search(r'<td class="covered" data-tactic="TA0011" data-techniques="2">(.*?)</td>',
+    cell = re.search(r'<td class="covered" data-tactic="TA0011" data-techniques="3">(.*?)</td>',
                      html, re.S)
     assert cell is not None
     assert "T1071" in cell.group(1) and "AWS.VPC.UnapprovedOutboundDNS" in cell.group(1)

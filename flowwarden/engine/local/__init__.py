@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 
 from flowwarden.alerts.grouping import MatchColumns, micros, time_value
 from flowwarden.alerts.groupstore import Wanted
+from flowwarden.engine.enrichment import panther_records
 from flowwarden.engine.scan import BatchLike, Evaluation, Results, full_rows
 from flowwarden.errors import UsageError
-from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import MAX_DEDUP, MAX_TITLE, Rule, RuleResult
 
@@ -46,7 +46,7 @@ class PythonEvaluation:
         batch = item.batch
         if getattr(item, "complete", None) is not None:  # a projected read: complete it
             batch = full_rows(item, np.arange(batch.num_rows))
-        for index, record in enumerate(to_records(batch)):
+        for index, record in enumerate(panther_records(batch)):
             event = self.pack.event(record)
             for rule in rules:
                 results(rule, rule.evaluate(event, keys_only=True), index, record)
@@ -110,7 +110,7 @@ class CompiledEvaluation:
             if samples is None:
                 for rule, picks in firsts:
                     self._compiled_alert_values(item.log_type, chunk, python, rule, picks)
-            records = to_records(chunk)
+            records = panther_records(chunk)
             for rule, rows, whole in ask:
                 rows = rows[(rows >= low) & (rows <= high)]
                 for row, at in zip(rows.tolist(), np.searchsorted(python, rows).tolist(),

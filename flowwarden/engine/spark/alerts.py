@@ -32,6 +32,7 @@ from flowwarden.alerts.grouping import (
     kept,
 )
 from flowwarden.alerts.model import Alert
+from flowwarden.engine.enrichment import panther_record
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
 from flowwarden.engine.spark.keys import RECORD_ROW
 from flowwarden.engine.spark.rules import PackSpec
@@ -137,11 +138,12 @@ def _add_group(grouper: AlertGrouper, rule: Rule, row: dict[str, Any]) -> GroupK
 
 def _record(event: dict[str, Any]) -> dict[str, Any]:
     """An event's record: unpickled, or the record struct ``to_pylist`` made a dict (the dict
-    ``to_records`` gives for the row, as Python's matches carry it)."""
+    ``to_records`` gives for the row, shown as Panther shows it, as Python's matches carry it)."""
     if event["record"] is not None:
         record: dict[str, Any] = pickle.loads(event["record"])
         return record
-    return next(v for k, v in event.items() if k.startswith(RECORD_ROW) and v is not None)
+    return panther_record(
+        next(v for k, v in event.items() if k.startswith(RECORD_ROW) and v is not None))
 
 
 def _first_result(rule: Rule, row: dict[str, Any]) -> RuleResult:

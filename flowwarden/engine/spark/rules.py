@@ -23,15 +23,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.alerts.grouping import event_time, micros, window_start
+from flowwarden.engine.enrichment import panther_records
 from flowwarden.engine.local.ipclass import IpClassifier
 from flowwarden.engine.spark.arrow import POSITION, SOURCE
+from flowwarden.engine.spark.enrichment import ShippedTables
 from flowwarden.engine.spark.keys import CALLS, key_outputs
 from flowwarden.errors import RuleLoadError
 from flowwarden.logic.render.probe import Probe
 from flowwarden.logic.render.query import BatchQuery
 from flowwarden.logic.render.spark import ALIAS_PREFIX, spark_identifier
 from flowwarden.logic.render.sql import MATCH, PYTHON
-from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import BUILTIN_PACKS, Pack, load_pack, resolve_pack_paths
 from flowwarden.rules.rule import Rule, RuleResult
 
@@ -53,6 +54,7 @@ class PackSpec:
 
     paths: tuple[str, ...]
     config: bytes
+    tables: ShippedTables | None = None  # the scan's lookup tables, which event.lookup asks
 
     def load(self) -> Pack:
         """The pack, loaded once per Python worker process."""
@@ -80,7 +82,10 @@ def _load_pack(spec: PackSpec) -> Pack:
             paths.extend(str(p) for p in resolve_pack_paths([path]))
         else:
             paths.append(path)
-    return load_pack(list(dict.fromkeys(paths)), pickle.loads(spec.config))
+    pack = load_pack(list(dict.fromkeys(paths)), pickle.loads(spec.config))
+    if spec.tables is not None:  # as ``engine.enrichment.pack_enrichment`` sets it locally
+        pack.lookup_function = spec.tables.enricher().lookup
+    return pack
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,7 +145,7 @@ def evaluator(spec: PackSpec, rule_ids: Sequence[str], record_names: Sequence[st
         out = ResultRows()
         for batch in batches:
             batch, verdicts = asked_rows(batch, len(rules))
-            records = to_records(batch.select(list(record_names)))
+            records = panther_records(batch.select(list(record_names)))
             sources = batch.column(SOURCE).to_pylist()
             positions = batch.column(POSITION).to_pylist()
             for index, record in enumerate(records):

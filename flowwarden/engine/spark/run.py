@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
 
+from flowwarden.engine.enrichment import pack_enrichment
 from flowwarden.engine.local.vectorized import CompiledPack, compile_pack
 from flowwarden.engine.scan import ScanResult
 from flowwarden.engine.spark.alerts import (
@@ -16,6 +18,7 @@ from flowwarden.engine.spark.alerts import (
     stats_metrics,
 )
 from flowwarden.engine.spark.arrow import POSITION, SOURCE, arrow_schema
+from flowwarden.engine.spark.enrichment import ShippedTables, enriched_frame, ship_tables
 from flowwarden.engine.spark.inputs import InputFrame, input_frames
 from flowwarden.engine.spark.keys import (
     CALLS,
@@ -50,16 +53,29 @@ class SparkScan:
         self.session = session
         self.pack = pack
         self.rules = rules
-        self.spec = spec
         self.max_samples = max_samples
         self.compiled: CompiledPack = compile_pack(pack, rules)
+        # the tables load here, as the local scanner loads them: a bad one stops the scan early
+        self.enrichment = pack_enrichment(pack, {lt for rule in rules for lt in rule.log_types})
+        self._shipped: ShippedTables | None = None
+        if self.enrichment.enricher is not None:  # executors enrich and answer event.lookup
+            self._shipped = ship_tables(session, pack, self.enrichment.enricher)
+            spec = dataclasses.replace(spec, tables=self._shipped)
+        self.spec = spec
         self._observations: list[Any] = []
         self._counted: list[Any] = []
 
     def run(self, sources: Sequence[str], options: ReadOptions) -> ScanResult:
+        try:
+            return self._run(sources, options)
+        finally:
+            if self._shipped is not None:
+                self._shipped.release()
+
+    def _run(self, sources: Sequence[str], options: ReadOptions) -> ScanResult:
         results = [r for f in input_frames(self.session, sources, options)
                    if (r := self.evaluated(f)) is not None]
-        scan = ScanResult()
+        scan = ScanResult(notes=list(self.enrichment.notes))
         if results:
             from pyspark.sql import Observation
 
@@ -87,12 +103,17 @@ class SparkScan:
 
         wanted = {r.id for r in self.rules}
         plans = [p for p in self.compiled.rules_for(item.log_type) if p.rule_id in wanted]
+        if not plans:
+            self._counted.append(item.frame)
+            return None
+        read = item.frame  # counting a frame needs no enrichment
+        item = self.enriched(item)
         records = [c for c in item.frame.columns if c not in (SOURCE, POSITION)]
         schema = arrow_schema(item.frame.drop(SOURCE, POSITION).schema)
         query = build_query([(p.rule_id, p.condition) for p in plans], schema, SPARK,
                             item.log_type, [(p.rule_id, p.keys) for p in plans if p.keys])
-        if not plans or query.constant_no_match:
-            self._counted.append(item.frame)
+        if query.constant_no_match:
+            self._counted.append(read)
             return None
         verdicts = with_verdicts(item.frame, query)
         codes = [S.col(f"{VERDICT}{i}") for i in range(len(plans))]
@@ -125,3 +146,10 @@ class SparkScan:
         struct = f"{RECORD_ROW}{len(self._observations)}"
         compiled = compiled_rows(candidates, event_us, records, struct)
         return python.unionByName(compiled, allowMissingColumns=True)
+
+    def enriched(self, item: InputFrame) -> InputFrame:
+        """``item`` with ``p_enrichment`` where a lookup table selects into its log type."""
+        enricher, shipped = self.enrichment.enricher, self._shipped
+        if enricher is None or shipped is None:
+            return item
+        return enriched_frame(item, enricher, shipped)

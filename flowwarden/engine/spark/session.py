@@ -1,13 +1,14 @@
 """The Spark engine: the same rules over the same inputs give the same alerts as ``duckdb``.
 
 Each input becomes a DataFrame of Panther-named records (``inputs``, converted by the local
-reader's own Arrow code: ``arrow``). Every rule's condition is rendered into a verdict column
-per rule by the query the duckdb engine runs too (``logic.render.query``, in the Spark dialect
-of ``logic.render.spark``); IP predicates read probe codes an Arrow UDF computes with the
-running ``ipaddress`` module. Rows some rule matches, or must ask Python about, go through
-``mapInArrow`` to the rules' Python on the executors (``rules``); dedup windows and thresholds
-are Spark aggregations (``alerts``). One Spark action runs it all; counts come back through
-observations.
+reader's own Arrow code: ``arrow``), with ``p_enrichment`` where the pack's lookup tables select
+into its log type (``enrichment``: the tables built on the driver, broadcast). Every rule's
+condition is rendered into a verdict column per rule by the query the duckdb engine runs too
+(``logic.render.query``, in the Spark dialect of ``logic.render.spark``); IP predicates read
+probe codes an Arrow UDF computes with the running ``ipaddress`` module. Rows some rule matches,
+or must ask Python about, go through ``mapInArrow`` to the rules' Python on the executors
+(``rules``); dedup windows and thresholds are Spark aggregations (``alerts``). One Spark action
+runs it all; counts come back through observations.
 
 PySpark is optional (``pip install 'flowwarden[spark]'``); this module imports it lazily.
 

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flowwarden.logs.common import Names, Projected, any_ips, indices, projection, with_standard
+from flowwarden.logs import indicators as I
+from flowwarden.logs.common import Names, Projected, indices, projection, with_standard
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.jsonrows import merge_type
 from flowwarden.logs.limits import (
@@ -40,6 +41,18 @@ RANGED = {
     ("connection_info", "protocol_num"): (0, 255),
 }
 S, INT = pa.string(), pa.int64()
+# Where OCSF Network Activity holds each indicator kind (``logs.indicators``), as struct paths.
+# The account id has two shapes (1.1.0 nested, 1.0.0-rc.2 flat); the reader fills both, and
+# the set holds it once.
+INDICATOR_SOURCES: dict[str, tuple[tuple[str, ...], ...]] = {
+    I.IP_ADDRESSES: tuple((end, child) for end in ENDPOINTS for child in ("ip", "intermediate_ips")),
+    I.AWS_ACCOUNT_IDS: (("cloud", "account", "uid"), ("cloud", "account_uid")),
+    I.AWS_INSTANCE_IDS: tuple((end, "instance_uid") for end in ENDPOINTS),
+}
+# The top-level columns the indicator fields are read from, for projected reads.
+INDICATOR_COLUMNS: dict[str, frozenset[str]] = {
+    name: frozenset(path[0] for path in paths) for name, paths in INDICATOR_SOURCES.items()
+}
 ENDPOINT = pa.struct(
     [
         ("ip", S),
@@ -181,32 +194,42 @@ def finish(
     batch: pa.RecordBatch, source: str, keep: frozenset[str] | None = None,
     rows: int | None = None,
 ) -> pa.RecordBatch:
-    """Add the standard columns: event time from ``time`` (ms) and the endpoints' ips.
+    """Add the standard columns: event time from ``time`` (ms) and the indicator fields.
 
     With a projection ``keep``, only those columns are built (``rows`` counts the rows when
     ``batch`` may have no columns).
     """
     rows = batch.num_rows if rows is None else rows
-    event = ips = None
+    event = None
     if keep is None or "p_event_time" in keep:
         event = pa.nulls(rows, pa.timestamp("ms", tz="UTC"))
         if "time" in batch.schema.names and pa.types.is_integer(batch.column("time").type):
             event = batch.column("time").cast(INT).cast(pa.timestamp("ms", tz="UTC"))
-    if keep is None or "p_any_ip_addresses" in keep:
-        ips = any_ips(_ip_columns(batch) or [pa.nulls(rows, pa.string())])
-    return with_standard(batch, LOG_TYPE, source, event, ips, keep, rows)
+    sources = {name: _paths(batch, paths) for name, paths in INDICATOR_SOURCES.items()}
+    return with_standard(batch, LOG_TYPE, source, event, I.build(sources, rows, keep), keep, rows)
 
 
-def _ip_columns(batch: pa.RecordBatch) -> list[pa.Array]:
+def _paths(batch: pa.RecordBatch, paths: tuple[tuple[str, ...], ...]) -> list[pa.Array]:
+    """The string (or list of string) values at each struct path the batch has."""
     found: list[pa.Array] = []
-    for name in ENDPOINTS:
-        if name not in batch.schema.names or not pa.types.is_struct(batch.schema.field(name).type):
+    for top, *rest in paths:
+        if top not in batch.schema.names:
             continue
-        endpoint = batch.column(name)
-        for child in ("ip", "intermediate_ips"):
-            if endpoint.type.get_field_index(child) >= 0:
-                found.append(pc.struct_field(endpoint, child))
+        values: pa.Array = batch.column(top)
+        for child in rest:
+            if not pa.types.is_struct(values.type) or values.type.get_field_index(child) < 0:
+                break
+            values = pc.struct_field(values, child)
+        else:
+            if _is_text(values.type):
+                found.append(values)
     return found
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    if pa.types.is_list(type_):
+        type_ = type_.value_type
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
 
 
 def out_of_range(columns: Mapping[str, pa.Array]) -> dict[int, str]:
@@ -271,7 +294,7 @@ def read_parquet_batches(
         return
     names = file.schema_arrow.names
     wanted = Names([*keep, *(["time"] if "p_event_time" in keep else []),
-                    *(ENDPOINTS if "p_any_ip_addresses" in keep else []),
+                    *(c for name, cols in INDICATOR_COLUMNS.items() if name in keep for c in cols),
                     *(n for n in names if can_reject(file.schema_arrow.field(n)))])
     read = [n for n in names if n in wanted]
     rest = [n for n in names if n not in wanted]

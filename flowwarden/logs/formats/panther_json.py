@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.logs import fields as F
+from flowwarden.logs import indicators as I
 from flowwarden.logs.common import (
     EVENT_TIME,
     IP_LIST,
@@ -232,8 +233,9 @@ def _ocsf_check(columns: dict[str, pa.Array]) -> dict[int, str]:
 
 def _generic(log_type: str, columns: dict[str, pa.Array], rows: int, source: str) -> pa.RecordBatch:
     event = columns.pop("p_event_time")
-    ips = pc.fill_null(columns.pop("p_any_ip_addresses"), pa.scalar([], IP_LIST))
-    return with_standard(_record_batch(columns), log_type, source, event, ips)
+    # Other log types carry their indicator fields as given (absent: empty, as in the readers)
+    found = {name: pc.fill_null(columns.pop(name), pa.scalar([], IP_LIST)) for name in I.NAMES}
+    return with_standard(_record_batch(columns), log_type, source, event, found)
 
 
 def _generic_known(objs: list[dict[str, Any]]) -> Prepared:
@@ -243,7 +245,7 @@ def _generic_known(objs: list[dict[str, Any]]) -> Prepared:
             obj["p_event_time"], reason = _timestamp(obj["p_event_time"], "p_event_time")
             if reason is not None:
                 reasons[index] = reason
-    known = {"p_event_time": EVENT_TIME, "p_any_ip_addresses": IP_LIST}
+    known = {"p_event_time": EVENT_TIME, **dict.fromkeys(I.NAMES, IP_LIST)}
     return Prepared(known, STANDARD_NAMES - set(known), reasons)
 
 

@@ -41,7 +41,7 @@ from flowwarden.logs.formats.parquet_values import (
     shown_values,
     unreadable_reason,
 )
-from flowwarden.logs.formats.vpcflow_text import to_batch
+from flowwarden.logs.formats.vpcflow_text import INDICATOR_SOURCES, to_batch
 from flowwarden.logs.limits import (
     python_unsafe,
     valid_text,
@@ -53,7 +53,7 @@ from flowwarden.logs.streams import prefetch
 LOG_TYPE = F.LOG_TYPE
 MIN_KNOWN_COLUMNS = 3
 # The source columns of the computed p_ columns.
-STANDARD_SOURCES = {"p_event_time": ("start", "end"), "p_any_ip_addresses": F.IP_COLUMNS}
+STANDARD_SOURCES = {"p_event_time": ("start", "end"), **INDICATOR_SOURCES}
 INERT, REJECTS, FAILS = "inert", "rejects", "fails"
 
 

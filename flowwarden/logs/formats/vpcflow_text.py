@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from flowwarden.logs import fields as F
+from flowwarden.logs import indicators as I
 from flowwarden.logs.common import (
     Numbered,
     Projected,
-    any_ips,
     arange,
     indices,
     printable,
@@ -55,6 +55,12 @@ NULL_STR = pa.scalar(None, pa.string())
 # one and trims lines, where the CSV reader finds an empty value: so does any empty value.
 PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\n"
 MAX_BLOCK = 8 << 20
+# The columns Panther's AWS.VPCFlow schema marks as each indicator kind (``logs.indicators``).
+INDICATOR_SOURCES: dict[str, tuple[str, ...]] = {
+    I.IP_ADDRESSES: F.IP_COLUMNS,
+    I.AWS_ACCOUNT_IDS: ("account",),
+    I.AWS_INSTANCE_IDS: ("instanceId",),
+}
 
 
 def schema(fields: tuple[F.Field, ...] = ()) -> pa.Schema:
@@ -91,10 +97,9 @@ def read_batches(
             if state.problem is not None:
                 reject_all(lines, line_no + 1, state, stats)
             elif state.fields is not None and len(lines):
-                batch, numbers = parse_numbered(lines, line_no + 1, state.fields, source, stats,
-                                                skip=state.header)
-                if batch is not None and numbers is not None:
-                    yield Numbered(batch, numbers)  # the reader skips empty batches
+                checked = _check_lines(lines, line_no + 1, state.fields, stats, state.header)
+                if checked is not None:  # the reader skips empty batches
+                    yield Numbered(_built(checked, state.fields, source, keep), checked.numbers)
             line_no += len(lines)
         line_no = after_chunk(chunk, line_no, options.max_line_bytes, stats)
         if chunk.error is not None:
@@ -173,13 +178,19 @@ def _parse_fast(
     if any(pc.any(pc.equal(pc.binary_length(col), 0)).as_py() for col in raw.values()):
         return None  # a run of spaces, or a space at either end of a line
     checked = _checked(raw, fields, arange(table.num_rows), first_line, stats)
-    numbers = checked.numbers
     if not checked.rows:
-        return None, numbers
+        return None, checked.numbers
+    return _built(checked, fields, source, keep), checked.numbers
+
+
+def _built(checked: _Checked, fields: tuple[F.Field, ...], source: str,
+           keep: frozenset[str] | None) -> pa.RecordBatch | Projected:
+    """The batch of checked records: complete, or only the columns ``keep`` names (the rest,
+    the ``p_`` indicator columns included, are built only for the rows asked for later)."""
     if keep is None:
-        return to_batch(checked.typed, checked.rows, fields, source), numbers
+        return to_batch(checked.typed, checked.rows, fields, source)
     batch = to_batch(checked.typed, checked.rows, fields, source, keep)
-    return Projected(batch, partial(_complete, checked.typed, fields, source)), numbers
+    return Projected(batch, partial(_complete, checked.typed, fields, source))
 
 
 def _complete(typed: dict[str, pa.Array], fields: tuple[F.Field, ...], source: str,
@@ -219,6 +230,15 @@ def parse_numbered(
     skip: str | None = None,
 ) -> tuple[pa.RecordBatch | None, pa.Array | None]:
     """``parse_lines``, and the line number of each record of the batch."""
+    checked = _check_lines(lines, first_line, fields, stats, skip)
+    if checked is None:
+        return None, None
+    return to_batch(checked.typed, checked.rows, fields, source), checked.numbers
+
+
+def _check_lines(lines: pa.Array, first_line: int, fields: tuple[F.Field, ...],
+                 stats: FileStats, skip: str | None) -> _Checked | None:
+    """Split, check and type records, one per string in ``lines``; None when none is good."""
     lines = pc.utf8_trim_whitespace(lines)
     keep = pc.greater(pc.binary_length(lines), 0)
     if skip is not None:
@@ -235,9 +255,7 @@ def parse_numbered(
     kept = tokens.filter(good)
     raw = {f.panther: pc.list_element(kept, i) for i, f in enumerate(fields)}
     checked = _checked(raw, fields, positions, first_line, stats)
-    if checked.rows == 0:
-        return None, None
-    return to_batch(checked.typed, checked.rows, fields, source), checked.numbers
+    return checked if checked.rows else None
 
 
 class _Checked(NamedTuple):
@@ -286,14 +304,13 @@ def to_batch(
         kinds = [f.with_type(a.type) if pa.types.is_dictionary(a.type) else f
                  for f, a in zip(target, arrays, strict=True)]
         batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(kinds))
-    event = ips = None
+    event = None
     if keep is None or "p_event_time" in keep:
         nulls = pa.nulls(rows, F.TIME)
         event = pc.coalesce(columns.get("start", nulls), columns.get("end", nulls))
-    if keep is None or "p_any_ip_addresses" in keep:
-        present = [columns[c] for c in F.IP_COLUMNS if c in columns]
-        ips = any_ips(present or [pa.nulls(rows, pa.string())])
-    return with_standard(batch, LOG_TYPE, source, event, ips, keep, rows)
+    sources = {name: [columns[c] for c in names if c in columns]
+               for name, names in INDICATOR_SOURCES.items()}
+    return with_standard(batch, LOG_TYPE, source, event, I.build(sources, rows, keep), keep, rows)
 
 
 def _validate(
