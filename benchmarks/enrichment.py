@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -108,15 +109,7 @@ def public_v4(path: Path) -> list[int]:
     rows = duckdb.connect().execute(
         "SELECT DISTINCT a FROM (SELECT srcaddr AS a FROM read_parquet($p) UNION ALL "
         "SELECT dstaddr FROM read_parquet($p)) WHERE a IS NOT NULL", {"p": str(path)}).fetchall()
-    found = set()
-    for (text,) in rows:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            continue
-        if address.version == 4 and address.is_global:
-            found.add(int(address))
-    return sorted(found)
+    return sorted(int(ipaddress.ip_address(text)) for text in _global_v4(t for (t,) in rows))
 
 
 def rare_addresses(path: Path, count: int) -> list[str]:
@@ -129,15 +122,21 @@ def rare_addresses(path: Path, count: int) -> list[str]:
         "SELECT a FROM (SELECT srcaddr AS a FROM read_parquet($p) UNION ALL "
         "SELECT dstaddr FROM read_parquet($p)) WHERE a IS NOT NULL GROUP BY a "
         "ORDER BY count(*), a", {"p": str(path)}).fetchall()
+    found = _global_v4(t for (t,) in rows)
+    return random.Random(SEED).sample(found[:count], min(count, len(found)))
+
+
+def _global_v4(texts: Iterable[str]) -> list[str]:
+    """The texts that are global IPv4 addresses, in their order."""
     found = []
-    for (text,) in rows:
+    for text in texts:
         try:
             address = ipaddress.ip_address(text)
         except ValueError:
             continue
         if address.version == 4 and address.is_global:
             found.append(text)
-    return random.Random(SEED).sample(found[:count], min(count, len(found)))
+    return found
 
 
 def write_iocs(path: Path, seen: list[str], rows: int, avoid: list[int]) -> None:

@@ -23,7 +23,15 @@ from flowwarden.logic.render.spark import SPARK, spark_identifier
 from flowwarden.rules.loader import Pack
 from tests.engine.test_spark_render import merged_tables, spark  # noqa: F401 - the fixture
 from tests.logic.alert_events import OCSF, SYNTHETIC, VPCFLOW, batches
-from tests.logic.test_alerts import NODE_CASES, PACKS, ROWS, check_values, plans, run_duckdb
+from tests.logic.test_alerts import (
+    NODE_CASES,
+    PACKS,
+    ROWS,
+    check_values,
+    has_control_character,
+    plans,
+    run_duckdb,
+)
 
 POSITION = "__fw_test_position"
 SPARK_SETTINGS = settings(max_examples=3, deadline=None,
@@ -76,7 +84,7 @@ def check_both(session: Any, pack: Pack, table: pa.Table, log_type: str | None) 
                 if theirs[name][1] and not ours[name][1]:
                     # DuckDB leaves JSON strings with control characters to Python (their
                     # to_json escapes differ from Python's); Spark writes them itself
-                    assert _has_control_character(record), (rule.id, name, record)
+                    assert has_control_character(record), (rule.id, name, record)
                 else:
                     assert ours[name][1] == theirs[name][1], (rule.id, name, record)
                 if not ours[name][1]:
@@ -84,16 +92,6 @@ def check_both(session: Any, pack: Pack, table: pa.Table, log_type: str | None) 
                                  ours[name])
                     if shapes[name] == "text":
                         assert ours[name][0] == theirs[name][0]
-
-
-def _has_control_character(value: Any) -> bool:
-    if isinstance(value, str):
-        return any(ord(char) < 0x20 for char in value)
-    if isinstance(value, dict):
-        return any(_has_control_character(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_control_character(v) for v in value)
-    return False
 
 
 @pytest.mark.parametrize("pack", ["default", "tuned"])
@@ -136,7 +134,7 @@ def test_single_nodes_agree_on_spark_in_any_session_time_zone(spark):  # noqa: F
         for (value, python), (duck_value, duck_python), record in zip(ours, duck, records,
                                                                      strict=True):
             if duck_python and not python:  # see check_both: DuckDB's JSON escapes
-                assert _has_control_character(record), function
+                assert has_control_character(record), function
             else:
                 assert python == duck_python, function
             if not python and not duck_python:

@@ -79,7 +79,11 @@ def _packs() -> dict[str, Pack]:
 
 
 PACKS = _packs()
-BUILTIN = [(name, rule.id) for name in ("default", "tuned") for rule in PACKS[name].rules]
+# Their alert functions walk the matched rows of p_enrichment (helpers with loops over tables and
+# selectors): Python runs them, once per alert on its first event (and dedup per match).
+PYTHON_ALERT_FUNCTIONS = frozenset({"AWS.VPC.ThreatIntelMatch", "AWS.VPC.TorTraffic"})
+BUILTIN = [(name, rule.id) for name in ("default", "tuned") for rule in PACKS[name].rules
+           if rule.id not in PYTHON_ALERT_FUNCTIONS]
 
 
 def plans(pack: Pack, log_type: str | None) -> dict[str, AlertPlan]:
@@ -150,6 +154,17 @@ def check_values(name: str, node: ir.Node | None, function: Any, shape: str, eve
     return python
 
 
+def has_control_character(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` holds a character below U+0020."""
+    if isinstance(value, str):
+        return any(ord(char) < 0x20 for char in value)
+    if isinstance(value, dict):
+        return any(has_control_character(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_control_character(v) for v in value)
+    return False
+
+
 def check_pack(pack: Pack, table: pa.Table, log_type: str | None, exact: bool = False) -> int:
     """Every alert function of every rule of ``pack`` on every row of ``table``; with ``exact``
     no row may need Python. Returns the number of (row, function) pairs that did."""
@@ -165,7 +180,10 @@ def check_pack(pack: Pack, table: pa.Table, log_type: str | None, exact: bool = 
             for function in found[rule.id].functions:
                 python = check_values(function.name, function.value, rule.function(function.name),
                                       columns[function.name].shape, event, sql[function.name])
-                assert not (exact and python), (rule.id, function.name, record)
+                # DuckDB leaves JSON text of strings with control characters to Python
+                assert not (exact and python and rule.id not in PYTHON_ALERT_FUNCTIONS
+                            and not has_control_character(record)), (
+                    rule.id, function.name, record)
                 asked += python
     return asked
 
@@ -342,6 +360,8 @@ def test_method_mappings_are_inlined_on_ocsf():
 
 # -- rendering single nodes --------------------------------------------------------------------
 TIME_US = pa.timestamp("us", tz="UTC")
+# Row 3's string holds a control character: DuckDB leaves JSON text of such strings to Python
+# (``duckdb_sql.json_quick``), so JSON renderings of ``s`` ask Python there.
 ROWS = pa.table({
     "s": ["it's \\ \"q\"", "", None, "ünï\x01\u2028", "x" * 3000],
     "i": pa.array([0, -(2**63), None, 2**63 - 1, 7], pa.int64()),
@@ -394,7 +414,7 @@ TEXT_CASES = [
                  id="lookup-bool-hashes-as-int"),
     pytest.param(Lookup(FS, (("", "empty"),), Str(FI)), [0, 0, 0, 0, 0], id="lookup-str"),
     pytest.param(Lookup(FT, ((1, "one"),), Const(None)), [0, 0, 0, 0, 0], id="lookup-datetime"),
-    pytest.param(Seq((Add(FS, Const("?")),), Const("c")), [0, 0, 1, 0, 0], id="seq"),
+    pytest.param(Seq((Add(FS, Const("?")),), Const("c")), [0, 0, 1, 1, 0], id="seq"),
     pytest.param(Residual("x", "y"), [1, 1, 1, 1, 1], id="residual"),
     pytest.param(Str(IpCheck(FS, "is_private")), [1, 1, 1, 1, 1], id="ip-check-raises"),
     pytest.param(Concat((Const("é'"), Str(FS), Const("\\"))), [0, 0, 0, 0, 0], id="concat"),
@@ -405,9 +425,11 @@ JSON_CASES = [
                  id="every-type-and-a-repeated-key"),
     pytest.param(DictOf(("f",), (FF,)), [1, 0, 0, 1, 0], id="float"),
     pytest.param(DictOf((), ()), [0] * 5, id="empty"),
-    pytest.param(DictOf(("l",), (ListOf((FS, DictOf((), ()), ListOf(()))),)), [0] * 5, id="nested"),
-    pytest.param(IfElse(Truthy(FB), DictOf(("a",), (FS,)), Const(None)), [0] * 5, id="or-none"),
-    pytest.param(IfElse(Truthy(FB), DictOf(("a",), (FS,)), FS), [0, 1, 0, 0, 1], id="not-a-dict"),
+    pytest.param(DictOf(("l",), (ListOf((FS, DictOf((), ()), ListOf(()))),)), [0, 0, 0, 1, 0],
+                 id="nested"),
+    pytest.param(IfElse(Truthy(FB), DictOf(("a",), (FS,)), Const(None)), [0, 0, 0, 1, 0],
+                 id="or-none"),
+    pytest.param(IfElse(Truthy(FB), DictOf(("a",), (FS,)), FS), [0, 1, 0, 1, 1], id="not-a-dict"),
     pytest.param(Coalesce(DictOf((), ()), DictOf(("x",), (FI,))), [0] * 5, id="empty-dict-falsy"),
 ]
 DESTINATION_CASES = [

@@ -64,11 +64,24 @@ def ir_outcome(condition: Any, event: Any) -> bool | str:
 
 
 def canonical(schema: pa.Schema) -> bool:
-    """Ports are int columns and addresses str columns (or absent/null) throughout."""
+    """Ports are int columns and addresses str columns (or absent/null) throughout, and no
+    lookup table matched through a list selector (whether such a list of rows is empty is
+    Python's to say: the query asks it)."""
     def ok(paths: list[tuple[str, ...]], kind: str) -> bool:
         return all(resolve_path(schema, p)[0] in (kind, NULL) for p in paths)
 
-    return ok(PORT_PATHS, INT) and ok(ADDR_PATHS, STR)
+    return ok(PORT_PATHS, INT) and ok(ADDR_PATHS, STR) and not enriched_lists(schema)
+
+
+def enriched_lists(schema: pa.Schema) -> bool:
+    """Whether ``p_enrichment`` holds a list (a table's matches through a list selector)."""
+    def lists(kind: pa.DataType) -> bool:
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return True
+        return pa.types.is_struct(kind) and any(lists(kind.field(i).type)
+                                                for i in range(kind.num_fields))
+
+    return "p_enrichment" in schema.names and lists(schema.field("p_enrichment").type)
 
 
 def to_table(records: list[dict[str, Any]]) -> pa.Table:
@@ -133,7 +146,10 @@ def test_builtin_rule_tests_pass_through_the_vectorized_path():
         for test in rule.tests:
             table = pa.Table.from_pylist([test.log])
             verdict = evaluate_batch(compiled, table, test.log["p_log_type"])[rule.id]
-            assert CODES[int(verdict.codes[0])] == test.expected, (rule.id, test.name)
+            code = CODES[int(verdict.codes[0])]
+            if code == "python" and enriched_lists(table.schema):
+                continue  # see ``canonical``: the query asks Python, by design
+            assert code == test.expected, (rule.id, test.name)
 
 
 def test_residual_rows_are_only_those_reaching_the_residual():

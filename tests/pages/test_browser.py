@@ -105,7 +105,7 @@ def test_catalog_attack_matrix(browser: Any, site: Path, tmp_path: Path):
     assert len(browser.find_elements(CSS, "#attack-matrix thead th")) == 14
     c2 = browser.find_element(CSS, 'td[data-tactic="TA0011"]')
     assert {e.get_attribute("data-technique") for e in c2.find_elements(CSS, ".technique")} == {
-        "T1071", "T1571"}
+        "T1071", "T1090.003", "T1571"}  # T1090.003: AWS.VPC.TorTraffic
     c2.find_element(CSS, 'a[href="rules/AWS.VPC.InboundPortWhitelist.html"]').click()
     assert browser.find_element(CSS, "h1").text == "VPC Flow Logs Inbound Port Allowlist"
     browser.back()

@@ -292,7 +292,8 @@ class ValueRenderer(Renderer):
             pieces += [self.dialect.literal(head), value.sql]
         pieces.append(self.dialect.literal("}" if pieces else "{}"))
         sql = self.dialect.concat(pieces)
-        return Out(sql, DICT, any_of([v.python for v in values]), nullable=False)
+        # a value a later one under the same key replaced is never written: its Python is moot
+        return Out(sql, DICT, any_of([v.python for v in named.values()]), nullable=False)
 
     def listof_val(self, node: ir.ListOf, target: str) -> Out:
         if target not in (RAW, JSON, STRINGS):
