@@ -122,7 +122,8 @@ class Scanner:
 
         self.pack = pack
         self.rules = list(rules)
-        self.enrichment = pack_enrichment(pack, {lt for rule in self.rules for lt in rule.log_types})
+        self.log_types = sorted({lt for rule in self.rules for lt in rule.log_types})
+        self.enrichment = pack_enrichment(pack, self.log_types)
         self.evaluation = evaluation(engine, pack, self.rules) if isinstance(engine, str) else engine
         self.engine = self.evaluation.name
         self.grouper: Grouper = grouper if grouper is not None else SqlGrouper(max_samples)
@@ -162,8 +163,7 @@ class Scanner:
         columns = self.evaluation.columns(self.rules)
         if columns is None:
             return None
-        selectors = self.enrichment.columns(sorted({lt for r in self.rules for lt in r.log_types}))
-        return tuple(sorted({*without_enrichment(columns), *selectors}))
+        return tuple(sorted({*without_enrichment(columns), *self.enrichment.columns(self.log_types)}))
 
     @property
     def compiled(self) -> Any:

@@ -20,6 +20,7 @@ from flowwarden.logs import DEFAULT_OPTIONS
 from flowwarden.rules.loader import Pack, load_pack
 from flowwarden.rules.testing import run_tests
 from tests.conftest import FIXTURES
+from tests.engine.test_enrichment import comparable as alerts_without_parse_time
 
 FIXTURE = FIXTURES / "panther_enrichment"
 GREYNOISE, OTX, TOR = ("Standard.GreyNoiseV3.MaliciousIP", "Standard.OTX.MaliciousIndicator",
@@ -87,13 +88,7 @@ def scan(pack: Pack, path: str, engine: str) -> Any:
 
 
 def comparable(alerts: Any) -> list[dict[str, Any]]:
-    found = []
-    for alert in alerts:
-        shown = alert.to_dict()
-        shown["samples"] = [{k: v for k, v in s.items() if k != "p_parse_time"}
-                            for s in shown["samples"]]
-        found.append(shown)
-    return sorted(found, key=lambda a: (a["rule_id"], a["title"]))
+    return sorted(alerts_without_parse_time(alerts), key=lambda a: (a["rule_id"], a["title"]))
 
 
 def test_the_copied_rules_pass_their_own_tests() -> None:
