@@ -51,10 +51,10 @@ from flowwarden.alerts.model import Alert, mitre_entries
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_BATCH = 16384  # alert lines per Arrow batch written out (about 40 MB of JSON)
-MEMORY_LIMIT = "1GB"  # of the group database; beyond it DuckDB spills to its directory
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                       ("event_us", pa.int64()), ("uniq", pa.string())])

@@ -17,6 +17,7 @@ import pyarrow as pa
 from flowwarden.alerts.formats.jsonl import dumps, jsonable
 from flowwarden.alerts.model import Alert
 from flowwarden.errors import Location, UsageError
+from flowwarden.util.duckfiles import connect_file
 from flowwarden.util.writable import check_file_target
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -64,7 +65,7 @@ class AlertStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         try:
-            self.con = duckdb.connect(str(path))
+            self.con = connect_file(str(path))
         except duckdb.Error as exc:
             raise UsageError(f"cannot open the alert store: {first_line(exc)}",
                              Location(str(path))) from None

@@ -23,6 +23,7 @@ import duckdb
 from flowwarden.alerts.store import ALERT_COLUMNS, JSON_COLUMNS
 from flowwarden.errors import Location, UsageError
 from flowwarden.logic.render.sqltext import sql_literal
+from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 # Where an endpoint's value is found: alert context keys (data-model names, as the built-in
 # rules' flow_context returns them), then raw record keys of each log type, for samples. An
@@ -46,7 +47,6 @@ ALERT_ORDER = "first_event_time, id"
 # DuckDB keeps the store's blocks it reads in memory up to its limit (80% of RAM by default);
 # the report reads gigabytes of a large store once, so it gets a small budget and spills
 # anything larger to a temporary folder of its own (the store's folder may be read-only).
-MEMORY_LIMIT = "1GB"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

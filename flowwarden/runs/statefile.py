@@ -16,6 +16,7 @@ import duckdb
 
 from flowwarden.alerts.store import first_line
 from flowwarden.errors import Location, UsageError
+from flowwarden.util.duckfiles import connect_file
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,7 +73,7 @@ def open_state(path: str, schema: Sequence[str]) -> tuple[duckdb.DuckDBPyConnect
     if os.path.isdir(path):
         raise UsageError("--state: is a directory, not a file", Location(path))
     try:
-        con = duckdb.connect(path)
+        con = connect_file(path)
     except duckdb.Error as exc:
         raise UsageError(f"cannot open the state file: {first_line(exc)}", Location(path)) from None
     try:
