@@ -131,3 +131,14 @@ def test_nothing_new_with_state_is_not_a_warning(tmp_path):
     assert run(*args).exit_code == 0
     again = run(*args)
     assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_rules_reading_tables_nobody_defined_are_a_note_not_a_warning(tmp_path):
+    # the default pack's ThreatIntelMatch and TorTraffic read tables the user gives, or not
+    result = run("scan", str(EXAMPLES), "--strict", "-o", str(tmp_path / "a.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert [n.split(" is not defined")[0] for n in notes] == [
+        "note: lookup table threat_intel", "note: lookup table tor_exit_nodes"]
+    assert "AWS.VPC.ThreatIntelMatch cannot match through it" in notes[0]
+    assert "warning:" not in result.stderr

@@ -163,6 +163,9 @@ def scan_command(sources: tuple[str, ...], packs: tuple[str, ...], config_path: 
     if stats_path:
         write_stats(stats_path, result.stats.to_json())
     doubts += warn([*input_doubts(result, sources, stateful=bool(state)), *rule_doubts(result)])
+    if not quiet:
+        for hint in result.scan.hints:
+            click.echo(f"note: lookup table {hint}", err=True)
     if result.delivery_error:
         raise UsageError(delivery_failure(result))
     rejected = result.stats.totals()["rejected"]

@@ -9,25 +9,39 @@ Panther shows it (``enrich.enricher.enrichment_view``: what matched nothing is l
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
 from flowwarden.enrich.build import build_tables
-from flowwarden.enrich.enricher import ENRICHMENT, Enricher, enrichment_view
+from flowwarden.enrich.enricher import ENRICHMENT, Enricher, Reads, enrichment_view
+from flowwarden.logic import ir
+from flowwarden.logic.extract import extract_rule
 from flowwarden.logs.model import LogBatch, RowLoader
 from flowwarden.logs.pyrecords import to_records
 from flowwarden.rules.loader import Pack
+from flowwarden.rules.rule import Rule
 
 
 @dataclass(frozen=True)
 class PackEnrichment:
-    """A pack's enricher (None when it has no table with data), and why tables were left out."""
+    """A pack's enricher (None when it has no table with data), and why tables were left out.
+
+    ``reads`` (by log type) is what the compiled queries read of ``p_enrichment`` (see
+    ``reads_of``): a projected read's phase-1 batches get only that, and its complete rows,
+    which the rules' Python and the alerts see, get everything.
+    """
 
     enricher: Enricher | None
     notes: tuple[str, ...]
+    reads: Mapping[str, Reads | None] = field(default_factory=dict)
+
+    def reading(self, paths: Mapping[str, Iterable[tuple[str, ...]]]) -> PackEnrichment:
+        """This enrichment narrowed to ``paths`` (by log type: the field paths the compiled
+        queries read)."""
+        return replace(self, reads={lt: reads_of(found) for lt, found in paths.items()})
 
     def columns(self, log_types: Sequence[str]) -> set[str]:
         """The columns the selectors of ``log_types`` read."""
@@ -42,9 +56,11 @@ class PackEnrichment:
         if enricher is None or not enricher.selectors(log_type):
             return item
         complete: RowLoader | None = getattr(item, "complete", None)
-        loader = None if complete is None else (
-            lambda positions: enricher.enrich(complete(positions), log_type))
-        return LogBatch(log_type, item.source, enricher.enrich(item.batch, log_type), loader)
+        if complete is None:  # these rows are the complete ones
+            return LogBatch(log_type, item.source, enricher.enrich(item.batch, log_type), None)
+        return LogBatch(log_type, item.source,
+                        enricher.enrich(item.batch, log_type, self.reads.get(log_type)),
+                        lambda positions: enricher.enrich(complete(positions), log_type))
 
 
 def pack_enrichment(pack: Pack, log_types: Collection[str]) -> PackEnrichment:
@@ -61,6 +77,63 @@ def pack_enrichment(pack: Pack, log_types: Collection[str]) -> PackEnrichment:
         # event.lookup(table, key) in the scan's rules asks the same tables, through the cache
         pack.lookup_function = enricher.lookup
     return PackEnrichment(enricher, tuple(built.notes))
+
+
+def unknown_tables(pack: Pack, rules: Sequence[Rule], compiled: Any = None) -> list[str]:
+    """Notes on the tables the ``rules``' conditions read (as ``compiled``, a ``CompiledPack``,
+    has them, else as extracted) that neither the pack nor its configuration defines: the
+    rules match nothing through them. (A table defined without data has its own note,
+    ``enrich.build``'s.)"""
+    known = {*(spec.name for spec in pack.lookup_tables), *pack.config.lookup_tables}
+    readers: dict[str, list[str]] = {}
+    for rule in rules:
+        if compiled is not None:
+            paths: set[tuple[str, ...]] = set().union(
+                *(compiled.paths(lt, rule.id) for lt in rule.log_types))
+        else:
+            paths = {n.keys for n in ir.walk(extract_rule(rule).condition)
+                     if isinstance(n, ir.Field)}
+        for table in sorted({p[1] for p in paths if len(p) > 1 and p[0] == ENRICHMENT}):
+            if table not in known:
+                readers.setdefault(table, []).append(rule.id)
+    return [f"{table} is not defined, so {', '.join(rules)} cannot match through it: give it "
+            "under lookup_tables: in flowwarden.yaml (README: Enrichment) or disable "
+            f"{'the rule' if len(rules) == 1 else 'the rules'}"
+            for table, rules in sorted(readers.items())]
+
+
+def reads_of(paths: Iterable[tuple[str, ...]]) -> Reads | None:
+    """What ``paths`` read of ``p_enrichment``: per table, per selector, its rows' fields (None:
+    whole rows, for a path that ends at the selector or the table); None when one reads all
+    of it.
+
+    >>> reads_of([("p_enrichment", "asn", "srcAddr", "number"), ("p_enrichment", "tor"),
+    ...           ("p_enrichment", "asn", "srcAddr", "p_match"), ("srcAddr",),
+    ...           ("p_enrichment", "asn", "p_any_ip_addresses")])
+    {'asn': {'srcAddr': frozenset({'number', 'p_match'}), 'p_any_ip_addresses': None}, 'tor': None}
+    >>> reads_of([("p_enrichment",)]) is None
+    True
+    """
+    tables: dict[str, dict[str, set[str] | None] | None] = {}
+    for path in paths:
+        if path[0] != ENRICHMENT:
+            continue
+        if len(path) < 2:
+            return None
+        if len(path) == 2:
+            tables[path[1]] = None
+            continue
+        selectors = tables.setdefault(path[1], {})
+        if selectors is None:
+            continue
+        fields = selectors.setdefault(path[2], set()) if len(path) > 3 else None
+        if fields is None:
+            selectors[path[2]] = None
+        else:
+            fields.add(path[3])
+    return {table: None if selectors is None else
+            {key: None if fields is None else frozenset(fields) for key, fields in selectors.items()}
+            for table, selectors in tables.items()}
 
 
 def panther_records(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:

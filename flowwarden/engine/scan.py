@@ -54,6 +54,8 @@ class ScanResult:
     error_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: list[RuleError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. lookup tables left out, and why
+    # worth saying, not a warning: e.g. a rule reading a lookup table nobody defined
+    hints: list[str] = field(default_factory=list)
 
     def record_errors(self, rule_id: str, errors: Mapping[str, str], source: str,
                       position: int) -> None:
@@ -117,7 +119,7 @@ class Scanner:
 
     def __init__(self, pack: Pack, rules: Sequence[Rule], engine: str | Evaluation = "duckdb",
                  max_samples: int = 3, grouper: Grouper | None = None) -> None:
-        from flowwarden.engine.enrichment import pack_enrichment
+        from flowwarden.engine.enrichment import pack_enrichment, unknown_tables
         from flowwarden.engine.local import evaluation
 
         self.pack = pack
@@ -125,11 +127,15 @@ class Scanner:
         self.log_types = sorted({lt for rule in self.rules for lt in rule.log_types})
         self.enrichment = pack_enrichment(pack, self.log_types)
         self.evaluation = evaluation(engine, pack, self.rules) if isinstance(engine, str) else engine
+        if self.compiled is not None:
+            self.enrichment = self.enrichment.reading(
+                {lt: self.compiled.paths(lt) for lt in self.log_types})
         self.engine = self.evaluation.name
         self.grouper: Grouper = grouper if grouper is not None else SqlGrouper(max_samples)
         if self.grouper.complete is None:
             self.grouper.complete = self._complete_first
-        self.result = ScanResult(notes=list(self.enrichment.notes))
+        self.result = ScanResult(notes=list(self.enrichment.notes),
+                                 hints=unknown_tables(pack, self.rules, self.compiled))
         self._positions: Counter[str] = Counter()
 
     def scan(self, batches: Iterable[BatchLike],

@@ -44,6 +44,11 @@ MATCH_FIELD = "p_match"
 MAX_CACHE = 1_000_000
 
 
+# What a scan's compiled queries read of p_enrichment: per table name, per selector key, the
+# fields of its rows (None: whole rows); None for a whole table. What is not named is not read.
+Reads = Mapping[str, Mapping[str, frozenset[str] | None] | None]
+
+
 @dataclass(frozen=True)
 class BoundTable:
     """A lookup table with the selectors of each log type that read into it."""
@@ -169,28 +174,52 @@ class Enricher:
                 return row
         return None
 
-    def enrich(self, batch: pa.RecordBatch, log_type: str) -> pa.RecordBatch:
+    def enrich(self, batch: pa.RecordBatch, log_type: str, reads: Reads | None = None
+               ) -> pa.RecordBatch:
         """``batch`` with a ``p_enrichment`` column (replacing one it had); unchanged when no
-        table is associated with ``log_type``."""
-        chosen = self.selectors(log_type)
+        table is associated with ``log_type``.
+
+        ``reads`` narrows it to what is read of it (``Reads``); None: every table's whole rows.
+        """
+        chosen = [(i, selectors, self._read(i, selectors, reads))
+                  for i, selectors in self.selectors(log_type)]
+        chosen = [(i, selectors, read) for i, selectors, read in chosen if read]
         if not chosen:
             return batch
-        tables = [self._table(batch, i, selectors) for i, selectors in chosen]
-        names = [self.tables[i].lookup.name for i, _ in chosen]
+        tables = [self._table(batch, i, tuple(read), None if reads is None else read)
+                  for i, _, read in chosen]
+        names = [self.tables[i].lookup.name for i, _, _ in chosen]
         column = _struct(tables, names, batch.num_rows)
         keep = [n for n in batch.schema.names if n != ENRICHMENT]
         return pa.RecordBatch.from_arrays([*(batch.column(n) for n in keep), column],
                                           [*keep, ENRICHMENT])
 
-    def _table(self, batch: pa.RecordBatch, index: int, selectors: tuple[str, ...]) -> pa.Array:
+    def _read(self, index: int, selectors: tuple[str, ...], reads: Reads | None
+              ) -> dict[str, frozenset[str] | None]:
+        """The selectors of table ``index`` that ``reads`` names, each with the fields read of
+        its rows (all of them, whole, when ``reads`` is None or names the whole table)."""
+        bound = self.tables[index]
+        if reads is None or (bound.lookup.name in reads and reads[bound.lookup.name] is None) \
+                or bound.layout == BY_VALUE and bound.lookup.name in reads:
+            return dict.fromkeys(selectors)
+        named = reads.get(bound.lookup.name) or {}
+        return {s: named[selector_key(s)] for s in selectors if selector_key(s) in named}
+
+    def _table(self, batch: pa.RecordBatch, index: int, selectors: tuple[str, ...],
+               fields: Mapping[str, frozenset[str] | None] | None = None) -> pa.Array:
+        """The column of table ``index``: its matches of ``selectors``, with the ``fields`` of
+        each selector's rows (by selector; None: whole rows)."""
         lookup = self.tables[index].lookup
         by_value = self.tables[index].layout == BY_VALUE
         row_type = matched_type(lookup.row_type)
+        # a narrowed column is for the compiled queries alone: its texts dictionary-encoded
+        types = [row_type if by_value or fields is None else
+                 matched_type(lookup.row_type, fields[s], encoded=True) for s in selectors]
         found = [_as_text(select(batch, selector)) for selector in selectors]
         present = [f for f in found if f is not None]
         if not present:
-            return pa.nulls(batch.num_rows, pa.map_(pa.string(), row_type) if by_value
-                            else pa.struct([(selector_key(s), row_type) for s in selectors]))
+            return pa.nulls(batch.num_rows, pa.map_(pa.string(), row_type) if by_value else
+                            pa.struct(list(zip(map(selector_key, selectors), types, strict=True))))
         # one question per distinct value of all the selectors together (srcAddr, dstAddr and
         # p_any_ip_addresses mostly repeat each other)
         distinct, where = _distinct([f.values for f in present])
@@ -200,13 +229,13 @@ class Enricher:
         if by_value:
             return _by_value(found, where, slots, distinct, store, row_type, batch.num_rows)
         parts, start = [], 0
-        for selected in found:
+        for selected, wanted in zip(found, types, strict=True):
             if selected is None:
-                parts.append(pa.nulls(batch.num_rows, row_type))
+                parts.append(pa.nulls(batch.num_rows, wanted))
                 continue
             mine = where[start:start + len(selected.values)]
             start += len(selected.values)
-            parts.append(_selector(selected, mine, slots[mine], distinct, store, row_type,
+            parts.append(_selector(selected, mine, slots[mine], distinct, store, wanted,
                                    batch.num_rows))
         return _struct(parts, [selector_key(s) for s in selectors], batch.num_rows)
 
@@ -313,15 +342,20 @@ def _by_value(found: list[Selected | None], where: np.ndarray, slots: np.ndarray
 
 def _matched_rows(where: np.ndarray, taken: np.ndarray, distinct: pa.Array, store: pa.Array,
                   row_type: pa.StructType) -> pa.StructArray:
-    """The stored rows at ``taken`` with ``p_match``, null where ``taken`` is -1."""
+    """The stored rows at ``taken`` with ``p_match`` (the fields of ``row_type``), null where
+    ``taken`` is -1."""
     missing = taken < 0
-    at = pa.array(taken, mask=missing)
-    texts = distinct.take(pa.array(where, mask=missing))
-    # each column taken on its own: half the cost of taking the struct, then splitting it
-    children = [_column(store, i).take(at) for i in range(store.type.num_fields)
-                if store.type.field(i).name != MATCH_FIELD]
-    return pa.StructArray.from_arrays([*children, texts], fields=list(row_type),
-                                      mask=pa.array(missing))
+    children = []
+    for f in row_type:
+        values, positions = (distinct, where) if f.name == MATCH_FIELD else (
+            _column(store, store.type.get_field_index(f.name)), taken)
+        if pa.types.is_dictionary(f.type):  # positions into the values, no text copied
+            indices = pa.array(positions.astype(np.int32), mask=missing)
+            children.append(pa.DictionaryArray.from_arrays(indices, values.cast(
+                f.type.value_type)))
+        else:  # each column taken on its own: half the cost of taking the struct, then splitting
+            children.append(values.take(pa.array(positions, mask=missing)))
+    return pa.StructArray.from_arrays(children, fields=list(row_type), mask=pa.array(missing))
 
 
 def _column(rows: pa.StructArray, index: int) -> pa.Array:
@@ -329,11 +363,32 @@ def _column(rows: pa.StructArray, index: int) -> pa.Array:
     return rows.field(index) if rows.null_count == 0 else pc.struct_field(rows, [index])
 
 
-def matched_type(row_type: pa.StructType) -> pa.StructType:
-    """A table's row type with ``p_match`` (replacing a column of that name)."""
-    fields = [row_type.field(i) for i in range(row_type.num_fields)
-              if row_type.field(i).name != MATCH_FIELD]
-    return pa.struct([*fields, pa.field(MATCH_FIELD, pa.string())])
+def matched_type(row_type: pa.StructType, fields: frozenset[str] | None = None,
+                 encoded: bool = False) -> pa.StructType:
+    """A table's row type with ``p_match`` (replacing a column of that name); with ``fields``,
+    only those of its fields (``p_match`` alone when none is the table's: a row must have one);
+    ``encoded``, its text fields dictionary-encoded (a row's text is then a position among the
+    table's, which costs nothing to place per record).
+
+    >>> matched_type(pa.struct([("ip", pa.string()), ("asn", pa.int64())]), frozenset({"asn"}))
+    StructType(struct<asn: int64>)
+    >>> matched_type(pa.struct([("ip", pa.string())]), encoded=True).field("p_match").type
+    DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
+    """
+    kept = [row_type.field(i) for i in range(row_type.num_fields)
+            if row_type.field(i).name != MATCH_FIELD]
+    kept.append(pa.field(MATCH_FIELD, pa.string()))
+    if fields is not None:
+        kept = [f for f in kept if f.name in fields] or kept[-1:]
+    if encoded:
+        kept = [f.with_type(pa.dictionary(pa.int32(), f.type)) if _is_text(f.type) else f
+                for f in kept]
+    return pa.struct(kept)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or \
+        pa.types.is_string_view(kind)
 
 
 def _struct(children: list[pa.Array], names: list[str], rows: int) -> pa.StructArray:

@@ -222,6 +222,10 @@ class ExpressionExtractor:
         if method != "get" and list(keywords) == ["default"]:
             default_arg = keywords.pop("default")
         keys = [key for key in (self.constant_key(a, env) for a in args) if key is not None]
+        if len(keys) != len(args) and not keywords:
+            chosen = self._chosen_key(node, method, env, args, default_arg)
+            if chosen is not None:
+                return chosen
         if keywords or not keys or len(keys) != len(args) or (method == "get" and len(keys) != 1):
             return self.residual(node, f"event.{method}() with other than constant string keys "
                                        "and a default")
@@ -240,6 +244,34 @@ class ExpressionExtractor:
             assert isinstance(found, ir.Field)
             return ir.Get(found, default, self.span(node))
         return ir.Default(found, default, self.span(node))
+
+    def _chosen_key(self, node: ast.Call, method: str, env: Env, args: list[ast.expr],
+                    default_arg: ast.expr | None) -> ir.Node | None:
+        """A getter whose key is one of several constants, chosen by a condition (``side =
+        "srcAddr" if ... else "dstAddr"``, then ``event.deep_get(..., side)``): one getter per
+        choice under the same condition, or None when no key is such a choice. The condition
+        ran when the key was computed, so evaluating it again changes nothing."""
+        for index, arg in enumerate(args):
+            found = None if isinstance(arg, ast.Starred) else self.value(arg, env)
+            if isinstance(found, ir.IfElse) and _string_choice(found):
+                return self._per_choice(node, method, env, args, index, found, default_arg)
+        return None
+
+    def _per_choice(self, node: ast.Call, method: str, env: Env, args: list[ast.expr],
+                    index: int, choice: ir.Node, default_arg: ast.expr | None) -> ir.Node:
+        if isinstance(choice, ir.IfElse):
+            return ir.IfElse(choice.test,
+                             self._per_choice(node, method, env, args, index, choice.then,
+                                              default_arg),
+                             self._per_choice(node, method, env, args, index, choice.other,
+                                              default_arg), self.span(node))
+        assert isinstance(choice, ir.Const)
+        chosen = [*args[:index], ast.copy_location(ast.Constant(choice.value), args[index]),
+                  *args[index + 1:]]
+        if default_arg is not None and method == "get":
+            chosen.append(default_arg)
+        call = ast.copy_location(ast.Call(node.func, node.args, node.keywords), node)
+        return self._event_getter(call, method, env, chosen)
 
     def constant_key(self, node: ast.expr, env: Env) -> str | None:
         """The key an event getter's argument names: a string literal, or a name bound to one
@@ -330,3 +362,10 @@ def _networks(found: ir.Node | Marker) -> Networks | None:
     ):
         return Networks((found.operand.value,), found.operand.name, found.strict)
     return None
+
+
+def _string_choice(node: ir.Node) -> bool:
+    """True for a conditional whose every outcome is a constant string."""
+    if isinstance(node, ir.IfElse):
+        return _string_choice(node.then) and _string_choice(node.other)
+    return isinstance(node, ir.Const) and isinstance(node.value, str)

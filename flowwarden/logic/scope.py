@@ -93,6 +93,7 @@ class Scope:
         self.locals = _local_names(func)
         self.literals = _literal_assignments(tree)
         self.imports = _imports(tree)
+        self.imported = _imported_names(tree) - self.module_names
 
     def is_local(self, name: str) -> bool:
         return name in self.locals
@@ -125,8 +126,18 @@ class Scope:
         ) and hasattr(builtins, name)
 
     def constant(self, name: str) -> Node | Marker | None:
-        """The module constant ``name`` as IR, or None when it is not a usable constant."""
-        if name in self.locals or name in self.rebound or name not in self.module_names:
+        """The module constant ``name`` as IR, or None when it is not a usable constant.
+
+        A name imported from another module (``from helpers import KEYS``) is one only when its
+        value cannot change in place (a str, a number, a tuple or frozenset of them): that
+        module's code is not read here, and may change a list or set it shares.
+        """
+        if name in self.locals or name in self.rebound:
+            return None
+        if name in self.imported and self.namespace is not None and _immutable(
+                self.namespace.get(name, MISSING)):
+            return constant_value(name, self.namespace[name])
+        if name not in self.module_names:
             return None
         if self.namespace is not None:
             if name not in self.namespace:
@@ -209,6 +220,24 @@ def _module_assigned(tree: ast.Module) -> set[str]:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
     return names
+
+
+def _imported_names(tree: ast.Module) -> set[str]:
+    """Names the module binds with ``from ... import``, at its top level."""
+    return {alias.asname or alias.name for stmt in tree.body if isinstance(stmt, ast.ImportFrom)
+            for alias in stmt.names if alias.name != "*"}
+
+
+def _immutable(value: Any) -> bool:
+    """True for a value no code can change in place: None, a bool, number or str, or a tuple
+    or frozenset of such values.
+
+    >>> _immutable(("a", 1)), _immutable(["a"]), _immutable(("a", ["b"]))
+    (True, False, False)
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    return isinstance(value, tuple | frozenset) and all(_immutable(v) for v in value)
 
 
 def _global_rebinds(tree: ast.Module) -> set[str]:

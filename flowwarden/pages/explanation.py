@@ -23,7 +23,12 @@ from flowwarden.logic.explain import (
 )
 from flowwarden.logic.explain import status as extraction_status
 from flowwarden.pages.comments import statement_comments
-from flowwarden.pages.lookup_reads import TableRead, loaded_tables, tables_read
+from flowwarden.pages.lookup_reads import (
+    TableRead,
+    loaded_tables,
+    tables_read,
+    with_condition_reads,
+)
 from flowwarden.pages.schemas import (
     AttributeCheck,
     check_summary_attributes,
@@ -116,9 +121,16 @@ def _explain(pack: Pack, rule: Rule, logic: Mapping[str, Logic]) -> Explanation:
         settings=configured_constants(rule.source),
         extraction_error=error,
         enabled_note=pack.config.enabled_note(rule.id, rule.enabled),
-        lookup_tables=tables_read(rule.source, loaded_tables(
-            (spec.name for spec in pack.lookup_tables), pack.config.lookup_tables)),
+        lookup_tables=_tables(pack, rule, result),
     )
+
+
+def _tables(pack: Pack, rule: Rule, logic: LogicExplanation) -> tuple[TableRead, ...]:
+    """The lookup tables the rule reads: named in its code and helpers, or in its extracted
+    condition (a table name from the configuration)."""
+    loaded = loaded_tables((spec.name for spec in pack.lookup_tables), pack.config.lookup_tables)
+    return with_condition_reads(tables_read(rule.source, loaded),
+                                (t.field for t in (*logic.indicators, *logic.exclusions)), loaded)
 
 
 def lookup_table_rows(exp: Explanation) -> list[list[str]]:

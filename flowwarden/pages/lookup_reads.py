@@ -58,6 +58,20 @@ def tables_read(source: str, loaded: Sequence[str] = ()) -> tuple[TableRead, ...
     return tuple(TableRead(table, via, _loaded(table, loaded)) for table, via in found)
 
 
+def with_condition_reads(found: Sequence[TableRead], fields: Iterable[str],
+                         loaded: Sequence[str] = ()) -> tuple[TableRead, ...]:
+    """``found`` and the tables the rule's extracted condition reads (its dotted ``fields``),
+    which name tables its source may only compute (``for table in setting(...)``).
+
+    >>> [t.table for t in with_condition_reads([], ["p_enrichment.iocs.srcAddr.p_match", "a"])]
+    ['iocs']
+    """
+    known = {t.table for t in found if t.via == RULE}
+    more = dict.fromkeys(parts[1] for parts in (f.split(".") for f in fields)
+                         if len(parts) > 1 and parts[0] == ENRICHMENT and parts[1] not in known)
+    return (*found, *(TableRead(table, RULE, _loaded(table, loaded)) for table in more))
+
+
 def _loaded(table: str, loaded: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for name in loaded if fnmatch.fnmatchcase(name, table))
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowwarden.config import parse_config
 from flowwarden.engine.engines import engine_named
-from flowwarden.logs import DEFAULT_OPTIONS
+from flowwarden.engine.loop import narrowed, phase_one_columns
+from flowwarden.logs import DEFAULT_OPTIONS, read
 from flowwarden.rules.loader import Pack, load_pack
 from tests.engine.test_scan import T0, Item, batch_of, same
 
@@ -172,6 +175,9 @@ def test_a_pack_without_tables_scans_as_before(tmp_path: Path) -> None:
     assert [a.rule_id for a in result.alerts] == []
     assert result.notes == ["refreshed: no data here (Panther refreshes it): give its file "
                             "under lookup_tables: in flowwarden.yaml"]
+    # the rules' tables are defined nowhere now
+    assert [n.split(" is not defined, so ")[0] for n in result.hints] == ["iocs",
+                                                                         "tor_exit_nodes"]
 
 
 # -- differential: the built-in enrichment rules, compiled against Python, on random flows --
@@ -229,3 +235,43 @@ def _in_iocs(address: str | None) -> bool:
         return False
     parsed = ipaddress.ip_address(address)
     return any(parsed in ipaddress.ip_network(network) for network, _ in IOCS)
+
+
+def test_phase_one_batches_carry_only_what_the_queries_read(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path)
+    scanner = engine_named("duckdb").scanner(pack, pack.active_rules([]))
+    # the IOC rule tests one field; the Tor rule tests whole rows (their truthiness)
+    assert scanner.enrichment.reads["AWS.VPCFlow"] == {
+        "iocs": {"dstAddr": frozenset({"confidence"})},
+        "tor_exit_nodes": {"srcAddr": None, "dstAddr": None}}
+    [item] = narrowed(read([write_flows(tmp_path)]), phase_one_columns([scanner]))
+    enriched = scanner.enrichment.batch(item)
+    tables = enriched.batch.schema.field("p_enrichment").type
+    assert tables.field("iocs").type == pa.struct([("dstAddr", pa.struct([
+        ("confidence", pa.int64())]))])
+    assert tables.field("tor_exit_nodes").type.field("srcAddr").type.names == [
+        "ip", "nickname", "p_match"]
+    # the complete rows, which the rules' Python and the alerts see, have everything
+    complete = enriched.full_rows(np.arange(len(FLOWS)))
+    iocs = complete.schema.field("p_enrichment").type.field("iocs").type
+    assert iocs.field("dstAddr").type.names == ["cidr", "confidence", "p_match"]
+    assert complete.column("p_enrichment").to_pylist()[3]["iocs"]["dstAddr"] == {
+        "cidr": f"{IOC_HOST}/32", "confidence": 90, "p_match": IOC_HOST}
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "python"])
+def test_a_rule_reading_a_table_nobody_defined_is_a_note(default_pack: Pack, engine: str
+                                                         ) -> None:
+    rules = [default_pack.rule("AWS.VPC.ThreatIntelMatch"), default_pack.rule("AWS.VPC.TorTraffic"),
+             default_pack.rule("AWS.VPC.PortScan")]
+    hints = engine_named(engine).scanner(default_pack, rules).result.hints
+    assert hints == [
+        f"{table} is not defined, so {rule} cannot match through it: give it under "
+        "lookup_tables: in flowwarden.yaml (README: Enrichment) or disable the rule"
+        for table, rule in (("threat_intel", "AWS.VPC.ThreatIntelMatch"),
+                            ("tor_exit_nodes", "AWS.VPC.TorTraffic"))]
+
+
+def test_a_defined_table_is_no_such_note(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path)  # its rules read tables it defines
+    assert engine_named("duckdb").scanner(pack, pack.active_rules([])).result.hints == []

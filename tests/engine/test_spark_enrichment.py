@@ -103,7 +103,7 @@ def assert_three_agree(spark: Any, pack: Pack, sources: list[str]) -> ScanResult
     assert got.matches == duck.matches == python.matches
     assert (got.records, got.python_rows, got.error_counts) == (
         duck.records, duck.python_rows, duck.error_counts)
-    assert got.notes == duck.notes == python.notes
+    assert got.notes == duck.notes == python.notes and got.hints == duck.hints == python.hints
     return got
 
 
@@ -203,3 +203,34 @@ def test_a_table_that_does_not_pickle_is_built_again(tmp_path: Path) -> None:
     want = enricher.enrich(batch, "AWS.VPCFlow").column("p_enrichment")
     assert rebuilt.enrich(batch, "AWS.VPCFlow").column("p_enrichment").equals(want)
     assert want.to_pylist()[0]["tor_exit_nodes"]["srcAddr"]["nickname"] == "relayOne"
+
+
+def test_a_rebuilt_table_reads_the_file_shipped_with_the_job(spark: Any, tmp_path: Path) -> None:
+    pack = write_pack(tmp_path)  # its iocs table comes from the configuration: iocs.csv
+    enricher = pack_enrichment(pack, {"AWS.VPCFlow"}).enricher
+    assert enricher is not None
+    [iocs] = [t for t in enricher.tables if t.lookup.name == "iocs"]
+
+    class Unpicklable:  # as an open mmdb reader
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    shipped = payload(pack, BoundTable(Unpicklable(iocs.lookup), iocs.selectors), spark)
+    assert isinstance(shipped, Rebuild) and shipped.shipped == "iocs.csv"
+
+    def fetched(_: int) -> bool:
+        from pyspark import SparkFiles
+
+        return os.path.exists(SparkFiles.get("iocs.csv"))
+
+    assert spark.sparkContext.parallelize([0], 1).map(fetched).collect() == [True]
+    (tmp_path / "iocs.csv").rename(tmp_path / "gone.csv")  # the executors need no copy here
+
+    def confidence(_: int) -> Any:
+        batch = pa.record_batch({"dstAddr": ["203.0.113.77"]})
+        return unpack(shipped).lookup.match(batch.column(0)).to_pylist()[0]["confidence"]
+
+    assert spark.sparkContext.parallelize([0], 1).map(confidence).collect() == [90]

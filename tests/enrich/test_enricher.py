@@ -221,6 +221,36 @@ def test_the_arrow_layout_is_structs_null_where_nothing_matched() -> None:
     ]
 
 
+def test_reads_narrow_the_column_to_the_tables_selectors_and_fields_read() -> None:
+    asn = TableLookup("asn", pa.table({"ip": ["192.0.2.1"], "asn": [64512], "org": ["x"]}), "ip")
+    enricher = Enricher([BoundTable(TOR, {"T": ("srcAddr", "dstAddr")}),
+                         BoundTable(asn, {"T": ("srcAddr", "dstAddr")})])
+    batch = flows(["192.0.2.1", "10.0.0.1"], ["192.0.2.1", "192.0.2.1"])
+    whole = enricher.enrich(batch, "T").column("p_enrichment")
+    narrow = enricher.enrich(batch, "T", {"asn": {"dstAddr": frozenset({"asn"})}}
+                             ).column("p_enrichment")
+    assert narrow.type == pa.struct([("asn", pa.struct([("dstAddr", pa.struct([
+        ("asn", pa.int64())]))]))])
+    assert narrow.to_pylist() == [{"asn": {"dstAddr": {"asn": 64512}}}] * 2
+    assert [row["asn"]["dstAddr"]["asn"] for row in whole.to_pylist()] == [64512] * 2
+    # a row of no field read keeps p_match (its validity); a whole table or selector, all
+    tor = enricher.enrich(batch, "T", {"tor": {"srcAddr": frozenset({"nothing"})}}
+                          ).column("p_enrichment")
+    assert tor.to_pylist() == [{"tor": {"srcAddr": {"p_match": "192.0.2.1"}}}, None]
+    some = enricher.enrich(batch, "T", {"tor": None, "asn": {"srcAddr": None}}).column(
+        "p_enrichment")
+    tor_row = {"ip": "192.0.2.1", "flag": "Exit", "p_match": "192.0.2.1"}
+    assert some.to_pylist() == [  # asn's dstAddr is left out
+        {"tor": {"srcAddr": tor_row, "dstAddr": tor_row},
+         "asn": {"srcAddr": {"ip": "192.0.2.1", "asn": 64512, "org": "x",
+                             "p_match": "192.0.2.1"}}},
+        {"tor": {"srcAddr": None, "dstAddr": tor_row}, "asn": None}]
+    # texts are positions among the table's (dictionary-encoded): free to place per record
+    assert some.type.field("tor").type.field("srcAddr").type.field("flag").type == \
+        pa.dictionary(pa.int32(), pa.string())
+    assert "p_enrichment" not in enricher.enrich(batch, "T", {}).schema.names
+
+
 def test_what_a_rule_sees() -> None:
     enricher = Enricher([BoundTable(TOR, {"T": ("srcAddr", "dstAddr")})])
     enriched = enricher.enrich(flows(["192.0.2.1", "10.0.0.1"], ["10.0.0.2", "10.0.0.3"]), "T")

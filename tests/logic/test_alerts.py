@@ -291,6 +291,12 @@ def test_vpcflow_record_of_every_type_in_sql():
                  id="unused-value-may-raise"),
     pytest.param('unused = str(event.get("a"))\n    return "c"', '"c"', id="unused-value-safe"),
     pytest.param('return helper(event, "a")', 'concat("[", str(event.a), "]")', id="helper"),
+    pytest.param('side = "a" if event.get("c") else "b"\n    return event.get(side)',
+                 'if(truthy(event.c), event.a, event.b)', id="key-chosen"),
+    pytest.param('k = "a" if event.get("c") else "b" if event.get("d") else "c"\n'
+                 '    return event.deep_get("n", k, default="-")',
+                 'if(truthy(event.c), default(event.n.a, "-"), if(truthy(event.d), '
+                 'default(event.n.b, "-"), default(event.n.c, "-")))', id="key-chosen-nested"),
     pytest.param('return event.get("a").upper()', 'upper(event.a)', id="upper"),
     pytest.param('return event.get("a").strip()',
                  'residual("event.get(\\"a\\").strip()", reason="call to event.get(\'a\').strip()")',

@@ -355,3 +355,16 @@ def test_a_residual_inside_an_unrolled_loop_has_the_loops_own_statements():
     ''')
     found = residuals(result)
     assert found and all("global SEEN" in r.source for r in found)
+
+
+def test_an_imported_constant_is_one_only_when_it_cannot_change_in_place():
+    # sys.builtin_module_names is a tuple of str; sys.path is a list any module may change
+    found = run("""
+        from sys import builtin_module_names, path
+
+        def rule(event):
+            return event.get("m") in builtin_module_names or event.get("p") in path
+        """)
+    assert "in(event.m, builtin_module_names=" in str(found), found
+    [left] = residuals(found)
+    assert "path" in left.source, found

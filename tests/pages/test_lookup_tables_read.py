@@ -96,3 +96,15 @@ def test_the_catalog_shows_the_tables(pack: Pack, tmp_path: Path) -> None:
     assert "lookup tables: <code>tor_exit_nodes</code>" in row
     page = (site / "rules" / rule_file("Standard.GreyNoiseV3.MaliciousIP")).read_text()
     assert 'id="lookup-tables"' in page and "panther_greynoise_helpers" in page
+
+
+def test_tables_named_by_the_configuration_show_from_the_condition(tmp_path: Path) -> None:
+    # ThreatIntelMatch loops over threat_intel_tables: its source names no table
+    config = parse_config({"threat_intel_tables": ["feed_a", "feed_b"], "lookup_tables": {
+        "feed_a": {"path": "a.csv", "log_types": {"AWS.VPCFlow": ["srcAddr"]}}}},
+        str(tmp_path / "flowwarden.yaml"))
+    default = load_pack([FIXTURES.parents[1] / "flowwarden" / "packs" / "default"], config)
+    data = json.loads(render_explanation(default, "AWS.VPC.ThreatIntelMatch", "json"))
+    assert data["lookup_tables"] == [
+        {"table": "feed_a", "via": RULE, "loaded": ["feed_a"]},
+        {"table": "feed_b", "via": RULE, "loaded": []}]

@@ -231,12 +231,19 @@ class CompiledPack:
         A reader may project to these for the vectorized pass; rows handed to Python (matches
         and PYTHON verdicts) still need their full record.
         """
-        names = {"p_log_type", "p_event_time"}
+        return {"p_log_type", "p_event_time"} | {path[0] for path in self.paths(log_type)}
+
+    def paths(self, log_type: str, rule_id: str | None = None) -> set[tuple[str, ...]]:
+        """The field paths the compiled conditions and key functions of ``log_type`` read (of
+        one rule's, with ``rule_id``)."""
+        found: set[tuple[str, ...]] = set()
         for plan in self.rules_for(log_type):
+            if rule_id is not None and plan.rule_id != rule_id:
+                continue
             nodes = [plan.condition, *(node for _, node in plan.keys if node is not None)]
-            names.update(n.keys[0] for node in nodes for n in ir.walk(node)
+            found.update(n.keys for node in nodes for n in ir.walk(node)
                          if isinstance(n, ir.Field))
-        return names
+        return found
 
     def sql(self, log_type: str, schema: pa.Schema) -> str | None:
         """The one SQL query evaluating every rule of ``log_type`` over such a batch."""

@@ -8,7 +8,8 @@ as the local scanner does), and broadcast pickled: measured on a 100k-row CIDR t
 is 6.5 MB and unpickles in 10 ms, where reading and indexing it again takes 3.2 s in every
 Python worker. A table that does not pickle (an ``.mmdb`` lookup holds an open, memory-mapped
 reader) travels as its recipe, its lookup table YAML and configuration entry, and is built again
-once per worker from the same file (on a cluster it must be readable there at that path).
+once per worker; its file, when local to the driver, travels with it (``SparkContext.addFile``),
+so that a cluster's executors need no copy at that path.
 Each Python worker keeps one ``Enricher`` per scan, so its cache of the values already matched
 serves every batch of every task that worker runs.
 """
@@ -16,9 +17,10 @@ serves every batch of every task that worker runs.
 from __future__ import annotations
 
 import functools
+import os
 import pickle
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -46,10 +48,18 @@ class Rebuild:
     spec: LookupTableSpec | None
     source: TableSource | None
     config_path: str
+    shipped: str | None = None  # the source's file as added to the Spark job (its name there)
 
     def build(self) -> BoundTable:
+        source = self.source
+        if source is not None and self.shipped is not None:
+            from pyspark import SparkFiles
+
+            copy = SparkFiles.get(self.shipped)
+            if os.path.exists(copy):
+                source = replace(source, path=copy)
         built = build_tables([self.spec] if self.spec is not None else [],
-                             {self.name: self.source} if self.source is not None else {},
+                             {self.name: source} if source is not None else {},
                              self.config_path)
         found = [t for t in built.tables if t.lookup.name == self.name]
         if not found:
@@ -62,15 +72,29 @@ class Rebuild:
 Payload = bytes | Rebuild  # one table: its pickled ``BoundTable``, or how to build it again
 
 
-def payload(pack: Pack, bound: BoundTable) -> Payload:
-    """How ``bound`` travels to the executors: pickled, else as a ``Rebuild``."""
+def payload(pack: Pack, bound: BoundTable, session: Any = None) -> Payload:
+    """How ``bound`` travels to the executors: pickled, else as a ``Rebuild`` (its source's
+    local file added to ``session``'s job, when given)."""
     try:
         return pickle.dumps(bound, protocol=pickle.HIGHEST_PROTOCOL)
     except UNPICKLABLE:
         name = bound.lookup.name
         spec = next((s for s in pack.lookup_tables if s.name == name), None)
-        return Rebuild(name, spec, pack.config.lookup_tables.get(name),
-                       pack.config.source or "<config>")
+        source = pack.config.lookup_tables.get(name)
+        shipped = None
+        if session is not None and source is not None and os.path.isfile(source.path):
+            shipped = _ship_file(session, source.path)
+        return Rebuild(name, spec, source, pack.config.source or "<config>", shipped)
+
+
+def _ship_file(session: Any, path: str) -> str | None:
+    """``path`` added to the Spark job under its name (None when the job already has another
+    file of that name: the executors then read ``path`` itself)."""
+    try:
+        session.sparkContext.addFile(path)
+    except Exception:  # noqa: BLE001 - py4j wraps Spark's refusal in its own error type
+        return None
+    return os.path.basename(path)
 
 
 def unpack(payload: Payload) -> BoundTable:
@@ -106,7 +130,7 @@ def _enricher(shipped: ShippedTables) -> Enricher:
 
 def ship_tables(session: Any, pack: Pack, enricher: Enricher) -> ShippedTables:
     """The driver's tables (``enricher``'s) broadcast for the executors."""
-    payloads = tuple(payload(pack, bound) for bound in enricher.tables)
+    payloads = tuple(payload(pack, bound, session) for bound in enricher.tables)
     return ShippedTables(uuid.uuid4().hex, session.sparkContext.broadcast(payloads))
 
 

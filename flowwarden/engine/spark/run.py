@@ -7,7 +7,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from flowwarden.engine.enrichment import pack_enrichment
+from flowwarden.engine.enrichment import pack_enrichment, unknown_tables
 from flowwarden.engine.local.vectorized import CompiledPack, compile_pack
 from flowwarden.engine.scan import ScanResult
 from flowwarden.engine.spark.alerts import (
@@ -75,7 +75,8 @@ class SparkScan:
     def _run(self, sources: Sequence[str], options: ReadOptions) -> ScanResult:
         results = [r for f in input_frames(self.session, sources, options)
                    if (r := self.evaluated(f)) is not None]
-        scan = ScanResult(notes=list(self.enrichment.notes))
+        scan = ScanResult(notes=list(self.enrichment.notes),
+                          hints=unknown_tables(self.pack, self.rules, self.compiled))
         if results:
             from pyspark.sql import Observation
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 # selectors of Panther's own tables, such as tor_exit_nodes) and OCSF.NetworkActivity's.
 SOURCE_KEYS = ("srcAddr", "src_endpoint.ip")
 DESTINATION_KEYS = ("dstAddr", "dst_endpoint.ip")
+# In the order matches are found: source first.
+FLOW_KEYS = SOURCE_KEYS + DESTINATION_KEYS
 # A table may select every address of the record at once instead.
 LIST_KEY = "p_any_ip_addresses"
 SOURCE, DESTINATION = "source", "destination"
@@ -37,8 +39,9 @@ def _flow_matches(event, table):
     for direction, keys in ((SOURCE, SOURCE_KEYS), (DESTINATION, DESTINATION_KEYS)):
         for key in keys:
             row = event.deep_get("p_enrichment", table, key)
-            if row:
-                address = row.get("p_match") or event.udm(f"{direction}_ip")
+            # a matched row holds p_match, the address (Panther adds it to every match)
+            address = row.get("p_match") if isinstance(row, Mapping) else None
+            if address:
                 found.append(_match(direction, address, key, row))
     for row in event.deep_get("p_enrichment", table, LIST_KEY) or []:
         address = row.get("p_match") if isinstance(row, Mapping) else None

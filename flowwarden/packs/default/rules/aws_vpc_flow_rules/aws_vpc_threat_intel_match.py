@@ -1,5 +1,5 @@
 from flowwarden_config import setting
-from flowwarden_enrichment_helpers import first_match, other_address, plain
+from flowwarden_enrichment_helpers import FLOW_KEYS, first_match, other_address, plain
 from flowwarden_flow_helpers import flow_context
 
 # Configuration Required: `threat_intel_tables` in flowwarden.yaml (default: threat_intel), the
@@ -46,7 +46,16 @@ def title(event):
 
 
 def dedup(event):
-    return str(_match(event).get("address"))
+    # The first match's address, as _match finds it, written out so that the query computes it
+    # for every match; only a table matched through the list selector asks Python.
+    for table in IOC_TABLES:
+        for key in FLOW_KEYS:
+            address = event.deep_get("p_enrichment", table, key, "p_match")
+            if address:
+                return str(address)
+        if event.deep_get("p_enrichment", table, LIST_KEY):
+            return str(_match(event).get("address"))
+    return str(None)
 
 
 def severity(event):

@@ -1,4 +1,4 @@
-from flowwarden_enrichment_helpers import flow_matches, other_address, plain
+from flowwarden_enrichment_helpers import FLOW_KEYS, flow_matches, other_address, plain
 from flowwarden_flow_helpers import flow_context
 
 # Panther's own Tor table (panther-analysis lookup_tables/tor/tor_exit_nodes.yml): LookupName
@@ -41,6 +41,12 @@ def title(event):
 
 
 def dedup(event):
+    # The exit node's address, as _match finds it, written out so that the query computes it
+    # for every match.
+    for key in FLOW_KEYS:
+        address = event.deep_get("p_enrichment", TOR_TABLE, key, "p_match")
+        if address:
+            return str(address)
     return str(_exit_node(event))
 
 
