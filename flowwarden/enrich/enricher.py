@@ -186,7 +186,8 @@ class Enricher:
         chosen = [(i, selectors, read) for i, selectors, read in chosen if read]
         if not chosen:
             return batch
-        tables = [self._table(batch, i, tuple(read), None if reads is None else read)
+        shared: dict[tuple[str, ...], Any] = {}  # tables selecting the same fields share
+        tables = [self._table(batch, i, tuple(read), None if reads is None else read, shared)
                   for i, _, read in chosen]
         names = [self.tables[i].lookup.name for i, _, _ in chosen]
         column = _struct(tables, names, batch.num_rows)
@@ -206,35 +207,47 @@ class Enricher:
         return {s: named[selector_key(s)] for s in selectors if selector_key(s) in named}
 
     def _table(self, batch: pa.RecordBatch, index: int, selectors: tuple[str, ...],
-               fields: Mapping[str, frozenset[str] | None] | None = None) -> pa.Array:
+               fields: Mapping[str, frozenset[str] | None] | None = None,
+               shared: dict[tuple[str, ...], Any] | None = None) -> pa.Array:
         """The column of table ``index``: its matches of ``selectors``, with the ``fields`` of
-        each selector's rows (by selector; None: whole rows)."""
+        each selector's rows (by selector; None: whole rows). ``shared`` keeps the selectors'
+        values and distinct values for the batch's other tables."""
         lookup = self.tables[index].lookup
         by_value = self.tables[index].layout == BY_VALUE
         row_type = matched_type(lookup.row_type)
         # a narrowed column is for the compiled queries alone: its texts dictionary-encoded
         types = [row_type if by_value or fields is None else
                  matched_type(lookup.row_type, fields[s], encoded=True) for s in selectors]
-        found = [_as_text(select(batch, selector)) for selector in selectors]
-        present = [f for f in found if f is not None]
+        shared = {} if shared is None else shared
+        if selectors not in shared:
+            found = [_as_text(select(batch, selector)) for selector in selectors]
+            present = [f for f in found if f is not None]
+            # one question per distinct value of all the selectors together (srcAddr, dstAddr
+            # and p_any_ip_addresses mostly repeat each other)
+            shared[selectors] = found, present, present and _distinct_entries(
+                [f.values for f in present])
+        found, present, combined = shared[selectors]
         if not present:
             return pa.nulls(batch.num_rows, pa.map_(pa.string(), row_type) if by_value else
                             pa.struct(list(zip(map(selector_key, selectors), types, strict=True))))
-        # one question per distinct value of all the selectors together (srcAddr, dstAddr and
-        # p_any_ip_addresses mostly repeat each other)
-        distinct, where = _distinct([f.values for f in present])
+        distinct, entries = combined
         cache = self._caches[index]
         slots = np.append(cache.find(lookup, distinct, self.max_cache), -1)
         store = cache.rows if cache.rows is not None else pa.nulls(0, lookup.row_type)
         if by_value:
+            where = np.concatenate([_per_record(one, local) for one, local in entries])
             return _by_value(found, where, slots, distinct, store, row_type, batch.num_rows)
-        parts, start = [], 0
+        parts, next_entries = [], iter(entries)
         for selected, wanted in zip(found, types, strict=True):
             if selected is None:
                 parts.append(pa.nulls(batch.num_rows, wanted))
                 continue
-            mine = where[start:start + len(selected.values)]
-            start += len(selected.values)
+            one, local = next(next_entries)
+            if fields is not None and not selected.is_list:
+                # for the compiled queries: per record, only whether its value matched
+                parts.append(_selector_entries(one, slots[local], store, wanted))
+                continue
+            mine = _per_record(one, local)
             parts.append(_selector(selected, mine, slots[mine], distinct, store, wanted,
                                    batch.num_rows))
         return _struct(parts, [selector_key(s) for s in selectors], batch.num_rows)
@@ -269,29 +282,68 @@ def _distinct(values: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
     """The distinct non-null strings of ``values`` together, and each value's position among
     them, all the arrays' values in order (null values: one past the end).
 
-    Dictionary-encoded columns (what Parquet gives) are combined through their dictionaries:
-    the work grows with the distinct values, and per record it is one integer gather.
-
     >>> text = pa.array(["b", None, "a"])
     >>> found, where = _distinct([pc.dictionary_encode(text), text])
     >>> found.to_pylist(), where.tolist()
     (['b', 'a'], [0, 2, 1, 0, 2, 1])
+    """
+    distinct, entries = _distinct_entries(values)
+    return distinct, np.concatenate([_per_record(one, local) for one, local in entries])
+
+
+Entries = list[tuple[pa.DictionaryArray, np.ndarray]]
+
+
+def _distinct_entries(values: list[pa.Array]) -> tuple[pa.Array, Entries]:
+    """The distinct non-null strings of ``values`` together, and each array dictionary-encoded
+    with its entries' positions among them (then its null slot: one past the end).
+
+    Dictionary-encoded columns (what Parquet gives) are combined through their dictionaries:
+    the work grows with the distinct values, not with the records.
     """
     encoded = [v if isinstance(v, pa.DictionaryArray) else pc.dictionary_encode(v)
                for v in values]
     merged = pc.dictionary_encode(pa.concat_arrays([e.dictionary for e in encoded]))
     distinct: pa.Array = merged.dictionary
     slot = dictionary_positions(merged)
-    where = np.empty(sum(len(one) for one in encoded), dtype=np.int64)
-    start = end = 0
+    entries, start = [], 0
     for one in encoded:
         size = len(one.dictionary)
-        # this array's dictionary positions, then its null slot
-        local = np.append(slot[start:start + size], len(distinct)).astype(np.int64)
+        entries.append((one, np.append(slot[start:start + size], len(distinct)).astype(np.int64)))
         start += size
-        np.take(local, dictionary_positions(one), out=where[end:end + len(one)])
-        end += len(one)
-    return distinct, where
+    return distinct, entries
+
+
+def _per_record(one: pa.DictionaryArray, local: np.ndarray) -> np.ndarray:
+    """Each record's position among the distinct values (``_distinct_entries``)."""
+    return np.take(local, dictionary_positions(one))
+
+
+def _selector_entries(one: pa.DictionaryArray, taken: np.ndarray, store: pa.Array,
+                      row_type: pa.StructType) -> pa.Array:
+    """A scalar selector's column from its dictionary-encoded values, worked out per entry:
+    ``taken`` is each entry's row in the store (-1: none; its last item, the null slot's).
+    Per record it costs one look-up of whether its entry matched: the texts are the entries'
+    (dictionary-encoded with the column's own indices), other fields taken per record.
+    """
+    rows = len(one)
+    if not (taken >= 0).any():  # the common case for an IOC table: nothing to place
+        return pa.nulls(rows, row_type)
+    positions = dictionary_positions(one)
+    missing = np.take(taken < 0, positions)
+    indices = pa.array(positions.astype(np.int32, copy=False), mask=missing)
+    found = taken[:-1]
+    at = pa.array(found, mask=found < 0)
+    children = []
+    for f in row_type:
+        values = one.dictionary if f.name == MATCH_FIELD else \
+            _column(store, store.type.get_field_index(f.name)).take(at)
+        if pa.types.is_dictionary(f.type):
+            children.append(pa.DictionaryArray.from_arrays(indices, values.cast(
+                f.type.value_type)))
+        else:
+            children.append(values.cast(f.type).take(indices))
+    return pa.StructArray.from_arrays(children, fields=list(row_type), mask=pa.array(missing))
 
 
 def _selector(found: Selected, where: np.ndarray, taken: np.ndarray, distinct: pa.Array,

@@ -251,6 +251,20 @@ def test_reads_narrow_the_column_to_the_tables_selectors_and_fields_read() -> No
     assert "p_enrichment" not in enricher.enrich(batch, "T", {}).schema.names
 
 
+def test_a_narrowed_column_holds_the_same_values_from_dictionary_columns() -> None:
+    src = ["192.0.2.1", "10.0.0.1", None, "192.0.2.2", "192.0.2.1"]
+    dst = [None, "192.0.2.2", "192.0.2.1", "10.0.0.9", "10.0.0.1"]
+    encoded = pa.record_batch({"srcAddr": pa.array(src).dictionary_encode(),
+                               "dstAddr": pa.array(dst).dictionary_encode()})
+    enricher = Enricher([BoundTable(TOR, {"T": ("srcAddr", "dstAddr")})])
+    whole = enricher.enrich(encoded, "T").column("p_enrichment").to_pylist()
+    every = frozenset({"ip", "flag", "p_match"})
+    narrow = enricher.enrich(encoded, "T", {"tor": {"srcAddr": every, "dstAddr": every}})
+    assert narrow.column("p_enrichment").to_pylist() == whole
+    assert whole[2] == {"tor": {"srcAddr": None, "dstAddr": {
+        "ip": "192.0.2.1", "flag": "Exit", "p_match": "192.0.2.1"}}}
+
+
 def test_what_a_rule_sees() -> None:
     enricher = Enricher([BoundTable(TOR, {"T": ("srcAddr", "dstAddr")})])
     enriched = enricher.enrich(flows(["192.0.2.1", "10.0.0.1"], ["10.0.0.2", "10.0.0.3"]), "T")
