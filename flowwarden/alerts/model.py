@@ -17,9 +17,10 @@ TACTICS = {
 TECHNIQUES = {
     "T1021": "Remote Services", "T1021.004": "Remote Services: SSH", "T1046": "Network Service Discovery",
     "T1048": "Exfiltration Over Alternative Protocol", "T1071": "Application Layer Protocol",
-    "T1071.004": "Application Layer Protocol: DNS", "T1133": "External Remote Services",
+    "T1071.004": "Application Layer Protocol: DNS", "T1090": "Proxy",
+    "T1090.003": "Proxy: Multi-hop Proxy", "T1133": "External Remote Services",
     "T1190": "Exploit Public-Facing Application", "T1562": "Impair Defenses",
-    "T1571": "Non-Standard Port", "T1572": "Protocol Tunneling",
+    "T1571": "Non-Standard Port", "T1572": "Protocol Tunneling", "T1595": "Active Scanning",
 }
 
 
