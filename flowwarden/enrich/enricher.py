@@ -278,19 +278,6 @@ def _as_text(found: Selected | None) -> Selected | None:
         return None
 
 
-def _distinct(values: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
-    """The distinct non-null strings of ``values`` together, and each value's position among
-    them, all the arrays' values in order (null values: one past the end).
-
-    >>> text = pa.array(["b", None, "a"])
-    >>> found, where = _distinct([pc.dictionary_encode(text), text])
-    >>> found.to_pylist(), where.tolist()
-    (['b', 'a'], [0, 2, 1, 0, 2, 1])
-    """
-    distinct, entries = _distinct_entries(values)
-    return distinct, np.concatenate([_per_record(one, local) for one, local in entries])
-
-
 Entries = list[tuple[pa.DictionaryArray, np.ndarray]]
 
 
@@ -300,6 +287,13 @@ def _distinct_entries(values: list[pa.Array]) -> tuple[pa.Array, Entries]:
 
     Dictionary-encoded columns (what Parquet gives) are combined through their dictionaries:
     the work grows with the distinct values, not with the records.
+
+    >>> text = pa.array(["b", None, "a"])
+    >>> found, entries = _distinct_entries([pc.dictionary_encode(text), text])
+    >>> found.to_pylist(), [local.tolist() for _, local in entries]
+    (['b', 'a'], [[0, 1, 2], [0, 1, 2]])
+    >>> np.concatenate([_per_record(one, local) for one, local in entries]).tolist()
+    [0, 2, 1, 0, 2, 1]
     """
     encoded = [v if isinstance(v, pa.DictionaryArray) else pc.dictionary_encode(v)
                for v in values]
