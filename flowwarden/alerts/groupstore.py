@@ -48,6 +48,7 @@ from flowwarden.alerts.grouping import (
     period_us,
 )
 from flowwarden.alerts.model import Alert, mitre_entries
+from flowwarden.alerts.tablequery import JOINED_SAMPLES, joined_text, read_batches
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
@@ -301,7 +302,7 @@ class SqlGrouper:
             return
         self.con.execute("CREATE TABLE completed (seq BIGINT, payload BLOB, "
                          + ", ".join(f"{name} VARCHAR" for name in FIELDS) + ")")
-        for batch in _read(self.con, "SELECT a.seq, a.rule, k.payload, a.first_us, "
+        for batch in read_batches(self.con, "SELECT a.seq, a.rule, k.payload, a.first_us, "
                            "a.first_source, a.first_position FROM alerts a JOIN kept k "
                            "ON k.seq = a.seq AND k.rank = 1 WHERE a.first_python ORDER BY a.seq"):
             rows: list[tuple[Any, ...]] = []
@@ -479,10 +480,10 @@ class AlertTable(Sequence[Alert]):
         one for their kept events' payloads, both by ``seq``, walked side by side."""
         con = self.grouper.con
         self.grouper.lines()
-        alerts = (row for batch in _read(
+        alerts = (row for batch in read_batches(
             con, f"SELECT * FROM alerts JOIN lines USING (seq) {where} ORDER BY seq")
             for row in batch.to_pylist())
-        kept = ((seq, payload) for batch in _read(
+        kept = ((seq, payload) for batch in read_batches(
             con, f"SELECT seq, payload FROM kept {where} ORDER BY seq, rank")
             for seq, payload in zip(*(c.to_pylist() for c in batch.columns), strict=True))
         pending: tuple[int, bytes] | None = next(kept, None)
@@ -518,29 +519,11 @@ class AlertTable(Sequence[Alert]):
             found[rule].top.append((dedup, count, int(events)))
         return found
 
-def _read(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_BATCH
-          ) -> Iterator[pa.RecordBatch]:
-    """The rows of ``sql`` in Arrow batches, on a cursor of their own (the alerts can be walked
-    while other statements run)."""
-    cursor = con.cursor()
-    try:
-        reader = cursor.sql(sql).to_arrow_reader(rows)
-        assert reader is not None
-        yield from reader
-    finally:
-        cursor.close()
-
-
 def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
     """The one text column of ``sql``'s rows, each batch's as one UTF-8 chunk (its Arrow data
     buffer: the rows end in their own newlines)."""
-    for batch in _read(con, sql, LINE_BATCH):
-        lines = batch.column(0)
-        if not pa.types.is_large_string(lines.type):
-            lines = lines.cast(pa.large_string())
-        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-        first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-        yield lines.buffers()[2].slice(first, last - first).to_pybytes()
+    for batch in read_batches(con, sql, LINE_BATCH):
+        yield joined_text(batch.column(0))
 
 
 def _close(con: duckdb.DuckDBPyConnection, directory: tempfile.TemporaryDirectory[str]) -> None:
@@ -571,7 +554,6 @@ _LINE_PARTS = (
 )
 _LINE = ", ".join(piece for index, (name, part) in enumerate(_LINE_PARTS) for piece in (
     sql_literal(("{" if index == 0 else ", ") + json.dumps(name) + ": "), part))
-JOINED_SAMPLES = 8  # up to this many samples, each rank is a join (a sorted aggregate is slower)
 
 
 def _lines_sql(samples: int) -> str:

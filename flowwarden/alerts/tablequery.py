@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from flowwarden.alerts.model import Alert
@@ -64,7 +65,6 @@ ALERT_VALUES = {
     "log_types": "r.log_types_json", "alert_context": "coalesce(f.context, 'null')",
     "destinations": "coalesce(f.destinations, 'null')",
 }
-TIME_VALUES = ("window_start", "first_event_time", "last_event_time")
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,14 @@ def read_batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_ROWS
         yield from reader
     finally:
         cursor.close()
+
+
+def joined_text(lines: pa.Array | pa.ChunkedArray) -> bytes:
+    """The text of a string array's values, one after the other (no copy per value)."""
+    if isinstance(lines, pa.ChunkedArray):
+        return b"".join(joined_text(chunk) for chunk in lines.chunks)
+    if not pa.types.is_large_string(lines.type):
+        lines = lines.cast(pa.large_string())
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    return bytes(lines.buffers()[2].slice(first, last - first).to_pybytes())

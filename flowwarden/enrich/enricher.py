@@ -325,18 +325,11 @@ def _selector_entries(one: pa.DictionaryArray, taken: np.ndarray, store: pa.Arra
         return pa.nulls(rows, row_type)
     positions = dictionary_positions(one)
     missing = np.take(taken < 0, positions)
-    indices = pa.array(positions.astype(np.int32, copy=False), mask=missing)
     found = taken[:-1]
     at = pa.array(found, mask=found < 0)
-    children = []
-    for f in row_type:
-        values = one.dictionary if f.name == MATCH_FIELD else \
-            _column(store, store.type.get_field_index(f.name)).take(at)
-        if pa.types.is_dictionary(f.type):
-            children.append(pa.DictionaryArray.from_arrays(indices, values.cast(
-                f.type.value_type)))
-        else:
-            children.append(values.cast(f.type).take(indices))
+    children = [_placed(one.dictionary if f.name == MATCH_FIELD else
+                        _column(store, store.type.get_field_index(f.name)).take(at),
+                        positions, missing, f.type) for f in row_type]
     return pa.StructArray.from_arrays(children, fields=list(row_type), mask=pa.array(missing))
 
 
@@ -391,17 +384,22 @@ def _matched_rows(where: np.ndarray, taken: np.ndarray, distinct: pa.Array, stor
     """The stored rows at ``taken`` with ``p_match`` (the fields of ``row_type``), null where
     ``taken`` is -1."""
     missing = taken < 0
-    children = []
-    for f in row_type:
-        values, positions = (distinct, where) if f.name == MATCH_FIELD else (
-            _column(store, store.type.get_field_index(f.name)), taken)
-        if pa.types.is_dictionary(f.type):  # positions into the values, no text copied
-            indices = pa.array(positions.astype(np.int32), mask=missing)
-            children.append(pa.DictionaryArray.from_arrays(indices, values.cast(
-                f.type.value_type)))
-        else:  # each column taken on its own: half the cost of taking the struct, then splitting
-            children.append(values.take(pa.array(positions, mask=missing)))
+    # each column placed on its own: half the cost of taking the struct, then splitting it
+    children = [_placed(distinct, where, missing, f.type) if f.name == MATCH_FIELD else
+                _placed(_column(store, store.type.get_field_index(f.name)), taken, missing, f.type)
+                for f in row_type]
     return pa.StructArray.from_arrays(children, fields=list(row_type), mask=pa.array(missing))
+
+
+def _placed(values: pa.Array, positions: np.ndarray, missing: np.ndarray, kind: pa.DataType
+            ) -> pa.Array:
+    """``values`` at ``positions`` (null where ``missing``) as a column of ``kind``; a
+    dictionary-encoded kind keeps ``values`` as its dictionary, so no text is copied per
+    record."""
+    indices = pa.array(positions.astype(np.int32, copy=False), mask=missing)
+    if pa.types.is_dictionary(kind):
+        return pa.DictionaryArray.from_arrays(indices, values.cast(kind.value_type))
+    return values.cast(kind).take(indices)
 
 
 def _column(rows: pa.StructArray, index: int) -> pa.Array:

@@ -137,8 +137,9 @@ def _names_in(tree: ast.Module) -> Iterator[str]:
             return constants.get(node.id)
         return None
 
-    mentions_enrichment = ENRICHMENT in constants.values() or any(
-        text(n) == ENRICHMENT for n in ast.walk(tree) if isinstance(n, ast.Constant))
+    # a module-level NAME = "p_enrichment" is a constant of the tree too
+    mentions_enrichment = any(isinstance(n, ast.Constant) and n.value == ENRICHMENT
+                              for n in ast.walk(tree))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             yield from _call_names(node, text)

@@ -210,8 +210,7 @@ def _ocsf_cloud() -> tuple[dict[str, str], list[str]]:
     def at(key: str) -> str:
         return _at("s", SAMPLE_PATHS, key)
     uid, other = at("cloud.account.uid"), at("cloud.account_uid")
-    truthy = (f"(CASE {json_kind(uid)} WHEN 'VARCHAR' THEN {string_of(uid)} <> '' WHEN 'BIGINT' THEN "
-              f"{string_of(uid)} <> '0' WHEN 'UBIGINT' THEN {string_of(uid)} <> '0' ELSE false END)")
+    truthy = f"({truthy_text(uid)} IS NOT NULL)"
     exotic = [f"NOT {kind_in(at('cloud'), 'OBJECT')}", f"NOT {kind_in(at('cloud.account'), 'OBJECT')}",
               *(f"NOT {kind_in(at(k), *TEXT_KINDS)}" for k in ("cloud.region", "cloud.zone",
                                                         "cloud.account.uid", "cloud.account_uid"))]
@@ -368,13 +367,14 @@ def _finding_select(flows: str) -> str:
     ) + "], lambda e: e.value IS NOT NULL))")
     dest_exotic = ("(destinations IS NOT NULL AND (json_type(destinations) <> 'ARRAY' "
                    "OR contains(destinations, '{')))")
+    severity_id = f"CASE severity {severity} ELSE 0 END"
     columns = {
         "class_uid": str(CLASS_UID), "class_name": "'Detection Finding'",
         "category_uid": str(CATEGORY_UID), "category_name": "'Findings'",
         "activity_id": "1", "activity_name": "'Create'", "type_uid": str(CLASS_UID * 100 + 1),
         "type_name": "'Detection Finding: Create'",
-        "severity_id": f"CASE severity {severity} ELSE 0 END",
-        "severity": f"CASE CASE severity {severity} ELSE 0 END {captions} END",
+        "severity_id": severity_id,
+        "severity": f"CASE {severity_id} {captions} END",
         "status_id": "1", "status": "'New'", "time": epoch_ms_sql("last_us"),
         "start_time": epoch_ms_sql("first_us"), "end_time": epoch_ms_sql("last_us"), "timezone_offset": "0",
         "count": int32("events"), "message": "title",

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -28,7 +27,7 @@ from flowwarden.alerts.formats.ocsfquery import finding_sql, rule_parts
 from flowwarden.alerts.formats.pysql import add_is_ip
 from flowwarden.alerts.formats.securitylake import lake_key, partition_of
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.tablequery import READ_ROWS, QueriedAlerts
+from flowwarden.alerts.tablequery import READ_ROWS, QueriedAlerts, joined_text
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.util.destinations import write_object
 from flowwarden.util.s3 import S3
@@ -53,7 +52,7 @@ def write_jsonl(alerts: QueriedAlerts, out: Any) -> int:
                     lines[at[seq]] = finding_json(alert) + "\n"
                 out.write("".join(lines).encode("utf-8"))
             else:
-                out.write(_joined(batch.column("json")))
+                out.write(joined_text(batch.column("json")))
             count += batch.num_rows
     return count
 
@@ -128,7 +127,7 @@ def _content_name(con: duckdb.DuckDBPyConnection) -> str:
     sql = (f"SELECT finding_info.uid || ':' || coalesce(CAST(count AS VARCHAR), 'None') || ':' "
            f"|| CAST(time AS VARCHAR) || chr(10) AS line, finding_info.uid AS uid FROM {LAKE_TABLE}")
     for batch in _ordered(con, sql, "uid"):
-        digest.update(_joined(batch.column("line")))
+        digest.update(joined_text(batch.column("line")))
     return f"flowwarden-{digest.hexdigest()[:24]}"
 
 
@@ -194,17 +193,6 @@ def _chunked(con: duckdb.DuckDBPyConnection, alerts: QueriedAlerts,
 def _ordered(con: duckdb.DuckDBPyConnection, sql: str, order: str) -> Iterator[pa.RecordBatch]:
     reader = con.sql(f"SELECT * FROM ({sql}) ORDER BY {order}").to_arrow_reader(READ_ROWS)
     yield from reader
-
-
-def _joined(lines: pa.Array) -> bytes:
-    """The text of a string array's values, one after the other (no copy per value)."""
-    if isinstance(lines, pa.ChunkedArray):
-        return b"".join(_joined(chunk) for chunk in lines.chunks)
-    if not pa.types.is_large_string(lines.type):
-        lines = lines.cast(pa.large_string())
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-    return lines.buffers()[2].slice(first, last - first).to_pybytes()
 
 
 @contextmanager

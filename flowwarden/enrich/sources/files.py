@@ -45,3 +45,14 @@ def option_text(options: Mapping[str, Any], key: str, default: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"lookup source option {key!r} must be a non-empty string, not {value!r}")
     return value
+
+
+def text_or_none(value: Any) -> str | None:
+    """A source's value as text (None stays None).
+
+    >>> text_or_none(7), text_or_none(None)
+    ('7', None)
+    """
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from flowwarden.enrich.sources.files import option_text, read_json
+from flowwarden.enrich.sources.files import option_text, read_json, text_or_none
 from flowwarden.enrich.sources.indicators import most_confident, parse_confidence
 from flowwarden.enrich.sources.notation import network_key
 from flowwarden.enrich.sources.problems import LookupSourceError, Problems
@@ -98,7 +98,7 @@ def _rows(where: str, indicator: dict[str, Any], problems: Problems) -> list[dic
     confidence, reason = parse_confidence(indicator.get("confidence"))
     if reason:
         problems.add(f"{label}: {reason}")
-    about: dict[str, Any] = {field: _text(indicator.get(field)) for field in TEXT_FIELDS}
+    about: dict[str, Any] = {field: text_or_none(indicator.get(field)) for field in TEXT_FIELDS}
     about.update({field: _texts(indicator.get(field)) for field in LIST_FIELDS})
     about["confidence"] = confidence
     return [{KEY: network, **about} for network in networks]
@@ -173,10 +173,6 @@ def _comparison(tokens: list[str], position: int) -> tuple[str, int]:
     return network, position + 3
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def _texts(value: Any) -> list[str] | None:

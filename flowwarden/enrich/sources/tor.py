@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from flowwarden.enrich.sources.files import option_text, read_text
+from flowwarden.enrich.sources.files import option_text, read_text, text_or_none
 from flowwarden.enrich.sources.notation import parse_address, parse_plain
 from flowwarden.enrich.sources.problems import LookupSourceError, Problems
 from flowwarden.enrich.sources.rowtable import SourceLookup, SourceTable, rows_table
@@ -131,7 +131,7 @@ def _onionoo(path: str, text: str, problems: Problems, or_addresses: bool) -> li
         if not isinstance(relay, dict):
             problems.add(f"{where}: not an object")
             continue
-        about = {field: _text(relay.get(field)) for field in ONIONOO_FIELDS}
+        about = {field: text_or_none(relay.get(field)) for field in ONIONOO_FIELDS}
         for listed in _relay_addresses(relay, or_addresses):
             address = parse_address(listed) if isinstance(listed, str) else None
             if address is None:
@@ -151,9 +151,3 @@ def _relay_addresses(relay: dict[str, Any], or_addresses: bool) -> list[Any]:
 
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)

@@ -8,11 +8,10 @@ from flowwarden_flow_helpers import flow_context
 IOC_TABLES = sorted(setting("threat_intel_tables"))
 ACCEPTED = {"ACCEPT", "Allowed"}
 # Where a table's match of the flow's addresses appears under p_enrichment.<table> (see
-# flowwarden_enrichment_helpers): AWS.VPCFlow's fields and OCSF's paths, each a matched row whose
-# p_match (which Panther adds to every matched row) is the address; or, for a table selecting
-# every address at once, a list of such rows. Testing p_match, a string, rather than the row
-# keeps the test in the compiled query.
-MATCH_KEYS = ("srcAddr", "dstAddr", "src_endpoint.ip", "dst_endpoint.ip")
+# flowwarden_enrichment_helpers): under FLOW_KEYS, AWS.VPCFlow's fields and OCSF's paths, each a
+# matched row whose p_match (which Panther adds to every matched row) is the address; or, for a
+# table selecting every address at once, a list of such rows. Testing p_match, a string, rather
+# than the row keeps the test in the compiled query.
 LIST_KEY = "p_any_ip_addresses"
 # Confidence (0-100, as STIX 2.1 and most feeds score it) to severity. Confidence alone never
 # makes an alert Critical: an indicator says an address was seen doing harm, not that this flow
@@ -25,7 +24,7 @@ def rule(event):
     if event.udm("action") not in ACCEPTED:
         return False
     for table in IOC_TABLES:
-        for key in MATCH_KEYS:
+        for key in FLOW_KEYS:
             if event.deep_get("p_enrichment", table, key, "p_match"):
                 return True
         if event.deep_get("p_enrichment", table, LIST_KEY):

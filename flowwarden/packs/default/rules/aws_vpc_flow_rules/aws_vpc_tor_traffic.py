@@ -6,15 +6,12 @@ from flowwarden_flow_helpers import flow_context
 # table the selectors $.src_endpoint.ip and $.dst_endpoint.ip.
 TOR_TABLE = "tor_exit_nodes"
 ACCEPTED = {"ACCEPT", "Allowed"}
-INBOUND_KEYS = ("srcAddr", "src_endpoint.ip")
-OUTBOUND_KEYS = ("dstAddr", "dst_endpoint.ip")
-TOR_KEYS = INBOUND_KEYS + OUTBOUND_KEYS
 
 
 def rule(event):
     if event.udm("action") not in ACCEPTED:
         return False
-    for key in TOR_KEYS:
+    for key in FLOW_KEYS:  # the flow's source and destination address, AWS's and OCSF's
         # p_match: the matched address, which Panther adds to every matched row (a string test
         # compiles into the query; the row itself would need Python)
         if event.deep_get("p_enrichment", TOR_TABLE, key, "p_match"):
