@@ -56,6 +56,7 @@ from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_BATCH = 16384  # alert lines per Arrow batch written out (about 40 MB of JSON)
+HELD_PICKS = 65536  # rendered picks (samples included) held before they are stored
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                       ("event_us", pa.int64()), ("uniq", pa.string())])
@@ -209,6 +210,8 @@ class SqlGrouper:
             samples.cast(pa.string()),
             *(fields[name].cast(pa.string()) if name in fields else nothing
               for name in FIELDS)], schema=_PICKS))
+        if sum(t.num_rows for t in self._rendered) >= HELD_PICKS:
+            self._store_picks()
 
     def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
         """The records of wanted matches, by order key (all at once or in parts): each pick
@@ -229,6 +232,11 @@ class SqlGrouper:
             for pick in picks:
                 self._ready(pick)
         self._picks.clear()
+        self._store_picks()
+
+    def _store_picks(self) -> None:
+        """Insert the picks held so far (they hold samples: a large batch's are stored in
+        parts, ``add_rendered``)."""
         if self._stored["rule"]:
             self._insert("picks", _PICKS, [pa.array(self._stored[n], type=_PICKS.field(n).type)
                                            for n in _PICKS.names])

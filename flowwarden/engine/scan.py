@@ -162,6 +162,11 @@ class Scanner:
         self.result.alerts = self.grouper.collect()
         return self.result
 
+    @property
+    def handled(self) -> int:
+        """The rows the rules matched and the rows they ran on in Python, so far."""
+        return sum(self.result.matches.values()) + self.result.python_rows
+
     def columns(self) -> tuple[str, ...] | None:
         """The columns phase 1 reads (every log type of the rules), or None for everything."""
         from flowwarden.engine.enrichment import without_enrichment

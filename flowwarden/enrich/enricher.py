@@ -317,19 +317,27 @@ def _selector_entries(one: pa.DictionaryArray, taken: np.ndarray, store: pa.Arra
                       row_type: pa.StructType) -> pa.Array:
     """A scalar selector's column from its dictionary-encoded values, worked out per entry:
     ``taken`` is each entry's row in the store (-1: none; its last item, the null slot's).
-    Per record it costs one look-up of whether its entry matched: the texts are the entries'
-    (dictionary-encoded with the column's own indices), other fields taken per record.
+    Per record it costs one look-up of whether its entry matched: every encoded field
+    (``matched_type``) keeps the column's own indices, with the entries' values as its
+    dictionary (null for an entry that matched nothing); other fields are taken per record.
     """
     rows = len(one)
-    if not (taken >= 0).any():  # the common case for an IOC table: nothing to place
+    matched = taken >= 0
+    if not matched.any():  # the common case for an IOC table: nothing to place
         return pa.nulls(rows, row_type)
     positions = dictionary_positions(one)
-    missing = np.take(taken < 0, positions)
-    found = taken[:-1]
-    at = pa.array(found, mask=found < 0)
-    children = [_placed(one.dictionary if f.name == MATCH_FIELD else
-                        _column(store, store.type.get_field_index(f.name)).take(at),
-                        positions, missing, f.type) for f in row_type]
+    missing = np.take(~matched, positions)
+    unmatched = ~matched[:-1]
+    rows_of_entries = pa.array(taken[:-1], mask=unmatched)
+    indices = one.indices.cast(pa.int32())
+    children = []
+    for f in row_type:
+        values = (one.dictionary.take(pa.array(np.arange(len(unmatched)), mask=unmatched))
+                  if f.name == MATCH_FIELD else
+                  _column(store, store.type.get_field_index(f.name)).take(rows_of_entries))
+        children.append(
+            pa.DictionaryArray.from_arrays(indices, values.cast(f.type.value_type))
+            if pa.types.is_dictionary(f.type) else _placed(values, positions, missing, f.type))
     return pa.StructArray.from_arrays(children, fields=list(row_type), mask=pa.array(missing))
 
 
@@ -425,24 +433,27 @@ def matched_type(row_type: pa.StructType, fields: frozenset[str] | None = None,
     if fields is not None:
         kept = [f for f in kept if f.name in fields] or kept[-1:]
     if encoded:
-        kept = [f.with_type(pa.dictionary(pa.int32(), f.type)) if _is_text(f.type) else f
+        kept = [f.with_type(pa.dictionary(pa.int32(), f.type)) if _encodable(f.type) else f
                 for f in kept]
     return pa.struct(kept)
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def _encodable(kind: pa.DataType) -> bool:
+    """Whether a field of ``kind`` is dictionary-encoded in a narrowed column: the scalars the
+    queries compare (nested values are placed per record)."""
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or \
-        pa.types.is_string_view(kind)
+        pa.types.is_string_view(kind) or pa.types.is_integer(kind) or \
+        pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
 def _struct(children: list[pa.Array], names: list[str], rows: int) -> pa.StructArray:
     """A struct of ``children``, null in the rows where every child is null."""
     if not children:
         return pa.nulls(rows, pa.struct([]))
-    present = np.zeros(rows, dtype=bool)
-    for child in children:
-        present |= child.is_valid().to_numpy(zero_copy_only=False)
-    return pa.StructArray.from_arrays(children, names=names, mask=pa.array(~present))
+    present = pc.is_valid(children[0])
+    for child in children[1:]:
+        present = pc.or_(present, pc.is_valid(child))
+    return pa.StructArray.from_arrays(children, names=names, mask=pc.invert(present))
 
 
 def enrichment_view(value: Mapping[str, Any] | None) -> dict[str, Any] | None:

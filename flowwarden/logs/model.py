@@ -26,8 +26,11 @@ class ReadOptions:
     (naive means UTC) prune keys by their date folders or file-name stamp, then keep records
     with ``since <= p_event_time <= until`` (records without an event time are kept).
     ``accounts``/``regions`` prune keys whose layout names another account or region.
-    ``batch_size`` caps the rows per batch. ``max_line_bytes`` bounds one line of text (or one
-    CloudWatch payload): a longer one is one rejection, and its bytes are skipped unread.
+    ``batch_size`` caps the rows per batch; ``sizing``, when given, is asked for the size of
+    each next batch of a projected Parquet read as it goes (at most ``batch_size``: the scan
+    loop grows its batches while few rows match). ``max_line_bytes`` bounds one line of text
+    (or one CloudWatch payload): a longer one is one rejection, and its bytes are skipped
+    unread.
 
     ``columns`` (Panther column names; None reads everything) asks for a projected read: batches
     hold only these columns and ``p_log_type``, in the order a full read gives them, and a name
@@ -44,6 +47,7 @@ class ReadOptions:
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     batch_size: int = 65536
+    sizing: Callable[[], int] | None = field(default=None, compare=False)
     columns: tuple[str, ...] | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE
 

@@ -16,7 +16,7 @@ read ahead in a background thread: both phases take the ranges' ``lock`` (see ``
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -119,10 +119,29 @@ def complete_rows(raw: pa.RecordBatch, first: int, positions: pa.Array, names: S
     others read from ``rest``."""
     columns = dict(zip(raw.schema.names, raw.take(positions).columns, strict=True))
     if rest is not None:
-        table = take_rows(rest.read(first, first + raw.num_rows), positions)
+        table = _rest_rows(rest, first, raw.num_rows, positions)
         columns.update((n, c.combine_chunks())
                        for n, c in zip(table.column_names, table.columns, strict=True))
     return pa.RecordBatch.from_arrays([columns[n] for n in names], names=list(names))
+
+
+def _rest_rows(rest: RowRanges, first: int, rows: int, positions: pa.Array) -> pa.Table:
+    """The rows at ``positions`` of ``rest``'s columns, of the ``rows`` from file row ``first``.
+
+    Increasing positions (the usual case) are read a window of ``rest.batch_size`` rows at a
+    time, from the first position in it to the last: what is held at once does not grow with
+    the batch, and row groups holding none of them are never decoded.
+    """
+    at = np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if len(at) < 2 or (np.diff(at) < 0).any():
+        return take_rows(rest.read(first, first + rows), positions)
+    window = at // rest.batch_size
+    parts = []
+    for run in np.split(at, np.flatnonzero(np.diff(window)) + 1):
+        low = int(run[0])
+        part = rest.read(first + low, first + int(run[-1]) + 1)
+        parts.append(take_rows(part, pa.array(run - low)))
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
 def take_rows(table: pa.Table, positions: pa.Array) -> pa.Table:
@@ -151,24 +170,33 @@ def take_rows(table: pa.Table, positions: pa.Array) -> pa.Table:
     return taken.take(pa.array(back))  # a few rows: joining them is cheap
 
 
-def coalesced(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
-    """Batches of ``size`` rows (the last may be shorter), cut as a full read cuts them.
+def coalesced(batches: Iterator[pa.RecordBatch], size: int | Callable[[], int]
+              ) -> Iterator[pa.RecordBatch]:
+    """Batches of ``size`` rows (the last may be shorter), cut as a full read cuts them;
+    ``size`` may be a function, asked as each batch begins.
 
     Dictionary-encoded columns make Parquet end a batch at every row group; the pieces are
     joined again (their dictionaries unified), so batch sizes do not depend on the file layout.
+
+    >>> sizes = iter([2, 3, 1, 5])
+    >>> [b.num_rows for b in coalesced(iter([pa.record_batch({"a": range(8)})]),
+    ...                                lambda: next(sizes))]
+    [2, 3, 1, 2]
     """
-    size = max(size, 1)
+    def wanted() -> int:
+        return max(size() if callable(size) else size, 1)
+
     pending: list[pa.RecordBatch] = []
-    count = 0
+    count, target = 0, wanted()
     for batch in batches:
         while batch.num_rows:
-            take = min(size - count, batch.num_rows)
+            take = min(target - count, batch.num_rows)
             pending.append(batch.slice(0, take))
             count += take
             batch = batch.slice(take)
-            if count == size:
+            if count == target:
                 yield _joined(pending)
-                pending, count = [], 0
+                pending, count, target = [], 0, wanted()
     if pending:
         yield _joined(pending)
 

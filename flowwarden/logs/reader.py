@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -51,11 +51,13 @@ class LogReader:
         self.stats = ScanStats()
         self._s3 = S3()
 
-    def projected(self, columns: Sequence[str], batch_size: int | None = None) -> LogReader:
+    def projected(self, columns: Sequence[str], batch_size: int | None = None,
+                  sizing: Callable[[], int] | None = None) -> LogReader:
         """A reader of the same inputs that builds only ``columns`` (``ReadOptions.columns``),
-        optionally in batches of another size, and fills in this reader's ``stats``."""
+        optionally in batches of another size (chosen as it goes by ``sizing``, see
+        ``ReadOptions``), and fills in this reader's ``stats``."""
         options = replace(self.options, columns=tuple(columns),
-                          batch_size=batch_size or self.options.batch_size)
+                          batch_size=batch_size or self.options.batch_size, sizing=sizing)
         reader = LogReader(self.sources, options)
         reader.stats, reader._s3 = self.stats, self._s3
         return reader

@@ -248,7 +248,7 @@ def test_phase_one_batches_carry_only_what_the_queries_read(tmp_path: Path) -> N
     enriched = scanner.enrichment.batch(item)
     tables = enriched.batch.schema.field("p_enrichment").type
     assert tables.field("iocs").type == pa.struct([("dstAddr", pa.struct([
-        ("confidence", pa.int64())]))])
+        ("confidence", pa.dictionary(pa.int32(), pa.int64()))]))])
     assert tables.field("tor_exit_nodes").type.field("srcAddr").type.names == [
         "ip", "nickname", "p_match"]
     # the complete rows, which the rules' Python and the alerts see, have everything

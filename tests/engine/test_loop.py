@@ -4,17 +4,24 @@ only the projected columns in phase 1."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 import pytest
 
+from flowwarden.alerts import groupstore
 from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.cli.console import run_scan, watch_command
+from flowwarden.engine import local, loop
 from flowwarden.engine.engines import engine_named
-from flowwarden.engine.loop import phase_one_columns
-from flowwarden.logs import ReadOptions
+from flowwarden.engine.loop import phase_one_columns, scan_loop
+from flowwarden.engine.scan import ScanResult
+from flowwarden.logs import ReadOptions, read
 from flowwarden.logs.reader import LogReader
 from flowwarden.runs.backtest import rule_stats, run_backtest
+from tests.engine.test_enrichment import comparable
+from tests.flowgen.generate import generate_flows, write_parquet
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 
@@ -89,3 +96,68 @@ def test_the_python_engine_reads_complete_records(default_pack, tmp_path, reads)
              rule_ids=("AWS.VPC.InboundAdminPort",), max_samples=3, quiet=True,
              outputs=OutputSpec(output=str(tmp_path / "a.jsonl")))
     assert reads == [None, None]
+
+
+@pytest.fixture(scope="module")
+def mixed_flows(tmp_path_factory) -> str:
+    """Clean traffic, then some with attacks, then clean again: 24,000 records."""
+    path = str(tmp_path_factory.mktemp("mixed") / "flows.parquet")
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    write_parquet(chain(generate_flows(6000, seed=1, clean=True, batch_size=2000, start=start),
+                        generate_flows(2000, seed=2, batch_size=2000, start=start),
+                        generate_flows(16000, seed=3, clean=True, batch_size=2000, start=start)),
+                  path)
+    return path
+
+
+def test_phase_one_batches_grow_while_few_rows_match_and_the_alerts_stay_the_same(
+        default_pack, mixed_flows, monkeypatch):
+    path = mixed_flows
+    # the rules that rarely match clean traffic (InboundPortWhitelist matches every reply)
+    rules = [r for r in default_pack.active_rules() if r.id not in (
+        "AWS.VPC.InboundPortWhitelist", "AWS.VPC.UnapprovedOutboundDNS")]
+
+    def scanned() -> tuple[list[int], ScanResult]:
+        scanner = engine_named("duckdb").scanner(default_pack, rules)
+        sizes: list[int] = []
+        scan_loop(read([path], ReadOptions(batch_size=500)), [scanner],
+                  observe=lambda batch: sizes.append(batch.num_rows))
+        return sizes, scanner.finish()
+
+    monkeypatch.setattr(loop, "PHASE_ONE_BATCH", 1000)
+    monkeypatch.setattr(loop, "RARE_BATCH", 1000)
+    fixed_sizes, fixed = scanned()
+    monkeypatch.setattr(loop, "RARE_BATCH", 4000)
+    sizes, grown = scanned()
+
+    assert fixed_sizes == [1000] * 24
+    assert sum(sizes) == 24000 and sizes[0] == 1000 and 4000 in sizes
+    # the attack traffic in the middle matches often: the batches after it are small again
+    after = sizes[sizes.index(4000):-1]
+    assert 1000 in after
+    assert fixed.matches == grown.matches and fixed.matches["AWS.VPC.PortScan"] > 100
+    assert _alert_keys(grown.alerts) == _alert_keys(fixed.alerts)
+
+
+def test_a_batch_handled_in_slices_gives_the_same_alerts(default_pack, mixed_flows, monkeypatch):
+    def scanned() -> ScanResult:
+        scanner = engine_named("duckdb").scanner(default_pack, default_pack.active_rules())
+        scan_loop(read([mixed_flows]), [scanner])
+        return scanner.finish()
+
+    whole = scanned()
+    slices: list[int] = []
+    original = local.match_slices
+
+    def recording(verdicts, rows, limit=None):
+        found = original(verdicts, rows, limit)
+        slices.append(len(found))
+        return found
+
+    monkeypatch.setattr(local, "SLICE_MATCHES", 300)
+    monkeypatch.setattr(local, "match_slices", recording)
+    monkeypatch.setattr(groupstore, "HELD_PICKS", 50)  # rendered picks stored in parts too
+    parts = scanned()
+    assert max(slices) > 10  # most of the default pack's matches are InboundPortWhitelist's
+    assert parts.matches == whole.matches
+    assert comparable(parts.alerts) == comparable(whole.alerts)

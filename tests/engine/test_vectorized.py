@@ -45,10 +45,13 @@ class CountingConnection:
     """Wraps a DuckDB connection to count queries (the C type cannot be patched)."""
 
     def __init__(self, connection: Any) -> None:
-        self.connection, self.executed = connection, 0
+        self.connection, self.executed, self.prepared = connection, 0, 0
 
     def execute(self, *args: Any) -> Any:
-        self.executed += 1
+        if str(args[0]).startswith("PREPARE "):
+            self.prepared += 1
+        else:
+            self.executed += 1
         return self.connection.execute(*args)
 
     def __getattr__(self, name: str) -> Any:
@@ -104,11 +107,13 @@ def test_rules_without_the_log_type_get_nothing(tmp_path: Path):
 
 def test_one_query_per_batch_on_one_connection(compiled):
     counting = CountingConnection(compiled.evaluator.connection)
-    compiled.evaluator.connection = counting  # type: ignore[assignment]
+    compiled.evaluator.prepared.connection = counting  # type: ignore[assignment]
     table = pa.Table.from_pylist([vpc(dstPort=53, srcAddr="10.0.0.1", dstAddr="9.9.9.9")] * 10)
-    for batch in table.to_batches(max_chunksize=4):
-        evaluate_batch(compiled, batch, VPC)
-    assert counting.executed == 3
+    verdicts = [evaluate_batch(compiled, batch, VPC)["AWS.VPC.UnapprovedOutboundDNS"].match.tolist()
+                for batch in table.to_batches(max_chunksize=4)]
+    # one query per batch, prepared once; each batch's own rows read
+    assert (counting.executed, counting.prepared) == (3, 1)
+    assert verdicts == [[0, 1, 2, 3], [0, 1, 2, 3], [0, 1]]
 
 
 def test_verdicts_are_row_indices(compiled):

@@ -230,7 +230,7 @@ def test_reads_narrow_the_column_to_the_tables_selectors_and_fields_read() -> No
     narrow = enricher.enrich(batch, "T", {"asn": {"dstAddr": frozenset({"asn"})}}
                              ).column("p_enrichment")
     assert narrow.type == pa.struct([("asn", pa.struct([("dstAddr", pa.struct([
-        ("asn", pa.int64())]))]))])
+        ("asn", pa.dictionary(pa.int32(), pa.int64()))]))]))])
     assert narrow.to_pylist() == [{"asn": {"dstAddr": {"asn": 64512}}}] * 2
     assert [row["asn"]["dstAddr"]["asn"] for row in whole.to_pylist()] == [64512] * 2
     # a row of no field read keeps p_match (its validity); a whole table or selector, all
@@ -263,6 +263,34 @@ def test_a_narrowed_column_holds_the_same_values_from_dictionary_columns() -> No
     assert narrow.column("p_enrichment").to_pylist() == whole
     assert whole[2] == {"tor": {"srcAddr": None, "dstAddr": {
         "ip": "192.0.2.1", "flag": "Exit", "p_match": "192.0.2.1"}}}
+
+
+def test_duckdb_reads_a_narrowed_column_as_the_whole_one() -> None:
+    """Every scalar of a narrowed column is dictionary-encoded over its entries (null for an
+    entry that matched nothing); the query must see the values and nulls of the whole one."""
+    import duckdb
+
+    scores = TableLookup("scores", pa.table({
+        "ip": ["192.0.2.1", "192.0.2.2", "192.0.2.3"], "n": [7, None, 9],
+        "score": [0.5, 1.5, None], "bad": [True, None, False], "tags": [["a"], [], None]}), "ip")
+    src = ["192.0.2.1", "10.0.0.1", None, "192.0.2.2", "192.0.2.3", "192.0.2.1"]
+    dst = [None, "192.0.2.2", "192.0.2.1", "10.0.0.9", "10.0.0.1", "192.0.2.3"]
+    batch = pa.record_batch({"srcAddr": pa.array(src).dictionary_encode(),
+                             "dstAddr": pa.array(dst)})
+    enricher = Enricher([BoundTable(scores, {"T": ("srcAddr", "dstAddr")})])
+    every = frozenset({"ip", "n", "score", "bad", "tags", "p_match"})
+    whole = enricher.enrich(batch, "T").select(["p_enrichment"])
+    narrow = enricher.enrich(batch, "T", {"scores": {"srcAddr": every, "dstAddr": every}}
+                             ).select(["p_enrichment"])
+    assert narrow.column(0).to_pylist() == whole.column(0).to_pylist()
+    fields = [f"p_enrichment.scores.{side}{tail}" for side in ("srcAddr", "dstAddr")
+              for tail in ("", ".n", ".score", ".bad", ".tags", ".p_match", " IS NULL")]
+    fields.append("p_enrichment IS NULL")
+    query = f"SELECT {', '.join(fields)} FROM t"
+    seen = [duckdb.connect().execute(query.replace("FROM t", "FROM b")).fetchall()
+            for b in (whole, narrow)]
+    assert seen[0] == seen[1]
+    assert [row[1] for row in seen[0]] == [7, None, None, None, 9, 7]
 
 
 def test_what_a_rule_sees() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowwarden.logs.parquet import RowRanges, locked
+from flowwarden.logs.parquet import RowRanges, complete_rows, locked
 
 
 def _ranges() -> RowRanges:
@@ -37,3 +37,30 @@ def test_first_phase_batches_are_read_under_the_ranges_lock() -> None:
 def test_without_ranges_batches_pass_through() -> None:
     batches = [pa.record_batch({"a": [1]}), pa.record_batch({"a": [2]})]
     assert list(locked(iter(batches), None)) == batches
+
+
+def test_complete_rows_read_only_the_runs_around_their_positions(monkeypatch) -> None:
+    buffer = io.BytesIO()
+    table = pa.table({"a": range(100), "b": [f"v{i}" for i in range(100)]})
+    pq.write_table(table, buffer, row_group_size=10)
+    raw = table.select(["a"]).slice(20, 80).to_batches()[0]  # a phase-1 batch: file rows 20-99
+    asked: list[tuple[int, int]] = []
+    original = RowRanges.read
+
+    def recording(self: RowRanges, start: int, stop: int) -> pa.Table:
+        asked.append((start, stop))
+        return original(self, start, stop)
+
+    monkeypatch.setattr(RowRanges, "read", recording)
+
+    def rows(positions: list[int]) -> list[dict]:
+        ranges = RowRanges(pq.ParquetFile(buffer), ["b"], batch_size=5, source="mem")
+        return complete_rows(raw, 20, pa.array(positions), ["a", "b"], ranges).to_pylist()
+
+    wanted = [1, 3, 6, 7, 50, 79]
+    assert rows(wanted) == [{"a": 20 + p, "b": f"v{20 + p}"} for p in wanted]
+    # a window of a decoded piece (5 rows) at a time: 1-3, 6-7, 50, 79
+    assert asked == [(21, 24), (26, 28), (70, 71), (99, 100)]
+    asked.clear()
+    assert rows([50, 2]) == [{"a": 70, "b": "v70"}, {"a": 22, "b": "v22"}]
+    assert asked == [(20, 100)]  # out of order: the batch's rows at once, as before

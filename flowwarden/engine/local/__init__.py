@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -24,11 +25,40 @@ from flowwarden.errors import UsageError
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import MAX_DEDUP, MAX_TITLE, Rule, RuleResult
 
+if TYPE_CHECKING:
+    from flowwarden.engine.local.vectorized import Verdicts
+
 EVENT_TIME = "p_event_time"
 JSON_VALUES = ("alert_context", "destinations")  # the compiled values given as JSON text
 # Complete records are loaded, converted and handed over this many rows at a time, so that a
 # batch where most rows match never holds all of its records as Python objects at once.
 RECORD_CHUNK = 65536
+# A batch's matches are handled this many at a time (of all its rules together): phase-1
+# batches are large (``engine.loop.PHASE_ONE_BATCH``) so that a scan where few rows match runs
+# few queries, and a batch where most rows match is handled in parts of about the size of one.
+SLICE_MATCHES = 1 << 17
+
+
+def match_slices(verdicts: Sequence[Verdicts], rows: int, limit: int | None = None
+                 ) -> list[tuple[int, int]]:
+    """Row ranges ``[low, high)`` covering a batch of ``rows``, each holding about ``limit``
+    matches and PYTHON rows of all the rules at most: a large batch where few rows match is
+    handled at once, one where most match a part at a time, so that what its matches hold
+    (keys, records, samples) does not grow with the batch. ``limit``: ``SLICE_MATCHES``.
+
+    >>> from flowwarden.engine.local.vectorized import Verdicts
+    >>> codes = np.array([1, 1, 0, 1, 2, 1], dtype=np.int8)
+    >>> match_slices([Verdicts.from_codes(codes)], 6)
+    [(0, 6)]
+    >>> match_slices([Verdicts.from_codes(codes)] * 2, 6, limit=4)
+    [(0, 3), (3, 5), (5, 6)]
+    """
+    limit = SLICE_MATCHES if limit is None else limit
+    handled = np.sort(np.concatenate([np.zeros(0, dtype=np.int64),
+                                      *(v.match for v in verdicts), *(v.python for v in verdicts)]))
+    cuts = np.unique(handled[limit::limit]).tolist() if len(handled) > limit else []
+    bounds = [0, *(c for c in cuts if c > 0), rows]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 class PythonEvaluation:
@@ -78,6 +108,14 @@ class CompiledEvaluation:
 
         verdicts = evaluate_batch(self.compiled, item.batch, item.log_type)
         chosen = [(rule, verdicts[rule.id]) for rule in rules if rule.id in verdicts]
+        return sum(self._handle(item, [(rule, verdict.within(low, high)) for rule, verdict in chosen],
+                                results)
+                   for low, high in match_slices([v for _, v in chosen], item.batch.num_rows))
+
+    def _handle(self, item: BatchLike, chosen: list[tuple[Rule, Verdicts]],
+                results: Results) -> int:
+        """The matches and PYTHON rows of ``chosen`` (verdicts of part of ``item``'s rows);
+        returns how many rows the rules ran on in Python."""
         wanted: list[Wanted] = []
         python_keys: list[tuple[Rule, np.ndarray]] = []
         for rule, verdict in chosen:

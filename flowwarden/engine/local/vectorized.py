@@ -41,6 +41,7 @@ from flowwarden.logic.render.sql import MATCH, NO_MATCH, PYTHON
 from flowwarden.logic.rewrite import resolve_fields
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
+from flowwarden.util.prepared import Prepared
 
 __all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "MatchKeys", "RulePlan",
            "Verdicts", "alert_values", "compile_pack", "evaluate_batch", "match_key_table"]
@@ -77,6 +78,16 @@ class Verdicts:
     def from_codes(cls, codes: np.ndarray) -> Verdicts:
         return cls(codes, np.flatnonzero(codes == MATCH), np.flatnonzero(codes == PYTHON))
 
+    def within(self, low: int, high: int) -> Verdicts:
+        """These verdicts with the matches and PYTHON rows of rows ``[low, high)`` alone."""
+        if low == 0 and high >= len(self.codes):
+            return self
+
+        def inside(rows: np.ndarray) -> np.ndarray:
+            return rows[np.searchsorted(rows, low):np.searchsorted(rows, high)]
+
+        return Verdicts(self.codes, inside(self.match), inside(self.python))
+
 
 class BatchEvaluator:
     """Runs conditions over batches: one DuckDB connection, one IP classifier, cached queries.
@@ -90,6 +101,7 @@ class BatchEvaluator:
 
     def __init__(self) -> None:
         self.connection = duckdb.connect()
+        self.prepared = Prepared(self.connection)
         self.classifier = IpClassifier()
         self._queries: dict[tuple[object, str | None, pa.Schema], BatchQuery] = {}
         self._last: tuple[pa.RecordBatch | pa.Table, BatchQuery, pa.Table] | None = None
@@ -136,7 +148,7 @@ class BatchEvaluator:
         """``alert_values`` as an Arrow table."""
         self.connection.register(VIEW, inputs.take(pa.array(rows, type=pa.int64())))
         try:
-            return self.connection.sql(query.alert_select(VIEW, name)).to_arrow_table()
+            return self.prepared.sql(query.alert_select(VIEW, name)).to_arrow_table()
         finally:
             self.connection.unregister(VIEW)
 
@@ -150,7 +162,7 @@ class BatchEvaluator:
             return None
         self.connection.register(VIEW, batch)
         try:
-            return self.connection.sql(query).to_arrow_table().column(0).combine_chunks()
+            return self.prepared.sql(query).to_arrow_table().column(0).combine_chunks()
         finally:
             self.connection.unregister(VIEW)
 
@@ -189,7 +201,7 @@ class BatchEvaluator:
         assert sql is not None  # some verdict is not constant
         self.connection.register(VIEW, inputs)
         try:
-            result = self.connection.execute(sql).fetchnumpy()
+            result = self.prepared.execute(sql).fetchnumpy()
         finally:
             self.connection.unregister(VIEW)
         return {name: np.asarray(result[f"r{i}"], dtype=np.int8)

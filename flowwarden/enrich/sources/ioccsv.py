@@ -47,26 +47,26 @@ def load(path: str, options: Mapping[str, Any]) -> SourceLookup:
 
 def read_table(path: str, name: str, column: str | None = None) -> SourceTable:
     problems = Problems(path)
-    numbered = _numbered(read_text(path))
-    if not numbered:
+    numbers, lines = _numbered(read_text(path))
+    if not lines:
         key = column or INDICATOR_COLUMNS[0]
         return SourceTable(name, pa.schema([(key, pa.string())]).empty_table(), key, problems)
-    header_line = numbered[0][0]
-    header = _header(path, header_line, numbered[0][1])
+    header_line = int(numbers[0])
+    header = _header(path, header_line, lines[0])
     key = _indicator_column(path, header_line, header, column)
     confidence = next((cell for cell in header if cell.lower() == CONFIDENCE), None)
     found: list[tuple[int, str]] = []  # (line, problem), reported in the file's order
-    cells = _cells(path, numbered, header, found)
-    lines = cells.column(LINE).to_numpy()
+    cells = _cells(path, numbers, lines, header, found)
+    lines_of_rows = cells.column(LINE).to_numpy()
     columns = {cell: _text(cells.column(cell)) for cell in header}
     indicators, keys = columns[key], network_keys(columns[key])
     for position in np.flatnonzero(_nulls(keys)).tolist():
         shown = indicators[position].as_py()
-        found.append((int(lines[position]), f"{key} is empty" if shown is None
+        found.append((int(lines_of_rows[position]), f"{key} is empty" if shown is None
                       else f"{key} {shown!r} is not an address or CIDR"))
     columns[key] = keys
     if confidence is not None:
-        columns[confidence] = _confidences(columns[confidence], lines, found)
+        columns[confidence] = _confidences(columns[confidence], lines_of_rows, found)
     columns[LINE] = cells.column(LINE).combine_chunks()
     for line, message in sorted(found):
         problems.add(message, line)
@@ -74,16 +74,33 @@ def read_table(path: str, name: str, column: str | None = None) -> SourceTable:
     return SourceTable(name, _most_confident(table, key, confidence), key, problems)
 
 
-def _numbered(text: str) -> list[tuple[int, str]]:
-    """The file's lines that are not blank or comments, with their line numbers."""
-    kept = []
-    for number, line in enumerate(text.splitlines(), 1):
-        head = line[:1]
-        if head == "" or head == "#" or (head.isspace() and (
-                not line.strip() or line.lstrip().startswith("#"))):
-            continue
-        kept.append((number, line))
-    return kept
+def _numbered(text: str) -> tuple[np.ndarray, list[str]]:
+    """The file's lines that are not blank or comments, and their line numbers.
+
+    Feeds run to hundreds of thousands of lines: only lines starting with ``#`` or white space
+    (or empty) get a closer look.
+
+    >>> numbers, lines = _numbered("a,b\\n\\n# note\\n  # indented\\n 1,2\\n3,4\\n")
+    >>> numbers.tolist(), lines
+    ([1, 5, 6], ['a,b', ' 1,2', '3,4'])
+    """
+    lines = text.splitlines()
+    firsts = pc.utf8_slice_codeunits(pa.array(lines, pa.string()), 0, 1)
+    doubtful = [c for c in pc.unique(firsts).to_pylist() if c in ("", "#") or c.isspace()]
+    numbers = np.arange(1, len(lines) + 1, dtype=np.int64)
+    if not doubtful:
+        return numbers, lines
+    dropped = [position for position in np.flatnonzero(np.asarray(pc.is_in(
+        firsts, value_set=pa.array(doubtful, pa.string())).to_numpy(zero_copy_only=False),
+        dtype=bool)).tolist() if _comment_or_blank(lines[position])]
+    keep = np.ones(len(lines), dtype=bool)
+    keep[dropped] = False
+    return numbers[keep], [line for line, kept in zip(lines, keep.tolist(), strict=True) if kept]
+
+
+def _comment_or_blank(line: str) -> bool:
+    stripped = line.lstrip()
+    return not stripped or stripped.startswith("#")
 
 
 def _header(path: str, line: int, text: str) -> list[str]:
@@ -114,24 +131,24 @@ def _indicator_column(path: str, line: int, header: list[str], column: str | Non
         f"or call it one of {', '.join(INDICATOR_COLUMNS)}", Location(path, line))
 
 
-def _cells(path: str, numbered: list[tuple[int, str]], header: list[str],
+def _cells(path: str, numbers: np.ndarray, lines: list[str], header: list[str],
            found: list[tuple[int, str]]) -> pa.Table:
     """Every data line's cells as text, and its line number; a line of the wrong width is
     counted and skipped."""
-    skipped: set[int] = set()
+    skipped: list[int] = []
 
     def bad_width(row: Any) -> str:
-        line = numbered[row.number][0]  # row numbers count the data lines from 1
+        line = int(numbers[row.number])  # row numbers count the data lines from 1
         found.append((line, f"{row.actual_columns} fields where the header has "
                             f"{row.expected_columns}"))
-        skipped.add(row.number)
+        skipped.append(row.number)
         return "skip"
 
     types = {cell: pa.string() for cell in header}
-    if len(numbered) == 1:
+    if len(lines) == 1:
         cells = pa.schema(types).empty_table()
     else:
-        data = "\n".join(text for _, text in numbered[1:]).encode("utf-8")
+        data = "\n".join(lines[1:]).encode("utf-8")
         try:
             cells = pa_csv.read_csv(
                 io.BytesIO(data),
@@ -141,8 +158,10 @@ def _cells(path: str, numbered: list[tuple[int, str]], header: list[str],
                                                       strings_can_be_null=False))
         except pa.ArrowInvalid as exc:
             raise LookupSourceError(f"not CSV: {exc}", Location(path)) from None
-    kept = [line for i, (line, _) in enumerate(numbered) if i and i not in skipped]
-    return cells.append_column(LINE, pa.array(kept, pa.int64()))
+    kept = np.ones(len(numbers), dtype=bool)
+    kept[0] = False
+    kept[skipped] = False
+    return cells.append_column(LINE, pa.array(numbers[kept], pa.int64()))
 
 
 def _text(values: pa.ChunkedArray) -> pa.Array:
@@ -171,6 +190,8 @@ def _confidences(values: pa.Array, lines: np.ndarray, found: list[tuple[int, str
 
 def _most_confident(table: pa.Table, key: str, confidence: str | None) -> pa.Table:
     """One row per key, the most confident (the first among equals), in the file's order."""
+    if pc.count_distinct(table.column(key)).as_py() == len(table):  # the usual feed: as it is
+        return table.drop_columns([LINE])
     rank = pc.fill_null(table.column(confidence), -1) if confidence else \
         pa.array(np.zeros(len(table), dtype=np.int64))
     ordered = table.append_column(RANK, rank).sort_by(

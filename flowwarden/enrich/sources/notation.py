@@ -104,10 +104,10 @@ def network_keys(values: pa.Array) -> pa.Array:
     host_mask = (np.uint64(1) << (np.uint64(32) - length)) - np.uint64(1)
     fast = matched & ((value & host_mask) == 0)
     hosts = fast & explicit & (length == 32)
-    texts = values.to_pylist()
-    keys: list[str | None] = [None] * len(texts)
-    for position in np.flatnonzero(~fast).tolist():
-        text = texts[position]
+    slow = np.flatnonzero(~fast)
+    texts = values.take(pa.array(slow, pa.int64())).to_pylist()
+    keys: list[str | None] = [None] * len(values)
+    for position, text in zip(slow.tolist(), texts, strict=True):
         keys[position] = network_key(text) if text is not None else None
     out = pa.array(keys, pa.string())
     out = pc.if_else(pa.array(hosts), pc.replace_substring_regex(values, "/32$", ""), out)

@@ -124,10 +124,13 @@ class Dialect:
 
 
 def arrow_kind(dtype: pa.DataType) -> str:
-    """The Python type a column of ``dtype`` yields, as far as the renderer cares."""
+    """The Python type a column of ``dtype`` yields, as far as the renderer cares (a
+    dictionary-encoded column's is its values')."""
+    if pa.types.is_dictionary(dtype):
+        return arrow_kind(dtype.value_type)
     if pa.types.is_integer(dtype):
         return INT
-    if _is_text(dtype) or (pa.types.is_dictionary(dtype) and _is_text(dtype.value_type)):
+    if _is_text(dtype):
         return STR
     if pa.types.is_null(dtype):
         return NULL
@@ -142,6 +145,8 @@ TIME_UNITS = frozenset({"s", "ms", "us"})
 def value_kind(dtype: pa.DataType) -> str:
     """``arrow_kind``, plus the kinds alert-function values know: bool, UTC timestamps, and
     floats (formatted by Python, but None where null)."""
+    if pa.types.is_dictionary(dtype):
+        return value_kind(dtype.value_type)
     if pa.types.is_boolean(dtype):
         return BOOL
     if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):

@@ -347,11 +347,13 @@ def _read_projected(
 def _projected_parts(
     file: pq.ParquetFile, plan: _Plan, source: str, options: ReadOptions
 ) -> Iterator[tuple[Projected | None, FileStats]]:
-    rest = RowRanges(file, plan.rest, options.batch_size, source) if plan.rest else None
+    # decoded in pieces of the first batch's size, whatever the size of the batches handed on
+    first = options.sizing() if options.sizing is not None else options.batch_size
+    rest = RowRanges(file, plan.rest, first, source) if plan.rest else None
     names = tuple(n for n in file.schema_arrow.names if not n.startswith("p_"))
     row = 0
-    raws = locked(file.iter_batches(batch_size=options.batch_size, columns=list(plan.read)), rest)
-    for raw in coalesced(raws, options.batch_size):
+    raws = locked(file.iter_batches(batch_size=first, columns=list(plan.read)), rest)
+    for raw in coalesced(raws, options.sizing or options.batch_size):
         counts = FileStats(source)
         checked = _check(raw, row + 1, plan.extra, counts, encoded=True)
         part = None
