@@ -56,7 +56,7 @@ from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_BATCH = 16384  # alert lines per Arrow batch written out (about 40 MB of JSON)
-HELD_PICKS = 65536  # rendered picks (samples included) held before they are stored
+HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                       ("event_us", pa.int64()), ("uniq", pa.string())])

@@ -36,7 +36,7 @@ RECORD_CHUNK = 65536
 # A batch's matches are handled this many at a time (of all its rules together): phase-1
 # batches are large (``engine.loop.PHASE_ONE_BATCH``) so that a scan where few rows match runs
 # few queries, and a batch where most rows match is handled in parts of about the size of one.
-SLICE_MATCHES = 1 << 17
+SLICE_MATCHES = 1 << 18
 
 
 def match_slices(verdicts: Sequence[Verdicts], rows: int, limit: int | None = None
