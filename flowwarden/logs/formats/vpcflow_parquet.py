@@ -347,13 +347,14 @@ def _read_projected(
 def _projected_parts(
     file: pq.ParquetFile, plan: _Plan, source: str, options: ReadOptions
 ) -> Iterator[tuple[Projected | None, FileStats]]:
+    size = options.sizing or options.batch_size
     # decoded in pieces of the first batch's size, whatever the size of the batches handed on
-    first = options.sizing() if options.sizing is not None else options.batch_size
+    first = size() if callable(size) else size
     rest = RowRanges(file, plan.rest, first, source) if plan.rest else None
     names = tuple(n for n in file.schema_arrow.names if not n.startswith("p_"))
     row = 0
     raws = locked(file.iter_batches(batch_size=first, columns=list(plan.read)), rest)
-    for raw in coalesced(raws, options.sizing or options.batch_size):
+    for raw in coalesced(raws, size):
         counts = FileStats(source)
         checked = _check(raw, row + 1, plan.extra, counts, encoded=True)
         part = None
