@@ -107,10 +107,12 @@ def reads_of(paths: Iterable[tuple[str, ...]]) -> Reads | None:
     whole rows, for a path that ends at the selector or the table); None when one reads all
     of it.
 
-    >>> reads_of([("p_enrichment", "asn", "srcAddr", "number"), ("p_enrichment", "tor"),
-    ...           ("p_enrichment", "asn", "srcAddr", "p_match"), ("srcAddr",),
-    ...           ("p_enrichment", "asn", "p_any_ip_addresses")])
-    {'asn': {'srcAddr': frozenset({'number', 'p_match'}), 'p_any_ip_addresses': None}, 'tor': None}
+    >>> reads = reads_of([("p_enrichment", "asn", "srcAddr", "number"), ("p_enrichment", "tor"),
+    ...                   ("p_enrichment", "asn", "srcAddr", "p_match"), ("srcAddr",),
+    ...                   ("p_enrichment", "asn", "p_any_ip_addresses")])
+    >>> reads == {"asn": {"srcAddr": frozenset({"number", "p_match"}), "p_any_ip_addresses": None},
+    ...           "tor": None}
+    True
     >>> reads_of([("p_enrichment",)]) is None
     True
     """
