@@ -9,9 +9,10 @@ object per match) or from a Python record and rule result (``want`` then ``fill`
 also pickled, to run alert functions and to give ``Alert`` objects back). ``collect`` makes the
 alerts in one query (counts, distinct unique values, last event time, thresholds, the first
 events of each group) into a table, and ``lines`` each alert's ``alert_json`` line, which
-``AlertTable`` reads back in Arrow batches, in the grouper's order. Memory does not grow with
-matches, groups or alerts: DuckDB spills to the temporary database's directory. The alerts and
-lines equal ``AlertGrouper``'s (``tests/alerts/test_groupstore.py``).
+``AlertTable`` reads in Arrow batches, in the grouper's order. Ranking and joining move row ids
+only: a pick's sample and alert values (the bulk of the output) are copied once, into its
+line. Memory does not grow with matches, groups or alerts: DuckDB spills to the temporary
+database's directory. The alerts and lines equal ``AlertGrouper``'s (``tests/alerts/test_groupstore.py``).
 
 Alert functions that still need Python (a ``keys_only`` first result) run in ``collect``, once
 per alert, through ``complete`` as in ``AlertGrouper``.
@@ -34,6 +35,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from flowwarden.alerts.formats.jsonl import alert_from_json, dumps, jsonable
 from flowwarden.alerts.formats.jsonsql import iso_micros
@@ -48,15 +50,16 @@ from flowwarden.alerts.grouping import (
     period_us,
 )
 from flowwarden.alerts.model import Alert, mitre_entries
-from flowwarden.alerts.tablequery import JOINED_SAMPLES, joined_text, read_batches
+from flowwarden.alerts.tablequery import joined_text, read_batches
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
 from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
-LINE_BATCH = 16384  # alert lines per Arrow batch written out (about 40 MB of JSON)
+LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
+PICK_GROUP = 16384  # picks per row group of the picks file (what a reader holds at a time)
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                       ("event_us", pa.int64()), ("uniq", pa.string())])
@@ -67,7 +70,9 @@ _PICKS = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us",
                     ("event_us", pa.int64()), ("source", pa.string()), ("position", pa.int64()),
                     ("python", pa.bool_()), ("payload", pa.binary()), ("sample", pa.string()),
                     *_FIELDS])
-_COMPLETED = pa.schema([("seq", pa.int64()), ("payload", pa.binary()), *_FIELDS])
+# The picks file: each pick with its id (``pid``), in the order they were stored.
+_PICK_FILE = pa.schema([("pid", pa.int64()), *_PICKS])
+_COMPLETED = pa.schema([("pid", pa.int64()), ("payload", pa.binary()), *_FIELDS])
 _RULES = pa.schema([("rule", pa.string()), ("threshold", pa.int64()),
                     ("uses_unique", pa.bool_()), ("title", pa.string()),
                     ("severity", pa.string()), ("description", pa.string()),
@@ -130,7 +135,7 @@ class SqlGrouper:
             "memory_limit": MEMORY_LIMIT, "temp_directory": str(Path(self._dir.name)),
             "preserve_insertion_order": False})
         weakref.finalize(self, _close, self.con, self._dir)
-        for name, schema in (("matches", _MATCHES), ("picks", _PICKS), ("rules", _RULES)):
+        for name, schema in (("matches", _MATCHES), ("rules", _RULES)):
             columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
             self.con.execute(f"CREATE TABLE {name} ({columns})")
         self._rules: dict[str, Rule] = {}
@@ -140,6 +145,11 @@ class SqlGrouper:
         self._table: AlertTable | None = None
         self._lines = False
         self._rendered: list[pa.Table] = []  # this batch's rendered picks
+        # Picks go to a Parquet file rather than a table: their samples are the bulk of what a
+        # scan keeps, compressed there about five times, and never in the database's memory.
+        self._pick_path = Path(self._dir.name) / "picks.parquet"
+        self._pick_writer: pq.ParquetWriter | None = None
+        self._pick_count = 0
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
@@ -235,15 +245,26 @@ class SqlGrouper:
         self._store_picks()
 
     def _store_picks(self) -> None:
-        """Insert the picks held so far (they hold samples: a large batch's are stored in
+        """Write the picks held so far (they hold samples: a large batch's are stored in
         parts, ``add_rendered``)."""
         if self._stored["rule"]:
-            self._insert("picks", _PICKS, [pa.array(self._stored[n], type=_PICKS.field(n).type)
-                                           for n in _PICKS.names])
+            self._write_picks([pa.array(self._stored[n], type=_PICKS.field(n).type)
+                               for n in _PICKS.names])
             self._stored = {name: [] for name in _PICKS.names}
         if self._rendered:
-            self._insert("picks", _PICKS, pa.concat_tables(self._rendered).columns)
+            self._write_picks(pa.concat_tables(self._rendered).columns)
             self._rendered.clear()
+
+    def _write_picks(self, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
+        count = len(columns[0])
+        ids = pa.array(np.arange(self._pick_count, self._pick_count + count, dtype=np.int64))
+        if self._pick_writer is None:
+            self._pick_writer = pq.ParquetWriter(self._pick_path, _PICK_FILE,
+                                                 compression="snappy",
+                                                 use_dictionary=["rule", "source"])
+        self._pick_writer.write_table(pa.Table.from_arrays([ids, *columns], schema=_PICK_FILE),
+                                      row_group_size=PICK_GROUP)
+        self._pick_count += count
 
     def _ready(self, pick: _Pick) -> None:
         time, source, position = pick.key
@@ -297,8 +318,10 @@ class SqlGrouper:
         """The alerts of every group that reached its rule's threshold (made once)."""
         if self._table is None:
             self.end_batch()
+            self._picks_view()
             for statement in _ALERTS_SQL:
                 self.con.execute(statement.format(firsts=self.firsts))
+            self.con.execute(_kept_sql(completed=False))
             self._complete_firsts()
             self._table = AlertTable(self)
         return self._table
@@ -308,13 +331,13 @@ class SqlGrouper:
         found = self.con.execute("SELECT count(*) FROM alerts WHERE first_python").fetchone()
         if self.complete is None or not found or not found[0]:
             return
-        self.con.execute("CREATE TABLE completed (seq BIGINT, payload BLOB, "
+        self.con.execute("CREATE TABLE completed (pid BIGINT, payload BLOB, "
                          + ", ".join(f"{name} VARCHAR" for name in FIELDS) + ")")
-        for batch in read_batches(self.con, "SELECT a.seq, a.rule, k.payload, a.first_us, "
+        for batch in read_batches(self.con, "SELECT k.pid, a.rule, k.payload, a.first_us, "
                            "a.first_source, a.first_position FROM alerts a JOIN kept k "
                            "ON k.seq = a.seq AND k.rank = 1 WHERE a.first_python ORDER BY a.seq"):
             rows: list[tuple[Any, ...]] = []
-            for seq, rule_id, payload, first_us, source, position in zip(
+            for pid, rule_id, payload, first_us, source, position in zip(
                     *(c.to_pylist() for c in batch.columns), strict=True):
                 rule = self._rules[rule_id]
                 result, record = _unpack(rule, payload)
@@ -322,20 +345,28 @@ class SqlGrouper:
                     key: OrderKey = (from_micros(first_us), source, position)
                     self.complete(rule, result, key, record)
                     result.alert_context = jsonable(result.alert_context)
-                rows.append((seq, _pack(result, compact(record)), *result_fields(result)))
+                rows.append((pid, _pack(result, compact(record)), *result_fields(result)))
             self._insert("completed", _COMPLETED, [
                 pa.array(column, type=_COMPLETED.field(i).type)
                 for i, column in enumerate(zip(*rows, strict=True))])
-        updates = ", ".join(f"{name} = completed.{name}" for name in ("payload", *FIELDS))
-        self.con.execute(f"UPDATE kept SET {updates} FROM completed "
-                         "WHERE kept.seq = completed.seq AND kept.rank = 1")
+        self.con.execute(_kept_sql(completed=True))
         self.con.execute("UPDATE alerts SET first_python = false")
-        self.con.execute("DROP TABLE completed")
+
+    def _picks_view(self) -> None:
+        """``picks``: the picks file, or an empty table when nothing was picked."""
+        if self._pick_writer is None:
+            columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in _PICK_FILE)
+            self.con.execute(f"CREATE TABLE picks ({columns})")
+            return
+        self._pick_writer.close()
+        self.con.execute("CREATE VIEW picks AS SELECT * FROM read_parquet("
+                         f"{sql_literal(str(self._pick_path))})")
 
     def lines(self) -> None:
-        """The ``lines`` table: each alert's ``alert_json`` line by ``seq`` (made once)."""
+        """The ``lines`` view: each alert's ``alert_json`` line by ``seq`` (made once)."""
         if not self._lines:
-            self.con.execute(_lines_sql(self.max_samples))
+            for statement in _lines_sql(self.max_samples):
+                self.con.execute(statement)
             self._lines = True
 
     def alert_of(self, row: Mapping[str, Any], payloads: Sequence[bytes | None]) -> Alert:
@@ -564,23 +595,21 @@ _LINE = ", ".join(piece for index, (name, part) in enumerate(_LINE_PARTS) for pi
     sql_literal(("{" if index == 0 else ", ") + json.dumps(name) + ": "), part))
 
 
-def _lines_sql(samples: int) -> str:
-    """The query of the ``lines`` table for alerts with up to ``samples`` samples."""
-    if samples <= JOINED_SAMPLES:
-        ranks = range(2, samples + 1)
-        texts = ", ".join(["f.sample", *(f"k{rank}.sample" for rank in ranks)])
-        joins = "".join(f" LEFT JOIN kept k{rank} ON k{rank}.seq = a.seq AND k{rank}.rank = {rank}"
-                        for rank in ranks)
-        listed = f"concat_ws(', ', {texts})" if samples else "NULL"
-        return (f"CREATE TABLE lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
-                "'}', chr(10)) AS line FROM alerts a JOIN rules r USING (rule) "
-                f"JOIN kept f ON f.seq = a.seq AND f.rank = 1{joins}")
-    return ("CREATE TABLE lines AS WITH s AS ("
-            " SELECT seq, string_agg(sample, ', ' ORDER BY rank) AS samples FROM kept"
-            f" WHERE rank <= {int(samples)} GROUP BY seq)"
-            f" SELECT a.seq, concat({_LINE}, '}}', chr(10)) AS line"
-            " FROM alerts a JOIN rules r USING (rule) JOIN kept f ON f.seq = a.seq AND f.rank = 1"
-            " LEFT JOIN s ON s.seq = a.seq")
+def _lines_sql(samples: int) -> tuple[str, ...]:
+    """The statements that make the ``lines`` view for alerts with up to ``samples`` samples:
+    the samples after the first, joined per alert into a table (``extra``: only alerts with
+    more than one kept event have a row), then each line from its alert, its rule, its first
+    kept event and that row. A view, not a table: the lines (the bulk of the output) are
+    written once, as they are read, rather than stored and read back."""
+    listed = "concat_ws(', ', f.sample, e.samples)" if samples > 1 else (
+        "f.sample" if samples else "NULL")
+    return (
+        "CREATE TABLE extra AS SELECT seq, string_agg(sample, ', ' ORDER BY rank) AS samples "
+        f"FROM kept WHERE rank BETWEEN 2 AND {int(samples)} GROUP BY seq",
+        f"CREATE VIEW lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
+        "'}', chr(10)) AS line FROM alerts a JOIN rules r USING (rule) "
+        "JOIN kept f ON f.seq = a.seq AND f.rank = 1 LEFT JOIN extra e ON e.seq = a.seq")
+
 
 _SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN",
               pa.binary(): "BLOB"}
@@ -588,14 +617,13 @@ _SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN
 # The alerts and their kept events. The id is ``model.alert_id`` (sha256 of rule, dedup and the
 # window's isoformat, whole minutes so no fraction, cut to 32 hex digits), here to order by it.
 _ALERTS_SQL = (
-    # The first events of each group: only these picks are kept (the window sorts, and spills).
+    # The first events of each group, by pick id: the window sorts their keys only (their
+    # samples and alert values stay in the picks file, which ``kept`` reaches by id).
     """CREATE TABLE ranked AS
-    SELECT rule, dedup, window_us, event_us, source, position, python, payload, sample,
-           title, severity, context, description, reference, runbook, destinations,
+    SELECT pid, rule, dedup, window_us, event_us, source, position, python,
            row_number() OVER (PARTITION BY rule, dedup, window_us
                               ORDER BY event_us, source, position) AS rank
     FROM picks QUALIFY rank <= {firsts}""",
-    "DROP TABLE picks",
     # Counts in two plain aggregations (distinct unique values without a DISTINCT aggregate).
     """CREATE TABLE alerts AS
     WITH per_unique AS (
@@ -618,9 +646,23 @@ _ALERTS_SQL = (
            f.position AS first_position, f.python AS first_python
     FROM reached JOIN ranked f USING (rule, dedup, window_us) WHERE f.rank = 1""",
     "DROP TABLE matches",
-    """CREATE TABLE kept AS
-    SELECT a.seq, k.rank, k.payload, k.sample, k.title, k.severity, k.context, k.description,
-           k.reference, k.runbook, k.destinations
-    FROM alerts a JOIN ranked k USING (rule, dedup, window_us)""",
+    """CREATE TABLE kept_ids AS
+    SELECT a.seq, k.rank, k.pid FROM alerts a JOIN ranked k USING (rule, dedup, window_us)""",
     "DROP TABLE ranked",
 )
+
+
+def _kept_sql(completed: bool) -> str:
+    """The ``kept`` view: each alert's kept events by rank, their samples and alert values
+    from the picks; ``completed``: a first event's values completed in Python (table
+    ``completed``) stand in for its pick's."""
+    values = ("payload", *FIELDS)
+    if not completed:
+        chosen = ", ".join(f"p.{name}" for name in values)
+        return ("CREATE OR REPLACE VIEW kept AS SELECT k.seq, k.rank, k.pid, p.sample, "
+                f"{chosen} FROM kept_ids k JOIN picks p ON p.pid = k.pid")
+    chosen = ", ".join(f"CASE WHEN c.pid IS NULL THEN p.{name} ELSE c.{name} END AS {name}"
+                       for name in values)
+    return ("CREATE OR REPLACE VIEW kept AS SELECT k.seq, k.rank, k.pid, p.sample, "
+            f"{chosen} FROM kept_ids k JOIN picks p ON p.pid = k.pid "
+            "LEFT JOIN completed c ON c.pid = k.pid")

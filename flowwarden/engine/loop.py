@@ -86,5 +86,8 @@ def scan_loop(batches: Iterable[BatchLike], scanners: Sequence[Scanner],
         for scanner in scanners:
             scanner.add_batch(item)
         sizing.observe(item.batch.num_rows, sum(scanner.handled for scanner in scanners) - before)
+        # Arrow's allocator keeps what a batch freed (hundreds of MB at heavy matches): given
+        # back, so the process's peak is one batch's, not the allocator's high-water mark.
+        pa.default_memory_pool().release_unused()
         if progress is not None:
             progress(item.batch.num_rows)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowwarden.logs.model import FileStats
-from flowwarden.logs.streams import Opened, blocks, prefetch
+from flowwarden.logs.streams import Opened, blocks
+from flowwarden.util.iterables import ahead
 
 NEWLINE = 10
 
@@ -34,7 +35,7 @@ def line_chunks(opened: Opened, size: int, max_line: int) -> Iterator[Lines]:
     max_line = max(max_line, 1)
     carry = b""  # the start of an unfinished line, never more than max_line bytes
     skipped = 0  # bytes of an overlong line skipped so far; 0 when not in one
-    for block, error in prefetch(blocks(opened, size)):
+    for block, error in ahead(blocks(opened, size)):
         start = 0
         if skipped:
             end = block.find(b"\n")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import atexit
 import gzip
 import io
-import queue
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, TypeVar
-
-T = TypeVar("T")
+from typing import BinaryIO, Protocol
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -87,49 +82,6 @@ def blocks(opened: Opened, size: int = BLOCK_SIZE) -> Iterator[tuple[bytes, str 
         if not block and error is None:
             return
         yield block, error
-
-
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run ``items`` in a background thread, at most ``depth`` ahead (decompression releases
-    the GIL, so it overlaps with parsing); exceptions are re-raised here."""
-    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put((False, None))
-        except BaseException as exc:  # handed to the consumer
-            slots.put((False, exc))
-
-    def halt() -> None:
-        stop.set()
-        thread.join(timeout=5)
-
-    thread = threading.Thread(target=work, name="flowwarden-prefetch", daemon=True)
-    thread.start()
-    # A reader still open at exit: stop the thread while the interpreter can still serve it
-    # (pyarrow's I/O threads reading a Python file need the GIL; exit would wait on them).
-    atexit.register(halt)
-    try:
-        while True:
-            more, value = slots.get()
-            if not more:
-                if isinstance(value, BaseException):
-                    raise value
-                return
-            yield value  # type: ignore[misc]
-    finally:
-        atexit.unregister(halt)
-        halt()
 
 
 class _Prefixed:

@@ -1,11 +1,17 @@
-"""Iterables in fixed-size pieces."""
+"""Iterables in fixed-size pieces, or made ahead of their consumer."""
 
 from __future__ import annotations
 
+import atexit
+import queue
+import threading
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
+
+_WAIT = 0.05  # seconds between checks for a consumer that stopped
+_AT_EXIT = 5.0  # seconds a maker still running at exit is waited for
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -22,3 +28,62 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items`` in order, made by a thread of their own up to ``depth`` pieces ahead of the
+    consumer: a query (which releases the GIL) makes the next piece while the last one is
+    written out. An error in making them is raised here, in the piece's place; a consumer
+    that stops early stops the thread after the piece it is making. ``items`` must not be
+    touched by anything else until this iterator is done or closed.
+
+    >>> list(ahead(iter(range(5))))
+    [0, 1, 2, 3, 4]
+    """
+    pieces: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(piece: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                pieces.put(piece, timeout=_WAIT)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        source = iter(items)
+        try:
+            for item in source:
+                if not offer((True, item)):
+                    return
+            offer((False, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((False, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def halt() -> None:
+        stop.set()
+        maker.join(timeout=_AT_EXIT)
+
+    maker = threading.Thread(target=make, name="flowwarden-ahead", daemon=True)
+    maker.start()
+    # Still running at exit: stopped while the interpreter can still serve the thread (pyarrow's
+    # I/O threads reading a Python file need the GIL; exit would wait on them).
+    atexit.register(halt)
+    try:
+        while True:
+            more, value = pieces.get()
+            if not more:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield cast(T, value)
+    finally:
+        atexit.unregister(halt)
+        stop.set()
+        maker.join()  # whatever ``items`` uses (a connection, a file) is free again after this

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from flowwarden.alerts.formats import ALERT_FORMATS
 from flowwarden.alerts.formats.jsonl import alert_json, dumps
 from flowwarden.alerts.grouping import AlertGrouper, MatchColumns, OrderKey, micros
-from flowwarden.alerts.groupstore import JOINED_SAMPLES, SqlGrouper, sample_json
+from flowwarden.alerts.groupstore import SqlGrouper, sample_json
 from flowwarden.alerts.model import alert_id
+from flowwarden.alerts.tablequery import JOINED_SAMPLES
 from flowwarden.rules.rule import RuleResult
 from flowwarden.runs.backtest import rule_summary
 from flowwarden.runs.checkpoint import alerts_name

@@ -21,6 +21,7 @@ from flowwarden.alerts.formats.jsonl import JsonLines, alert_json
 from flowwarden.alerts.formats.ocsf import finding_json, write_ocsf_parquet
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.tablequery import QueriedAlerts
+from flowwarden.util.iterables import ahead
 
 
 class BinaryOut(Protocol):
@@ -46,7 +47,7 @@ class AlertFormat:
 def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryOut], int]:
     def write(alerts: Iterable[Alert], out: BinaryOut) -> int:
         if render is alert_json and isinstance(alerts, JsonLines):
-            for chunk in alerts.json_lines():
+            for chunk in ahead(alerts.json_lines()):  # the query runs while a chunk is written
                 out.write(chunk)
             return len(alerts) if isinstance(alerts, Sized) else 0
         if render is finding_json and isinstance(alerts, QueriedAlerts):

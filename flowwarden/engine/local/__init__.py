@@ -179,8 +179,7 @@ class CompiledEvaluation:
 
         at = np.searchsorted(positions, wanted.rows)
         table = alert_value_table(self.compiled, full, log_type, wanted.rule.id, at)
-        sample = samples.take(pa.array(at, type=pa.int64()))
-        python = ~np.asarray(sample.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        python = ~_mask(samples.is_valid())[at]
         fields = {"title": wanted.title}
         if table is not None:
             python |= _flags(table)
@@ -188,7 +187,11 @@ class CompiledEvaluation:
             python |= odd
         done = np.flatnonzero(~python)
         keep = pa.array(done, type=pa.int64())
-        results.rendered(wanted.take(done), sample.take(keep),
+        # The samples are the bulk of the data: taken once, and not at all when all are wanted.
+        chosen = at[done]
+        every = len(chosen) == len(samples) and bool((chosen == np.arange(len(chosen))).all())
+        results.rendered(wanted.take(done),
+                         samples if every else samples.take(pa.array(chosen, type=pa.int64())),
                          {name: column.take(keep) for name, column in fields.items()})
         return wanted.take(np.flatnonzero(python))
 

@@ -48,7 +48,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows, locked
-from flowwarden.logs.streams import prefetch
+from flowwarden.util.iterables import ahead
 
 LOG_TYPE = F.LOG_TYPE
 MIN_KNOWN_COLUMNS = 3
@@ -338,7 +338,7 @@ def _read_projected(
     """Decode and check the next batches in a background thread while this one is evaluated
     (both release the GIL); each batch's counts join ``stats`` as it is handed on, so they are
     always those of the batches read so far. Complete rows come from the other columns."""
-    for part, counts in prefetch(_projected_parts(file, plan, source, options)):
+    for part, counts in ahead(_projected_parts(file, plan, source, options)):
         stats.add(counts)
         if part is not None:
             yield part
