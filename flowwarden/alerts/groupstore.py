@@ -57,6 +57,7 @@ from flowwarden.rules.rule import Rule, RuleResult
 from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
+LINE_CHUNK = 1 << 17  # alerts per lines query (about 300 MB of lines to sort)
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 PICK_GROUP = 16384  # picks per row group of the picks file (what a reader holds at a time)
@@ -503,9 +504,14 @@ class AlertTable(Sequence[Alert]):
         return next(iter(self._rows(f"WHERE seq = {int(position)}")))
 
     def json_lines(self) -> Iterator[bytes]:
-        """Every alert's ``alert_json`` line, newline included, as the query wrote it."""
+        """Every alert's ``alert_json`` line, newline included, as the query wrote it: a query
+        per ``LINE_CHUNK`` alerts, so that what its joins hold and its sort orders stays well
+        within the database's memory however many alerts there are (the picks file is read
+        where the chunk's picks are: its row groups carry their pick ids' range)."""
         self.grouper.lines()
-        yield from _text(self.grouper.con, "SELECT line FROM lines ORDER BY seq")
+        for low in range(0, self._count, LINE_CHUNK):
+            yield from _text(self.grouper.con, f"SELECT line FROM lines WHERE seq >= {int(low)} "
+                             f"AND seq < {int(low + LINE_CHUNK)} ORDER BY seq")
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:

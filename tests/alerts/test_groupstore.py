@@ -7,12 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flowwarden.alerts import groupstore
 from flowwarden.alerts.formats import ALERT_FORMATS
 from flowwarden.alerts.formats.jsonl import alert_json, dumps
 from flowwarden.alerts.grouping import AlertGrouper, MatchColumns, OrderKey, micros
@@ -151,6 +153,8 @@ def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
     written = b"".join(found.json_lines()).decode()
     assert written == "".join(alert_json(a) + "\n" for a in expected)
     assert written == encoded(found)  # the JSONL format writes the query's lines
+    with patch.object(groupstore, "LINE_CHUNK", 2):  # a query per two alerts: the same lines
+        assert b"".join(found.json_lines()).decode() == written
     assert [a.to_dict() for a in found] == [a.to_dict() for a in found]  # walked again
     assert alerts_name(found) == alerts_name(list(expected))  # the digest SQL writes is Python's
     counts: dict[str, int] = {}
