@@ -136,9 +136,7 @@ class SqlGrouper:
             "memory_limit": MEMORY_LIMIT, "temp_directory": str(Path(self._dir.name)),
             "preserve_insertion_order": False})
         weakref.finalize(self, _close, self.con, self._dir)
-        for name, schema in (("matches", _MATCHES), ("rules", _RULES)):
-            columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
-            self.con.execute(f"CREATE TABLE {name} ({columns})")
+        self.con.execute(f"CREATE TABLE rules ({_columns(_RULES)})")
         self._rules: dict[str, Rule] = {}
         self._rows: list[tuple[Rule, RuleResult, OrderKey, dict[str, Any] | None]] = []
         self._picks: dict[OrderKey, list[_Pick]] = defaultdict(list)  # awaiting records
@@ -146,11 +144,12 @@ class SqlGrouper:
         self._table: AlertTable | None = None
         self._lines = False
         self._rendered: list[pa.Table] = []  # this batch's rendered picks
-        # Picks go to a Parquet file rather than a table: their samples are the bulk of what a
-        # scan keeps, compressed there about five times, and never in the database's memory.
-        self._pick_path = Path(self._dir.name) / "picks.parquet"
-        self._pick_writer: pq.ParquetWriter | None = None
-        self._pick_count = 0
+        # Matches and picks go to Parquet files rather than tables: the bulk of what a scan
+        # keeps (samples compress about five times) never sits in the database's memory.
+        self._matches = RowFile(Path(self._dir.name) / "matches.parquet", _MATCHES, ["rule"])
+        self._match_parts: list[pa.Table] = []  # this batch's
+        self._picks_file = RowFile(Path(self._dir.name) / "picks.parquet", _PICK_FILE,
+                                   ["rule", "source"])
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
@@ -176,9 +175,10 @@ class SqlGrouper:
         windows = np.floor_divide(matches.event_us, period) * period
         unique = matches.unique_array()
         if len(matches.rows):
-            self._insert("matches", _MATCHES, [
+            self._match_parts.append(pa.Table.from_arrays([
                 pa.array(np.full(len(matches.rows), rule.id, dtype=object), type=pa.string()),
-                matches.dedup, pa.array(windows), pa.array(matches.event_us), unique])
+                matches.dedup.cast(pa.string()), pa.array(windows),
+                pa.array(matches.event_us), unique.cast(pa.string())], schema=_MATCHES))
         every = Wanted(rule, source, offset, matches.rows, matches.dedup, windows,
                        matches.event_us, matches.title_array(), unique)
         if not len(matches.rows):
@@ -244,6 +244,9 @@ class SqlGrouper:
                 self._ready(pick)
         self._picks.clear()
         self._store_picks()
+        if self._match_parts:
+            self._matches.write(pa.concat_tables(self._match_parts))
+            self._match_parts.clear()
 
     def _store_picks(self) -> None:
         """Write the picks held so far (they hold samples: a large batch's are stored in
@@ -257,15 +260,9 @@ class SqlGrouper:
             self._rendered.clear()
 
     def _write_picks(self, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
-        count = len(columns[0])
-        ids = pa.array(np.arange(self._pick_count, self._pick_count + count, dtype=np.int64))
-        if self._pick_writer is None:
-            self._pick_writer = pq.ParquetWriter(self._pick_path, _PICK_FILE,
-                                                 compression="snappy",
-                                                 use_dictionary=["rule", "source"])
-        self._pick_writer.write_table(pa.Table.from_arrays([ids, *columns], schema=_PICK_FILE),
-                                      row_group_size=PICK_GROUP)
-        self._pick_count += count
+        first = self._picks_file.rows
+        ids = pa.array(np.arange(first, first + len(columns[0]), dtype=np.int64))
+        self._picks_file.write(pa.Table.from_arrays([ids, *columns], schema=_PICK_FILE))
 
     def _ready(self, pick: _Pick) -> None:
         time, source, position = pick.key
@@ -294,8 +291,9 @@ class SqlGrouper:
                 columns[name].append(value)
             groups[(rule.id, dedup, window)].append((key, rule, result, record))
         self._rows.clear()
-        self._insert("matches", _MATCHES, [pa.array(columns[n], type=_MATCHES.field(n).type)
-                                           for n in _MATCHES.names])
+        self._match_parts.append(pa.Table.from_arrays(
+            [pa.array(columns[n], type=_MATCHES.field(n).type) for n in _MATCHES.names],
+            schema=_MATCHES))
         for (_, dedup, window), members in groups.items():
             members.sort(key=lambda m: m[0])
             for key, rule, result, record in members[:self.firsts]:
@@ -319,7 +317,8 @@ class SqlGrouper:
         """The alerts of every group that reached its rule's threshold (made once)."""
         if self._table is None:
             self.end_batch()
-            self._picks_view()
+            self._matches.view(self.con, "matches")
+            self._picks_file.view(self.con, "picks")
             for statement in _ALERTS_SQL:
                 self.con.execute(statement.format(firsts=self.firsts))
             self.con.execute(_kept_sql(completed=False))
@@ -332,8 +331,7 @@ class SqlGrouper:
         found = self.con.execute("SELECT count(*) FROM alerts WHERE first_python").fetchone()
         if self.complete is None or not found or not found[0]:
             return
-        self.con.execute("CREATE TABLE completed (pid BIGINT, payload BLOB, "
-                         + ", ".join(f"{name} VARCHAR" for name in FIELDS) + ")")
+        self.con.execute(f"CREATE TABLE completed ({_columns(_COMPLETED)})")
         for batch in read_batches(self.con, "SELECT k.pid, a.rule, k.payload, a.first_us, "
                            "a.first_source, a.first_position FROM alerts a JOIN kept k "
                            "ON k.seq = a.seq AND k.rank = 1 WHERE a.first_python ORDER BY a.seq"):
@@ -352,16 +350,6 @@ class SqlGrouper:
                 for i, column in enumerate(zip(*rows, strict=True))])
         self.con.execute(_kept_sql(completed=True))
         self.con.execute("UPDATE alerts SET first_python = false")
-
-    def _picks_view(self) -> None:
-        """``picks``: the picks file, or an empty table when nothing was picked."""
-        if self._pick_writer is None:
-            columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in _PICK_FILE)
-            self.con.execute(f"CREATE TABLE picks ({columns})")
-            return
-        self._pick_writer.close()
-        self.con.execute("CREATE VIEW picks AS SELECT * FROM read_parquet("
-                         f"{sql_literal(str(self._pick_path))})")
 
     def lines(self) -> None:
         """The ``lines`` view: each alert's ``alert_json`` line by ``seq`` (made once)."""
@@ -571,6 +559,40 @@ def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
         yield joined_text(batch.column(0))
 
 
+class RowFile:
+    """Rows with ``schema`` appended to a Parquet file (Snappy, ``dictionary`` columns
+    dictionary-encoded, row groups of ``PICK_GROUP``), then read by DuckDB as a view."""
+
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str]) -> None:
+        self.path, self.schema, self.dictionary = path, schema, dictionary
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy",
+                                            use_dictionary=self.dictionary)
+        self._writer.write_table(table, row_group_size=PICK_GROUP)
+        self.rows += table.num_rows
+
+    def view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
+        """The rows as view ``name`` of ``con`` (an empty one when none were written); the
+        file is complete from then on."""
+        if self._writer is None:
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM (SELECT "
+                        + ", ".join(f"CAST(NULL AS {_SQL_TYPES[f.type]}) AS {f.name}"
+                                    for f in self.schema) + ") WHERE false")
+            return
+        self._writer.close()
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
+                    f"{sql_literal(str(self.path))})")
+
+
+def _columns(schema: pa.Schema) -> str:
+    """``schema``'s columns as a CREATE TABLE lists them."""
+    return ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
+
+
 def _close(con: duckdb.DuckDBPyConnection, directory: tempfile.TemporaryDirectory[str]) -> None:
     con.close()
     directory.cleanup()
@@ -651,7 +673,7 @@ _ALERTS_SQL = (
            reached.*, f.event_us AS first_us, f.source AS first_source,
            f.position AS first_position, f.python AS first_python
     FROM reached JOIN ranked f USING (rule, dedup, window_us) WHERE f.rank = 1""",
-    "DROP TABLE matches",
+    "DROP VIEW matches",
     """CREATE TABLE kept_ids AS
     SELECT a.seq, k.rank, k.pid FROM alerts a JOIN ranked k USING (rule, dedup, window_us)""",
     "DROP TABLE ranked",
