@@ -60,7 +60,7 @@ READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_CHUNK = 1 << 17  # alerts per lines query (about 300 MB of lines to sort)
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
-PICK_GROUP = 16384  # picks per row group of the picks file (what a reader holds at a time)
+ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                       ("event_us", pa.int64()), ("uniq", pa.string())])
@@ -494,8 +494,9 @@ class AlertTable(Sequence[Alert]):
     def json_lines(self) -> Iterator[bytes]:
         """Every alert's ``alert_json`` line, newline included, as the query wrote it: a query
         per ``LINE_CHUNK`` alerts, so that what its joins hold and its sort orders stays well
-        within the database's memory however many alerts there are (the picks file is read
-        where the chunk's picks are: its row groups carry their pick ids' range)."""
+        within the database's memory however many alerts there are. Each reads its own part
+        of ``alerts`` (the window that numbers them writes them in ``seq`` order) and of the
+        picks file (its row groups carry their pick ids' range)."""
         self.grouper.lines()
         for low in range(0, self._count, LINE_CHUNK):
             yield from _text(self.grouper.con, f"SELECT line FROM lines WHERE seq >= {int(low)} "
@@ -561,7 +562,7 @@ def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
 
 class RowFile:
     """Rows with ``schema`` appended to a Parquet file (Snappy, ``dictionary`` columns
-    dictionary-encoded, row groups of ``PICK_GROUP``), then read by DuckDB as a view."""
+    dictionary-encoded, row groups of ``ROW_GROUP``), then read by DuckDB as a view."""
 
     def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str]) -> None:
         self.path, self.schema, self.dictionary = path, schema, dictionary
@@ -572,7 +573,7 @@ class RowFile:
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy",
                                             use_dictionary=self.dictionary)
-        self._writer.write_table(table, row_group_size=PICK_GROUP)
+        self._writer.write_table(table, row_group_size=ROW_GROUP)
         self.rows += table.num_rows
 
     def view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
