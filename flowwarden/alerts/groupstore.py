@@ -12,7 +12,8 @@ events of each group) into a table, and ``lines`` each alert's ``alert_json`` li
 ``AlertTable`` reads in Arrow batches, in the grouper's order. Ranking and joining move row ids
 only: a pick's sample and alert values (the bulk of the output) are copied once, into its
 line. Memory does not grow with matches, groups or alerts: DuckDB spills to the temporary
-database's directory. The alerts and lines equal ``AlertGrouper``'s (``tests/alerts/test_groupstore.py``).
+database's directory. The alerts and lines equal ``AlertGrouper``'s
+(``tests/alerts/test_groupstore.py``).
 
 Alert functions that still need Python (a ``keys_only`` first result) run in ``collect``, once
 per alert, through ``complete`` as in ``AlertGrouper``.
@@ -50,7 +51,7 @@ from flowwarden.alerts.grouping import (
     period_us,
 )
 from flowwarden.alerts.model import Alert, mitre_entries
-from flowwarden.alerts.tablequery import joined_text, read_batches
+from flowwarden.alerts.tablequery import in_seqs, joined_text, read_batches, seq_chunks
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
@@ -71,8 +72,6 @@ _PICKS = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us",
                     ("event_us", pa.int64()), ("source", pa.string()), ("position", pa.int64()),
                     ("python", pa.bool_()), ("payload", pa.binary()), ("sample", pa.string()),
                     *_FIELDS])
-# The picks file: each pick with its id (``pid``), in the order they were stored.
-_PICK_FILE = pa.schema([("pid", pa.int64()), *_PICKS])
 _COMPLETED = pa.schema([("pid", pa.int64()), ("payload", pa.binary()), *_FIELDS])
 _RULES = pa.schema([("rule", pa.string()), ("threshold", pa.int64()),
                     ("uses_unique", pa.bool_()), ("title", pa.string()),
@@ -143,13 +142,11 @@ class SqlGrouper:
         self._stored: dict[str, list[Any]] = {name: [] for name in _PICKS.names}  # pickled
         self._table: AlertTable | None = None
         self._lines = False
-        self._rendered: list[pa.Table] = []  # this batch's rendered picks
         # Matches and picks go to Parquet files rather than tables: the bulk of what a scan
         # keeps (samples compress about five times) never sits in the database's memory.
         self._matches = RowFile(Path(self._dir.name) / "matches.parquet", _MATCHES, ["rule"])
-        self._match_parts: list[pa.Table] = []  # this batch's
-        self._picks_file = RowFile(Path(self._dir.name) / "picks.parquet", _PICK_FILE,
-                                   ["rule", "source"])
+        self._picks_file = RowFile(Path(self._dir.name) / "picks.parquet", _PICKS,
+                                   ["rule", "source"], ids="pid")
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
@@ -175,7 +172,7 @@ class SqlGrouper:
         windows = np.floor_divide(matches.event_us, period) * period
         unique = matches.unique_array()
         if len(matches.rows):
-            self._match_parts.append(pa.Table.from_arrays([
+            self._matches.hold(pa.Table.from_arrays([
                 pa.array(np.full(len(matches.rows), rule.id, dtype=object), type=pa.string()),
                 matches.dedup.cast(pa.string()), pa.array(windows),
                 pa.array(matches.event_us), unique.cast(pa.string())], schema=_MATCHES))
@@ -211,7 +208,7 @@ class SqlGrouper:
         if not count:
             return
         nothing = pa.nulls(count, pa.string())
-        self._rendered.append(pa.Table.from_arrays([
+        self._picks_file.hold(pa.Table.from_arrays([
             pa.array(np.full(count, wanted.rule.id, dtype=object), type=pa.string()),
             wanted.dedup.cast(pa.string()), pa.array(wanted.window_us, type=pa.int64()),
             pa.array(wanted.event_us, type=pa.int64()),
@@ -221,7 +218,7 @@ class SqlGrouper:
             samples.cast(pa.string()),
             *(fields[name].cast(pa.string()) if name in fields else nothing
               for name in FIELDS)], schema=_PICKS))
-        if sum(t.num_rows for t in self._rendered) >= HELD_PICKS:
+        if self._picks_file.held >= HELD_PICKS:
             self._store_picks()
 
     def fill(self, records: Mapping[OrderKey, dict[str, Any]]) -> None:
@@ -244,25 +241,17 @@ class SqlGrouper:
                 self._ready(pick)
         self._picks.clear()
         self._store_picks()
-        if self._match_parts:
-            self._matches.write(pa.concat_tables(self._match_parts))
-            self._match_parts.clear()
+        self._matches.flush()
 
     def _store_picks(self) -> None:
         """Write the picks held so far (they hold samples: a large batch's are stored in
         parts, ``add_rendered``)."""
         if self._stored["rule"]:
-            self._write_picks([pa.array(self._stored[n], type=_PICKS.field(n).type)
-                               for n in _PICKS.names])
+            self._picks_file.hold(pa.Table.from_arrays(
+                [pa.array(self._stored[n], type=_PICKS.field(n).type) for n in _PICKS.names],
+                schema=_PICKS))
             self._stored = {name: [] for name in _PICKS.names}
-        if self._rendered:
-            self._write_picks(pa.concat_tables(self._rendered).columns)
-            self._rendered.clear()
-
-    def _write_picks(self, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
-        first = self._picks_file.rows
-        ids = pa.array(np.arange(first, first + len(columns[0]), dtype=np.int64))
-        self._picks_file.write(pa.Table.from_arrays([ids, *columns], schema=_PICK_FILE))
+        self._picks_file.flush()
 
     def _ready(self, pick: _Pick) -> None:
         time, source, position = pick.key
@@ -291,7 +280,7 @@ class SqlGrouper:
                 columns[name].append(value)
             groups[(rule.id, dedup, window)].append((key, rule, result, record))
         self._rows.clear()
-        self._match_parts.append(pa.Table.from_arrays(
+        self._matches.hold(pa.Table.from_arrays(
             [pa.array(columns[n], type=_MATCHES.field(n).type) for n in _MATCHES.names],
             schema=_MATCHES))
         for (_, dedup, window), members in groups.items():
@@ -485,7 +474,7 @@ class AlertTable(Sequence[Alert]):
             start, stop, step = index.indices(self._count)
             if step != 1:
                 return list(self)[index]
-            return list(self._rows(f"WHERE seq >= {int(start)} AND seq < {int(stop)}"))
+            return list(self._rows(f"WHERE {in_seqs(range(start, stop))}"))
         position = index + self._count if index < 0 else index
         if not 0 <= position < self._count:
             raise IndexError("alert index out of range")
@@ -498,9 +487,9 @@ class AlertTable(Sequence[Alert]):
         of ``alerts`` (the window that numbers them writes them in ``seq`` order) and of the
         picks file (its row groups carry their pick ids' range)."""
         self.grouper.lines()
-        for low in range(0, self._count, LINE_CHUNK):
-            yield from _text(self.grouper.con, f"SELECT line FROM lines WHERE seq >= {int(low)} "
-                             f"AND seq < {int(low + LINE_CHUNK)} ORDER BY seq")
+        for seqs in seq_chunks(self._count, LINE_CHUNK):
+            yield from _text(self.grouper.con,
+                             f"SELECT line FROM lines WHERE {in_seqs(seqs)} ORDER BY seq")
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
@@ -561,32 +550,50 @@ def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
 
 
 class RowFile:
-    """Rows with ``schema`` appended to a Parquet file (Snappy, ``dictionary`` columns
-    dictionary-encoded, row groups of ``ROW_GROUP``), then read by DuckDB as a view."""
+    """Rows with ``schema`` held in parts, then appended to a Parquet file by ``flush``
+    (Snappy, ``dictionary`` columns dictionary-encoded, row groups of ``ROW_GROUP``) and read
+    by DuckDB as a view. With ``ids``, a first column of that name numbers the rows in the
+    order they were written."""
 
-    def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str]) -> None:
-        self.path, self.schema, self.dictionary = path, schema, dictionary
-        self.rows = 0
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str],
+                 ids: str | None = None) -> None:
+        self.path, self.dictionary, self.ids = path, dictionary, ids
+        self.schema = schema if ids is None else pa.schema([(ids, pa.int64()), *schema])
+        self.rows = 0  # written
+        self.held = 0  # held, not yet written
+        self._parts: list[pa.Table] = []
         self._writer: pq.ParquetWriter | None = None
 
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy",
-                                            use_dictionary=self.dictionary)
-        self._writer.write_table(table, row_group_size=ROW_GROUP)
+    def hold(self, table: pa.Table) -> None:
+        self._parts.append(table)
+        self.held += table.num_rows
+
+    def flush(self) -> None:
+        """Write the rows held so far."""
+        if not self._parts:
+            return
+        table = pa.concat_tables(self._parts)
+        self._parts.clear()
+        self.held = 0
+        if self.ids is not None:
+            table = table.add_column(0, self.ids, pa.array(
+                np.arange(self.rows, self.rows + table.num_rows, dtype=np.int64)))
+        self._file().write_table(table, row_group_size=ROW_GROUP)
         self.rows += table.num_rows
 
     def view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
-        """The rows as view ``name`` of ``con`` (an empty one when none were written); the
-        file is complete from then on."""
-        if self._writer is None:
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM (SELECT "
-                        + ", ".join(f"CAST(NULL AS {_SQL_TYPES[f.type]}) AS {f.name}"
-                                    for f in self.schema) + ") WHERE false")
-            return
-        self._writer.close()
+        """Every row as view ``name`` of ``con``; the file is complete from then on (with no
+        row group when nothing was written: an empty view of the same columns)."""
+        self.flush()
+        self._file().close()
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
                     f"{sql_literal(str(self.path))})")
+
+    def _file(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="snappy",
+                                            use_dictionary=self.dictionary)
+        return self._writer
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -686,12 +693,8 @@ def _kept_sql(completed: bool) -> str:
     from the picks; ``completed``: a first event's values completed in Python (table
     ``completed``) stand in for its pick's."""
     values = ("payload", *FIELDS)
-    if not completed:
-        chosen = ", ".join(f"p.{name}" for name in values)
-        return ("CREATE OR REPLACE VIEW kept AS SELECT k.seq, k.rank, k.pid, p.sample, "
-                f"{chosen} FROM kept_ids k JOIN picks p ON p.pid = k.pid")
     chosen = ", ".join(f"CASE WHEN c.pid IS NULL THEN p.{name} ELSE c.{name} END AS {name}"
-                       for name in values)
+                       if completed else f"p.{name}" for name in values)
+    joined = " LEFT JOIN completed c ON c.pid = k.pid" if completed else ""
     return ("CREATE OR REPLACE VIEW kept AS SELECT k.seq, k.rank, k.pid, p.sample, "
-            f"{chosen} FROM kept_ids k JOIN picks p ON p.pid = k.pid "
-            "LEFT JOIN completed c ON c.pid = k.pid")
+            f"{chosen} FROM kept_ids k JOIN picks p ON p.pid = k.pid{joined}")

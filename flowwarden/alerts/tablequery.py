@@ -102,6 +102,25 @@ def alert_values(max_samples: int) -> dict[str, str]:
     return {**ALERT_VALUES, "samples": alerts_from(max_samples).samples}
 
 
+def seq_chunks(count: int, size: int) -> Iterator[range]:
+    """The ``seq`` numbers of ``count`` alerts, ``size`` at a time (one query each).
+
+    >>> list(seq_chunks(5, 2))
+    [range(0, 2), range(2, 4), range(4, 5)]
+    """
+    for start in range(0, count, size):
+        yield range(start, min(start + size, count))
+
+
+def in_seqs(seqs: range, column: str = "seq") -> str:
+    """The SQL condition that ``column`` is one of ``seqs`` (a step-1 range).
+
+    >>> in_seqs(range(2, 4), "a.seq")
+    'a.seq >= 2 AND a.seq < 4'
+    """
+    return f"{column} >= {int(seqs.start)} AND {column} < {int(seqs.stop)}"
+
+
 def read_batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int = READ_ROWS
                  ) -> Iterator[pa.RecordBatch]:
     """The rows of ``sql`` in Arrow batches, on a cursor of their own."""

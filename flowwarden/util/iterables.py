@@ -66,9 +66,9 @@ def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             if close is not None:
                 close()
 
-    def halt() -> None:
+    def halt(timeout: float | None = _AT_EXIT) -> None:
         stop.set()
-        maker.join(timeout=_AT_EXIT)
+        maker.join(timeout=timeout)
 
     maker = threading.Thread(target=make, name="flowwarden-ahead", daemon=True)
     maker.start()
@@ -85,5 +85,4 @@ def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield cast(T, value)
     finally:
         atexit.unregister(halt)
-        stop.set()
-        maker.join()  # whatever ``items`` uses (a connection, a file) is free again after this
+        halt(None)  # whatever ``items`` uses (a connection, a file) is free again after this

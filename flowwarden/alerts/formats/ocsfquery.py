@@ -62,7 +62,7 @@ from flowwarden.alerts.formats.pysql import (
     truthy_text,
 )
 from flowwarden.alerts.formats.securitylake import MAX_PART, UNKNOWN
-from flowwarden.alerts.tablequery import ALERT_VALUES, alerts_from
+from flowwarden.alerts.tablequery import ALERT_VALUES, alerts_from, in_seqs
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 
@@ -303,7 +303,7 @@ def fields_sql(max_samples: int, seqs: range | None = None) -> str:
     cloud, _ = _ocsf_cloud()
     layers = [
         f"{base} FROM {tables} JOIN finding_rules fr ON fr.rule = a.rule"
-        + (f" WHERE a.seq >= {int(seqs.start)} AND a.seq < {int(seqs.stop)}" if seqs else ""),
+        + (f" WHERE {in_seqs(seqs, 'a.seq')}" if seqs else ""),
         f"*, {parsed}", f"*, {vpc}",
         f"*, {ocsf} AS is_ocsf, {direction} AS direction, {sides}",
         f"*, CASE WHEN is_ocsf THEN {cloud['region']} ELSE v_region END AS flow_region, "

@@ -27,7 +27,13 @@ from flowwarden.alerts.formats.ocsfquery import finding_sql, rule_parts
 from flowwarden.alerts.formats.pysql import add_is_ip
 from flowwarden.alerts.formats.securitylake import lake_key, partition_of
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.tablequery import READ_ROWS, QueriedAlerts, joined_text
+from flowwarden.alerts.tablequery import (
+    READ_ROWS,
+    QueriedAlerts,
+    in_seqs,
+    joined_text,
+    seq_chunks,
+)
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.util.destinations import write_object
 from flowwarden.util.s3 import S3
@@ -142,9 +148,9 @@ def _write_partitions(con: duckdb.DuckDBPyConnection, destination: str, source: 
     for key in keys:
         buffer = io.BytesIO()
         with pq.ParquetWriter(buffer, FINDING_SCHEMA, compression="zstd") as writer:
-            for start in range(0, last, CHUNK):
+            for seqs in seq_chunks(last, CHUNK):
                 sql = (f"SELECT seq, {_columns()} FROM {LAKE_TABLE} WHERE lake_key = "
-                       f"{sql_literal(key)} AND seq >= {start} AND seq < {start + CHUNK}")
+                       f"{sql_literal(key)} AND {in_seqs(seqs)}")
                 for batch in _ordered(con, sql, "seq"):
                     table = pa.Table.from_batches([batch]).drop_columns(["seq"])
                     writer.write_table(table.cast(FINDING_SCHEMA))
@@ -185,8 +191,7 @@ def _columns() -> str:
 def _chunked(con: duckdb.DuckDBPyConnection, alerts: QueriedAlerts,
              select: Callable[[str], str]) -> Iterator[pa.RecordBatch]:
     """``select`` over the findings (``finding_sql``), in seq order, ``CHUNK`` alerts a query."""
-    for start in range(0, len(alerts), CHUNK):
-        seqs = range(start, min(start + CHUNK, len(alerts)))
+    for seqs in seq_chunks(len(alerts), CHUNK):
         yield from _ordered(con, select(finding_sql(alerts.grouper.max_samples, seqs)), "seq")
 
 
