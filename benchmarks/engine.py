@@ -433,7 +433,7 @@ class PhaseClock:
 SCAN_PHASES = (
     ("Parquet read (prefetch thread)", "flowwarden.logs.formats.vpcflow_parquet",
      "_projected_parts", True),  # phase 1, and phase 2 decoded ahead (RowRanges.preload)
-    ("waiting for phase-1 batches", "flowwarden.logs.streams", "prefetch", True),
+    ("waiting for phase-1 batches", "flowwarden.util.iterables", "ahead", True),
     ("IP classification (_inputs)", "flowwarden.engine.local.vectorized",
      "BatchEvaluator._inputs", False),
     ("condition query (_run)", "flowwarden.engine.local.vectorized", "BatchEvaluator._run", False),
@@ -459,8 +459,8 @@ def child_phases(path: str, which: str, out: str) -> dict[str, Any]:
         if owner is None or not hasattr(owner, name):
             continue
         (clock.wrap_iterator if iterator else clock.wrap)(owner, name, phase)
-    importlib.import_module("flowwarden.logs.formats.vpcflow_parquet").prefetch = (
-        importlib.import_module("flowwarden.logs.streams").prefetch)  # the timed one
+    importlib.import_module("flowwarden.logs.formats.vpcflow_parquet").ahead = (
+        importlib.import_module("flowwarden.util.iterables").ahead)  # the timed one
     main_started = time.thread_time()
     result = child_scan_jsonl(path, which, out)
     result["phases"] = clock.spent

@@ -55,10 +55,12 @@ from flowwarden.alerts.tablequery import in_seqs, joined_text, read_batches, seq
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
-from flowwarden.util.duckfiles import MEMORY_LIMIT
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
-LINE_CHUNK = 1 << 17  # alerts per lines query (about 300 MB of lines to sort)
+LINE_CHUNK = 1 << 15  # alerts per lines query (about 100 MB of lines to sort)
+# The group database's memory, half the stores' (``duckfiles.MEMORY_LIMIT``): it lives beside a
+# scan's batches, and at 10M heavy-match records a 1 GB limit was reached, and held, at the end.
+GROUP_MEMORY = "512MB"
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
@@ -130,9 +132,9 @@ class SqlGrouper:
         self.complete = complete
         self.firsts = max(1, max_samples)  # events kept per group and batch
         self._dir = tempfile.TemporaryDirectory(prefix="flowwarden-groups-", dir=directory)
-        # In memory until MEMORY_LIMIT, then spilled to the directory: no write-ahead log.
+        # In memory until GROUP_MEMORY, then spilled to the directory: no write-ahead log.
         self.con = duckdb.connect(":memory:", config={
-            "memory_limit": MEMORY_LIMIT, "temp_directory": str(Path(self._dir.name)),
+            "memory_limit": GROUP_MEMORY, "temp_directory": str(Path(self._dir.name)),
             "preserve_insertion_order": False})
         weakref.finalize(self, _close, self.con, self._dir)
         self.con.execute(f"CREATE TABLE rules ({_columns(_RULES)})")
