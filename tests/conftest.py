@@ -17,6 +17,21 @@ def default_pack():
     return load_pack(resolve_pack_paths([]))
 
 
+@pytest.fixture(scope="session")
+def engine_benchmark():
+    """``benchmarks/engine.py`` as a module (a script, not in the package)."""
+    import importlib.util
+    import sys
+
+    name = "flowwarden_benchmarks_engine"
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "engine.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "needs(what): the test needs 'browser' or 'spark' on this machine; where it "

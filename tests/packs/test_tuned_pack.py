@@ -153,19 +153,9 @@ def test_pod_secondary_ip_keys_on_the_packet_address(tuned_pack):
     assert result.dedup == "100.64.1.23->45.90.28.1:53"
 
 
-def test_benchmark_pack_tuned_is_the_tuned_pack(spec_pack):
-    import importlib.util
-    import sys
-
-    from tests.conftest import REPO
-
-    name = "flowwarden_benchmarks_engine"
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "engine.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    pack, rules = module.load_rules("pack-tuned")
-    _, default_rules = module.load_rules("pack")
+def test_benchmark_pack_tuned_is_the_tuned_pack(engine_benchmark):
+    pack, rules = engine_benchmark.load_rules("pack-tuned")
+    _, default_rules = engine_benchmark.load_rules("pack")
     # The whole pack, each spec rule swapped for its tuned version
     assert sorted(r.id for r in rules) == sorted(
         TUNED.get(r.id, r.id) for r in default_rules)
