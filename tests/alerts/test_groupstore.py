@@ -222,3 +222,29 @@ def _rendered(rule_id: str, records: list[dict[str, Any]]) -> tuple[pa.Array, di
     return pa.array([sample_json(r) for r in records], pa.string()), {
         "title": pa.array([f"{rule_id} saw {r['n']}" for r in records]),
         "context": pa.array([dumps(c) for c in contexts], pa.string())}
+
+
+def test_the_later_samples_of_many_alerts_are_joined_beyond_the_databases_memory(tmp_path):
+    # ``extra`` (each alert's samples after its first) holds sample text of a size that grows
+    # with the alerts: at 30M records string_agg's ordered states ran out of the group
+    # database's memory (as they do here, even in twice this database's memory). Its query
+    # must spill instead: here 160 MB of samples in 128 MB.
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": "128MB", "temp_directory": str(tmp_path),
+                                 "preserve_insertion_order": False, "threads": 2})
+    alerts, ranks = 100_000, 4
+    con.execute(f"""CREATE TABLE kept AS SELECT a AS seq, r AS rank,
+                    CASE WHEN a % 7 = 3 AND r = 3 THEN NULL
+                         ELSE 'alert' || a || '-rank' || r || repeat('x', 800) END AS sample
+                    FROM range({alerts}) t(a), range(1, {ranks + 1}) u(r)
+                    WHERE r <= 2 + a % 3""")
+    extra, _ = groupstore._lines_sql(ranks)
+    con.execute(extra)
+    found = dict(con.execute("SELECT seq, samples FROM extra WHERE seq < 9").fetchall())
+    pad = "x" * 800
+    assert found == {
+        a: ", ".join(f"alert{a}-rank{r}{pad}" for r in range(2, 3 + a % 3)
+                     if not (a % 7 == 3 and r == 3))
+        for a in range(9)}
+    assert con.execute("SELECT count(*) FROM extra").fetchone() == (alerts,)
