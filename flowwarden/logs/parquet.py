@@ -3,7 +3,8 @@
 A projected read streams only the columns the rules need; the complete records of the few rows
 that need more are then fetched by row range from the remaining columns. Ranges are asked in
 increasing order, so one sequential reader serves them, restarted at a later row group when a
-request skips whole row groups (those are never decoded).
+request skips whole row groups (those are never decoded). A local file's rows are read by
+position instead where DuckDB reads them as pyarrow does (``parquet_rows``).
 
 Bytes that cannot be decoded in a column that is only read here are found only if a range
 covering them is asked for; that is then a ``LogFormatError`` (a full read would have counted
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, LogFormatError
+from flowwarden.logs.parquet_rows import PositionReader
 
 READ_FAILURES = (OSError, EOFError, pa.ArrowException, ValueError)
 
@@ -42,6 +44,8 @@ class RowRanges:
     def __init__(self, file: pq.ParquetFile, columns: Sequence[str], batch_size: int,
                  source: str) -> None:
         self.file = file
+        # rows by position through DuckDB where it reads them as pyarrow does (a local file)
+        self.positions = PositionReader.of(source, file.schema_arrow, columns)
         self.source = source
         self.columns = list(columns)
         self.batch_size = max(batch_size, 1)
@@ -64,6 +68,13 @@ class RowRanges:
             self._batches = None
             raise LogFormatError(f"Parquet read failed in rows {start + 1}-{stop}: {exc}",
                                  Location(self.source)) from exc
+
+    def at(self, rows: np.ndarray) -> pa.Table | None:
+        """The file rows ``rows`` (increasing, no repeats) read by position, or None where
+        that cannot be done (then ``read`` ranges)."""
+        if self.positions is None or not len(rows):
+            return None
+        return self.positions.rows(rows)  # its own file handle: phase 1 reads on meanwhile
 
     def _read(self, start: int, stop: int) -> pa.Table:
         group = int(np.searchsorted(self.group_starts, start, side="right")) - 1
@@ -128,11 +139,17 @@ def complete_rows(raw: pa.RecordBatch, first: int, positions: pa.Array, names: S
 def _rest_rows(rest: RowRanges, first: int, rows: int, positions: pa.Array) -> pa.Table:
     """The rows at ``positions`` of ``rest``'s columns, of the ``rows`` from file row ``first``.
 
-    Increasing positions (the usual case) are read a window of ``rest.batch_size`` rows at a
-    time, from the first position in it to the last: what is held at once does not grow with
-    the batch, and row groups holding none of them are never decoded.
+    Read by position where ``rest`` can (``RowRanges.at``). Otherwise increasing positions (the
+    usual case) are read a window of ``rest.batch_size`` rows at a time, from the first position
+    in it to the last: what is held at once does not grow with the batch, and row groups holding
+    none of them are never decoded.
     """
     at = np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
+    wanted = np.unique(at)
+    found = rest.at(first + wanted)
+    if found is not None:
+        return found if len(wanted) == len(at) and (wanted == at).all() else (
+            found.take(pa.array(np.searchsorted(wanted, at))))
     if len(at) < 2 or (np.diff(at) < 0).any():
         return take_rows(rest.read(first, first + rows), positions)
     window = at // rest.batch_size

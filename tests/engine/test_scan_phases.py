@@ -94,11 +94,19 @@ def test_phase_two_loads_each_batch_once_and_skips_batches_without_candidates(
         loads.append(len(positions))
         return original(self, positions)
 
-    ranges: list[tuple[int, int]] = []
-    read_range = RowRanges.read
+    requests: list[object] = []  # each a range read, or rows read by position
+    read_range, read_at = RowRanges.read, RowRanges.at
     monkeypatch.setattr(LogBatch, "full_rows", counting)
-    monkeypatch.setattr(RowRanges, "read", lambda self, a, b: ranges.append((a, b))
+    monkeypatch.setattr(RowRanges, "read", lambda self, a, b: requests.append((a, b))
                         or read_range(self, a, b))
+
+    def at(self, rows):
+        found = read_at(self, rows)
+        if found is not None:
+            requests.append(rows)
+        return found
+
+    monkeypatch.setattr(RowRanges, "at", at)
     # SkipData matches a handful of rows: most batches need no complete records at all.
     rules = default_pack.active_rules(["AWS.VPC.SkipDataLogStatus"])
     reader = read([str(flows)], ReadOptions(batch_size=100))
@@ -106,7 +114,8 @@ def test_phase_two_loads_each_batch_once_and_skips_batches_without_candidates(
     batches = len(list(read([str(flows)], ReadOptions(batch_size=100))))
     assert 0 < len(loads) < batches / 4
     assert sum(loads) == result.matches["AWS.VPC.SkipDataLogStatus"]
-    assert len(ranges) == len(loads)
+    assert len(requests) == len(loads)
+    assert all(not isinstance(r, tuple) for r in requests)  # a local file: by position
 
 
 def test_rows_left_to_python_get_complete_records(tmp_path: Path, flows):
