@@ -207,3 +207,27 @@ def test_verdicts_from_codes():
 def test_doctests():
     result = doctest.testmod(vectorized)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_samples_leave_out_columns_null_in_the_whole_batch():
+    # Python's sample leaves out null fields; the query leaves out the columns null on every
+    # row, so a batch whose only odd column (a decimal, which SQL does not write as Python)
+    # is all null is rendered in SQL, and one where it holds a value is not.
+    from decimal import Decimal
+
+    from tests.alerts.test_jsonsql import python_json
+
+    evaluator = BatchEvaluator()
+    table = pa.table({
+        "srcAddr": ["10.0.0.1", None, "10.0.0.3"], "dstPort": [443, 22, None],
+        "ecsTaskId": pa.nulls(3, pa.string()), "amount": pa.nulls(3, pa.decimal128(10, 2)),
+        "p_any_ip_addresses": [["10.0.0.1"], None, []],
+    })
+    assert evaluator.samples(table).to_pylist() == python_json(table)
+    # the same rows as record batches, in pieces: the same texts
+    batch = table.combine_chunks().to_batches()[0]
+    assert evaluator.samples(batch.slice(1)).to_pylist() == python_json(table.slice(1))
+    odd = table.set_column(3, "amount", pa.array([Decimal("1.50"), None, None],
+                                                 pa.decimal128(10, 2)))
+    assert evaluator.samples(odd) is None
+    assert evaluator.samples(odd.slice(1)).to_pylist() == python_json(table.slice(1))

@@ -48,6 +48,7 @@ __all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "Mat
 VIEW = "flowwarden_batch"
 # The alert functions that decide which alert a match joins, run on every match.
 KEY_FUNCTIONS = ("dedup", "title", "unique")
+SAMPLE_QUERIES = 64  # sample queries kept, one per schema and set of all-null columns
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class BatchEvaluator:
         self.classifier = IpClassifier()
         self._queries: dict[tuple[object, str | None, pa.Schema], BatchQuery] = {}
         self._last: tuple[pa.RecordBatch | pa.Table, BatchQuery, pa.Table] | None = None
-        self._samples: dict[pa.Schema, str | None] = {}
+        self._samples: dict[tuple[pa.Schema, tuple[int, ...]], str | None] = {}
 
     def query(self, conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema,
               key: object = None, log_type: str | None = None, alerts: Alerts = ()) -> BatchQuery:
@@ -154,13 +155,23 @@ class BatchEvaluator:
 
     def samples(self, batch: pa.RecordBatch | pa.Table) -> pa.Array | None:
         """Each row of complete records as an alert's sample, JSON text rendered by DuckDB
-        (``jsonsql.record_json``); None where the schema has a type it does not render."""
-        if batch.schema not in self._samples:
-            self._samples[batch.schema] = record_json(batch.schema, VIEW)
-        query = self._samples[batch.schema]
+        (``jsonsql.record_json``); None where the schema has a type it does not render.
+
+        Columns null on every row are left out of the query: a sample leaves out null fields,
+        and a flow log's fields of later versions are often all absent (half of a version-5
+        record's 65 columns, a fifth of the query's time)."""
+        present = tuple(i for i, column in enumerate(batch.columns)
+                        if column.null_count < batch.num_rows)
+        key = (batch.schema, present)
+        if key not in self._samples:
+            if len(self._samples) >= SAMPLE_QUERIES:
+                self._samples.clear()
+            self._samples[key] = record_json(pa.schema([batch.schema.field(i) for i in present]),
+                                             VIEW)
+        query = self._samples[key]
         if query is None:
             return None
-        self.connection.register(VIEW, batch)
+        self.connection.register(VIEW, batch.select(list(present)))
         try:
             return self.prepared.sql(query).to_arrow_table().column(0).combine_chunks()
         finally:
