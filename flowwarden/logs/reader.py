@@ -37,6 +37,7 @@ from flowwarden.logs.model import (
 from flowwarden.logs.parquet import READ_FAILURES
 from flowwarden.logs.sources import S3, STDIN, list_inputs, open_seekable, open_stream
 from flowwarden.logs.streams import PARQUET_MAGIC, Opened, open_content
+from flowwarden.util.s3 import S3_SCHEME
 
 
 class LogReader:
@@ -134,8 +135,12 @@ class LogReader:
             yield from self._parquet(obj, stats, handle)
 
     def _parquet(self, obj: InputObject, stats: FileStats, handle: BinaryIO) -> BatchIter:
+        # Pre-buffering keeps every range it read until the file is closed: a read's memory
+        # grew with the file (17 MB per 1M flow records). Only over S3, where it saves
+        # requests, and an object's ranges are let go when the object is done.
+        buffered = obj.url.startswith(S3_SCHEME)
         try:
-            file = pq.ParquetFile(handle)
+            file = pq.ParquetFile(handle, pre_buffer=buffered)
         except READ_FAILURES as exc:
             stats.reject(None, f"unreadable Parquet: {exc}")
             return
@@ -148,7 +153,8 @@ class LogReader:
         try:
             encoded = found.dictionary_columns(file.schema_arrow, self.options)
             if encoded:  # Parquet's dictionary pages hand over the distinct values for free
-                file = pq.ParquetFile(handle, metadata=file.metadata, read_dictionary=encoded)
+                file = pq.ParquetFile(handle, metadata=file.metadata, read_dictionary=encoded,
+                                      pre_buffer=buffered)
             yield from found.read_parquet(file, obj.url, self.options, stats)
         except READ_FAILURES as exc:
             _unreadable_rows(stats, file.metadata.num_rows, exc)

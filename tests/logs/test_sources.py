@@ -205,3 +205,27 @@ def test_missing_bucket_is_a_source_error(s3_server: str) -> None:
 
     with pytest.raises(SourceError, match="cannot list"):
         list_inputs(["s3://no-such-bucket-here/"])
+
+
+def test_parquet_is_pre_buffered_only_over_s3(bucket: dict[str, Any], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pre-buffering keeps every range read until the file is closed: over a local file the
+    # reader's memory grew with the file (17 MB per 1M records, 30M records read: 361 MB to
+    # 880 MB). Over S3 it saves requests, and one object's ranges go with the object.
+    import pyarrow.parquet as pq
+
+    opened: list[bool] = []
+    original = pq.ParquetFile
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs.get("pre_buffer", True))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", recording)
+    local = tmp_path / "flows.parquet"
+    local.write_bytes(bucket["bodies"]["hive"])
+    assert sum(item.batch.num_rows for item in read([str(local)])) == 2000
+    assert opened and not any(opened)
+    opened.clear()
+    assert sum(item.batch.num_rows for item in read([url("hive")])) == 2000
+    assert opened and all(opened)
