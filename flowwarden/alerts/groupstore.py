@@ -641,13 +641,15 @@ def _lines_sql(samples: int) -> tuple[str, ...]:
     written once, as they are read, rather than stored and read back."""
     listed = "concat_ws(', ', f.sample, e.samples)" if samples > 1 else (
         "f.sample" if samples else "NULL")
-    # Each rank-2 sample followed by the next ones of its alert: a window (a sort, which DuckDB
-    # spills) rather than string_agg, whose ordered states all stay in memory.
-    later = "".join(f", lead(sample, {k}) OVER w" for k in range(1, int(samples) - 1))
-    window = " WINDOW w AS (PARTITION BY seq ORDER BY rank) QUALIFY rank = 2" if later else ""
+    extra = "CREATE TABLE extra AS SELECT seq, sample AS samples FROM kept WHERE rank = 2"
+    if samples > 2:  # the rank-2 row takes the later ones by a window: a sort, which DuckDB
+        # spills, where string_agg's ordered states would all stay in memory
+        later = "".join(f", lead(sample, {k}) OVER w" for k in range(1, int(samples) - 1))
+        extra = (f"CREATE TABLE extra AS SELECT seq, concat_ws(', ', sample{later}) AS samples "
+                 f"FROM kept WHERE rank BETWEEN 2 AND {int(samples)} "
+                 "WINDOW w AS (PARTITION BY seq ORDER BY rank) QUALIFY rank = 2")
     return (
-        f"CREATE TABLE extra AS SELECT seq, concat_ws(', ', sample{later}) AS samples "
-        f"FROM kept WHERE rank BETWEEN 2 AND {int(samples) if later else 2}{window}",
+        extra,
         f"CREATE VIEW lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
         "'}', chr(10)) AS line FROM alerts a JOIN rules r USING (rule) "
         "JOIN kept f ON f.seq = a.seq AND f.rank = 1 LEFT JOIN extra e ON e.seq = a.seq")

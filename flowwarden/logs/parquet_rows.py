@@ -25,6 +25,7 @@ import pyarrow as pa
 
 ROW_NUMBER = "file_row_number"
 WANTED = "flowwarden_wanted_rows"
+MEMORY = "256MB"  # beyond it the query fails, and pyarrow reads the rows
 
 
 def _plain(dtype: pa.DataType) -> bool:
@@ -86,8 +87,8 @@ class PositionReader:
             return found
 
     def _query(self, at: np.ndarray) -> pa.Table | None:
-        if self._con is None:
-            self._con = duckdb.connect()
+        if self._con is None:  # a batch's rows at most: a bound, not DuckDB's 80% of memory
+            self._con = duckdb.connect(config={"memory_limit": MEMORY})
         con = self._con
         con.register(WANTED, pa.table({"p": pa.array(at, pa.int64())}))
         try:

@@ -138,7 +138,7 @@ def record(m: dict[str, Any], position: int) -> dict[str, Any]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=batches, max_samples=st.sampled_from([0, 1, 3, JOINED_SAMPLES + 2]))
+@given(plan=batches, max_samples=st.sampled_from([0, 1, 2, 3, JOINED_SAMPLES + 2]))
 def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
     reference_calls, calls = Completions(), Completions()
     reference = AlertGrouper(max_samples, reference_calls)
@@ -202,7 +202,7 @@ def test_groups_below_the_threshold_give_no_alert_and_no_completion():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=batches, max_samples=st.sampled_from([0, 1, 3, JOINED_SAMPLES + 2]))
+@given(plan=batches, max_samples=st.sampled_from([0, 1, 2, 3, JOINED_SAMPLES + 2]))
 def test_picks_rendered_in_the_query_give_the_same_alert_lines(plan, max_samples):
     """Compiled picks handed over as ``Rendered`` (sample JSON and alert values, no record)
     write the lines that records completed in Python write."""
