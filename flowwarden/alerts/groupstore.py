@@ -51,7 +51,13 @@ from flowwarden.alerts.grouping import (
     period_us,
 )
 from flowwarden.alerts.model import Alert, mitre_entries
-from flowwarden.alerts.tablequery import in_seqs, joined_text, read_batches, seq_chunks
+from flowwarden.alerts.tablequery import (
+    JOINED_SAMPLES,
+    in_seqs,
+    joined_text,
+    read_batches,
+    seq_chunks,
+)
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
@@ -642,12 +648,15 @@ def _lines_sql(samples: int) -> tuple[str, ...]:
     listed = "concat_ws(', ', f.sample, e.samples)" if samples > 1 else (
         "f.sample" if samples else "NULL")
     extra = "CREATE TABLE extra AS SELECT seq, sample AS samples FROM kept WHERE rank = 2"
-    if samples > 2:  # the rank-2 row takes the later ones by a window: a sort, which DuckDB
-        # spills, where string_agg's ordered states would all stay in memory
+    if 2 < samples <= JOINED_SAMPLES:  # the rank-2 row takes the later ones by a window: a
+        # sort, which DuckDB spills, where string_agg's ordered states all stay in memory
         later = "".join(f", lead(sample, {k}) OVER w" for k in range(1, int(samples) - 1))
         extra = (f"CREATE TABLE extra AS SELECT seq, concat_ws(', ', sample{later}) AS samples "
                  f"FROM kept WHERE rank BETWEEN 2 AND {int(samples)} "
                  "WINDOW w AS (PARTITION BY seq ORDER BY rank) QUALIFY rank = 2")
+    elif samples > JOINED_SAMPLES:  # a window per sample would not do: string_agg's memory
+        extra = ("CREATE TABLE extra AS SELECT seq, string_agg(sample, ', ' ORDER BY rank) "
+                 f"AS samples FROM kept WHERE rank BETWEEN 2 AND {int(samples)} GROUP BY seq")
     return (
         extra,
         f"CREATE VIEW lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
