@@ -155,6 +155,7 @@ def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
     assert written == encoded(found)  # the JSONL format writes the query's lines
     with patch.object(groupstore, "LINE_CHUNK", 2):  # a query per two alerts: the same lines
         assert b"".join(found.json_lines()).decode() == written
+        assert [a.to_dict() for a in found] == [a.to_dict() for a in expected]  # and alerts
     assert [a.to_dict() for a in found] == [a.to_dict() for a in found]  # walked again
     assert alerts_name(found) == alerts_name(list(expected))  # the digest SQL writes is Python's
     counts: dict[str, int] = {}
