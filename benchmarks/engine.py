@@ -432,7 +432,7 @@ class PhaseClock:
 # (phase, module, function, whether it returns an iterator) of a duckdb scan of AWS Parquet.
 SCAN_PHASES = (
     ("Parquet read (prefetch thread)", "flowwarden.logs.formats.vpcflow_parquet",
-     "_projected_parts", True),  # phase 1, and phase 2 decoded ahead (RowRanges.preload)
+     "_projected_parts", True),  # phase 1, decoded in the reader's thread
     ("waiting for phase-1 batches", "flowwarden.util.iterables", "ahead", True),
     ("IP classification (_inputs)", "flowwarden.engine.local.vectorized",
      "BatchEvaluator._inputs", False),

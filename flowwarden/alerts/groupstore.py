@@ -469,10 +469,14 @@ class AlertTable(Sequence[Alert]):
     __hash__ = None  # type: ignore[assignment]  # compared by content, like a list
 
     def __iter__(self) -> Iterator[Alert]:
-        # a query per LINE_CHUNK alerts, as ``json_lines``: one sort of every line at once ran
-        # out of the group database's memory at 370k alerts
+        for where in self._chunks():
+            yield from self._rows(where)
+
+    def _chunks(self) -> Iterator[str]:
+        """WHERE clauses of ``LINE_CHUNK`` alerts each, a query apiece: one sort of every
+        alert's line at once ran out of the group database's memory at 370k alerts."""
         for seqs in seq_chunks(self._count, LINE_CHUNK):
-            yield from self._rows(f"WHERE {in_seqs(seqs)}")
+            yield f"WHERE {in_seqs(seqs)}"
 
     @overload
     def __getitem__(self, index: int) -> Alert: ...
@@ -498,9 +502,8 @@ class AlertTable(Sequence[Alert]):
         of ``alerts`` (the window that numbers them writes them in ``seq`` order) and of the
         picks file (its row groups carry their pick ids' range)."""
         self.grouper.lines()
-        for seqs in seq_chunks(self._count, LINE_CHUNK):
-            yield from _text(self.grouper.con,
-                             f"SELECT line FROM lines WHERE {in_seqs(seqs)} ORDER BY seq")
+        for where in self._chunks():
+            yield from _text(self.grouper.con, f"SELECT line FROM lines {where} ORDER BY seq")
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
@@ -650,18 +653,17 @@ def _lines_sql(samples: int) -> tuple[str, ...]:
     written once, as they are read, rather than stored and read back."""
     listed = "concat_ws(', ', f.sample, e.samples)" if samples > 1 else (
         "f.sample" if samples else "NULL")
-    extra = "CREATE TABLE extra AS SELECT seq, sample AS samples FROM kept WHERE rank = 2"
+    joined, rest = "sample", ""  # one later sample at most
     if 2 < samples <= JOINED_SAMPLES:  # the rank-2 row takes the later ones by a window: a
         # sort, which DuckDB spills, where string_agg's ordered states all stay in memory
         later = "".join(f", lead(sample, {k}) OVER w" for k in range(1, int(samples) - 1))
-        extra = (f"CREATE TABLE extra AS SELECT seq, concat_ws(', ', sample{later}) AS samples "
-                 f"FROM kept WHERE rank BETWEEN 2 AND {int(samples)} "
-                 "WINDOW w AS (PARTITION BY seq ORDER BY rank) QUALIFY rank = 2")
+        joined = f"concat_ws(', ', sample{later})"
+        rest = " WINDOW w AS (PARTITION BY seq ORDER BY rank) QUALIFY rank = 2"
     elif samples > JOINED_SAMPLES:  # a window per sample would not do: string_agg's memory
-        extra = ("CREATE TABLE extra AS SELECT seq, string_agg(sample, ', ' ORDER BY rank) "
-                 f"AS samples FROM kept WHERE rank BETWEEN 2 AND {int(samples)} GROUP BY seq")
+        joined, rest = "string_agg(sample, ', ' ORDER BY rank)", " GROUP BY seq"
     return (
-        extra,
+        f"CREATE TABLE extra AS SELECT seq, {joined} AS samples FROM kept "
+        f"WHERE rank BETWEEN 2 AND {max(int(samples), 2)}{rest}",
         f"CREATE VIEW lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
         "'}', chr(10)) AS line FROM alerts a JOIN rules r USING (rule) "
         "JOIN kept f ON f.seq = a.seq AND f.rank = 1 LEFT JOIN extra e ON e.seq = a.seq")

@@ -70,11 +70,15 @@ class RowRanges:
                                  Location(self.source)) from exc
 
     def at(self, rows: np.ndarray) -> pa.Table | None:
-        """The file rows ``rows`` (increasing, no repeats) read by position, or None where
-        that cannot be done (then ``read`` ranges)."""
+        """The file rows ``rows`` (in any order, repeats allowed) read by position, or None
+        where that cannot be done (then ``read`` ranges)."""
         if self.positions is None or not len(rows):
             return None
-        return self.positions.rows(rows)  # its own file handle: phase 1 reads on meanwhile
+        wanted = np.unique(rows)
+        found = self.positions.rows(wanted)  # its own file handle: phase 1 reads on meanwhile
+        if found is None or np.array_equal(wanted, rows):
+            return found
+        return found.take(pa.array(np.searchsorted(wanted, rows)))
 
     def _read(self, start: int, stop: int) -> pa.Table:
         group = int(np.searchsorted(self.group_starts, start, side="right")) - 1
@@ -145,11 +149,9 @@ def _rest_rows(rest: RowRanges, first: int, rows: int, positions: pa.Array) -> p
     none of them are never decoded.
     """
     at = np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
-    wanted = np.unique(at)
-    found = rest.at(first + wanted)
+    found = rest.at(first + at)
     if found is not None:
-        return found if len(wanted) == len(at) and (wanted == at).all() else (
-            found.take(pa.array(np.searchsorted(wanted, at))))
+        return found
     if len(at) < 2 or (np.diff(at) < 0).any():
         return take_rows(rest.read(first, first + rows), positions)
     window = at // rest.batch_size
