@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowwarden.alerts.formats.jsonl import jsonable
-from flowwarden.alerts.formats.jsonsql import record_json
+from flowwarden.alerts.formats.jsonsql import iso_micros, record_json
 from flowwarden.alerts.grouping import compact
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logs.pyrecords import to_records
@@ -158,3 +158,26 @@ def test_json_string_of_a_written_escape_and_a_control_character() -> None:
     text = "\\u000B and \x0b"
     found = con.execute(f"SELECT {json_string('$1::VARCHAR')}", [text]).fetchone()
     assert found == ('"\\\\u000B and \\u000b"',)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EDGE_MICROS = [0, 1, -1, 999_999, -999_999, 1_000_000, -1_000_000, 100_000, 1_704_067_200_100_000,
+               -62_135_596_800_000_000, 253_402_300_799_999_999, -30_610_224_000_000_000]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(EDGE_MICROS),
+                          st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999)),
+                min_size=1, max_size=20))
+def test_iso_micros_is_pythons_isoformat(values: list[int]) -> None:
+    """Every year datetime holds, before 1970 too; a fraction only where there is one, always
+    six digits (trailing zeros kept, as Python writes them)."""
+    con = duckdb.connect()
+    con.register("t", pa.table({"us": pa.array(values, pa.int64())}))
+    rendered = con.execute(f"SELECT {iso_micros('us')}, {iso_micros('us', quoted=False)}, "
+                           f"{iso_micros('us', aware=False)} FROM t").fetchall()
+    for value, (quoted, bare, naive) in zip(values, rendered, strict=True):
+        when = EPOCH + timedelta(microseconds=value)
+        assert quoted == json.dumps(when.isoformat())
+        assert bare == when.isoformat()
+        assert naive == json.dumps(when.replace(tzinfo=None).isoformat())

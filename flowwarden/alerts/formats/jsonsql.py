@@ -18,7 +18,7 @@ import json
 import pyarrow as pa
 
 from flowwarden.errors import RenderError
-from flowwarden.logic.render.duckdb_sql import ESCAPE_START
+from flowwarden.logic.render.duckdb_sql import ESCAPE_START, time_text
 from flowwarden.logic.render.sqltext import quote_identifier, sql_literal
 
 UTC_ZONES = frozenset({"UTC", "utc", "+00:00", "Etc/UTC", "Z"})
@@ -112,8 +112,4 @@ def iso_micros(micros: str, aware: bool = True, quoted: bool = True) -> str:
     """JSON text (or, not ``quoted``, the text) of ``isoformat()`` of the UTC datetime
     ``micros`` (BIGINT epoch microseconds): ``+00:00`` when ``aware``, a fraction only when
     there is one."""
-    frac = f"({micros} % 1000000 + 1000000) % 1000000"
-    digits = f"(CASE WHEN {frac} = 0 THEN '' ELSE '.' || lpad(CAST({frac} AS VARCHAR), 6, '0') END)"
-    zone = "'+00:00'" if aware else "''"
-    text = f"strftime(make_timestamp({micros}), '%Y-%m-%dT%H:%M:%S') || {digits} || {zone}"
-    return f"('\"' || {text} || '\"')" if quoted else f"({text})"
+    return time_text(micros, "T", "+00:00" if aware else "", '"' if quoted else "")

@@ -65,8 +65,21 @@ def date_time(micros: str, sep: str) -> str:
     return f"strftime(make_timestamp({micros}), {sql_literal(f'%Y-%m-%d{sep}%H:%M:%S')})"
 
 
+def time_text(micros: str, sep: str = "T", zone: str = "+00:00", quote: str = "") -> str:
+    """``isoformat()`` (``sep`` "T") or ``str()`` (``sep`` " ") of the UTC datetime of epoch
+    microseconds (in years 1-9999), ``zone`` after it and ``quote`` around it: one ``strftime``
+    whose format holds all of it but the choice of fraction (six digits, where there is one).
+    A third of the cost of joining the text from parts, and an alert line holds nine."""
+    whole, fraction = (sql_literal(f"{quote}%Y-%m-%d{sep}%H:%M:%S{part}{zone}{quote}")
+                       for part in ("", ".%f"))
+    stamp = f"make_timestamp({micros})"
+    return (f"(CASE WHEN ({micros}) % 1000000 = 0 THEN strftime({stamp}, {whole}) "
+            f"ELSE strftime({stamp}, {fraction}) END)")
+
+
 DUCKDB = Dialect("duckdb", sql_literal, quote_identifier, "{kind}{index}:{path}",
                  json_string=json_string, json_quick=json_quick, micros=epoch_micros, date_time=date_time,
+                 time_text=time_text,
                  starts_with=lambda s, p: f"starts_with({s}, {p})",
                  ends_with=lambda s, p: f"ends_with({s}, {p})",
                  byte_length=lambda s: f"strlen({s})")

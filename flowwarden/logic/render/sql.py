@@ -96,6 +96,8 @@ class Dialect:
     string as JSON string text), ``micros`` (a UTC timestamp column as epoch microseconds) and
     ``date_time`` (epoch microseconds, known to lie in years 1-9999, as UTC
     ``YYYY-MM-DD<sep>HH:MM:SS``). A dialect without one of these asks Python for such values.
+    ``time_text`` (optional) is the whole text of such a time, fraction and ``+00:00`` included,
+    where the dialect has a cheaper way to write it than ``date_time`` and parts.
     ``json_quick`` (optional) is ``json_string`` made cheap to plan: the JSON text, and a
     boolean (NULL where the string is) true where that text is not exact and Python must run.
     ``starts_with``/``ends_with`` (a str column and a str literal: a boolean, NULL where the
@@ -114,6 +116,7 @@ class Dialect:
     json_quick: Callable[[str], tuple[str, str]] | None = None
     micros: Callable[[str], str] = unsupported
     date_time: Callable[[str, str], str] = unsupported
+    time_text: Callable[[str, str], str] | None = None
     starts_with: Callable[[str, str], str] = unsupported
     byte_length: Callable[[str], str] = unsupported
     ends_with: Callable[[str, str], str] = unsupported

@@ -357,12 +357,14 @@ class ValueRenderer(Renderer):
         """A UTC timestamp as Python's ``str()`` (``sep`` " ") or ``isoformat()`` (``sep`` "T"),
         and the rows outside the years Python's datetime holds."""
         micros = self.dialect.micros(sql)
+        odd = f"({sql} IS NOT NULL AND ({micros} < {MIN_MICROS} OR {micros} > {MAX_MICROS}))"
+        if self.dialect.time_text is not None:
+            return self.dialect.time_text(micros, sep), odd
         frac = f"((({micros}) % 1000000 + 1000000) % 1000000)"
         digits = f"lpad(CAST({frac} AS {self.dialect.string_type}), 6, '0')"
         dotted = self.dialect.concat(["'.'", digits])
         fraction = f"(CASE WHEN {frac} = 0 THEN '' ELSE {dotted} END)"
         text = self.dialect.concat([self.dialect.date_time(micros, sep), fraction, "'+00:00'"])
-        odd = f"({sql} IS NOT NULL AND ({micros} < {MIN_MICROS} OR {micros} > {MAX_MICROS}))"
         return text, odd
 
     def _truth(self, out: Out) -> str:
