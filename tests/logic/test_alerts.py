@@ -55,7 +55,7 @@ from flowwarden.logic.ir import (
     Udm,
 )
 from flowwarden.logic.render import sql_values
-from flowwarden.logic.render.duckdb_sql import DUCKDB
+from flowwarden.logic.render.duckdb_sql import DUCKDB, ESCAPE_START
 from flowwarden.logic.render.python import ResidualReached, evaluate
 from flowwarden.logic.render.query import BatchQuery, build_query
 from flowwarden.logic.render.sql import BatchInputs
@@ -155,9 +155,11 @@ def check_values(name: str, node: ir.Node | None, function: Any, shape: str, eve
 
 
 def has_control_character(value: Any) -> bool:
-    """Whether a string anywhere in ``value`` holds a character below U+0020."""
+    """Whether a string anywhere in ``value`` holds a character below U+0020, or spells out
+    ``\\u00``: either way ``to_json``'s text of it holds ``\\u00``, and DuckDB leaves the JSON
+    of alert values with such text to Python (``duckdb_sql.json_quick``)."""
     if isinstance(value, str):
-        return any(ord(char) < 0x20 for char in value)
+        return ESCAPE_START in value or any(ord(char) < 0x20 for char in value)
     if isinstance(value, dict):
         return any(has_control_character(v) for v in value.values())
     if isinstance(value, list):
