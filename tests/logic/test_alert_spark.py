@@ -28,7 +28,7 @@ from tests.logic.test_alerts import (
     PACKS,
     ROWS,
     check_values,
-    has_control_character,
+    has_escaped_text,
     plans,
     run_duckdb,
 )
@@ -84,7 +84,7 @@ def check_both(session: Any, pack: Pack, table: pa.Table, log_type: str | None) 
                 if theirs[name][1] and not ours[name][1]:
                     # DuckDB leaves JSON strings with control characters to Python (their
                     # to_json escapes differ from Python's); Spark writes them itself
-                    assert has_control_character(record), (rule.id, name, record)
+                    assert has_escaped_text(record), (rule.id, name, record)
                 else:
                     assert ours[name][1] == theirs[name][1], (rule.id, name, record)
                 if not ours[name][1]:
@@ -134,7 +134,7 @@ def test_single_nodes_agree_on_spark_in_any_session_time_zone(spark):  # noqa: F
         for (value, python), (duck_value, duck_python), record in zip(ours, duck, records,
                                                                      strict=True):
             if duck_python and not python:  # see check_both: DuckDB's JSON escapes
-                assert has_control_character(record), function
+                assert has_escaped_text(record), function
             else:
                 assert python == duck_python, function
             if not python and not duck_python:

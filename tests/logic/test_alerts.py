@@ -154,16 +154,16 @@ def check_values(name: str, node: ir.Node | None, function: Any, shape: str, eve
     return python
 
 
-def has_control_character(value: Any) -> bool:
+def has_escaped_text(value: Any) -> bool:
     """Whether a string anywhere in ``value`` holds a character below U+0020, or spells out
     ``\\u00``: either way ``to_json``'s text of it holds ``\\u00``, and DuckDB leaves the JSON
     of alert values with such text to Python (``duckdb_sql.json_quick``)."""
     if isinstance(value, str):
         return ESCAPE_START in value or any(ord(char) < 0x20 for char in value)
     if isinstance(value, dict):
-        return any(has_control_character(v) for v in value.values())
+        return any(has_escaped_text(v) for v in value.values())
     if isinstance(value, list):
-        return any(has_control_character(v) for v in value)
+        return any(has_escaped_text(v) for v in value)
     return False
 
 
@@ -182,9 +182,9 @@ def check_pack(pack: Pack, table: pa.Table, log_type: str | None, exact: bool = 
             for function in found[rule.id].functions:
                 python = check_values(function.name, function.value, rule.function(function.name),
                                       columns[function.name].shape, event, sql[function.name])
-                # DuckDB leaves JSON text of strings with control characters to Python
+                # DuckDB leaves to Python the JSON of strings whose to_json text holds \u00
                 assert not (exact and python and rule.id not in PYTHON_ALERT_FUNCTIONS
-                            and not has_control_character(record)), (
+                            and not has_escaped_text(record)), (
                     rule.id, function.name, record)
                 asked += python
     return asked

@@ -59,12 +59,6 @@ def epoch_micros(sql: str) -> str:
     return f"epoch_us({sql})"
 
 
-def date_time(micros: str, sep: str) -> str:
-    """``YYYY-MM-DD<sep>HH:MM:SS`` of epoch microseconds, in UTC (a naive TIMESTAMP has no zone;
-    ``%Y`` pads years to four digits)."""
-    return f"strftime(make_timestamp({micros}), {sql_literal(f'%Y-%m-%d{sep}%H:%M:%S')})"
-
-
 def time_text(micros: str, sep: str = "T", zone: str = "+00:00", quote: str = "") -> str:
     """``isoformat()`` (``sep`` "T") or ``str()`` (``sep`` " ") of the UTC datetime of epoch
     microseconds (in years 1-9999), ``zone`` after it and ``quote`` around it: one ``strftime``
@@ -78,8 +72,7 @@ def time_text(micros: str, sep: str = "T", zone: str = "+00:00", quote: str = ""
 
 
 DUCKDB = Dialect("duckdb", sql_literal, quote_identifier, "{kind}{index}:{path}",
-                 json_string=json_string, json_quick=json_quick, micros=epoch_micros, date_time=date_time,
-                 time_text=time_text,
+                 json_string=json_string, json_quick=json_quick, micros=epoch_micros, time_text=time_text,
                  starts_with=lambda s, p: f"starts_with({s}, {p})",
                  ends_with=lambda s, p: f"ends_with({s}, {p})",
                  byte_length=lambda s: f"strlen({s})")

@@ -97,9 +97,17 @@ def date_time(micros: str, sep: str) -> str:
                               clock[2]]) + ")"
 
 
+def time_text(micros: str, sep: str) -> str:
+    """``isoformat(sep)`` of the UTC datetime of epoch microseconds: ``date_time``, six digits
+    of fraction where there is one, ``+00:00``."""
+    frac = f"pmod({micros}, 1000000)"
+    fraction = f"(CASE WHEN {frac} = 0 THEN '' ELSE '.' || lpad(CAST({frac} AS STRING), 6, '0') END)"
+    return f"({date_time(micros, sep)} || {fraction} || '+00:00')"
+
+
 SPARK = Dialect("spark", spark_literal, spark_identifier, ALIAS_PREFIX + "{kind}{index}",
                 string_type="STRING", json_string=json_string,
-                micros=lambda sql: f"unix_micros({sql})", date_time=date_time,
+                micros=lambda sql: f"unix_micros({sql})", time_text=time_text,
                 starts_with=lambda s, p: f"startswith({s}, {p})",
                 ends_with=lambda s, p: f"endswith({s}, {p})",
                 byte_length=lambda s: f"octet_length({s})")

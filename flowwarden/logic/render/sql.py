@@ -94,10 +94,9 @@ class Dialect:
     Alert-function values (``sql_values``) also need: ``string_type`` (what integers are cast to
     for their decimal text), ``concat`` (non-null strings joined), ``json_string`` (a non-null
     string as JSON string text), ``micros`` (a UTC timestamp column as epoch microseconds) and
-    ``date_time`` (epoch microseconds, known to lie in years 1-9999, as UTC
-    ``YYYY-MM-DD<sep>HH:MM:SS``). A dialect without one of these asks Python for such values.
-    ``time_text`` (optional) is the whole text of such a time, fraction and ``+00:00`` included,
-    where the dialect has a cheaper way to write it than ``date_time`` and parts.
+    ``time_text`` (epoch microseconds, known to lie in years 1-9999, as the UTC datetime's
+    ``isoformat(sep)``: ``YYYY-MM-DD<sep>HH:MM:SS``, six digits of fraction where there is one,
+    ``+00:00``). A dialect without one of these asks Python for such values.
     ``json_quick`` (optional) is ``json_string`` made cheap to plan: the JSON text, and a
     boolean (NULL where the string is) true where that text is not exact and Python must run.
     ``starts_with``/``ends_with`` (a str column and a str literal: a boolean, NULL where the
@@ -115,8 +114,7 @@ class Dialect:
     json_string: Callable[[str], str] = unsupported
     json_quick: Callable[[str], tuple[str, str]] | None = None
     micros: Callable[[str], str] = unsupported
-    date_time: Callable[[str, str], str] = unsupported
-    time_text: Callable[[str, str], str] | None = None
+    time_text: Callable[[str, str], str] = unsupported
     starts_with: Callable[[str, str], str] = unsupported
     byte_length: Callable[[str], str] = unsupported
     ends_with: Callable[[str, str], str] = unsupported

@@ -358,14 +358,7 @@ class ValueRenderer(Renderer):
         and the rows outside the years Python's datetime holds."""
         micros = self.dialect.micros(sql)
         odd = f"({sql} IS NOT NULL AND ({micros} < {MIN_MICROS} OR {micros} > {MAX_MICROS}))"
-        if self.dialect.time_text is not None:
-            return self.dialect.time_text(micros, sep), odd
-        frac = f"((({micros}) % 1000000 + 1000000) % 1000000)"
-        digits = f"lpad(CAST({frac} AS {self.dialect.string_type}), 6, '0')"
-        dotted = self.dialect.concat(["'.'", digits])
-        fraction = f"(CASE WHEN {frac} = 0 THEN '' ELSE {dotted} END)"
-        text = self.dialect.concat([self.dialect.date_time(micros, sep), fraction, "'+00:00'"])
-        return text, odd
+        return self.dialect.time_text(micros, sep), odd
 
     def _truth(self, out: Out) -> str:
         """SQL for ``bool(value)`` of a raw value."""
