@@ -32,6 +32,21 @@ def test_the_phases_child_times_a_scan(engine_benchmark, tmp_path, rules):
     assert result["alerts"] > 0
 
 
+@pytest.mark.parametrize("rules", ["pack-tuned", "pack"])
+def test_the_one_query_child_finds_the_scans_matches(engine_benchmark, tmp_path, rules):
+    from tests.flowgen.generate import generate_flows, write_parquet
+
+    path = tmp_path / "flows.parquet"
+    write_parquet(generate_flows(5000, engine_benchmark.SEED), str(path))
+    scan = engine_benchmark.child_scan_jsonl(str(path), rules, str(tmp_path / "scan.jsonl"))
+    query = engine_benchmark.child_rare_query(str(path), rules)
+    assert query["records"] == scan["records"] == 5000
+    assert query["python_rows"] == 0
+    found = {rule: count for rule, (count, _) in query["matches"].items() if count}
+    assert len(found) >= 3  # attacks included: several rules match
+    assert found == {rule: count for rule, (count, _) in scan["matches"].items() if count}
+
+
 def _alerts(path):
     """Alerts of a JSON lines file by id (the slim hand-written query's made from its rule,
     dedup and window number, as ``model.alert_id`` makes them)."""
