@@ -64,11 +64,9 @@ from flowwarden.rules.rule import Rule, RuleResult
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_CHUNK = 1 << 15  # alerts per lines query (about 100 MB of lines to sort)
-# The group database's memory, a quarter of the stores' (``duckfiles.MEMORY_LIMIT``): it lives
-# beside a scan's batches, and it fills to its limit and stays there, so the limit is what a
-# bigger input adds to the peak. At 512 MB a 10M-record scan peaked 10-30% above a 1M one; at
-# 256 MB, 6-10%, for about 5% more time where millions of alerts are grouped.
-GROUP_MEMORY = "256MB"
+# The group database's memory, half the stores' (``duckfiles.MEMORY_LIMIT``): it lives beside a
+# scan's batches, and at 10M heavy-match records a 1 GB limit was reached, and held, at the end.
+GROUP_MEMORY = "512MB"
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
