@@ -56,17 +56,20 @@ from flowwarden.alerts.tablequery import (
     in_seqs,
     joined_text,
     read_batches,
-    seq_chunks,
 )
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
-LINE_CHUNK = 1 << 15  # alerts per lines query (about 100 MB of lines to sort)
-# The group database's memory, half the stores' (``duckfiles.MEMORY_LIMIT``): it lives beside a
-# scan's batches, and at 10M heavy-match records a 1 GB limit was reached, and held, at the end.
-GROUP_MEMORY = "512MB"
+LINE_CHUNK = 1 << 15  # alerts per lines query at most (about 80 MB of a flow alert's lines)
+# The group database's memory in MB, half the stores' (``duckfiles.MEMORY_LIMIT``): it lives
+# beside a scan's batches, and at 10M heavy-match records a 1 GB limit was reached, and held.
+GROUP_MEMORY_MB = 512
+# A lines query's lines take at most this share of it: the query holds them about three times
+# (its join's build side, the lines, their sort), and the tables it reads need room too.
+LINE_SHARE = 8
+LINE_PROBE = 512  # alerts whose lines measure how long lines are, before the first query
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
@@ -140,9 +143,10 @@ class SqlGrouper:
         self.complete = complete
         self.firsts = max(1, max_samples)  # events kept per group and batch
         self._dir = tempfile.TemporaryDirectory(prefix="flowwarden-groups-", dir=directory)
-        # In memory until GROUP_MEMORY, then spilled to the directory: no write-ahead log.
+        # In memory until GROUP_MEMORY_MB, then spilled to the directory: no write-ahead log.
+        self.memory_mb = GROUP_MEMORY_MB
         self.con = duckdb.connect(":memory:", config={
-            "memory_limit": GROUP_MEMORY, "temp_directory": str(Path(self._dir.name)),
+            "memory_limit": f"{self.memory_mb}MB", "temp_directory": str(Path(self._dir.name)),
             "preserve_insertion_order": False})
         weakref.finalize(self, _close, self.con, self._dir)
         self.con.execute(f"CREATE TABLE rules ({_columns(_RULES)})")
@@ -453,6 +457,46 @@ class RuleSummary:
     top: list[tuple[str, int, int]] = field(default_factory=list)  # dedup, alerts, events
 
 
+class LineChunks:
+    """The ``seq`` ranges of ``count`` alerts, a query apiece, each of as many alerts as make
+    about ``budget`` bytes of lines by the lines so far (``wrote``), ``LINE_CHUNK`` at most.
+
+    >>> chunks = LineChunks(10, budget=300)
+    >>> chunks.wrote(2, 200)  # lines of 100 bytes: 3 alerts a query
+    >>> [next(chunks), next(chunks)]
+    ['WHERE seq >= 0 AND seq < 3', 'WHERE seq >= 3 AND seq < 6']
+    >>> chunks.wrote(1, 300)  # now 500 bytes in 3 lines
+    >>> list(chunks)
+    ['WHERE seq >= 6 AND seq < 7', 'WHERE seq >= 7 AND seq < 8', 'WHERE seq >= 8 AND seq < 9', \
+'WHERE seq >= 9 AND seq < 10']
+    """
+
+    def __init__(self, count: int, budget: int) -> None:
+        self.count, self.budget = count, budget
+        self.start = self.lines = self.bytes = 0
+
+    def wrote(self, lines: int, size: int) -> None:
+        self.lines += lines
+        self.bytes += size
+
+    def size(self) -> int:
+        """Alerts in the next query."""
+        if not self.bytes:
+            return LINE_CHUNK
+        return max(1, min(LINE_CHUNK, self.budget * self.lines // self.bytes))
+
+    def __iter__(self) -> LineChunks:
+        return self
+
+    def __next__(self) -> str:
+        if self.start >= self.count:
+            raise StopIteration
+        stop = min(self.start + self.size(), self.count)
+        where = f"WHERE {in_seqs(range(self.start, stop))}"
+        self.start = stop
+        return where
+
+
 class AlertTable(Sequence[Alert]):
     """The alerts of a ``SqlGrouper``, read back in Arrow batches each time they are walked."""
 
@@ -472,14 +516,22 @@ class AlertTable(Sequence[Alert]):
     __hash__ = None  # type: ignore[assignment]  # compared by content, like a list
 
     def __iter__(self) -> Iterator[Alert]:
-        for where in self._chunks():
-            yield from self._rows(where)
+        chunks = self._chunks()
+        for where in chunks:
+            yield from self._rows(where, chunks)
 
-    def _chunks(self) -> Iterator[str]:
-        """WHERE clauses of ``LINE_CHUNK`` alerts each, a query apiece: one sort of every
-        alert's line at once ran out of the group database's memory at 370k alerts."""
-        for seqs in seq_chunks(self._count, LINE_CHUNK):
-            yield f"WHERE {in_seqs(seqs)}"
+    def _chunks(self) -> LineChunks:
+        """WHERE clauses of a query apiece, each of as many alerts as ``LineChunks`` sizes: one
+        sort of every alert's line at once ran out of the group database's memory at 370k
+        alerts, and a fixed number of alerts at 30M records in half the memory."""
+        self.grouper.lines()
+        probe = self.grouper.con.execute(
+            f"SELECT count(*), sum(strlen(line)) FROM lines WHERE seq < {LINE_PROBE}"
+        ).fetchone()
+        chunks = LineChunks(self._count, (self.grouper.memory_mb << 20) // LINE_SHARE)
+        if probe is not None:
+            chunks.wrote(int(probe[0]), int(probe[1] or 0))
+        return chunks
 
     @overload
     def __getitem__(self, index: int) -> Alert: ...
@@ -504,9 +556,11 @@ class AlertTable(Sequence[Alert]):
         within the database's memory however many alerts there are. Each reads its own part
         of ``alerts`` (the window that numbers them writes them in ``seq`` order) and of the
         picks file (its row groups carry their pick ids' range)."""
-        self.grouper.lines()
-        for where in self._chunks():
-            yield from _text(self.grouper.con, f"SELECT line FROM lines {where} ORDER BY seq")
+        chunks = self._chunks()
+        for where in chunks:
+            for text in _text(self.grouper.con, f"SELECT line FROM lines {where} ORDER BY seq"):
+                chunks.wrote(text.count(b"\n"), len(text))
+                yield text
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
@@ -515,9 +569,10 @@ class AlertTable(Sequence[Alert]):
         yield from _text(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) || ':' "
                          f"|| {last} || chr(10) FROM alerts ORDER BY id")
 
-    def _rows(self, where: str) -> Iterator[Alert]:
+    def _rows(self, where: str, chunks: LineChunks | None = None) -> Iterator[Alert]:
         """The alerts (of the ``where`` clause on ``seq``), in order: one query for the alerts,
-        one for their kept events' payloads, both by ``seq``, walked side by side."""
+        one for their kept events' payloads, both by ``seq``, walked side by side (their lines
+        counted in ``chunks``)."""
         con = self.grouper.con
         self.grouper.lines()
         alerts = (row for batch in read_batches(
@@ -532,6 +587,8 @@ class AlertTable(Sequence[Alert]):
             while pending is not None and pending[0] == row["seq"]:
                 payloads.append(pending[1])
                 pending = next(kept, None)
+            if chunks is not None:
+                chunks.wrote(1, len(row["line"]))
             yield self.grouper.alert_of(row, payloads)
 
     def count_by_rule(self) -> dict[str, int]:
