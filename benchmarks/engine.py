@@ -514,11 +514,11 @@ def child_rare_query(path: str, which: str) -> dict[str, Any]:
         f"SELECT * FROM ({verdicts}) WHERE {' OR '.join(f'{r} <> 0' for r in slots)}",
         params={"path": path}).to_arrow_table()
     records = pq.ParquetFile(path).metadata.num_rows
-    return {"records": records, "setup": setup, "matches": {
-        name: [int(np.count_nonzero(found.column(slot).to_numpy() == 1)), None]
-        for name, slot in zip(query.slots, slots, strict=True)},
-        "python_rows": int(sum(np.count_nonzero(found.column(s).to_numpy() == 2)
-                               for s in slots))}
+    codes = {name: found.column(slot).to_numpy() for name, slot in zip(query.slots, slots,
+                                                                         strict=True)}
+    return {"records": records, "setup": setup,
+            "matches": {name: [int(np.count_nonzero(c == 1)), None] for name, c in codes.items()},
+            "python_rows": int(sum(np.count_nonzero(c == 2) for c in codes.values()))}
 
 
 class PhaseClock:

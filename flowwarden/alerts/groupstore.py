@@ -53,6 +53,7 @@ from flowwarden.alerts.grouping import (
 from flowwarden.alerts.model import Alert, mitre_entries
 from flowwarden.alerts.tablequery import (
     JOINED_SAMPLES,
+    SeqChunks,
     in_seqs,
     joined_text,
     read_batches,
@@ -66,10 +67,10 @@ LINE_CHUNK = 1 << 15  # alerts per lines query at most (about 80 MB of a flow al
 # The group database's memory in MB, half the stores' (``duckfiles.MEMORY_LIMIT``): it lives
 # beside a scan's batches, and at 10M heavy-match records a 1 GB limit was reached, and held.
 GROUP_MEMORY_MB = 512
-# A lines query's lines take at most this share of it: the query holds them about three times
-# (its join's build side, the lines, their sort), and the tables it reads need room too.
-LINE_SHARE = 8
-LINE_PROBE = 512  # alerts whose lines measure how long lines are, before the first query
+# A chunked query's rows (``tablequery.SeqChunks``) take about this share of it: the query
+# holds them about three times (its join's build side, the rows, their sort), and the tables it
+# reads need room too.
+CHUNK_SHARE = 8
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
@@ -354,6 +355,11 @@ class SqlGrouper:
         self.con.execute(_kept_sql(completed=True))
         self.con.execute("UPDATE alerts SET first_python = false")
 
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes of rows per query of a chunked read of the alerts (``tablequery.SeqChunks``)."""
+        return (self.memory_mb << 20) // CHUNK_SHARE
+
     def lines(self) -> None:
         """The ``lines`` view: each alert's ``alert_json`` line by ``seq`` (made once)."""
         if not self._lines:
@@ -457,46 +463,6 @@ class RuleSummary:
     top: list[tuple[str, int, int]] = field(default_factory=list)  # dedup, alerts, events
 
 
-class LineChunks:
-    """The ``seq`` ranges of ``count`` alerts, a query apiece, each of as many alerts as make
-    about ``budget`` bytes of lines by the lines so far (``wrote``), ``LINE_CHUNK`` at most.
-
-    >>> chunks = LineChunks(10, budget=300)
-    >>> chunks.wrote(2, 200)  # lines of 100 bytes: 3 alerts a query
-    >>> [next(chunks), next(chunks)]
-    ['WHERE seq >= 0 AND seq < 3', 'WHERE seq >= 3 AND seq < 6']
-    >>> chunks.wrote(1, 300)  # now 500 bytes in 3 lines
-    >>> list(chunks)
-    ['WHERE seq >= 6 AND seq < 7', 'WHERE seq >= 7 AND seq < 8', 'WHERE seq >= 8 AND seq < 9', \
-'WHERE seq >= 9 AND seq < 10']
-    """
-
-    def __init__(self, count: int, budget: int) -> None:
-        self.count, self.budget = count, budget
-        self.start = self.lines = self.bytes = 0
-
-    def wrote(self, lines: int, size: int) -> None:
-        self.lines += lines
-        self.bytes += size
-
-    def size(self) -> int:
-        """Alerts in the next query."""
-        if not self.bytes:
-            return LINE_CHUNK
-        return max(1, min(LINE_CHUNK, self.budget * self.lines // self.bytes))
-
-    def __iter__(self) -> LineChunks:
-        return self
-
-    def __next__(self) -> str:
-        if self.start >= self.count:
-            raise StopIteration
-        stop = min(self.start + self.size(), self.count)
-        where = f"WHERE {in_seqs(range(self.start, stop))}"
-        self.start = stop
-        return where
-
-
 class AlertTable(Sequence[Alert]):
     """The alerts of a ``SqlGrouper``, read back in Arrow batches each time they are walked."""
 
@@ -517,21 +483,14 @@ class AlertTable(Sequence[Alert]):
 
     def __iter__(self) -> Iterator[Alert]:
         chunks = self._chunks()
-        for where in chunks:
-            yield from self._rows(where, chunks)
+        for seqs in chunks:
+            yield from self._rows(f"WHERE {in_seqs(seqs)}", chunks)
 
-    def _chunks(self) -> LineChunks:
-        """WHERE clauses of a query apiece, each of as many alerts as ``LineChunks`` sizes: one
-        sort of every alert's line at once ran out of the group database's memory at 370k
+    def _chunks(self) -> SeqChunks:
+        """The alerts a query apiece, as many as ``SeqChunks`` sizes, ``LINE_CHUNK`` at most:
+        one sort of every alert's line at once ran out of the group database's memory at 370k
         alerts, and a fixed number of alerts at 30M records in half the memory."""
-        self.grouper.lines()
-        probe = self.grouper.con.execute(
-            f"SELECT count(*), sum(strlen(line)) FROM lines WHERE seq < {LINE_PROBE}"
-        ).fetchone()
-        chunks = LineChunks(self._count, (self.grouper.memory_mb << 20) // LINE_SHARE)
-        if probe is not None:
-            chunks.wrote(int(probe[0]), int(probe[1] or 0))
-        return chunks
+        return SeqChunks(self._count, self.grouper.chunk_bytes, LINE_CHUNK)
 
     @overload
     def __getitem__(self, index: int) -> Alert: ...
@@ -552,15 +511,16 @@ class AlertTable(Sequence[Alert]):
 
     def json_lines(self) -> Iterator[bytes]:
         """Every alert's ``alert_json`` line, newline included, as the query wrote it: a query
-        per ``LINE_CHUNK`` alerts, so that what its joins hold and its sort orders stays well
-        within the database's memory however many alerts there are. Each reads its own part
+        per chunk of alerts (``_chunks``), so that what its joins hold and its sort orders stays
+        well within the database's memory however many alerts there are. Each reads its own part
         of ``alerts`` (the window that numbers them writes them in ``seq`` order) and of the
         picks file (its row groups carry their pick ids' range)."""
+        self.grouper.lines()
         chunks = self._chunks()
-        for where in chunks:
-            for text in _text(self.grouper.con, f"SELECT line FROM lines {where} ORDER BY seq"):
-                chunks.wrote(text.count(b"\n"), len(text))
-                yield text
+        for seqs in chunks:
+            sql = f"SELECT line FROM lines WHERE {in_seqs(seqs)} ORDER BY seq"
+            for batch in _observed(read_batches(self.grouper.con, sql, LINE_BATCH), chunks):
+                yield joined_text(batch.column(0))
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
@@ -569,14 +529,14 @@ class AlertTable(Sequence[Alert]):
         yield from _text(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) || ':' "
                          f"|| {last} || chr(10) FROM alerts ORDER BY id")
 
-    def _rows(self, where: str, chunks: LineChunks | None = None) -> Iterator[Alert]:
+    def _rows(self, where: str, chunks: SeqChunks | None = None) -> Iterator[Alert]:
         """The alerts (of the ``where`` clause on ``seq``), in order: one query for the alerts,
-        one for their kept events' payloads, both by ``seq``, walked side by side (their lines
-        counted in ``chunks``)."""
+        one for their kept events' payloads, both by ``seq``, walked side by side (the alerts'
+        rows counted in ``chunks``)."""
         con = self.grouper.con
         self.grouper.lines()
-        alerts = (row for batch in read_batches(
-            con, f"SELECT * FROM alerts JOIN lines USING (seq) {where} ORDER BY seq")
+        alerts = (row for batch in _observed(read_batches(
+            con, f"SELECT * FROM alerts JOIN lines USING (seq) {where} ORDER BY seq"), chunks)
             for row in batch.to_pylist())
         kept = ((seq, payload) for batch in read_batches(
             con, f"SELECT seq, payload FROM kept {where} ORDER BY seq, rank")
@@ -587,8 +547,6 @@ class AlertTable(Sequence[Alert]):
             while pending is not None and pending[0] == row["seq"]:
                 payloads.append(pending[1])
                 pending = next(kept, None)
-            if chunks is not None:
-                chunks.wrote(1, len(row["line"]))
             yield self.grouper.alert_of(row, payloads)
 
     def count_by_rule(self) -> dict[str, int]:
@@ -615,6 +573,15 @@ class AlertTable(Sequence[Alert]):
                 "ORDER BY rule, n DESC, e DESC, dedup", {"top": top}).fetchall():
             found[rule].top.append((dedup, count, int(events)))
         return found
+
+def _observed(batches: Iterator[pa.RecordBatch], chunks: SeqChunks | None
+              ) -> Iterator[pa.RecordBatch]:
+    """``batches``, each counted in ``chunks`` (when given) as it is handed on."""
+    for batch in batches:
+        if chunks is not None:
+            chunks.observe(batch.num_rows, batch.nbytes)
+        yield batch
+
 
 def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
     """The one text column of ``sql``'s rows, each batch's as one UTF-8 chunk (its Arrow data

@@ -25,6 +25,7 @@ import pyarrow as pa
 from flowwarden.alerts.model import Alert
 
 READ_ROWS = 16384  # alerts per Arrow batch a sink reads
+FIRST_CHUNK = 512  # alerts of a chunked read's first query, whose rows size the next ones
 JOINED_SAMPLES = 8  # up to this many samples, each rank is a join (as ``groupstore`` does)
 
 
@@ -110,6 +111,44 @@ def seq_chunks(count: int, size: int) -> Iterator[range]:
     """
     for start in range(0, count, size):
         yield range(start, min(start + size, count))
+
+
+class SeqChunks:
+    """The ``seq`` ranges of ``count`` alerts, a query apiece: ``first`` alerts, then as many as
+    make about ``budget`` bytes by the rows read so far (``observe``), ``most`` at most. A fixed
+    number of alerts a query ran out of the database's memory where rows are long (an alert's
+    line, its finding) or memory short.
+
+    >>> chunks = SeqChunks(10, budget=300, most=4, first=2)
+    >>> next(chunks)
+    range(0, 2)
+    >>> chunks.observe(2, 200)  # rows of 100 bytes: 3 a query
+    >>> next(chunks), next(chunks)
+    (range(2, 5), range(5, 8))
+    >>> chunks.observe(1, 300)  # now 500 bytes in 3 rows
+    >>> list(chunks)
+    [range(8, 9), range(9, 10)]
+    """
+
+    def __init__(self, count: int, budget: int, most: int, first: int = FIRST_CHUNK) -> None:
+        self.count, self.budget, self.most, self.first = count, budget, most, first
+        self.start = self.rows = self.bytes = 0
+
+    def observe(self, rows: int, size: int) -> None:
+        """Rows read, and their bytes."""
+        self.rows += rows
+        self.bytes += size
+
+    def __iter__(self) -> SeqChunks:
+        return self
+
+    def __next__(self) -> range:
+        if self.start >= self.count:
+            raise StopIteration
+        size = self.budget * self.rows // self.bytes if self.bytes else self.first
+        stop = min(self.start + max(1, min(self.most, size)), self.count)
+        seqs, self.start = range(self.start, stop), stop
+        return seqs
 
 
 def in_seqs(seqs: range, column: str = "seq") -> str:
