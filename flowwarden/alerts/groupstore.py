@@ -61,17 +61,22 @@ from flowwarden.alerts.tablequery import (
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.util.ordered import Select, create_in_order
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_CHUNK = 1 << 15  # alerts per lines query at most (about 80 MB of a flow alert's lines)
-# The group database's memory in MB, half the stores' (``duckfiles.MEMORY_LIMIT``): it lives
-# beside a scan's batches, and at 10M heavy-match records a 1 GB limit was reached, and held.
-GROUP_MEMORY_MB = 512
+# The group database's memory in MB, a quarter of the stores' (``duckfiles.MEMORY_LIMIT``): it
+# lives beside a scan's batches and fills to its limit, so the limit is what a bigger input adds
+# to a scan's peak. Its queries work in pieces that fit (line chunks, ``create_in_order``).
+GROUP_MEMORY_MB = 256
 # A chunked query's rows (``tablequery.SeqChunks``) take about this share of it: the query
 # holds them about three times (its join's build side, the rows, their sort), and the tables it
 # reads need room too.
 CHUNK_SHARE = 8
 LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSON)
+# Alerts ordered by id in one query at most: at 256 MB one sort of 10.3M ids fitted, and what a
+# sort needs grows with what it orders (``util.ordered``).
+IDS_PER_SORT = 1 << 21
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
 
@@ -323,8 +328,12 @@ class SqlGrouper:
             self.end_batch()
             self._matches.view(self.con, "matches")
             self._picks_file.view(self.con, "picks")
-            for statement in _ALERTS_SQL:
+            for statement in _GROUPS_SQL:
                 self.con.execute(statement.format(firsts=self.firsts))
+            for table, select, source, key in _ORDERED_TABLES:
+                create_in_order(self.con, table, select, source, key)
+                for statement in _DONE_WITH.get(table, ()):
+                    self.con.execute(statement)
             self.con.execute(_kept_sql(completed=False))
             self._complete_firsts()
             self._table = AlertTable(self)
@@ -526,8 +535,9 @@ class AlertTable(Sequence[Alert]):
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
         what a digest of the alerts (``runs.checkpoint.alerts_name``) reads."""
         last = iso_micros("last_us", quoted=False)
-        yield from _text(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) || ':' "
-                         f"|| {last} || chr(10) FROM alerts ORDER BY id")
+        for where in id_ranges(self._count, IDS_PER_SORT):
+            yield from _text(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) "
+                             f"|| ':' || {last} || chr(10) FROM alerts {where} ORDER BY id")
 
     def _rows(self, where: str, chunks: SeqChunks | None = None) -> Iterator[Alert]:
         """The alerts (of the ``where`` clause on ``seq``), in order: one query for the alerts,
@@ -581,6 +591,26 @@ def _observed(batches: Iterator[pa.RecordBatch], chunks: SeqChunks | None
         if chunks is not None:
             chunks.observe(batch.num_rows, batch.nbytes)
         yield batch
+
+
+def id_ranges(count: int, per_query: int) -> list[str]:
+    """WHERE clauses that cut ``count`` alerts into ranges of their ids (32 lowercase hex
+    digits, uniformly spread), in id order, about ``per_query`` a range.
+
+    >>> id_ranges(10, per_query=10)
+    ['']
+    >>> id_ranges(3, per_query=1)
+    ["WHERE id < '55555555'", "WHERE id >= '55555555' AND id < 'aaaaaaaa'", "WHERE id >= 'aaaaaaaa'"]
+    """
+    parts = max(1, -(-count // per_query))
+    if parts == 1:
+        return [""]
+    bounds = [f"{(1 << 32) * k // parts:08x}" for k in range(1, parts)]
+    lows, highs = [None, *bounds], [*bounds, None]
+    return ["WHERE " + " AND ".join(
+        ([f"id >= {sql_literal(low)}"] if low else [])
+        + ([f"id < {sql_literal(high)}"] if high else []))
+        for low, high in zip(lows, highs, strict=True)]
 
 
 def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
@@ -702,14 +732,10 @@ def _lines_sql(samples: int) -> tuple[str, ...]:
 _SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN",
               pa.binary(): "BLOB"}
 
-# The alerts and their kept events. The id is ``model.alert_id`` (sha256 of rule, dedup and the
-# window's isoformat, whole minutes so no fraction, cut to 32 hex digits), here to order by it.
-# Strings (rule, dedup) are hashed and compared once per group, by the window that ranks the
-# picks and by the join of the counts to the first picks; after that a group is its first
-# pick's id, and the numbering sorts narrow rows: sorting the wide rows by their order key took
-# half of this at 10M records. ``alerts`` and ``kept_ids`` are still written in ``seq`` order:
-# a query for a range of ``seq`` (``AlertTable``) then reads only that range's row groups.
-_ALERTS_SQL = (
+# The groups: each one's counts and first event. Strings (rule, dedup) are hashed and compared
+# once per group, by the window that ranks the picks and by the join of the counts to the first
+# picks; after that a group is its first pick's id.
+_GROUPS_SQL = (
     # The first events of each group, by pick id: the window sorts their keys only (their
     # samples and alert values stay in the picks file, which ``kept`` reaches by id).
     """CREATE TABLE ranked AS
@@ -742,23 +768,34 @@ _ALERTS_SQL = (
     SELECT reached.*, f.pid AS first_pid, f.event_us AS first_us, f.source AS first_source,
            f.position AS first_position, f.python AS first_python
     FROM reached JOIN ranked f USING (rule, dedup, window_us) WHERE f.rank = 1""",
-    # No two groups share a first event and rule, so dedup need not order them.
-    """CREATE TABLE numbered AS
-    SELECT first_pid, row_number() OVER (ORDER BY first_us, first_source, first_position, rule)
-                      - 1 AS seq
-    FROM groups""",
-    """CREATE TABLE alerts AS
+)
+
+# The alerts and their kept events, each table (name, its rows by a WHERE clause on its source's
+# key column and the rows before them, source, key column) made by ``ordered.create_in_order``.
+# The numbering sorts narrow rows (sorting the wide rows by their order key took half of this
+# at 10M records); no two groups share a first event and rule, so dedup need not order them.
+# ``alerts`` and ``kept_ids`` are written in ``seq`` order: a query for a range of ``seq``
+# (``AlertTable``) then reads only that range's row groups. The id is ``model.alert_id``
+# (sha256 of rule, dedup and the window's isoformat, whole minutes so no fraction, cut to 32
+# hex digits), here to order by it.
+_ORDERED_TABLES: tuple[tuple[str, Select, str, str], ...] = (
+    ("numbered", lambda where, before: f"""
+    SELECT first_pid, {before} + row_number() OVER (
+               ORDER BY first_us, first_source, first_position, rule) - 1 AS seq
+    FROM groups {where}""", "groups", "first_us"),
+    ("alerts", lambda where, _: f"""
     SELECT n.seq, left(sha256(rule || chr(31) || dedup || chr(31)
                               || strftime(make_timestamp(window_us), '%Y-%m-%dT%H:%M:%S')
                               || '+00:00'), 32) AS id, g.*
-    FROM groups g JOIN numbered n USING (first_pid) ORDER BY seq""",
-    "DROP TABLE groups",
-    "DROP TABLE numbered",
-    "DROP VIEW matches",
-    """CREATE TABLE kept_ids AS
-    SELECT a.seq, k.rank, k.pid FROM alerts a JOIN ranked k USING (first_pid) ORDER BY seq""",
-    "DROP TABLE ranked",
+    FROM groups g JOIN (SELECT * FROM numbered {where}) n USING (first_pid) ORDER BY seq""",
+     "numbered", "seq"),
+    ("kept_ids", lambda where, _: f"""
+    SELECT a.seq, k.rank, k.pid FROM (SELECT seq, first_pid FROM alerts {where}) a
+    JOIN ranked k USING (first_pid) ORDER BY seq""", "alerts", "seq"),
 )
+# What each table leaves unneeded once made.
+_DONE_WITH = {"alerts": ("DROP TABLE groups", "DROP TABLE numbered", "DROP VIEW matches"),
+              "kept_ids": ("DROP TABLE ranked",)}
 
 
 def _kept_sql(completed: bool) -> str:

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
 
+import duckdb
 import numpy as np
 import pyarrow as pa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flowwarden.alerts import groupstore
@@ -159,12 +160,55 @@ def test_groups_in_duckdb_give_the_python_groupers_alerts(plan, max_samples):
         assert [a.to_dict() for a in found] == [a.to_dict() for a in expected]  # and alerts
     assert [a.to_dict() for a in found] == [a.to_dict() for a in found]  # walked again
     assert alerts_name(found) == alerts_name(list(expected))  # the digest SQL writes is Python's
+    with patch.object(groupstore, "IDS_PER_SORT", 1):  # sorted by id a range at a time
+        assert alerts_name(found) == alerts_name(list(expected))
     counts: dict[str, int] = {}
     for alert in expected:
         counts[alert.rule_id] = counts.get(alert.rule_id, 0) + 1
     assert found.count_by_rule() == counts
     assert found.rule_summaries(2) == {  # backtest's figures, in DuckDB and in Python
         rule: rule_summary([a for a in expected if a.rule_id == rule], 2) for rule in counts}
+
+
+class SortsOutOfMemory:
+    """A grouper's connection on which ordering a whole table at once runs out of memory, as
+    at tens of millions of alerts, so that each is made in parts (``util.ordered``)."""
+
+    TABLES = ("numbered", "alerts", "kept_ids")
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.parts: dict[str, int] = {}
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        head = sql.lstrip()
+        for table in self.TABLES:
+            if head.startswith(f"CREATE TABLE {table} AS") and "WHERE false" not in head:
+                raise duckdb.OutOfMemoryException("no room to order it at once")
+            if head.startswith(f"INSERT INTO {table} "):
+                self.parts[table] = self.parts.get(table, 0) + 1
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=batches, max_samples=st.sampled_from([0, 1, 3]))
+def test_alerts_ordered_in_parts_are_the_alerts_ordered_at_once(plan, max_samples):
+    reference = AlertGrouper(max_samples, Completions())
+    grouper = SqlGrouper(max_samples, Completions())
+    feed(reference, plan)
+    feed(grouper, plan)
+    expected = reference.collect()
+    assume(len({a.first_event_time for a in expected}) > 1)  # keys to split the range on
+    limited = SortsOutOfMemory(grouper.con)
+    grouper.con = limited
+    found = grouper.collect()
+    assert [a.to_dict() for a in found] == [a.to_dict() for a in expected]
+    assert b"".join(found.json_lines()).decode() == "".join(
+        alert_json(a) + "\n" for a in expected)
+    assert all(limited.parts[table] >= 2 for table in limited.TABLES)
 
 
 def test_alert_ids_computed_in_duckdb_are_the_models():
@@ -177,6 +221,8 @@ def test_alert_ids_computed_in_duckdb_are_the_models():
     assert len(alerts) == 6
     lines = b"".join(grouper.collect().identity_text()).decode().splitlines()
     assert [line.split(":")[0] for line in lines] == sorted(a.id for a in alerts)
+    with patch.object(groupstore, "IDS_PER_SORT", 2):  # three ranges of ids, the same lines
+        assert b"".join(grouper.collect().identity_text()).decode().splitlines() == lines
     assert all(a.id == alert_id(a.rule_id, a.dedup, a.window_start) for a in alerts)
 
 
