@@ -576,13 +576,20 @@ class AlertTable(Sequence[Alert]):
                 "SELECT rule, strftime(make_timestamp(first_us), '%Y-%m-%d') AS day, count(*) "
                 "FROM alerts GROUP BY rule, day ORDER BY rule, day").fetchall():
             found[rule].by_day[day] = count
-        for rule, dedup, count, events in con.execute(
-                "SELECT rule, dedup, count(*) AS n, sum(events) AS e FROM alerts "
-                "GROUP BY rule, dedup QUALIFY row_number() OVER "
-                "(PARTITION BY rule ORDER BY n DESC, e DESC, dedup) <= $top "
-                "ORDER BY rule, n DESC, e DESC, dedup", {"top": top}).fetchall():
-            found[rule].top.append((dedup, count, int(events)))
+        # The top of each rule by a top-N query, which holds ``top`` rows: a window ranking
+        # every dedup string sorts them all, and what a sort needs grows with them.
+        con.execute("CREATE OR REPLACE TEMP TABLE dedups AS SELECT rule, dedup, count(*) AS n, "
+                    "sum(events) AS e FROM alerts GROUP BY rule, dedup")
+        try:
+            for rule, summary in found.items():
+                summary.top = [(dedup, count, int(events)) for dedup, count, events in con.execute(
+                    "SELECT dedup, n, e FROM dedups WHERE rule = $rule "
+                    "ORDER BY n DESC, e DESC, dedup LIMIT $top",
+                    {"rule": rule, "top": top}).fetchall()]
+        finally:
+            con.execute("DROP TABLE dedups")
         return found
+
 
 def _observed(batches: Iterator[pa.RecordBatch], chunks: SeqChunks | None
               ) -> Iterator[pa.RecordBatch]:
