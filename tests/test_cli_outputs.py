@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from flowwarden.cli.app import main
+from flowwarden.errors import UsageError
 from flowwarden.runs.state import STATE_VERSION
 from tests.conftest import REPO
 
@@ -233,6 +234,36 @@ def test_a_plain_scan_whose_delivery_fails_midway_says_so_in_one_line(tmp_path, 
     monkeypatch.setattr(checkpoint, "deliver", failing)
     line = one_error_line(run("scan", str(INPUTS[0]), "-q", "-o", str(tmp_path / "a.jsonl")))
     assert line == "error: cannot deliver the alerts: OSError: [Errno 28] No space left on device"
+
+
+@pytest.mark.parametrize("command", ["scan", "backtest"])
+def test_a_disk_that_fills_during_the_scan_is_one_line_naming_the_temporary_directory(
+        tmp_path, monkeypatch, command):
+    import tempfile
+
+    import flowwarden.alerts.groupstore as groupstore
+
+    def failing(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(groupstore.RowFile, "flush", failing)
+    args = ["-q", "-o", str(tmp_path / "a.jsonl")] if command == "scan" else []
+    line = one_error_line(run(command, str(INPUTS[0]), *args))
+    assert line.startswith("error: no room left on disk during the scan (OSError: [Errno 28] "
+                           "No space left on device)")
+    assert f"({tempfile.gettempdir()})" in line and "set TMPDIR" in line
+    assert not (tmp_path / "a.jsonl").exists() or not (tmp_path / "a.jsonl").read_text()
+
+
+def test_other_write_errors_during_the_scan_are_not_called_a_full_disk(monkeypatch):
+    import errno
+
+    from flowwarden.runs.diskroom import room_to_scan
+
+    with pytest.raises(PermissionError), room_to_scan():
+        raise PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(UsageError, match="no room left on disk"), room_to_scan():
+        raise duckdb.IOException('Could not write file "t.tmp": No space left on device')
 
 
 def test_a_damaged_outbox_entry_is_one_line_not_a_delivery_failure(tmp_path):

@@ -32,6 +32,7 @@ from flowwarden.config import load_config
 from flowwarden.engine.engines import Engine, Progress, batchwise_engine
 from flowwarden.engine.loop import scan_loop
 from flowwarden.rules.loader import Pack, load_pack, resolve_pack_paths
+from flowwarden.runs.diskroom import room_to_scan
 
 DEFAULT_TOP = 5
 MIN_SPAN = timedelta(hours=1)
@@ -112,20 +113,22 @@ def run_backtest(sources: Sequence[str], sides: Sequence[Side], options: Any = N
     scanners = [(name, chosen.scanner(pack, pack.active_rules(rule_ids))) for name, pack in sides]
     reader = read(list(sources), options or DEFAULT_OPTIONS)
     span = _Span()
-    scan_loop(reader, [s for _, s in scanners], progress, extra_columns=("p_event_time",),
-              observe=span.add)
-    totals = reader.stats.totals()
-    report = BacktestReport(list(sources), [], totals["parsed"], totals["rejected"],
-                            span.first, span.last, span.length_days(), len(span.days))
-    for name, scanner in scanners:
-        result = scanner.finish()
-        side = SideReport(name)
-        summaries = summarize(result.alerts, top)
-        errors = result.errors_by_rule()
-        for rule in scanner.rules:
-            side.rules[rule.id] = stats_of(rule.id, rule.severity, result.matches[rule.id],
-                                           summaries.get(rule.id), report.days, errors[rule.id])
-        report.sides.append(side)
+    with room_to_scan():
+        scan_loop(reader, [s for _, s in scanners], progress, extra_columns=("p_event_time",),
+                  observe=span.add)
+        totals = reader.stats.totals()
+        report = BacktestReport(list(sources), [], totals["parsed"], totals["rejected"],
+                                span.first, span.last, span.length_days(), len(span.days))
+        for name, scanner in scanners:
+            result = scanner.finish()
+            side = SideReport(name)
+            summaries = summarize(result.alerts, top)
+            errors = result.errors_by_rule()
+            for rule in scanner.rules:
+                side.rules[rule.id] = stats_of(rule.id, rule.severity, result.matches[rule.id],
+                                               summaries.get(rule.id), report.days,
+                                               errors[rule.id])
+            report.sides.append(side)
     return report
 
 

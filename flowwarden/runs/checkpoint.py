@@ -75,6 +75,7 @@ from flowwarden.logs import (
 )
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.runs.diskroom import room_to_scan
 from flowwarden.runs.outbox import FAILPOINT_ENV, deliver_pending, failpoint, leave_output, reason
 from flowwarden.runs.state import StateStore
 
@@ -176,7 +177,8 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
         before = {key: group.count for key, group in grouper.groups.items()}
         scanner = engine.scanner(pack, rules, max_samples=max_samples, grouper=grouper)
         reader = InputsReader(new, options)
-        scan_loop(reader, [scanner], progress)
+        with room_to_scan():
+            scan_loop(reader, [scanner], progress)
         changed = [key for key, group in grouper.groups.items() if before.get(key) != group.count]
         result.scan, result.stats, result.late_events = scanner.result, reader.stats, grouper.late
         result.alerts = scanner.result.alerts = list(grouper.alerts(changed))
@@ -207,8 +209,9 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
     outputs = (outputs or OutputSpec()).check().preflight()
     engine = _engine(engine)
     rules = pack.active_rules(rule_ids)
-    outcome = engine.scan(pack, rules, sources, options or DEFAULT_OPTIONS,
-                          max_samples=max_samples, progress=progress)
+    with room_to_scan():
+        outcome = engine.scan(pack, rules, sources, options or DEFAULT_OPTIONS,
+                              max_samples=max_samples, progress=progress)
     scan = outcome.result
     name = alerts_name(scan.alerts)
     stats = outcome.stats if outcome.stats is not None else ScanStats()
