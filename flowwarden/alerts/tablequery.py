@@ -30,13 +30,19 @@ JOINED_SAMPLES = 8  # up to this many samples, each rank is a join (as ``groupst
 
 
 class GroupTables(Protocol):
-    """The grouper's side: its connection and how many samples an alert keeps."""
+    """The grouper's side: its connection, how many samples an alert keeps, and its
+    database's memory limit."""
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection: ...
 
     @property
     def max_samples(self) -> int: ...
+
+    @property
+    def memory_mb(self) -> int:
+        """The memory limit of its database, in MB."""
+        ...
 
 
 @runtime_checkable

@@ -140,3 +140,20 @@ def test_deliver_writes_the_same_files_from_the_query(pack, folder):
             assert pq.read_table(queried).equals(pq.read_table(listed))
     lake = deliver(alerts, OutputSpec("ocsf-parquet", output_dir=str(folder / "dq")), "run-1")
     assert lake and all(u.endswith("/run-1.parquet") for u in lake)
+
+
+def test_findings_are_written_with_more_memory_than_the_grouper_keeps_to(default_pack, folder,
+                                                                         monkeypatch):
+    # A findings query holds about 20 kB per finding: a chunk of them ran out of the 256 MB a
+    # grouper keeps to, so its database's limit is raised while they are written. Here the
+    # grouper keeps to 32 MB, too little for the findings of these alerts in one query.
+    from flowwarden.alerts import groupstore
+
+    monkeypatch.setattr(groupstore, "GROUP_MEMORY_MB", 32)
+    alerts = scan(default_pack, flows_file(folder, records=4000, awkward=False))
+    limit = "SELECT current_setting('memory_limit')"
+    assert alerts.grouper.con.execute(limit).fetchone()[0].startswith("30.")  # 32 MB, in MiB
+    with ocsftable._cursor(alerts) as con:
+        assert con.execute(limit).fetchone()[0] == "488.2 MiB"  # FINDINGS_MEMORY_MB
+    assert alerts.grouper.con.execute(limit).fetchone()[0].startswith("30.")
+    assert_same_findings(alerts)

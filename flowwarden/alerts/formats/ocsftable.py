@@ -42,6 +42,11 @@ LAKE_TABLE = "lake_findings"
 # Alerts per query: each query sorts its findings by seq; sorting all of them at once needs
 # more memory than the grouper's database has (a finding's JSON text is about 3 kB).
 CHUNK = 32768
+# The grouper's database's memory while findings are written, in MB at least: a query holds
+# about 20 kB per finding (its nested values, then their sort by seq), so a chunk of them ran
+# out of the 256 MB that the grouper keeps to (a 1M-record scan's OCSF output failed), and
+# chunks sized to fit it were slower (a query costs about 0.25 s however small).
+FINDINGS_MEMORY_MB = 512
 
 
 def write_jsonl(alerts: QueriedAlerts, out: Any) -> int:
@@ -202,11 +207,17 @@ def _ordered(con: duckdb.DuckDBPyConnection, sql: str, order: str) -> Iterator[p
 
 @contextmanager
 def _cursor(alerts: QueriedAlerts) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor of the grouper's connection with the query's rule table and IP function."""
+    """A cursor of the grouper's connection with the query's rule table and IP function, and
+    the database's memory at ``FINDINGS_MEMORY_MB`` at least while it is open."""
     con = alerts.grouper.con.cursor()
+    own = alerts.grouper.memory_mb
     try:
+        if own < FINDINGS_MEMORY_MB:  # the setting is the database's, the cursor's too
+            con.execute(f"SET memory_limit = '{int(FINDINGS_MEMORY_MB)}MB'")
         con.register("finding_rules", rule_parts(con))
         add_is_ip(con)
         yield con
     finally:
+        if own < FINDINGS_MEMORY_MB:
+            con.execute(f"SET memory_limit = '{int(own)}MB'")
         con.close()
