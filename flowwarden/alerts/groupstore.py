@@ -27,6 +27,7 @@ import tempfile
 import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -330,10 +331,10 @@ class SqlGrouper:
             self._picks_file.view(self.con, "picks")
             for statement in _GROUPS_SQL:
                 self.con.execute(statement.format(firsts=self.firsts))
-            for table, select, source, key in _ORDERED_TABLES:
+            for table, select, source, key, done_with in _ORDERED_TABLES:
                 create_in_order(self.con, table, select, source, key)
-                for statement in _DONE_WITH.get(table, ()):
-                    self.con.execute(statement)
+                for name in done_with:
+                    self.con.execute(f"DROP {name}")
             self.con.execute(_kept_sql(completed=False))
             self._complete_firsts()
             self._table = AlertTable(self)
@@ -363,6 +364,18 @@ class SqlGrouper:
                 for i, column in enumerate(zip(*rows, strict=True))])
         self.con.execute(_kept_sql(completed=True))
         self.con.execute("UPDATE alerts SET first_python = false")
+
+    @contextmanager
+    def memory_at_least(self, megabytes: int) -> Iterator[None]:
+        """The database's memory limit at ``megabytes`` at least while inside, then its own."""
+        if megabytes <= self.memory_mb:
+            yield
+            return
+        self.con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = '{int(self.memory_mb)}MB'")
 
     @property
     def chunk_bytes(self) -> int:
@@ -778,31 +791,29 @@ _GROUPS_SQL = (
 )
 
 # The alerts and their kept events, each table (name, its rows by a WHERE clause on its source's
-# key column and the rows before them, source, key column) made by ``ordered.create_in_order``.
+# key column and the rows before them, source, key column, what it leaves unneeded) made by
+# ``ordered.create_in_order``.
 # The numbering sorts narrow rows (sorting the wide rows by their order key took half of this
 # at 10M records); no two groups share a first event and rule, so dedup need not order them.
 # ``alerts`` and ``kept_ids`` are written in ``seq`` order: a query for a range of ``seq``
 # (``AlertTable``) then reads only that range's row groups. The id is ``model.alert_id``
 # (sha256 of rule, dedup and the window's isoformat, whole minutes so no fraction, cut to 32
 # hex digits), here to order by it.
-_ORDERED_TABLES: tuple[tuple[str, Select, str, str], ...] = (
+_ORDERED_TABLES: tuple[tuple[str, Select, str, str, tuple[str, ...]], ...] = (
     ("numbered", lambda where, before: f"""
     SELECT first_pid, {before} + row_number() OVER (
                ORDER BY first_us, first_source, first_position, rule) - 1 AS seq
-    FROM groups {where}""", "groups", "first_us"),
+    FROM groups {where}""", "groups", "first_us", ()),
     ("alerts", lambda where, _: f"""
     SELECT n.seq, left(sha256(rule || chr(31) || dedup || chr(31)
                               || strftime(make_timestamp(window_us), '%Y-%m-%dT%H:%M:%S')
                               || '+00:00'), 32) AS id, g.*
     FROM groups g JOIN (SELECT * FROM numbered {where}) n USING (first_pid) ORDER BY seq""",
-     "numbered", "seq"),
+     "numbered", "seq", ("TABLE groups", "TABLE numbered", "VIEW matches")),
     ("kept_ids", lambda where, _: f"""
     SELECT a.seq, k.rank, k.pid FROM (SELECT seq, first_pid FROM alerts {where}) a
-    JOIN ranked k USING (first_pid) ORDER BY seq""", "alerts", "seq"),
+    JOIN ranked k USING (first_pid) ORDER BY seq""", "alerts", "seq", ("TABLE ranked",)),
 )
-# What each table leaves unneeded once made.
-_DONE_WITH = {"alerts": ("DROP TABLE groups", "DROP TABLE numbered", "DROP VIEW matches"),
-              "kept_ids": ("DROP TABLE ranked",)}
 
 
 def _kept_sql(completed: bool) -> str:

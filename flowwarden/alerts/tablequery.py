@@ -15,6 +15,7 @@ as BIGINT epoch microseconds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -30,8 +31,8 @@ JOINED_SAMPLES = 8  # up to this many samples, each rank is a join (as ``groupst
 
 
 class GroupTables(Protocol):
-    """The grouper's side: its connection, how many samples an alert keeps, and its
-    database's memory limit."""
+    """The grouper's side: its connection, how many samples an alert keeps, and room in its
+    database's memory for a query that needs more."""
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection: ...
@@ -39,9 +40,8 @@ class GroupTables(Protocol):
     @property
     def max_samples(self) -> int: ...
 
-    @property
-    def memory_mb(self) -> int:
-        """The memory limit of its database, in MB."""
+    def memory_at_least(self, megabytes: int) -> AbstractContextManager[None]:
+        """Its database's memory limit at ``megabytes`` at least while inside."""
         ...
 
 

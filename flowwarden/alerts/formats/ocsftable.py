@@ -209,15 +209,11 @@ def _ordered(con: duckdb.DuckDBPyConnection, sql: str, order: str) -> Iterator[p
 def _cursor(alerts: QueriedAlerts) -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor of the grouper's connection with the query's rule table and IP function, and
     the database's memory at ``FINDINGS_MEMORY_MB`` at least while it is open."""
-    con = alerts.grouper.con.cursor()
-    own = alerts.grouper.memory_mb
-    try:
-        if own < FINDINGS_MEMORY_MB:  # the setting is the database's, the cursor's too
-            con.execute(f"SET memory_limit = '{int(FINDINGS_MEMORY_MB)}MB'")
-        con.register("finding_rules", rule_parts(con))
-        add_is_ip(con)
-        yield con
-    finally:
-        if own < FINDINGS_MEMORY_MB:
-            con.execute(f"SET memory_limit = '{int(own)}MB'")
-        con.close()
+    with alerts.grouper.memory_at_least(FINDINGS_MEMORY_MB):
+        con = alerts.grouper.con.cursor()
+        try:
+            con.register("finding_rules", rule_parts(con))
+            add_is_ip(con)
+            yield con
+        finally:
+            con.close()
