@@ -40,6 +40,11 @@ class GroupTables(Protocol):
     @property
     def max_samples(self) -> int: ...
 
+    @property
+    def chunk_bytes(self) -> int:
+        """Bytes of rows per query of a chunked read of the alerts (``SeqChunks``)."""
+        ...
+
     def memory_at_least(self, megabytes: int) -> AbstractContextManager[None]:
         """Its database's memory limit at ``megabytes`` at least while inside."""
         ...

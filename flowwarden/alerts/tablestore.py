@@ -13,17 +13,36 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from flowwarden.alerts.store import ALERT_SCHEMA
-from flowwarden.alerts.tablequery import QueriedAlerts, alert_values, alerts_from, read_batches
+from flowwarden.alerts.tablequery import (
+    QueriedAlerts,
+    SeqChunks,
+    alert_values,
+    alerts_from,
+    in_seqs,
+    read_batches,
+)
 from flowwarden.logic.render.sqltext import quote_identifier
+
+STORE_CHUNK = 1 << 15  # alerts per query at most
 
 
 def store_rows(alerts: QueriedAlerts) -> pa.RecordBatchReader:
-    """Every alert as a row of the store's ``alerts`` table, in Arrow batches."""
+    """Every alert as a row of the store's ``alerts`` table, in Arrow batches: a query per
+    chunk of alerts (``tablequery.SeqChunks``), since one query over all of them ran out of
+    the group database's memory at 3.4M alerts."""
     grouper = alerts.grouper
     values = alert_values(grouper.max_samples)
     columns = ", ".join(f"{values[f.name]} AS {quote_identifier(f.name)}" for f in ALERT_SCHEMA)
     sql = f"SELECT {columns} FROM {alerts_from(grouper.max_samples).tables}"
-    return pa.RecordBatchReader.from_batches(ALERT_SCHEMA, _typed(read_batches(grouper.con, sql)))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        chunks = SeqChunks(len(alerts), grouper.chunk_bytes, STORE_CHUNK)
+        for seqs in chunks:
+            for batch in read_batches(grouper.con, f"{sql} WHERE {in_seqs(seqs, 'a.seq')}"):
+                chunks.observe(batch.num_rows, batch.nbytes)
+                yield batch
+
+    return pa.RecordBatchReader.from_batches(ALERT_SCHEMA, _typed(batches()))
 
 
 def _typed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

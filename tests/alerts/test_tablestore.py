@@ -8,10 +8,12 @@ import json
 import duckdb
 import pytest
 
+import flowwarden.alerts.tablestore as tablestore
 from flowwarden.alerts.delivery import OutputSpec, deliver
 from flowwarden.alerts.groupstore import AlertTable
 from flowwarden.alerts.store import AlertStore, upsert_alerts
 from flowwarden.alerts.tablequery import QueriedAlerts
+from flowwarden.alerts.tablestore import store_rows
 from tests.alerts.tablecase import AWKWARD, flows_file, odd_pack, scan
 
 
@@ -94,3 +96,20 @@ def test_an_alert_already_stored_is_replaced_and_others_are_kept(pack, folder):
     assert con.execute("SELECT scan_id, records_read FROM scan_files").fetchall() == [
         ("scan-2", 1)]
     con.close()
+
+
+def test_store_rows_are_read_a_chunk_of_alerts_at_a_time(pack, folder, monkeypatch):
+    alerts = scan(pack, flows_file(folder, parquet=True), "duckdb", 3)
+    whole = store_rows(alerts).read_all()
+    queries = []
+    real = tablestore.read_batches
+
+    def counted(con, sql):
+        queries.append(sql)
+        return real(con, sql)
+
+    monkeypatch.setattr(tablestore, "read_batches", counted)
+    monkeypatch.setattr(tablestore, "STORE_CHUNK", 7)
+    parts = store_rows(alerts).read_all()
+    assert len(alerts) > 50 and len(queries) == -(-len(alerts) // 7)
+    assert parts.sort_by("id").equals(whole.sort_by("id")) and parts.num_rows == len(alerts)
