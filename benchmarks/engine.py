@@ -59,6 +59,12 @@ outputs (`--parts outputs`, not by default):
 - sink, walked (`--walked`): the same with the alerts handed over as a plain sequence, walked
                    as `Alert` objects one by one (how the sinks worked before).
 
+state (`--parts state`, not by default):
+- state, duckdb:   each --scan-rules set's scan to JSONL with a new `--state` file
+                   (`run_checkpointed`): its groups saved to the state, its alerts through the
+                   outbox; with `--parts alerts` too, its time and peak RSS against the plain
+                   scan's, and a check that its alerts and JSONL size are the plain scan's.
+
 It checks that the match comparisons agree on which records match and the Spark scans on every
 alert, then prints records/s, alerts, peak RSS and the ratios. Run:
 `python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark` for the Spark
@@ -357,6 +363,23 @@ def child_scan_jsonl(path: str, which: str, out: str) -> dict[str, Any]:
             "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
 
 
+def child_scan_state(path: str, which: str, out: str) -> dict[str, Any]:
+    """``flowwarden scan PATH --state STATE -o OUT`` (a new state beside OUT): the same scan
+    as ``child_scan_jsonl``, its groups saved to the state and its alerts through the outbox."""
+    started = time.perf_counter()
+    from flowwarden.alerts.delivery import OutputSpec
+    from flowwarden.runs.checkpoint import run_checkpointed
+
+    pack, rules = load_rules(which)
+    setup = time.perf_counter() - started
+    state = os.path.join(os.path.dirname(out), "state.duckdb")
+    result = run_checkpointed(pack, [path], state, engine="duckdb",
+                              rule_ids=[r.id for r in rules], outputs=OutputSpec(output=out))
+    return {"records": result.scan.records, "alerts": len(result.alerts), "setup": setup,
+            "state_mb": os.path.getsize(state) / 1e6,
+            "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
+
+
 OUTPUTS = ("jsonl", "store", "ocsf", "ocsf-parquet", "lake")
 
 
@@ -613,6 +636,7 @@ CHILDREN: dict[str, Child] = {
     "scan-python": lambda p, w, _: child_scan(p, w, "python"),
     "scan-spark": lambda p, w, _: child_scan(p, w, "spark"),
     "scan-jsonl": child_scan_jsonl,
+    "scan-state": child_scan_state,
     "hand-alerts": child_hand_alerts,
     "hand-full": lambda p, w, o: child_hand_alerts(p, w, o, full=True),
     "read-only": lambda p, w, _: child_read_only(p, w),
@@ -660,7 +684,7 @@ def agree(a: dict[str, Any], b: dict[str, Any], rules: tuple[str, ...]) -> bool:
 ENGINES = ("duckdb", "python", "spark")
 RULE_SETS = ("spec", "pack", "pack-tuned")
 RULE_SET_ALIASES = {"tuned": "pack-tuned"}
-PARTS = ("engines", "alerts", "rare", "outputs")
+PARTS = ("engines", "alerts", "rare", "outputs", "state")
 RARE_RULES = "pack-tuned"
 Row = tuple[str, str, str, dict[str, Any]]  # (what, engine, rules, the child's result)
 
@@ -695,7 +719,8 @@ def parse_args() -> argparse.Namespace:
                         help="comma-separated, of engines (the --engines comparisons), alerts "
                         "(scans to JSONL vs the hand-written alert query), rare (the tuned pack "
                         "on clean traffic), outputs (scans to each --outputs sink; not by "
-                        "default)")
+                        "default), state (each --scan-rules set scanned with a new --state: "
+                        "groups saved, alerts through the outbox; not by default)")
     parser.add_argument("--no-references", action="store_true",
                         help="with --parts alerts: the scans alone, without the hand-written "
                         "queries (hand full holds every record: 12.6 GB at 10M records), e.g. "
@@ -738,6 +763,10 @@ def main() -> None:
         rows += rare_rows(args, workdir)
     if "outputs" in args.parts:
         rows += output_rows(args, workdir)
+    if "state" in args.parts:
+        path = generate(workdir, args.records, args.reuse, text=False)["parquet"]
+        rows += [("state", "duckdb", which, run_child("scan-state", path, which))
+                 for which in args.scan_rules]
     report(rows, args)
 
 
@@ -820,6 +849,14 @@ def report(rows: list[Row], args: argparse.Namespace) -> None:
         alert_ratios(get, args.scan_rules)
     if ("rare", "duckdb", RARE_RULES) in get:
         checks.update(rare_ratios(get))
+    for which in args.scan_rules:
+        plain, state = get.get(("jsonl", "duckdb", which)), get.get(("state", "duckdb", which))
+        if plain is not None and state is not None:
+            print(f"--state, {which}: {state['seconds'] / plain['seconds']:.2f}x the plain "
+                  f"scan's time, {state['rss_mb'] / plain['rss_mb']:.2f}x its peak RSS, a "
+                  f"state file of {state['state_mb']:,.0f} MB")
+            checks[f"--state, {which}: the plain scan's alerts and JSONL size"] = (
+                state["alerts"] == plain["alerts"] and state["jsonl_mb"] == plain["jsonl_mb"])
     for name, ok in checks.items():
         print(f"{'OK  ' if ok else 'FAIL'} {name}")
     if not all(checks.values()):

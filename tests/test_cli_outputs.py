@@ -117,10 +117,13 @@ def _damage(kind: str, first_state: Path, target: Path) -> None:
         con = duckdb.connect(str(target))
         if kind == "wrong version":
             con.execute("UPDATE meta SET value = '99' WHERE key = 'version'")
-        elif kind == "garbage group":
-            con.execute("UPDATE groups SET state = '{not json'")
-        elif kind == "group of another shape":
-            con.execute("UPDATE groups SET state = '[1, 2]'")
+        elif kind == "format 1":  # groups as tagged JSON, as flowwarden kept them before
+            con.execute("DROP TABLE groups")
+            con.execute("CREATE TABLE groups (rule_id VARCHAR, dedup VARCHAR, "
+                        "window_start VARCHAR, window_end BIGINT, state VARCHAR)")
+            con.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+        elif kind == "groups of another shape":
+            con.execute("ALTER TABLE group_events DROP COLUMN sample")
         elif kind == "other meta":
             con.execute("DROP TABLE meta")
             con.execute("CREATE TABLE meta (a INT)")
@@ -130,8 +133,8 @@ def _damage(kind: str, first_state: Path, target: Path) -> None:
 DAMAGES = {"empty": "not a valid DuckDB", "random bytes": "not a valid DuckDB",
            "truncated": "", "other tables": "not a flowwarden state file",
            "wrong version": f"state format 99, this flowwarden reads {STATE_VERSION}",
-           "garbage group": f"damaged (a group of {ADMIN})",
-           "group of another shape": f"damaged (a group of {ADMIN})",
+           "format 1": f"state format 1, this flowwarden reads {STATE_VERSION}; move it away",
+           "groups of another shape": "damaged: table group_events with other columns",
            "other meta": "table meta with other columns"}
 
 

@@ -66,6 +66,13 @@ class MatchColumns:
     unique: pa.Array | None = None
     title: pa.Array | None = None
 
+    def take(self, indexes: np.ndarray) -> MatchColumns:
+        """The matches at ``indexes``."""
+        at = pa.array(indexes, type=pa.int64())
+        return MatchColumns(self.rows[indexes], self.dedup.take(at), self.event_us[indexes],
+                            None if self.unique is None else self.unique.take(at),
+                            None if self.title is None else self.title.take(at))
+
     def unique_array(self) -> pa.Array:
         return self.unique if self.unique is not None else pa.nulls(len(self.rows), pa.string())
 

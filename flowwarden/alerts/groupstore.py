@@ -12,7 +12,8 @@ events of each group) into a table, and ``lines`` each alert's ``alert_json`` li
 ``AlertTable`` reads in Arrow batches, in the grouper's order. Ranking and joining move row ids
 only: a pick's sample and alert values (the bulk of the output) are copied once, into its
 line. Memory does not grow with matches, groups or alerts: DuckDB spills to the temporary
-database's directory. The alerts and lines equal ``AlertGrouper``'s
+database's directory. A checkpointed run's grouper also counts in the stored groups its matches
+reach, and saves them back (``carryover``). The alerts and lines equal ``AlertGrouper``'s
 (``tests/alerts/test_groupstore.py``).
 
 Alert functions that still need Python (a ``keys_only`` first result) run in ``collect``, once
@@ -39,6 +40,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flowwarden.alerts.carryover import (
+    CHANGED,
+    TOUCHED_FIRSTS,
+    Carry,
+    Saved,
+    copy_sql,
+    matches_view,
+    picks_view,
+    save,
+)
 from flowwarden.alerts.formats.jsonl import alert_from_json, dumps, jsonable
 from flowwarden.alerts.formats.jsonsql import iso_micros
 from flowwarden.alerts.grouping import (
@@ -62,6 +73,7 @@ from flowwarden.alerts.tablequery import (
 from flowwarden.logic.render.duckdb_sql import json_string
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.util.iterables import picked
 from flowwarden.util.ordered import Select, create_in_order
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
@@ -91,7 +103,7 @@ _PICKS = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us",
                     ("python", pa.bool_()), ("payload", pa.binary()), ("sample", pa.string()),
                     *_FIELDS])
 _COMPLETED = pa.schema([("pid", pa.int64()), ("payload", pa.binary()), *_FIELDS])
-_RULES = pa.schema([("rule", pa.string()), ("threshold", pa.int64()),
+_RULES = pa.schema([("rule", pa.string()), ("threshold", pa.int64()), ("period_us", pa.int64()),
                     ("uses_unique", pa.bool_()), ("title", pa.string()),
                     ("severity", pa.string()), ("description", pa.string()),
                     ("reference", pa.string()), ("runbook", pa.string()),
@@ -168,12 +180,48 @@ class SqlGrouper:
         self._matches = RowFile(Path(self._dir.name) / "matches.parquet", _MATCHES, ["rule"])
         self._picks_file = RowFile(Path(self._dir.name) / "picks.parquet", _PICKS,
                                    ["rule", "source"], ids="pid")
+        self._carry: Carry | None = None
+        self.horizon_us: int | None = None
+        self.saved: Saved | None = None  # with ``carry``: the changed groups, once collected
+        self.late = 0  # matches in windows that ended at or before ``horizon_us``
+        self.newest_us: int | None = None  # the newest event time counted
+
+    @property
+    def directory(self) -> Path:
+        """Where the grouper keeps its files (removed with it)."""
+        return Path(self._dir.name)
+
+    def carry(self, carry: Carry, horizon_us: int | None) -> None:
+        """Continue the stored groups ``carry`` hands over (a checkpointed run, before any
+        match): only the groups this grouper's matches reach become alerts, and ``collect``
+        saves them (``saved``). Matches in windows that end at or before ``horizon_us`` are
+        late: counted in ``late``, otherwise ignored."""
+        self._carry, self.horizon_us = carry, horizon_us
+
+    def _live(self, rule: Rule, event_us: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Which matches count: those in windows that end after the carried horizon (the
+        others are late); notes the newest event time counted."""
+        live = np.ones(len(windows), dtype=bool)
+        if self.horizon_us is not None:
+            live = windows + period_us(rule.dedup_minutes) > self.horizon_us
+            self.late += int(len(live) - np.count_nonzero(live))
+        if live.any():
+            newest = int(event_us[live].max())
+            self.newest_us = newest if self.newest_us is None else max(self.newest_us, newest)
+        return live
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
             record: dict[str, Any] | None) -> bool:
         """Count one match (``key``: event time, source, position); True when ``record`` is None
         and the record is wanted (it may be: ``fill`` hands it over)."""
+        event_us = micros(key[0])
+        if self.horizon_us is not None:
+            period = period_us(rule.dedup_minutes)
+            if event_us // period * period + period <= self.horizon_us:
+                self.late += 1
+                return False
+        self.newest_us = event_us if self.newest_us is None else max(self.newest_us, event_us)
         self._rows.append((rule, result, key, record))
         return record is None
 
@@ -191,6 +239,9 @@ class SqlGrouper:
         self._know(rule)
         period = period_us(rule.dedup_minutes)
         windows = np.floor_divide(matches.event_us, period) * period
+        live = self._live(rule, matches.event_us, windows)
+        if not live.all():
+            matches, windows = matches.take(np.flatnonzero(live)), windows[live]
         unique = matches.unique_array()
         if len(matches.rows):
             self._matches.hold(pa.Table.from_arrays([
@@ -327,28 +378,50 @@ class SqlGrouper:
         """The alerts of every group that reached its rule's threshold (made once)."""
         if self._table is None:
             self.end_batch()
-            self._matches.view(self.con, "matches")
-            self._picks_file.view(self.con, "picks")
-            for statement in _GROUPS_SQL:
-                self.con.execute(statement.format(firsts=self.firsts))
+            self._matches.view(self.con, "match_rows")
+            self._picks_file.view(self.con, "pick_rows")
+            carried = None
+            if self._carry is not None:
+                reached = self.directory / "reached.parquet"
+                self.con.execute(copy_sql("SELECT DISTINCT rule, dedup, window_us FROM match_rows",
+                                          reached))
+                carried = self._carry(reached, self.directory)
+            self.con.execute(matches_view(carried))
+            self.con.execute(picks_view(carried))
+            self.con.execute(_RANKED_SQL.format(firsts=self.firsts,
+                                                changed="" if carried is None else CHANGED))
+            completed = False
+            if carried is None:
+                self.con.execute(f"CREATE TABLE groups AS {_COUNTED_SQL} "
+                                 + _GROUPS_SQL.format(reached="reached"))
+            else:  # every changed group's first event completed, then the groups saved
+                self.con.execute(f"CREATE TABLE touched AS {_COUNTED_SQL} SELECT * FROM reached")
+                self.con.execute("CREATE TABLE groups AS " + _GROUPS_SQL.format(reached="touched"))
+                completed = self._complete_firsts(TOUCHED_FIRSTS)
+                self.saved = save(self.con, self.directory, completed)
+                self.con.execute("DROP TABLE touched")
             for table, select, source, key, done_with in _ORDERED_TABLES:
                 create_in_order(self.con, table, select, source, key)
                 for name in done_with:
                     self.con.execute(f"DROP {name}")
-            self.con.execute(_kept_sql(completed=False))
-            self._complete_firsts()
+            self.con.execute(_kept_sql(completed))
+            if not completed and self._complete_firsts(_ALERT_FIRSTS):
+                completed = True
+                self.con.execute(_kept_sql(completed=True))
+            if completed:
+                self.con.execute("UPDATE alerts SET first_python = false")
             self._table = AlertTable(self)
         return self._table
 
-    def _complete_firsts(self) -> None:
-        """Alert functions that need Python, once per alert on its first event."""
-        found = self.con.execute("SELECT count(*) FROM alerts WHERE first_python").fetchone()
+    def _complete_firsts(self, firsts: str) -> bool:
+        """Alert functions that need Python, once per first event of ``firsts`` (a query of
+        pick id, rule, payload, time, source and position): into table ``completed``, if
+        any needed them."""
+        found = self.con.execute(f"SELECT count(*) FROM ({firsts})").fetchone()
         if self.complete is None or not found or not found[0]:
-            return
+            return False
         self.con.execute(f"CREATE TABLE completed ({_columns(_COMPLETED)})")
-        for batch in read_batches(self.con, "SELECT k.pid, a.rule, k.payload, a.first_us, "
-                           "a.first_source, a.first_position FROM alerts a JOIN kept k "
-                           "ON k.seq = a.seq AND k.rank = 1 WHERE a.first_python ORDER BY a.seq"):
+        for batch in read_batches(self.con, firsts):
             rows: list[tuple[Any, ...]] = []
             for pid, rule_id, payload, first_us, source, position in zip(
                     *(c.to_pylist() for c in batch.columns), strict=True):
@@ -362,8 +435,7 @@ class SqlGrouper:
             self._insert("completed", _COMPLETED, [
                 pa.array(column, type=_COMPLETED.field(i).type)
                 for i, column in enumerate(zip(*rows, strict=True))])
-        self.con.execute(_kept_sql(completed=True))
-        self.con.execute("UPDATE alerts SET first_python = false")
+        return True
 
     @contextmanager
     def memory_at_least(self, megabytes: int) -> Iterator[None]:
@@ -438,7 +510,8 @@ def result_fields(result: RuleResult) -> tuple[str | None, ...]:
 
 def _rule_row(rule: Rule) -> tuple[Any, ...]:
     """A rule's row of the ``rules`` table (``_RULES``): what its alerts fall back to."""
-    return (rule.id, rule.threshold, rule.function("unique") is not None,
+    return (rule.id, rule.threshold, period_us(rule.dedup_minutes),
+            rule.function("unique") is not None,
             rule.display_name or rule.id, rule.severity, rule.description, rule.reference,
             rule.runbook, dumps(rule.display_name or rule.id), dumps(mitre_entries(rule.mitre)),
             dumps(list(rule.log_types)), dumps(rule.severity), dumps(rule.description),
@@ -521,15 +594,12 @@ class AlertTable(Sequence[Alert]):
     def __getitem__(self, index: slice) -> Sequence[Alert]: ...
 
     def __getitem__(self, index: int | slice) -> Alert | Sequence[Alert]:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(self._count)
-            if step != 1:
-                return list(self)[index]
-            return list(self._rows(f"WHERE {in_seqs(range(start, stop))}"))
-        position = index + self._count if index < 0 else index
-        if not 0 <= position < self._count:
-            raise IndexError("alert index out of range")
-        return next(iter(self._rows(f"WHERE seq = {int(position)}")))
+        chosen = picked(index, self._count)
+        if isinstance(chosen, int):
+            return next(iter(self._rows(f"WHERE seq = {chosen}")))
+        if chosen.step != 1:
+            return list(self)[index]
+        return list(self._rows(f"WHERE {in_seqs(chosen)}"))
 
     def json_lines(self) -> Iterator[bytes]:
         """Every alert's ``alert_json`` line, newline included, as the query wrote it: a query
@@ -537,12 +607,20 @@ class AlertTable(Sequence[Alert]):
         well within the database's memory however many alerts there are. Each reads its own part
         of ``alerts`` (the window that numbers them writes them in ``seq`` order) and of the
         picks file (its row groups carry their pick ids' range)."""
+        for batch in self._line_batches("line"):
+            yield joined_text(batch.column(0))
+
+    def id_lines(self) -> Iterator[pa.RecordBatch]:
+        """Every alert's id and line (as ``json_lines``), in order, in Arrow batches: what a
+        checkpointed run's outbox keeps."""
+        return self._line_batches("id, line")
+
+    def _line_batches(self, columns: str) -> Iterator[pa.RecordBatch]:
         self.grouper.lines()
         chunks = self._chunks()
         for seqs in chunks:
-            sql = f"SELECT line FROM lines WHERE {in_seqs(seqs)} ORDER BY seq"
-            for batch in _observed(read_batches(self.grouper.con, sql, LINE_BATCH), chunks):
-                yield joined_text(batch.column(0))
+            sql = f"SELECT {columns} FROM lines WHERE {in_seqs(seqs)} ORDER BY seq"
+            yield from _observed(read_batches(self.grouper.con, sql, LINE_BATCH), chunks)
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
@@ -744,7 +822,7 @@ def _lines_sql(samples: int) -> tuple[str, ...]:
     return (
         f"CREATE TABLE extra AS SELECT seq, {joined} AS samples FROM kept "
         f"WHERE rank BETWEEN 2 AND {max(int(samples), 2)}{rest}",
-        f"CREATE VIEW lines AS SELECT a.seq, concat({_LINE.replace('s.samples', listed)}, "
+        f"CREATE VIEW lines AS SELECT a.seq, a.id, concat({_LINE.replace('s.samples', listed)}, "
         "'}', chr(10)) AS line FROM alerts a JOIN rules r USING (rule) "
         "JOIN kept f ON f.seq = a.seq AND f.rank = 1 LEFT JOIN extra e ON e.seq = a.seq")
 
@@ -752,43 +830,52 @@ def _lines_sql(samples: int) -> tuple[str, ...]:
 _SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN",
               pa.binary(): "BLOB"}
 
-# The groups: each one's counts and first event. Strings (rule, dedup) are hashed and compared
-# once per group, by the window that ranks the picks and by the join of the counts to the first
-# picks; after that a group is its first pick's id.
-_GROUPS_SQL = (
-    # The first events of each group, by pick id: the window sorts their keys only (their
-    # samples and alert values stay in the picks file, which ``kept`` reaches by id).
-    """CREATE TABLE ranked AS
+# The first events of each group, by pick id: the window sorts their keys only (their
+# samples and alert values stay in the picks file, which ``kept`` reaches by id).
+_RANKED_SQL = """CREATE TABLE ranked AS
     SELECT pid, rule, dedup, window_us, event_us, source, position, python,
-           row_number() OVER w AS rank, first_value(pid) OVER w AS first_pid
+           row_number() OVER w AS rank, first_value(pid) OVER w AS first_pid{changed}
     FROM picks WINDOW w AS (PARTITION BY rule, dedup, window_us
                             ORDER BY event_us, source, position)
-    QUALIFY rank <= {firsts}""",
-    # Counts in plain aggregations (distinct unique values without a DISTINCT aggregate), in
-    # one step for rules without ``unique``.
-    """CREATE TABLE groups AS
-    WITH plain AS (
-        SELECT rule, dedup, window_us, count(*) AS events, 0::BIGINT AS uniques,
-               max(event_us) AS last_us
+    QUALIFY rank <= {firsts}"""
+# The groups the matches changed (``reached``), with their counts and whether they reach their
+# rule's threshold: plain aggregations (distinct unique values without a DISTINCT aggregate),
+# in one step for rules without ``unique``. A match row counts ``n`` events (a carried group's
+# row its events, a carried unique value none); ``new`` rows are this run's.
+_COUNTED_SQL = """WITH plain AS (
+        SELECT rule, dedup, window_us, sum(n)::BIGINT AS events, 0::BIGINT AS uniques,
+               max(event_us) AS last_us, bool_or(new) AS changed
         FROM matches WHERE rule IN (SELECT rule FROM rules WHERE NOT uses_unique)
         GROUP BY rule, dedup, window_us
     ), per_unique AS (
-        SELECT rule, dedup, window_us, uniq, count(*) AS events, max(event_us) AS last_us
+        SELECT rule, dedup, window_us, uniq, sum(n) AS events, max(event_us) AS last_us,
+               bool_or(new) AS changed
         FROM matches WHERE rule IN (SELECT rule FROM rules WHERE uses_unique)
         GROUP BY rule, dedup, window_us, uniq
     ), counted AS (
         SELECT * FROM plain
         UNION ALL
-        SELECT rule, dedup, window_us, sum(events)::BIGINT, count(uniq), max(last_us)
+        SELECT rule, dedup, window_us, sum(events)::BIGINT, count(uniq), max(last_us),
+               bool_or(changed)
         FROM per_unique GROUP BY rule, dedup, window_us
     ), reached AS (
-        SELECT counted.*, rules.uses_unique FROM counted JOIN rules USING (rule)
-        WHERE CASE WHEN rules.uses_unique THEN uniques ELSE events END >= rules.threshold
-    )
-    SELECT reached.*, f.pid AS first_pid, f.event_us AS first_us, f.source AS first_source,
-           f.position AS first_position, f.python AS first_python
-    FROM reached JOIN ranked f USING (rule, dedup, window_us) WHERE f.rank = 1""",
-)
+        SELECT counted.* EXCLUDE (changed), rules.uses_unique,
+               CASE WHEN rules.uses_unique THEN uniques ELSE events END >= rules.threshold
+                   AS alerting
+        FROM counted JOIN rules USING (rule) WHERE changed
+    )"""
+# The alerts' groups, each with its first event. Strings (rule, dedup) are hashed and compared
+# once per group, by the window that ranks the picks and by the join of the counts to the first
+# picks; after that a group is its first pick's id.
+_GROUPS_SQL = """
+    SELECT g.* EXCLUDE (alerting), f.pid AS first_pid, f.event_us AS first_us,
+           f.source AS first_source, f.position AS first_position, f.python AS first_python
+    FROM {reached} g JOIN ranked f USING (rule, dedup, window_us)
+    WHERE f.rank = 1 AND g.alerting"""
+# The first events of alerts whose alert functions need Python, in the alerts' order.
+_ALERT_FIRSTS = ("SELECT k.pid, a.rule, k.payload, a.first_us, a.first_source, "
+                 "a.first_position FROM alerts a JOIN kept k ON k.seq = a.seq AND k.rank = 1 "
+                 "WHERE a.first_python ORDER BY a.seq")
 
 # The alerts and their kept events, each table (name, its rows by a WHERE clause on its source's
 # key column and the rows before them, source, key column, what it leaves unneeded) made by

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flowwarden.alerts.grouping import AlertGrouper
+from flowwarden.alerts.grouping import Grouper
 from flowwarden.engine.scan import Scanner, ScanResult
 from flowwarden.errors import UsageError
 from flowwarden.logs import ReadOptions, ScanStats, read
@@ -56,7 +56,7 @@ class Engine(Protocol):
         """Run ``rules`` over every input ``sources`` name."""
 
     def scanner(self, pack: Pack, rules: Sequence[Rule], *, max_samples: int = 3,
-                grouper: AlertGrouper | None = None) -> Scanner:
+                grouper: Grouper | None = None) -> Scanner:
         """A scanner of batches for the scan loop (only for batchwise engines)."""
 
 
@@ -69,7 +69,7 @@ class LocalEngine:
     file_stats: bool = True
 
     def scanner(self, pack: Pack, rules: Sequence[Rule], *, max_samples: int = 3,
-                grouper: AlertGrouper | None = None) -> Scanner:
+                grouper: Grouper | None = None) -> Scanner:
         return Scanner(pack, rules, self.name, max_samples, grouper)
 
     def scan(self, pack: Pack, rules: Sequence[Rule], sources: Sequence[str],
@@ -93,7 +93,7 @@ class SparkEngine:
     file_stats: bool = False
 
     def scanner(self, pack: Pack, rules: Sequence[Rule], *, max_samples: int = 3,
-                grouper: AlertGrouper | None = None) -> Scanner:
+                grouper: Grouper | None = None) -> Scanner:
         raise not_batchwise(self)
 
     def scan(self, pack: Pack, rules: Sequence[Rule], sources: Sequence[str],

@@ -55,11 +55,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO
 
 from flowwarden.alerts.delivery import OutputSpec, deliver
 from flowwarden.alerts.formats import ALERT_FORMATS
-from flowwarden.alerts.grouping import AlertGrouper, OrderKey, window_start
+from flowwarden.alerts.grouping import from_micros, micros
+from flowwarden.alerts.groupstore import SqlGrouper
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.engines import Engine, Progress, batchwise_engine, engine_named
 from flowwarden.engine.loop import scan_loop
@@ -74,7 +75,7 @@ from flowwarden.logs import (
     list_inputs,
 )
 from flowwarden.rules.loader import Pack
-from flowwarden.rules.rule import Rule, RuleResult
+from flowwarden.rules.rule import Rule
 from flowwarden.runs.diskroom import room_to_scan
 from flowwarden.runs.outbox import FAILPOINT_ENV, deliver_pending, failpoint, leave_output, reason
 from flowwarden.runs.state import StateStore
@@ -103,26 +104,6 @@ class RunResult:
     rules: list[Rule] = field(default_factory=list)
     engine: str = ""
     per_file_stats: bool = True  # False where the engine keeps no per-input statistics
-
-
-class WindowedGrouper(AlertGrouper):
-    """An AlertGrouper that ignores events for windows that ended at or before ``horizon``."""
-
-    def __init__(self, max_samples: int, horizon: datetime | None) -> None:
-        super().__init__(max_samples)
-        self.horizon = horizon
-        self.late = 0
-        self.newest: datetime | None = None
-
-    def add(self, rule: Rule, result: RuleResult, key: OrderKey,
-            record: dict[str, Any] | None) -> bool:
-        if self.horizon is not None:
-            end = window_start(key[0], rule.dedup_minutes) + timedelta(minutes=rule.dedup_minutes)
-            if end <= self.horizon:
-                self.late += 1
-                return False
-        self.newest = key[0] if self.newest is None else max(self.newest, key[0])
-        return super().add(rule, result, key, record)
 
 
 class InputsReader(LogReader):
@@ -172,21 +153,22 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
             leave_output(outputs)
             return result
         previous = state.watermark()
-        grouper = WindowedGrouper(max_samples, _horizon(previous, retention))
-        grouper.groups.update(state.load_groups({r.id: r for r in rules}))
-        before = {key: group.count for key, group in grouper.groups.items()}
+        grouper = SqlGrouper(max_samples)
+        horizon = _horizon(previous, retention)
+        grouper.carry(state.carried, None if horizon is None else micros(horizon))
         scanner = engine.scanner(pack, rules, max_samples=max_samples, grouper=grouper)
         reader = InputsReader(new, options)
         with room_to_scan():
             scan_loop(reader, [scanner], progress)
-        changed = [key for key, group in grouper.groups.items() if before.get(key) != group.count]
+            scanner.finish()
+            alerts = grouper.collect()
         result.scan, result.stats, result.late_events = scanner.result, reader.stats, grouper.late
-        result.alerts = scanner.result.alerts = list(grouper.alerts(changed))
-        watermark = _latest(previous, grouper.newest)
+        result.alerts = alerts
+        newest = None if grouper.newest_us is None else from_micros(grouper.newest_us)
+        watermark = _latest(previous, newest)
         failpoint("scanned")
-        result.run = state.commit(new, {k: grouper.groups[k] for k in changed}, watermark,
-                                  _horizon(watermark, retention), result.alerts,
-                                  result.stats.to_json()["files"])
+        result.run = state.commit(new, grouper.saved, watermark, _horizon(watermark, retention),
+                                  alerts, result.stats.to_json()["files"])
         failpoint("committed")
         if before_run.error is None:  # else this run waits behind the one that failed
             after = deliver_pending(state, outputs, stdout, result.written)

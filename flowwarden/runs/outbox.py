@@ -16,6 +16,7 @@ from flowwarden.alerts.delivery import OutputSpec, deliver
 from flowwarden.alerts.store import record_scan_files
 from flowwarden.errors import FlowwardenError
 from flowwarden.runs.state import StateStore
+from flowwarden.runs.statefile import DamagedState
 from flowwarden.util.files import size_of
 
 FAILPOINT_ENV = "FLOWWARDEN_FAILPOINT"
@@ -71,6 +72,8 @@ def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | No
                             scan_files=scan_files, keep_output_when_empty=True,
                             between=lambda: failpoint("delivering"), append_at=append_at,
                             midway=lambda: failpoint("appending"))
+        except DamagedState:  # the outbox itself, read as it is delivered
+            raise
         except Exception as exc:  # any sink failing for any reason must not wedge the state
             done.waiting, done.error = runs[index:], reason(exc)
             return done

@@ -3,11 +3,14 @@
 Tables:
 
 - ``inputs``: every input a run has read (url, size, etag or mtime, run).
-- ``groups``: the dedup groups (rule, dedup string, window) with their counters, unique values,
-  first event and samples, as tagged JSON that restores datetimes, bytes and decimals exactly.
+- ``groups``, ``group_uniques`` and ``group_events``: the open dedup groups (rule, dedup string,
+  window) with their event counts and last event times, their distinct ``unique()`` values, and
+  their first events (``max(1, max_samples)`` of them, each with its sample and its alert
+  values rendered); a row each, never a Python object each (``alerts.carryover``).
 - ``alerts``: the latest version of every alert, in the schema of the ``--store`` alert store
   (``AlertStore`` opens the file as a store too).
-- ``runs`` and ``run_alerts``: the outbox; a run's alerts stay there until every sink has them.
+- ``runs`` and ``run_alerts``: the outbox; a run's alerts (their JSON lines) stay there until
+  every sink has them.
 - ``meta``: format version, this state's instance id, the last run number, the event-time
   watermark, and where the delivery under way started appending to ``-o``.
 
@@ -17,36 +20,50 @@ leaves either the state before the run or the state after it.
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from flowwarden.alerts.carryover import (
+    EVENT_COLUMNS,
+    GROUP_COLUMNS,
+    UNIQUE_COLUMNS,
+    Carried,
+    Saved,
+    copy_sql,
+    parquet,
+)
 from flowwarden.alerts.formats.jsonl import jsonable
-from flowwarden.alerts.grouping import Group, GroupKey, OrderKey
-from flowwarden.alerts.model import Alert
-from flowwarden.alerts.store import ALERT_COLUMNS, upsert, upsert_alerts
-from flowwarden.errors import Location, UsageError
+from flowwarden.alerts.grouping import micros
+from flowwarden.alerts.groupstore import AlertTable
+from flowwarden.alerts.store import ALERT_COLUMNS, upsert, upsert_alert_rows
+from flowwarden.alerts.tablestore import store_rows
 from flowwarden.logs.model import InputObject
-from flowwarden.rules.rule import Rule, RuleResult
-from flowwarden.runs.statefile import DAMAGE, damaged, guarded, open_state, writing
+from flowwarden.runs.outboxalerts import OutboxAlerts
+from flowwarden.runs.statefile import damaged, guarded, open_state, other_version, writing
 
-STATE_VERSION = "1"
+STATE_VERSION = "2"  # 1 kept each group as tagged JSON, one Python object per group
 OUTPUT_MARK = "output_offset"  # meta key: {run, path, offset} of the append under way to -o
-TAGS = ("$dt", "$date", "$b64", "$dec", "$map")
+GROUP_TABLES = ("groups", "group_uniques", "group_events")  # the layouts of ``carryover.Saved``
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS inputs (url VARCHAR PRIMARY KEY, size BIGINT, "
     "etag VARCHAR, run BIGINT)",
-    "CREATE TABLE IF NOT EXISTS groups (rule_id VARCHAR, dedup VARCHAR, window_start VARCHAR, "
-    "window_end BIGINT, state VARCHAR, PRIMARY KEY (rule_id, dedup, window_start))",
+    "CREATE TABLE IF NOT EXISTS groups (rule VARCHAR, dedup VARCHAR, window_us BIGINT, "
+    "events BIGINT, last_us BIGINT, window_end_us BIGINT)",
+    "CREATE TABLE IF NOT EXISTS group_uniques (rule VARCHAR, dedup VARCHAR, window_us BIGINT, "
+    "uniq VARCHAR, window_end_us BIGINT)",
+    "CREATE TABLE IF NOT EXISTS group_events (rule VARCHAR, dedup VARCHAR, window_us BIGINT, "
+    "event_us BIGINT, source VARCHAR, position BIGINT, sample VARCHAR, title VARCHAR, "
+    "severity VARCHAR, context VARCHAR, description VARCHAR, reference VARCHAR, "
+    "runbook VARCHAR, destinations VARCHAR, window_end_us BIGINT)",
     "CREATE TABLE IF NOT EXISTS runs (run BIGINT PRIMARY KEY, inputs BIGINT, alerts BIGINT, "
     "delivered BOOLEAN, stats VARCHAR)",
     "CREATE TABLE IF NOT EXISTS run_alerts (run BIGINT, seq BIGINT, alert_id VARCHAR, "
@@ -55,95 +72,14 @@ SCHEMA = (
 )
 
 
-def encode_value(value: Any) -> Any:
-    """A JSON-ready value that ``decode_value`` turns back into an equal Python value.
-
-    >>> decode_value(encode_value({"t": datetime(2024, 5, 1, tzinfo=UTC), "b": b"x"}))
-    {'t': datetime.datetime(2024, 5, 1, 0, 0, tzinfo=datetime.timezone.utc), 'b': b'x'}
-    """
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, bytes):
-        return {"$b64": base64.b64encode(value).decode()}
-    if isinstance(value, Decimal):
-        return {"$dec": str(value)}
-    if isinstance(value, Mapping):
-        out = {str(k): encode_value(v) for k, v in value.items()}
-        return {"$map": out} if len(out) == 1 and next(iter(out)) in TAGS else out
-    if isinstance(value, list | tuple | set | frozenset):
-        return [encode_value(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def decode_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return [decode_value(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1:
-        tag, inner = next(iter(value.items()))
-        if tag == "$dt":
-            return datetime.fromisoformat(inner)
-        if tag == "$date":
-            return date.fromisoformat(inner)
-        if tag == "$b64":
-            return base64.b64decode(inner)
-        if tag == "$dec":
-            return Decimal(inner)
-        if tag == "$map":
-            return {k: decode_value(v) for k, v in inner.items()}
-    return {k: decode_value(v) for k, v in value.items()}
-
-
-def encode_group(group: Group) -> str:
-    return json.dumps(encode_value({
-        "first_key": group.first_key,
-        "first": {f.name: getattr(group.first, f.name) for f in dataclasses.fields(group.first)},
-        "last_time": group.last_time, "count": group.count, "uniques": sorted(group.uniques),
-        "samples": [[key, record] for key, record in group.samples],
-        "first_record": group.first_record,
-    }), sort_keys=True)
-
-
-def decode_group(rule: Rule, dedup: str, start: datetime, text: str) -> Group:
-    data = decode_value(json.loads(text))
-    return Group(
-        rule, dedup, start, _order_key(data["first_key"]), RuleResult(**data["first"]),
-        data["last_time"], data["count"], set(data["uniques"]),
-        [(_order_key(key), record) for key, record in data["samples"]],
-        data.get("first_record"),
-    )
-
-
-def _order_key(key: Sequence[Any]) -> OrderKey:
-    when, source, position = key
-    return (when, str(source), int(position))
-
-
-def encode_alert(alert: Alert) -> str:
-    fields = {f.name: getattr(alert, f.name) for f in dataclasses.fields(alert)}
-    return json.dumps(encode_value(fields), sort_keys=True)
-
-
-def decode_alert(text: str) -> Alert:
-    return Alert(**decode_value(json.loads(text)))
-
-
-def _epoch_s(when: datetime) -> int:
-    return int((when - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
-
-
 class StateStore:
     """One open ``--state`` file; hold it only for one run (DuckDB locks the file)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
         columns = ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items())
-        self.con, _ = open_state(self.path, [s.format(columns=columns) for s in SCHEMA])
+        self.con, _ = open_state(self.path, [s.format(columns=columns) for s in SCHEMA],
+                                 STATE_VERSION)
         try:
             self._check_version()
         except BaseException:
@@ -157,8 +93,7 @@ class StateStore:
             self.con.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?), ('instance', ?)",
                              [STATE_VERSION, uuid.uuid4().hex])
         elif version != STATE_VERSION:
-            raise UsageError(f"state format {version}, this flowwarden reads {STATE_VERSION}",
-                             Location(self.path))
+            raise other_version(self.path, version, STATE_VERSION)
         self.instance = str(self._meta("instance"))
 
     def _meta(self, key: str) -> str | None:
@@ -181,34 +116,32 @@ class StateStore:
         return {url: (size, etag) for url, size, etag in rows}
 
     @guarded
-    def load_groups(self, rules: Mapping[str, Rule]) -> dict[GroupKey, Group]:
-        """The stored groups of these rules (groups of other rules stay stored, untouched)."""
-        if not rules:
-            return {}
-        self.con.register("wanted_rules", pa.table({"rule_id": list(rules)}))
-        try:
-            rows = self.con.execute(
-                "SELECT rule_id, dedup, window_start, state FROM groups "
-                "WHERE rule_id IN (SELECT rule_id FROM wanted_rules)").fetchall()
-        finally:
-            self.con.unregister("wanted_rules")
-        groups: dict[GroupKey, Group] = {}
-        for rule_id, dedup, start_text, text in rows:
-            try:
-                start = datetime.fromisoformat(start_text)
-                groups[(rule_id, dedup, start)] = decode_group(rules[rule_id], dedup, start, text)
-            except DAMAGE as exc:
-                raise damaged(self.path, exc, f"a group of {rule_id}") from None
-        return groups
+    def carried(self, reached: Path, directory: Path) -> Carried:
+        """The stored rows of the groups in the Parquet file ``reached`` (rule, dedup,
+        window_us) as the files a run's grouper continues, written under ``directory``."""
+        carried = Carried(directory / "carried-groups.parquet",
+                          directory / "carried-uniques.parquet",
+                          directory / "carried-events.parquet")
+        among = (f"EXISTS (SELECT 1 FROM {parquet(reached)} k WHERE k.rule = t.rule "
+                 "AND k.dedup = t.dedup AND k.window_us = t.window_us)")
+        events = ", ".join(f"t.{name}" for name in EVENT_COLUMNS)
+        for columns, table, path in (
+                (", ".join(f"t.{name}" for name in GROUP_COLUMNS), "groups", carried.groups),
+                (", ".join(f"t.{name}" for name in UNIQUE_COLUMNS), "group_uniques",
+                 carried.uniques),
+                (f"-1 - row_number() OVER () AS pid, {events}", "group_events", carried.events)):
+            self.con.execute(copy_sql(f"SELECT {columns} FROM {table} t WHERE {among}", path))
+        return carried
 
     @writing
-    def commit(self, inputs: Sequence[InputObject], groups: Mapping[GroupKey, Group],
+    def commit(self, inputs: Sequence[InputObject], saved: Saved | None,
                watermark: datetime | None, horizon: datetime | None,
-               alerts: Sequence[Alert], files: Sequence[Mapping[str, Any]] = ()) -> int:
+               alerts: AlertTable, files: Sequence[Mapping[str, Any]] = ()) -> int:
         """Record one run in one transaction; returns its run number.
 
-        ``files`` are the run's per-input read statistics; they go to the outbox with the
-        alerts, for the ``scan_files`` table of an alert store.
+        ``saved``: the groups the run changed, which replace their stored rows. ``files`` are
+        the run's per-input read statistics; they go to the outbox with the alerts, for the
+        ``scan_files`` table of an alert store.
         """
         run = self.last_run() + 1
         con = self.con
@@ -218,27 +151,39 @@ class StateStore:
                 "url": [o.url for o in inputs], "size": pa.array([o.size for o in inputs], pa.int64()),
                 "etag": pa.array([o.etag_or_mtime for o in inputs], pa.string()),
                 "run": pa.array([run] * len(inputs), pa.int64())}))
-            self._upsert("groups", ["rule_id", "dedup", "window_start"], _group_rows(groups))
+            if saved is not None:
+                self._replace_groups(saved)
             if horizon is not None:
-                con.execute("DELETE FROM groups WHERE window_end <= ?", [_epoch_s(horizon)])
+                for table in GROUP_TABLES:
+                    con.execute(f"DELETE FROM {table} WHERE window_end_us <= ?", [micros(horizon)])
             self._set_meta("last_run", str(run))
             if watermark is not None:
                 self._set_meta("watermark", watermark.isoformat())
-            upsert_alerts(con, alerts)
+            upsert_alert_rows(con, store_rows(alerts))
             con.execute("INSERT INTO runs VALUES (?, ?, ?, false, ?)",
                         [run, len(inputs), len(alerts), json.dumps(jsonable(list(files)))])
-            if alerts:
-                con.register("outbox", pa.table({
-                    "run": pa.array([run] * len(alerts), pa.int64()),
-                    "seq": pa.array(range(len(alerts)), pa.int64()),
-                    "alert_id": [a.id for a in alerts], "alert": [encode_alert(a) for a in alerts]}))
+            # One statement from a stream: one INSERT per batch held several times the lines.
+            con.register("outbox", pa.RecordBatchReader.from_batches(
+                _OUTBOX, _numbered(run, alerts.id_lines())))
+            try:
                 con.execute("INSERT INTO run_alerts SELECT * FROM outbox")
+            finally:
                 con.unregister("outbox")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return run
+
+    def _replace_groups(self, saved: Saved) -> None:
+        """The changed groups' stored rows replaced by their saved ones."""
+        changed = parquet(saved.groups)
+        for table, rows in zip(GROUP_TABLES, (changed, parquet(saved.uniques),
+                                              parquet(saved.events / "*.parquet")), strict=True):
+            self.con.execute(
+                f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM {changed} c WHERE "
+                "c.rule = t.rule AND c.dedup = t.dedup AND c.window_us = t.window_us)")
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
 
     @guarded
     def pending_runs(self) -> list[int]:
@@ -253,10 +198,15 @@ class StateStore:
         return json.loads(rows[0][0]) if rows and rows[0][0] else []
 
     @guarded
-    def run_alerts(self, run: int) -> list[Alert]:
-        rows = self.con.execute(
-            "SELECT alert FROM run_alerts WHERE run = ? ORDER BY seq", [run]).fetchall()
-        return [decode_alert(row[0]) for row in rows]
+    def run_alerts(self, run: int) -> OutboxAlerts:
+        """A run's alerts as the outbox holds them (read as they are walked); a line that is
+        not a JSON object is a damaged state (checked before any is delivered)."""
+        found = self.con.execute(
+            "SELECT seq FROM run_alerts WHERE run = ? AND NOT (alert LIKE '{%' "
+            "AND json_valid(alert)) LIMIT 1", [run]).fetchall()
+        if found:
+            raise damaged(self.path, ValueError(f"run {run}'s alert {found[0][0]} is no alert"))
+        return OutboxAlerts(self.con, self.path, run)
 
     @writing
     def mark_delivered(self, run: int) -> None:
@@ -296,12 +246,18 @@ class StateStore:
     def _upsert(self, table: str, keys: Sequence[str], rows: pa.Table) -> None:
         upsert(self.con, table, keys, rows)
 
-def _group_rows(groups: Mapping[GroupKey, Group]) -> pa.Table:
-    items = list(groups.items())
-    ends = [start + timedelta(minutes=g.rule.dedup_minutes) for (_, _, start), g in items]
-    return pa.table({
-        "rule_id": [k[0] for k, _ in items], "dedup": [k[1] for k, _ in items],
-        "window_start": [k[2].isoformat() for k, _ in items],
-        "window_end": pa.array([_epoch_s(e) for e in ends], pa.int64()),
-        "state": [encode_group(g) for _, g in items],
-    })
+
+_OUTBOX = pa.schema([("run", pa.int64()), ("seq", pa.int64()), ("alert_id", pa.string()),
+                     ("alert", pa.string())])
+
+
+def _numbered(run: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Batches of (id, line) as rows of ``run_alerts`` for run ``run``, numbered in order."""
+    seq = 0
+    for batch in batches:
+        count = batch.num_rows
+        yield pa.RecordBatch.from_arrays([
+            pa.array(np.full(count, run), pa.int64()),
+            pa.array(np.arange(seq, seq + count), pa.int64()),
+            batch.column(0).cast(pa.string()), batch.column(1).cast(pa.string())], schema=_OUTBOX)
+        seq += count

@@ -31,12 +31,16 @@ class HasPath(Protocol):
 S = TypeVar("S", bound=HasPath)
 
 
-def damaged(path: str, exc: BaseException, what: str = "") -> UsageError:
+class DamagedState(UsageError):
+    """A state file that cannot be read as one: never a sink's failure to take alerts."""
+
+
+def damaged(path: str, exc: BaseException, what: str = "") -> DamagedState:
     """The one-line error for a state file that cannot be read as one."""
     detail = f"no {exc}" if isinstance(exc, KeyError) else first_line(exc) or type(exc).__name__
     where = f" ({what})" if what else ""
-    return UsageError(f"the state file is damaged{where}: {detail}; move it away to start afresh",
-                      Location(path))
+    return DamagedState(f"the state file is damaged{where}: {detail}; move it away to start "
+                        "afresh", Location(path))
 
 
 def guarded(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
@@ -67,9 +71,17 @@ def writing(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P
     return wrapper
 
 
-def open_state(path: str, schema: Sequence[str]) -> tuple[duckdb.DuckDBPyConnection, bool]:
+def other_version(path: str, found: str, version: str) -> UsageError:
+    """The one-line error for a state file of another format than ``version``."""
+    return UsageError(f"state format {found}, this flowwarden reads {version}; move it away "
+                      "to start afresh", Location(path))
+
+
+def open_state(path: str, schema: Sequence[str], version: str
+               ) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """A connection to ``path`` with ``schema`` (CREATE TABLE statements) in place, and whether
-    the file is new. A file holding other tables, or ours with other columns, is refused."""
+    the file is new. A file holding other tables, or ours with other columns, is refused (ours
+    of another format ``version`` as such)."""
     if os.path.isdir(path):
         raise UsageError("--state: is a directory, not a file", Location(path))
     try:
@@ -77,7 +89,7 @@ def open_state(path: str, schema: Sequence[str]) -> tuple[duckdb.DuckDBPyConnect
     except duckdb.Error as exc:
         raise UsageError(f"cannot open the state file: {first_line(exc)}", Location(path)) from None
     try:
-        new = _check_tables(con, path, schema)
+        new = _check_tables(con, path, schema, version)
         if new:  # all tables or none: a kill here must not leave a file that looks damaged
             con.execute("BEGIN TRANSACTION")
             for statement in schema:
@@ -92,7 +104,8 @@ def open_state(path: str, schema: Sequence[str]) -> tuple[duckdb.DuckDBPyConnect
     return con, new
 
 
-def _check_tables(con: duckdb.DuckDBPyConnection, path: str, schema: Sequence[str]) -> bool:
+def _check_tables(con: duckdb.DuckDBPyConnection, path: str, schema: Sequence[str],
+                  version: str) -> bool:
     expected = _columns(_scratch(schema))
     found = _columns(con)
     if not found:
@@ -103,6 +116,10 @@ def _check_tables(con: duckdb.DuckDBPyConnection, path: str, schema: Sequence[st
                          f"({names})", Location(path))
     for table, columns in expected.items():
         if found.get(table) != columns:
+            if found["meta"] == expected.get("meta"):
+                rows = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchall()
+                if rows and rows[0][0] != version:
+                    raise other_version(path, rows[0][0], version)
             problem = "missing" if table not in found else "with other columns"
             raise damaged(path, ValueError(f"table {table} {problem}"))
     return False

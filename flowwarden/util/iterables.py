@@ -1,4 +1,4 @@
-"""Iterables in fixed-size pieces, or made ahead of their consumer."""
+"""Iterables in fixed-size pieces, or made ahead of their consumer; sequences by index."""
 
 from __future__ import annotations
 
@@ -12,6 +12,24 @@ T = TypeVar("T")
 
 _WAIT = 0.05  # seconds between checks for a consumer that stopped
 _AT_EXIT = 5.0  # seconds a maker still running at exit is waited for
+
+
+def picked(index: int | slice, count: int) -> int | range:
+    """What ``index`` picks of a sequence of ``count`` items: a position (negative ones
+    counted from the end) or a range of positions.
+
+    >>> picked(-1, 5), picked(slice(1, None), 5), picked(slice(None, None, -2), 5)
+    (4, range(1, 5), range(4, -1, -2))
+    >>> picked(5, 5)
+    Traceback (most recent call last):
+    IndexError: index out of range
+    """
+    if isinstance(index, slice):
+        return range(*index.indices(count))
+    position = index + count if index < 0 else index
+    if not 0 <= position < count:
+        raise IndexError("index out of range")
+    return position
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -18,6 +18,7 @@ import pytest
 
 import flowwarden.runs.outbox as outbox
 from flowwarden.alerts.delivery import OutputSpec
+from flowwarden.alerts.groupstore import SqlGrouper
 from flowwarden.errors import UsageError
 from flowwarden.runs.checkpoint import FAILPOINT_ENV, run_checkpointed
 from flowwarden.runs.state import StateStore
@@ -65,7 +66,7 @@ def test_a_repeated_delivery_cuts_back_what_an_interrupted_one_wrote(default_pac
     write_flows(source / "a.log", [flow_line(1)])
     store = StateStore(state)  # a committed run, as if killed before its delivery
     try:
-        run_id = store.commit([], {}, None, None, [])
+        run_id = store.commit([], None, None, None, SqlGrouper().collect())
         store.set_output_offset(run_id, str(out.resolve()), out.stat().st_size)
     finally:
         store.close()

@@ -21,5 +21,6 @@ def test_the_store_and_the_state_file_have_bounded_memory(tmp_path: Path) -> Non
     bounded = limit(duckfiles.connect_file(str(tmp_path / "scratch.duckdb")))
     assert bounded.endswith("MiB") and float(bounded.split()[0]) < 1024
     assert limit(AlertStore(tmp_path / "alerts.duckdb").con) == bounded
-    con, _ = open_state(str(tmp_path / "state.duckdb"), ["CREATE TABLE IF NOT EXISTS t (a INT)"])
+    con, _ = open_state(str(tmp_path / "state.duckdb"),
+                        ["CREATE TABLE IF NOT EXISTS t (a INT)"], "1")
     assert limit(con) == bounded
