@@ -75,6 +75,7 @@ from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.rules.rule import Rule, RuleResult
 from flowwarden.util.iterables import picked
 from flowwarden.util.ordered import Select, create_in_order
+from flowwarden.util.registered import registered
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_CHUNK = 1 << 15  # alerts per lines query at most (about 80 MB of a flow alert's lines)
@@ -90,6 +91,9 @@ LINE_BATCH = 4096  # alert lines per Arrow batch written out (about 10 MB of JSO
 # Alerts ordered by id in one query at most: at 256 MB one sort of 10.3M ids fitted, and what a
 # sort needs grows with what it orders (``util.ordered``).
 IDS_PER_SORT = 1 << 21
+# The group database's memory while a checkpointed run's groups are counted and saved: at 256 MB
+# the count of 2.2M matches and the groups they reach ran out of memory in one run of two.
+CARRY_MEMORY_MB = 512
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
 
@@ -367,11 +371,8 @@ class SqlGrouper:
                                            for i, value in enumerate(_rule_row(rule))])
 
     def _insert(self, table: str, schema: pa.Schema, arrays: Sequence[pa.Array]) -> None:
-        self.con.register("new_rows", pa.Table.from_arrays(list(arrays), schema=schema))
-        try:
+        with registered(self.con, "new_rows", pa.Table.from_arrays(list(arrays), schema=schema)):
             self.con.execute(f"INSERT INTO {table} SELECT * FROM new_rows")
-        finally:
-            self.con.unregister("new_rows")
 
     # -- the alerts ------------------------------------------------------------------------
     def collect(self) -> AlertTable:
@@ -395,11 +396,14 @@ class SqlGrouper:
                 self.con.execute(f"CREATE TABLE groups AS {_COUNTED_SQL} "
                                  + _GROUPS_SQL.format(reached="reached"))
             else:  # every changed group's first event completed, then the groups saved
-                self.con.execute(f"CREATE TABLE touched AS {_COUNTED_SQL} SELECT * FROM reached")
-                self.con.execute("CREATE TABLE groups AS " + _GROUPS_SQL.format(reached="touched"))
-                completed = self._complete_firsts(TOUCHED_FIRSTS)
-                self.saved = save(self.con, self.directory, completed)
-                self.con.execute("DROP TABLE touched")
+                with self.memory_at_least(CARRY_MEMORY_MB):
+                    self.con.execute(f"CREATE TABLE touched AS {_COUNTED_SQL} "
+                                     "SELECT * FROM reached")
+                    self.con.execute("CREATE TABLE groups AS "
+                                     + _GROUPS_SQL.format(reached="touched"))
+                    completed = self._complete_firsts(TOUCHED_FIRSTS)
+                    self.saved = save(self.con, self.directory, completed)
+                    self.con.execute("DROP TABLE touched")
             for table, select, source, key, done_with in _ORDERED_TABLES:
                 create_in_order(self.con, table, select, source, key)
                 for name in done_with:

@@ -18,6 +18,7 @@ from flowwarden.alerts.formats.jsonl import dumps, jsonable
 from flowwarden.alerts.model import Alert
 from flowwarden.errors import Location, UsageError
 from flowwarden.util.duckfiles import connect_file
+from flowwarden.util.registered import registered, temporary_table
 from flowwarden.util.writable import check_file_target
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -129,12 +130,13 @@ def upsert_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> No
 
 def upsert_alert_rows(con: duckdb.DuckDBPyConnection, rows: pa.RecordBatchReader) -> None:
     """Insert or replace (by id) rows of ``ALERT_SCHEMA`` in the ``alerts`` table, batch by
-    batch as they come (read once: one statement)."""
-    con.register("incoming_alerts", rows)
-    try:
-        con.execute("INSERT OR REPLACE INTO alerts BY NAME SELECT * FROM incoming_alerts")
-    finally:
-        con.unregister("incoming_alerts")
+    batch as they come (read once)."""
+    # Into a table of their own first, then the stored rows of their ids replaced: one
+    # INSERT OR REPLACE of 1.8M streamed alerts into a state of 1.8M ran out of a 1 GB limit.
+    with registered(con, "incoming_alerts", rows), temporary_table(
+            con, "new_alerts", "SELECT * FROM incoming_alerts"):
+        con.execute("DELETE FROM alerts WHERE id IN (SELECT id FROM new_alerts)")
+        con.execute("INSERT INTO alerts BY NAME SELECT * FROM new_alerts")
 
 
 def record_scan_files(con: duckdb.DuckDBPyConnection, scan_id: str,
@@ -164,10 +166,7 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], rows
     """
     if rows.num_rows == 0:
         return
-    con.register("incoming_rows", rows)
-    try:
+    with registered(con, "incoming_rows", rows):
         match = " AND ".join(f"{table}.{k} = incoming_rows.{k}" for k in keys)
         con.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM incoming_rows WHERE {match})")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
-    finally:
-        con.unregister("incoming_rows")

@@ -48,6 +48,7 @@ from flowwarden.alerts.tablestore import store_rows
 from flowwarden.logs.model import InputObject
 from flowwarden.runs.outboxalerts import OutboxAlerts
 from flowwarden.runs.statefile import damaged, guarded, open_state, other_version, writing
+from flowwarden.util.registered import registered
 
 STATE_VERSION = "2"  # 1 kept each group as tagged JSON, one Python object per group
 OUTPUT_MARK = "output_offset"  # meta key: {run, path, offset} of the append under way to -o
@@ -151,24 +152,23 @@ class StateStore:
                 "url": [o.url for o in inputs], "size": pa.array([o.size for o in inputs], pa.int64()),
                 "etag": pa.array([o.etag_or_mtime for o in inputs], pa.string()),
                 "run": pa.array([run] * len(inputs), pa.int64())}))
+            self._set_meta("last_run", str(run))
+            if watermark is not None:
+                self._set_meta("watermark", watermark.isoformat())
+            # The alerts first, while the transaction holds little: replacing them by primary
+            # key is what needs the most of the state's memory.
+            upsert_alert_rows(con, store_rows(alerts))
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, false, ?)",
+                        [run, len(inputs), len(alerts), json.dumps(jsonable(list(files)))])
+            # One statement from a stream: one INSERT per batch held several times the lines.
+            with registered(con, "outbox", pa.RecordBatchReader.from_batches(
+                    _OUTBOX, _numbered(run, alerts.id_lines()))):
+                con.execute("INSERT INTO run_alerts SELECT * FROM outbox")
             if saved is not None:
                 self._replace_groups(saved)
             if horizon is not None:
                 for table in GROUP_TABLES:
                     con.execute(f"DELETE FROM {table} WHERE window_end_us <= ?", [micros(horizon)])
-            self._set_meta("last_run", str(run))
-            if watermark is not None:
-                self._set_meta("watermark", watermark.isoformat())
-            upsert_alert_rows(con, store_rows(alerts))
-            con.execute("INSERT INTO runs VALUES (?, ?, ?, false, ?)",
-                        [run, len(inputs), len(alerts), json.dumps(jsonable(list(files)))])
-            # One statement from a stream: one INSERT per batch held several times the lines.
-            con.register("outbox", pa.RecordBatchReader.from_batches(
-                _OUTBOX, _numbered(run, alerts.id_lines())))
-            try:
-                con.execute("INSERT INTO run_alerts SELECT * FROM outbox")
-            finally:
-                con.unregister("outbox")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
