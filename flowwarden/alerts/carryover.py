@@ -116,11 +116,11 @@ def save(con: duckdb.DuckDBPyConnection, directory: Path, completed: bool) -> Sa
     saved.events.mkdir()
     end = "t.window_us + rules.period_us AS window_end_us"
     con.execute(copy_sql(f"SELECT t.rule, t.dedup, t.window_us, t.events, t.last_us, {end} "
-                      "FROM touched t JOIN rules USING (rule)", saved.groups))
+                         "FROM touched t JOIN rules USING (rule)", saved.groups))
     con.execute(copy_sql(f"SELECT DISTINCT m.rule, m.dedup, m.window_us, m.uniq, {end} "
-                      "FROM matches m JOIN touched t USING (rule, dedup, window_us) "
-                      "JOIN rules USING (rule) WHERE m.rule IN (SELECT rule FROM rules WHERE "
-                      "uses_unique) AND m.uniq IS NOT NULL", saved.uniques))
+                         "FROM matches m JOIN touched t USING (rule, dedup, window_us) "
+                         "JOIN rules USING (rule) WHERE m.rule IN (SELECT rule FROM rules "
+                         "WHERE uses_unique) AND m.uniq IS NOT NULL", saved.uniques))
     fields = EVENT_COLUMNS[EVENT_COLUMNS.index("title"):]
     values = ", ".join(f"CASE WHEN c.pid IS NULL THEN p.{name} ELSE c.{name} END AS {name}"
                        if completed else f"p.{name}" for name in fields)
