@@ -37,3 +37,26 @@ def test_kept_events_saved_in_parts_are_the_events_saved_at_once(default_pack, t
     assert _two_runs(default_pack, tmp_path / "parts") == at_once
     assert len(at_once) > 5 and min(parts) > 5
     assert all(len(a["samples"]) == min(a["event_count"], 3) for a in at_once)
+
+
+def test_carried_groups_are_counted_with_more_memory_then_the_limit_is_back(default_pack,
+                                                                           tmp_path, monkeypatch):
+    raised: list[int] = []
+    limits: list[str] = []
+    real = groupstore.SqlGrouper.memory_at_least
+    real_collect = groupstore.SqlGrouper.collect
+
+    def recorded(self, megabytes):
+        raised.append(megabytes)
+        return real(self, megabytes)
+
+    def collect(self):
+        table = real_collect(self)
+        limits.append(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return table
+
+    monkeypatch.setattr(groupstore.SqlGrouper, "memory_at_least", recorded)
+    monkeypatch.setattr(groupstore.SqlGrouper, "collect", collect)
+    _two_runs(default_pack, tmp_path)
+    assert raised.count(groupstore.CARRY_MEMORY_MB) == 2  # one per run, stored groups or none
+    assert limits and all(limit.startswith("244") for limit in limits), limits  # 256 MB
