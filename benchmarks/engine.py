@@ -348,36 +348,26 @@ def rule_meta(rules: list[Any]) -> Any:
         "threshold": [r.threshold for r in rules]})
 
 
-def child_scan_jsonl(path: str, which: str, out: str) -> dict[str, Any]:
+def child_scan_jsonl(path: str, which: str, out: str, state: bool = False) -> dict[str, Any]:
     """``flowwarden scan PATH -o OUT`` as the CLI runs it, with the rule set ``which``; its
-    setup (imports, loading the pack) is reported, not counted."""
+    setup (imports, loading the pack) is reported, not counted. With ``state``, ``--state``
+    with a new state file beside OUT: its groups saved there, its alerts through the outbox."""
     started = time.perf_counter()
     from flowwarden.alerts.delivery import OutputSpec
-    from flowwarden.runs.checkpoint import run_stateless
+    from flowwarden.runs.checkpoint import run_checkpointed, run_stateless
 
     pack, rules = load_rules(which)
     setup = time.perf_counter() - started
-    result = run_stateless(pack, [path], engine="duckdb", rule_ids=[r.id for r in rules],
-                           outputs=OutputSpec(output=out))
-    return {"records": result.scan.records, "alerts": len(result.alerts), "setup": setup,
-            "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
-
-
-def child_scan_state(path: str, which: str, out: str) -> dict[str, Any]:
-    """``flowwarden scan PATH --state STATE -o OUT`` (a new state beside OUT): the same scan
-    as ``child_scan_jsonl``, its groups saved to the state and its alerts through the outbox."""
-    started = time.perf_counter()
-    from flowwarden.alerts.delivery import OutputSpec
-    from flowwarden.runs.checkpoint import run_checkpointed
-
-    pack, rules = load_rules(which)
-    setup = time.perf_counter() - started
-    state = os.path.join(os.path.dirname(out), "state.duckdb")
-    result = run_checkpointed(pack, [path], state, engine="duckdb",
-                              rule_ids=[r.id for r in rules], outputs=OutputSpec(output=out))
-    return {"records": result.scan.records, "alerts": len(result.alerts), "setup": setup,
-            "state_mb": os.path.getsize(state) / 1e6,
-            "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
+    options: dict[str, Any] = {"engine": "duckdb", "rule_ids": [r.id for r in rules],
+                               "outputs": OutputSpec(output=out)}
+    state_file = os.path.join(os.path.dirname(out), "state.duckdb")
+    result = (run_checkpointed(pack, [path], state_file, **options) if state
+              else run_stateless(pack, [path], **options))
+    found = {"records": result.scan.records, "alerts": len(result.alerts), "setup": setup,
+             "matches": {k: [v, None] for k, v in result.scan.matches.items()}}
+    if state:
+        found["state_mb"] = os.path.getsize(state_file) / 1e6
+    return found
 
 
 OUTPUTS = ("jsonl", "store", "ocsf", "ocsf-parquet", "lake")
@@ -636,7 +626,7 @@ CHILDREN: dict[str, Child] = {
     "scan-python": lambda p, w, _: child_scan(p, w, "python"),
     "scan-spark": lambda p, w, _: child_scan(p, w, "spark"),
     "scan-jsonl": child_scan_jsonl,
-    "scan-state": child_scan_state,
+    "scan-state": partial(child_scan_jsonl, state=True),
     "hand-alerts": child_hand_alerts,
     "hand-full": lambda p, w, o: child_hand_alerts(p, w, o, full=True),
     "read-only": lambda p, w, _: child_read_only(p, w),

@@ -3,7 +3,7 @@
 A ``--state`` run continues the dedup groups earlier runs left open. Their state is three
 tables of the state file, each a row per group, per distinct ``unique()`` value or per kept
 event (``runs.state``). When a run's matches are all in, its ``SqlGrouper`` asks for the stored
-rows of the groups they reach, as Parquet files (``Carried``), and its queries count them in
+rows of the groups they reach, as Parquet files (``GroupFiles``), and its queries count them in
 beside the run's own matches:
 
 - a group's row stands for its events: it counts ``events`` and its last event time;
@@ -12,7 +12,7 @@ beside the run's own matches:
   pick like the run's own, its sample and alert values already rendered; so the first events of
   a group over all runs are the first of its kept events and the run's picks.
 
-Only the groups the run's matches reached change, and only they are saved again (``Saved``):
+Only the groups the run's matches reached change, and only they are saved again (``save``):
 their counts, distinct values and kept events, written by the grouper's queries. Cost grows
 with the groups a run touches, and no group is ever a Python object.
 """
@@ -42,9 +42,11 @@ EVENT_COLUMNS = ("rule", "dedup", "window_us", "event_us", "source", "position",
 
 
 @dataclass(frozen=True)
-class Carried:
-    """The open groups a run continues, as Parquet files of ``GROUP_COLUMNS``,
-    ``UNIQUE_COLUMNS`` and ``pid`` (negative, unique) then ``EVENT_COLUMNS``."""
+class GroupFiles:
+    """Groups as Parquet files of ``GROUP_COLUMNS``, ``UNIQUE_COLUMNS`` and ``EVENT_COLUMNS``.
+    Carried to a run (``Carry``), the events come with a ``pid`` first (negative, unique);
+    saved by one (``save``), every row ends in ``window_end_us`` and the events are a directory
+    of parts (``events / "*.parquet"``)."""
 
     groups: Path
     uniques: Path
@@ -52,18 +54,8 @@ class Carried:
 
 
 # The stored groups among those of a Parquet file of (rule, dedup, window_us), the groups a
-# run's matches reach, written as ``Carried`` files into a directory: only they are read.
-Carry = Callable[[Path, Path], Carried]
-
-
-@dataclass(frozen=True)
-class Saved:
-    """The groups a run changed, in the files' layout of ``Carried`` (events without ``pid``,
-    in a directory of parts: ``events / "*.parquet"``) plus ``window_end_us`` on every row."""
-
-    groups: Path
-    uniques: Path
-    events: Path
+# run's matches reach, written as ``GroupFiles`` into a directory: only they are read.
+Carry = Callable[[Path, Path], GroupFiles]
 
 
 def parquet(path: Path) -> str:
@@ -71,7 +63,7 @@ def parquet(path: Path) -> str:
     return f"read_parquet({sql_literal(str(path))})"
 
 
-def matches_view(carried: Carried | None) -> str:
+def matches_view(carried: GroupFiles | None) -> str:
     """The ``matches`` view: the run's match rows (``match_rows``), each counting one event,
     and the carried groups' rows (counting their events, or none for a unique value)."""
     own = "SELECT *, 1::BIGINT AS n, true AS new FROM match_rows"
@@ -84,7 +76,7 @@ def matches_view(carried: Carried | None) -> str:
             f"false AS new FROM {parquet(carried.uniques)}")
 
 
-def picks_view(carried: Carried | None) -> str:
+def picks_view(carried: GroupFiles | None) -> str:
     """The ``picks`` view: the run's picks (``pick_rows``) and the carried kept events."""
     if carried is None:
         return "CREATE VIEW picks AS SELECT * FROM pick_rows"
@@ -105,16 +97,16 @@ CHANGED = (", bool_or(pid >= 0) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNB
            "FOLLOWING) AS changed")
 
 
-def save(con: duckdb.DuckDBPyConnection, directory: Path, completed: bool) -> Saved:
+def save(con: duckdb.DuckDBPyConnection, directory: Path, completed: bool) -> GroupFiles:
     """Write the changed groups (table ``touched``, and the rows of ``ranked`` that say
     ``changed``) under ``directory`` (``completed``: the ``completed`` table holds the first
     events' values that Python made). The kept events, samples and all, are the picks'
     rows, written a range of pick ids at a time (``EVENTS_PER_PART``): what a query holds is
     that range's ids, not the events."""
-    saved = Saved(directory / "saved-groups.parquet", directory / "saved-uniques.parquet",
-                  directory / "saved-events")
+    saved = GroupFiles(directory / "saved-groups.parquet", directory / "saved-uniques.parquet",
+                       directory / "saved-events")
     saved.events.mkdir()
-    end = "t.window_us + rules.period_us AS window_end_us"
+    end = _window_end("t")
     con.execute(copy_sql(f"SELECT t.rule, t.dedup, t.window_us, t.events, t.last_us, {end} "
                          "FROM touched t JOIN rules USING (rule)", saved.groups))
     con.execute(copy_sql(f"SELECT DISTINCT m.rule, m.dedup, m.window_us, m.uniq, {end} "
@@ -132,10 +124,14 @@ def save(con: duckdb.DuckDBPyConnection, directory: Path, completed: bool) -> Sa
         inside = f"BETWEEN {start} AND {start + EVENTS_PER_PART - 1}"
         con.execute(copy_sql(
             "SELECT p.rule, p.dedup, p.window_us, p.event_us, p.source, p.position, p.sample, "
-            f"{values}, {end.replace('t.', 'p.')} FROM picks p JOIN rules USING (rule){joined} "
+            f"{values}, {_window_end('p')} FROM picks p JOIN rules USING (rule){joined} "
             f"WHERE p.pid {inside} AND p.pid IN (SELECT pid FROM ranked WHERE changed AND "
             f"pid {inside})", saved.events / f"{part:06d}.parquet"))
     return saved
+
+
+def _window_end(alias: str) -> str:
+    return f"{alias}.window_us + rules.period_us AS window_end_us"
 
 
 def copy_sql(select: str, path: Path) -> str:

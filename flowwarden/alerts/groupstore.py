@@ -44,9 +44,10 @@ from flowwarden.alerts.carryover import (
     CHANGED,
     TOUCHED_FIRSTS,
     Carry,
-    Saved,
+    GroupFiles,
     copy_sql,
     matches_view,
+    parquet,
     picks_view,
     save,
 )
@@ -186,7 +187,7 @@ class SqlGrouper:
                                    ["rule", "source"], ids="pid")
         self._carry: Carry | None = None
         self.horizon_us: int | None = None
-        self.saved: Saved | None = None  # with ``carry``: the changed groups, once collected
+        self.saved: GroupFiles | None = None  # with ``carry``: the changed groups, once collected
         self.late = 0  # matches in windows that ended at or before ``horizon_us``
         self.newest_us: int | None = None  # the newest event time counted
 
@@ -210,9 +211,11 @@ class SqlGrouper:
             live = windows + period_us(rule.dedup_minutes) > self.horizon_us
             self.late += int(len(live) - np.count_nonzero(live))
         if live.any():
-            newest = int(event_us[live].max())
-            self.newest_us = newest if self.newest_us is None else max(self.newest_us, newest)
+            self._newest(int(event_us[live].max()))
         return live
+
+    def _newest(self, event_us: int) -> None:
+        self.newest_us = event_us if self.newest_us is None else max(self.newest_us, event_us)
 
     # -- per match -------------------------------------------------------------------------
     def add(self, rule: Rule, result: RuleResult, key: OrderKey,
@@ -220,12 +223,10 @@ class SqlGrouper:
         """Count one match (``key``: event time, source, position); True when ``record`` is None
         and the record is wanted (it may be: ``fill`` hands it over)."""
         event_us = micros(key[0])
-        if self.horizon_us is not None:
-            period = period_us(rule.dedup_minutes)
-            if event_us // period * period + period <= self.horizon_us:
-                self.late += 1
-                return False
-        self.newest_us = event_us if self.newest_us is None else max(self.newest_us, event_us)
+        if self.horizon_us is None:  # the common case without numpy's cost per match
+            self._newest(event_us)
+        elif not self._live(rule, np.array([event_us]), np.array([window_us(event_us, rule)]))[0]:
+            return False
         self._rows.append((rule, result, key, record))
         return record is None
 
@@ -241,8 +242,7 @@ class SqlGrouper:
         """Count ``matches`` as ``add_matches`` does; returns the wanted ones as columns, to be
         handed over rendered (``add_rendered``) or with records (``want``, then ``fill``)."""
         self._know(rule)
-        period = period_us(rule.dedup_minutes)
-        windows = np.floor_divide(matches.event_us, period) * period
+        windows = window_us(matches.event_us, rule)
         live = self._live(rule, matches.event_us, windows)
         if not live.all():
             matches, windows = matches.take(np.flatnonzero(live)), windows[live]
@@ -349,8 +349,7 @@ class SqlGrouper:
             self._know(rule)
             dedup = result.dedup or f"defaultDedupString:{rule.id}"
             event_us = micros(key[0])
-            period = period_us(rule.dedup_minutes)
-            window = event_us // period * period
+            window = window_us(event_us, rule)
             for name, value in (("rule", rule.id), ("dedup", dedup), ("window_us", window),
                                 ("event_us", event_us), ("uniq", result.unique)):
                 columns[name].append(value)
@@ -512,6 +511,13 @@ def result_fields(result: RuleResult) -> tuple[str | None, ...]:
             None if result.destinations is None else dumps(result.destinations))
 
 
+def window_us(event_us: Any, rule: Rule) -> Any:
+    """The start of ``rule``'s dedup window of ``event_us`` (microseconds since the epoch: an
+    int, or a numpy array of them)."""
+    period = period_us(rule.dedup_minutes)
+    return event_us // period * period
+
+
 def _rule_row(rule: Rule) -> tuple[Any, ...]:
     """A rule's row of the ``rules`` table (``_RULES``): what its alerts fall back to."""
     return (rule.id, rule.threshold, period_us(rule.dedup_minutes),
@@ -621,10 +627,10 @@ class AlertTable(Sequence[Alert]):
 
     def _line_batches(self, columns: str) -> Iterator[pa.RecordBatch]:
         self.grouper.lines()
-        chunks = self._chunks()
-        for seqs in chunks:
-            sql = f"SELECT {columns} FROM lines WHERE {in_seqs(seqs)} ORDER BY seq"
-            yield from _observed(read_batches(self.grouper.con, sql, LINE_BATCH), chunks)
+        yield from self._chunks().read(
+            self.grouper.con,
+            lambda seqs: f"SELECT {columns} FROM lines WHERE {in_seqs(seqs)} ORDER BY seq",
+            LINE_BATCH)
 
     def identity_text(self) -> Iterator[bytes]:
         """``id:event count:last event time (isoformat)`` of every alert, a line each, by id:
@@ -759,8 +765,7 @@ class RowFile:
         row group when nothing was written: an empty view of the same columns)."""
         self.flush()
         self._file().close()
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
-                    f"{sql_literal(str(self.path))})")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet(self.path)}")
 
     def _file(self) -> pq.ParquetWriter:
         if self._writer is None:

@@ -14,7 +14,7 @@ as BIGINT epoch microseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -152,6 +152,15 @@ class SeqChunks:
 
     def __iter__(self) -> SeqChunks:
         return self
+
+    def read(self, con: duckdb.DuckDBPyConnection, select: Callable[[range], str],
+             rows: int = READ_ROWS) -> Iterator[pa.RecordBatch]:
+        """``select(seqs)``'s rows for each chunk in turn, in Arrow batches of ``rows``, each
+        batch counted as it is handed on (so the next chunks are sized by them)."""
+        for seqs in self:
+            for batch in read_batches(con, select(seqs), rows):
+                self.observe(batch.num_rows, batch.nbytes)
+                yield batch
 
     def __next__(self) -> range:
         if self.start >= self.count:

@@ -19,7 +19,6 @@ from flowwarden.alerts.tablequery import (
     alert_values,
     alerts_from,
     in_seqs,
-    read_batches,
 )
 from flowwarden.logic.render.sqltext import quote_identifier
 
@@ -35,14 +34,9 @@ def store_rows(alerts: QueriedAlerts) -> pa.RecordBatchReader:
     columns = ", ".join(f"{values[f.name]} AS {quote_identifier(f.name)}" for f in ALERT_SCHEMA)
     sql = f"SELECT {columns} FROM {alerts_from(grouper.max_samples).tables}"
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        chunks = SeqChunks(len(alerts), grouper.chunk_bytes, STORE_CHUNK)
-        for seqs in chunks:
-            for batch in read_batches(grouper.con, f"{sql} WHERE {in_seqs(seqs, 'a.seq')}"):
-                chunks.observe(batch.num_rows, batch.nbytes)
-                yield batch
-
-    return pa.RecordBatchReader.from_batches(ALERT_SCHEMA, _typed(batches()))
+    chunks = SeqChunks(len(alerts), grouper.chunk_bytes, STORE_CHUNK)
+    batches = chunks.read(grouper.con, lambda seqs: f"{sql} WHERE {in_seqs(seqs, 'a.seq')}")
+    return pa.RecordBatchReader.from_batches(ALERT_SCHEMA, _typed(batches))
 
 
 def _typed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

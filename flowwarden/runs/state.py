@@ -35,8 +35,7 @@ from flowwarden.alerts.carryover import (
     EVENT_COLUMNS,
     GROUP_COLUMNS,
     UNIQUE_COLUMNS,
-    Carried,
-    Saved,
+    GroupFiles,
     copy_sql,
     parquet,
 )
@@ -47,12 +46,12 @@ from flowwarden.alerts.store import ALERT_COLUMNS, upsert, upsert_alert_rows
 from flowwarden.alerts.tablestore import store_rows
 from flowwarden.logs.model import InputObject
 from flowwarden.runs.outboxalerts import OutboxAlerts
-from flowwarden.runs.statefile import damaged, guarded, open_state, other_version, writing
+from flowwarden.runs.statefile import damaged, guarded, open_state, writing
 from flowwarden.util.registered import registered
 
 STATE_VERSION = "2"  # 1 kept each group as tagged JSON, one Python object per group
 OUTPUT_MARK = "output_offset"  # meta key: {run, path, offset} of the append under way to -o
-GROUP_TABLES = ("groups", "group_uniques", "group_events")  # the layouts of ``carryover.Saved``
+GROUP_TABLES = ("groups", "group_uniques", "group_events")  # ``carryover.GroupFiles``'s, in order
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS inputs (url VARCHAR PRIMARY KEY, size BIGINT, "
@@ -82,19 +81,18 @@ class StateStore:
         self.con, _ = open_state(self.path, [s.format(columns=columns) for s in SCHEMA],
                                  STATE_VERSION)
         try:
-            self._check_version()
+            self._mark_new()
         except BaseException:
             self.con.close()
             raise
 
     @guarded
-    def _check_version(self) -> None:
-        version = self._meta("version")
-        if version is None:  # a new file (or one killed before its first commit)
+    def _mark_new(self) -> None:
+        """A new file gets its format version and instance id (its format was checked on
+        opening, ``statefile.open_state``)."""
+        if self._meta("version") is None:  # a new file (or one killed before its first commit)
             self.con.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?), ('instance', ?)",
                              [STATE_VERSION, uuid.uuid4().hex])
-        elif version != STATE_VERSION:
-            raise other_version(self.path, version, STATE_VERSION)
         self.instance = str(self._meta("instance"))
 
     def _meta(self, key: str) -> str | None:
@@ -117,10 +115,10 @@ class StateStore:
         return {url: (size, etag) for url, size, etag in rows}
 
     @guarded
-    def carried(self, reached: Path, directory: Path) -> Carried:
+    def carried(self, reached: Path, directory: Path) -> GroupFiles:
         """The stored rows of the groups in the Parquet file ``reached`` (rule, dedup,
         window_us) as the files a run's grouper continues, written under ``directory``."""
-        carried = Carried(directory / "carried-groups.parquet",
+        carried = GroupFiles(directory / "carried-groups.parquet",
                           directory / "carried-uniques.parquet",
                           directory / "carried-events.parquet")
         among = (f"EXISTS (SELECT 1 FROM {parquet(reached)} k WHERE k.rule = t.rule "
@@ -135,7 +133,7 @@ class StateStore:
         return carried
 
     @writing
-    def commit(self, inputs: Sequence[InputObject], saved: Saved | None,
+    def commit(self, inputs: Sequence[InputObject], saved: GroupFiles | None,
                watermark: datetime | None, horizon: datetime | None,
                alerts: AlertTable, files: Sequence[Mapping[str, Any]] = ()) -> int:
         """Record one run in one transaction; returns its run number.
@@ -175,7 +173,7 @@ class StateStore:
             raise
         return run
 
-    def _replace_groups(self, saved: Saved) -> None:
+    def _replace_groups(self, saved: GroupFiles) -> None:
         """The changed groups' stored rows replaced by their saved ones."""
         changed = parquet(saved.groups)
         for table, rows in zip(GROUP_TABLES, (changed, parquet(saved.uniques),

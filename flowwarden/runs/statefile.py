@@ -114,12 +114,12 @@ def _check_tables(con: duckdb.DuckDBPyConnection, path: str, schema: Sequence[st
         names = ", ".join(sorted(found)[:5])
         raise UsageError(f"not a flowwarden state file: a DuckDB database with other tables "
                          f"({names})", Location(path))
+    if found["meta"] == expected.get("meta"):  # the format first: its tables may differ
+        rows = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchall()
+        if rows and rows[0][0] != version:
+            raise other_version(path, rows[0][0], version)
     for table, columns in expected.items():
         if found.get(table) != columns:
-            if found["meta"] == expected.get("meta"):
-                rows = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchall()
-                if rows and rows[0][0] != version:
-                    raise other_version(path, rows[0][0], version)
             problem = "missing" if table not in found else "with other columns"
             raise damaged(path, ValueError(f"table {table} {problem}"))
     return False

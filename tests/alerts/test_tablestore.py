@@ -8,6 +8,7 @@ import json
 import duckdb
 import pytest
 
+import flowwarden.alerts.tablequery as tablequery
 import flowwarden.alerts.tablestore as tablestore
 from flowwarden.alerts.delivery import OutputSpec, deliver
 from flowwarden.alerts.groupstore import AlertTable
@@ -102,13 +103,13 @@ def test_store_rows_are_read_a_chunk_of_alerts_at_a_time(pack, folder, monkeypat
     alerts = scan(pack, flows_file(folder, parquet=True), "duckdb", 3)
     whole = store_rows(alerts).read_all()
     queries = []
-    real = tablestore.read_batches
+    real = tablequery.read_batches
 
-    def counted(con, sql):
+    def counted(con, sql, *rows):
         queries.append(sql)
-        return real(con, sql)
+        return real(con, sql, *rows)
 
-    monkeypatch.setattr(tablestore, "read_batches", counted)
+    monkeypatch.setattr(tablequery, "read_batches", counted)
     monkeypatch.setattr(tablestore, "STORE_CHUNK", 7)
     parts = store_rows(alerts).read_all()
     assert len(alerts) > 50 and len(queries) == -(-len(alerts) // 7)
