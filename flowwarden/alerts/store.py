@@ -57,6 +57,8 @@ ALERT_COLUMNS = {
     "samples": "JSON",
 }
 JSON_COLUMNS = {name for name, kind in ALERT_COLUMNS.items() if kind == "JSON"}
+ALERTS_TABLE = ("CREATE TABLE IF NOT EXISTS alerts ("
+                + ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items()) + ")")
 # The alerts table's rows as Arrow loads them (JSON columns as text).
 ALERT_SCHEMA = pa.schema([(name, ARROW_TYPES.get(name, pa.string())) for name in ALERT_COLUMNS])
 
@@ -70,8 +72,7 @@ class AlertStore:
         except duckdb.Error as exc:
             raise UsageError(f"cannot open the alert store: {first_line(exc)}",
                              Location(str(path))) from None
-        columns = ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items())
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS alerts ({columns})")
+        self.con.execute(ALERTS_TABLE)
         self.con.execute(SCAN_FILES_TABLE)
         self.con.execute(SCAN_FILES_UPGRADE)
 

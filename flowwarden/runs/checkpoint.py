@@ -168,7 +168,8 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
         watermark = _latest(previous, newest)
         failpoint("scanned")
         result.run = state.commit(new, grouper.saved, watermark, _horizon(watermark, retention),
-                                  alerts, result.stats.to_json()["files"])
+                                  alerts, result.stats.to_json()["files"],
+                                  store=state.is_file(outputs.store))
         failpoint("committed")
         if before_run.error is None:  # else this run waits behind the one that failed
             after = deliver_pending(state, outputs, stdout, result.written)

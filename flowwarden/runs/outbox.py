@@ -54,8 +54,7 @@ def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | No
     delivery failure and is raised.
     """
     runs = state.pending_runs()
-    same_store = (outputs.store is not None
-                  and Path(outputs.store).resolve() == Path(state.path).resolve())
+    same_store = state.is_file(outputs.store)
     output = str(Path(outputs.output).resolve()) if outputs.output else None
     done = Delivery()
     for index, run in enumerate(runs):

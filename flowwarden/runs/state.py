@@ -1,4 +1,4 @@
-"""The DuckDB file behind ``--state``: processed inputs, open groups, alerts and the delivery outbox.
+"""The DuckDB file behind ``--state``: processed inputs, open groups and the delivery outbox.
 
 Tables:
 
@@ -7,8 +7,8 @@ Tables:
   window) with their event counts and last event times, their distinct ``unique()`` values, and
   their first events (``max(1, max_samples)`` of them, each with its sample and its alert
   values rendered); a row each, never a Python object each (``alerts.carryover``).
-- ``alerts``: the latest version of every alert, in the schema of the ``--store`` alert store
-  (``AlertStore`` opens the file as a store too).
+- ``alerts`` and ``scan_files``, only where ``--store`` names the state file too: the alert
+  store's tables, its alerts committed with each run (``commit(..., store=True)``).
 - ``runs`` and ``run_alerts``: the outbox; a run's alerts (their JSON lines) stay there until
   every sink has them.
 - ``meta``: format version, this state's instance id, the last run number, the event-time
@@ -42,7 +42,7 @@ from flowwarden.alerts.carryover import (
 from flowwarden.alerts.formats.jsonl import jsonable
 from flowwarden.alerts.grouping import micros
 from flowwarden.alerts.groupstore import AlertTable
-from flowwarden.alerts.store import ALERT_COLUMNS, upsert, upsert_alert_rows
+from flowwarden.alerts.store import ALERTS_TABLE, upsert, upsert_alert_rows
 from flowwarden.alerts.tablestore import store_rows
 from flowwarden.logs.model import InputObject
 from flowwarden.runs.outboxalerts import OutboxAlerts
@@ -68,7 +68,6 @@ SCHEMA = (
     "delivered BOOLEAN, stats VARCHAR)",
     "CREATE TABLE IF NOT EXISTS run_alerts (run BIGINT, seq BIGINT, alert_id VARCHAR, "
     "alert VARCHAR, PRIMARY KEY (run, seq))",
-    "CREATE TABLE IF NOT EXISTS alerts ({columns})",
 )
 
 
@@ -77,9 +76,7 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        columns = ", ".join(f"{name} {kind}" for name, kind in ALERT_COLUMNS.items())
-        self.con, _ = open_state(self.path, [s.format(columns=columns) for s in SCHEMA],
-                                 STATE_VERSION)
+        self.con, _ = open_state(self.path, SCHEMA, STATE_VERSION)
         try:
             self._mark_new()
         except BaseException:
@@ -135,12 +132,14 @@ class StateStore:
     @writing
     def commit(self, inputs: Sequence[InputObject], saved: GroupFiles | None,
                watermark: datetime | None, horizon: datetime | None,
-               alerts: AlertTable, files: Sequence[Mapping[str, Any]] = ()) -> int:
+               alerts: AlertTable, files: Sequence[Mapping[str, Any]] = (), *,
+               store: bool = False) -> int:
         """Record one run in one transaction; returns its run number.
 
         ``saved``: the groups the run changed, which replace their stored rows. ``files`` are
         the run's per-input read statistics; they go to the outbox with the alerts, for the
-        ``scan_files`` table of an alert store.
+        ``scan_files`` table of an alert store. ``store``: this file is the ``--store`` too,
+        and its ``alerts`` table gets the run's alerts in the same transaction.
         """
         run = self.last_run() + 1
         con = self.con
@@ -151,11 +150,11 @@ class StateStore:
                 "etag": pa.array([o.etag_or_mtime for o in inputs], pa.string()),
                 "run": pa.array([run] * len(inputs), pa.int64())}))
             self._set_meta("last_run", str(run))
+            if store:  # first, while the transaction holds little: the upsert needs the most
+                con.execute(ALERTS_TABLE)
+                upsert_alert_rows(con, store_rows(alerts))
             if watermark is not None:
                 self._set_meta("watermark", watermark.isoformat())
-            # The alerts first, while the transaction holds little: replacing them by primary
-            # key is what needs the most of the state's memory.
-            upsert_alert_rows(con, store_rows(alerts))
             con.execute("INSERT INTO runs VALUES (?, ?, ?, false, ?)",
                         [run, len(inputs), len(alerts), json.dumps(jsonable(list(files)))])
             # One statement from a stream: one INSERT per batch held several times the lines.
@@ -182,6 +181,10 @@ class StateStore:
                 f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM {changed} c WHERE "
                 "c.rule = t.rule AND c.dedup = t.dedup AND c.window_us = t.window_us)")
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
+
+    def is_file(self, path: str | None) -> bool:
+        """Whether ``path`` (an output's) names this state file."""
+        return path is not None and Path(path).resolve() == Path(self.path).resolve()
 
     @guarded
     def pending_runs(self) -> list[int]:
@@ -228,12 +231,6 @@ class StateStore:
         """Remember, before appending run ``run``'s alerts to ``path``, where they start: a
         repeated delivery cuts the file back there, so the alerts appear once."""
         self._set_meta(OUTPUT_MARK, json.dumps({"run": run, "path": path, "offset": offset}))
-
-    def alerts(self) -> list[dict[str, Any]]:
-        """Every stored alert (latest version) as rows, for tests and tools."""
-        cursor = self.con.execute("SELECT * FROM alerts ORDER BY id")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def close(self) -> None:
         self.con.close()
