@@ -8,7 +8,9 @@ import duckdb
 import pytest
 
 import flowwarden.alerts.grouping as grouping
+import flowwarden.alerts.tablequery as tablequery
 import flowwarden.runs.outbox as outbox
+import flowwarden.runs.outboxalerts as outboxalerts
 from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.errors import UsageError
 from flowwarden.runs.state import StateStore
@@ -43,6 +45,28 @@ def test_the_outbox_holds_the_lines_the_run_wrote(default_pack, tmp_path, monkey
         assert b"".join(waiting[1:3].json_lines()) == b"".join(lines.splitlines(True)[1:3])
         assert [a.id for a in waiting] == [a.id for a in result.alerts]
         assert waiting[-1].dedup == list(result.alerts)[-1].dedup
+    finally:
+        store.close()
+
+
+def test_the_outbox_is_read_a_chunk_of_lines_per_query(default_pack, tmp_path, monkeypatch):
+    state, result = _undelivered(default_pack, tmp_path, monkeypatch)
+    lines = b"".join(result.alerts.json_lines()).splitlines(True)
+    queries = []
+
+    def counted(con, sql, rows=tablequery.READ_ROWS):
+        queries.append(sql)
+        return read_batches(con, sql, rows)
+
+    read_batches = tablequery.read_batches
+    monkeypatch.setattr(tablequery, "read_batches", counted)
+    monkeypatch.setattr(outboxalerts, "LINE_CHUNK", 2)
+    store = StateStore(state)
+    try:
+        waiting = store.run_alerts(1)
+        assert b"".join(waiting.json_lines()) == b"".join(lines) and len(queries) == 3
+        assert b"".join(waiting[1:4].json_lines()) == b"".join(lines[1:4]) and len(queries) == 5
+        assert [a.id for a in waiting[3:]] == [a.id for a in list(result.alerts)[3:]]
     finally:
         store.close()
 
