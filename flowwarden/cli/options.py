@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from flowwarden.errors import FlowwardenError, Location, UsageError
 from flowwarden.logs import ReadOptions
 from flowwarden.logs.limits import DEFAULT_MAX_LINE
 from flowwarden.rules.loader import Pack, Selector, load_pack, resolve_pack_paths
-from flowwarden.util.files import write_atomic
+from flowwarden.util.files import same_file, write_atomic
 from flowwarden.util.writable import check_file_target
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -183,9 +182,7 @@ def check_targets(outputs: OutputSpec, *, state: str | None = None,
         check_file_target(stats, "--stats")
     if state:
         check_file_target(state, "--state")
-    same = bool(state and outputs.store
-                and os.path.realpath(state) == os.path.realpath(outputs.store))
-    outputs.preflight(skip_store=same)  # the state's own lock is checked when it is opened
+    outputs.preflight(skip_store=same_file(state, outputs.store))  # the state's own lock is checked when it is opened
 
 
 def write_stats(path: str, stats: dict[str, Any]) -> None:

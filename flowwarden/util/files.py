@@ -75,6 +75,16 @@ def appender(path: str | os.PathLike[str], offset: int | None) -> Iterator[IO[by
         os.fsync(out.fileno())
 
 
+def same_file(path: str | os.PathLike[str] | None, other: str | os.PathLike[str] | None) -> bool:
+    """Whether ``path`` and ``other`` name the same file (links and relative parts resolved).
+
+    >>> same_file("a/../b.duckdb", "b.duckdb"), same_file(None, "b.duckdb")
+    (True, False)
+    """
+    return (path is not None and other is not None
+            and os.path.realpath(path) == os.path.realpath(other))
+
+
 def size_of(path: str | os.PathLike[str]) -> int | None:
     """The size of a regular file (0 if it does not exist); None for a device or pipe."""
     target = Path(path)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
+from flowwarden.alerts.grouping import from_micros
 from flowwarden.alerts.model import alert_id
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def stored_groups(path: str | Path) -> dict[str, tuple[str, int]]:
@@ -20,5 +18,5 @@ def stored_groups(path: str | Path) -> dict[str, tuple[str, int]]:
         rows = con.execute("SELECT rule, dedup, window_us, events FROM groups").fetchall()
     finally:
         con.close()
-    return {alert_id(rule, dedup, EPOCH + timedelta(microseconds=window)): (rule, events)
+    return {alert_id(rule, dedup, from_micros(window)): (rule, events)
             for rule, dedup, window, events in rows}
