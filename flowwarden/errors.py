@@ -68,5 +68,9 @@ class RenderError(FlowwardenError):
     """A backend cannot render a node of the condition IR."""
 
 
+class EngineError(FlowwardenError):
+    """An engine stopped before a scan finished (Spark's JVM, say)."""
+
+
 class UsageError(FlowwardenError):
     """The command line asked for something that cannot be done."""

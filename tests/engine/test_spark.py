@@ -41,7 +41,7 @@ from flowwarden.engine.spark.session import (
     spark_scan,
     spark_session,
 )
-from flowwarden.errors import UsageError
+from flowwarden.errors import EngineError, UsageError
 from flowwarden.logs import DEFAULT_OPTIONS, ReadOptions, read
 from flowwarden.rules.loader import load_pack, resolve_pack_paths
 from flowwarden.rules.rule import MAX_DEDUP, MAX_TITLE
@@ -438,3 +438,58 @@ def test_spark_scan_from_the_command_line_is_quiet_unless_verbose(tmp_path):
     verbose = subprocess.run([*command, "--verbose", "-q"], capture_output=True, text=True,
                              env=env, timeout=600)
     assert verbose.returncode == 0 and "log4j" in verbose.stderr
+
+
+OUT_OF_MEMORY = """
+from flowwarden.engine.spark.session import JVMWatch, spark_session
+session = spark_session("local[1]", {"spark.driver.memory": "512m", "spark.ui.enabled": "false"})
+try:
+    with JVMWatch(session):  # 4M rows of 200 characters do not fit in 512 MB
+        session.range(0, 4_000_000, 1, 4).selectExpr("repeat('x', 200) AS s").toArrow()
+except Exception as error:
+    print(type(error).__name__, error)
+"""
+
+
+@pytest.mark.needs("spark")
+def test_a_jvm_that_runs_out_of_memory_stops_the_scan_with_its_log(tmp_path):
+    # Without -XX:+ExitOnOutOfMemoryError an OutOfMemoryError in a driver thread (the one that
+    # fetches task results) left the job waiting: a 1M-record scan hung in toArrow for good.
+    require_spark()
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "TMPDIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    (log,) = tmp_path.glob("flowwarden-spark-*.log")
+    assert run.stdout.strip() == (
+        "EngineError Spark's JVM ran out of memory during the scan (spark.driver.memory=512m) "
+        f"and stopped; give it more with --spark-conf spark.driver.memory=<size>; its log: {log}")
+    assert "Terminating due to java.lang.OutOfMemoryError" in log.read_text()  # the JVM's flag
+
+
+def test_a_scan_whose_jvm_stopped_says_so(spark, small, tmp_path, monkeypatch):
+    log = tmp_path / "spark.log"
+    log.write_text("Exception in thread \"task-result-getter-0\" java.lang.OutOfMemoryError\n")
+
+    def lost(*args: Any) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(SparkScan, "run", lost)
+    monkeypatch.setattr(spark_engine, "_jvm_logs", [str(log)])
+    monkeypatch.setattr(spark_engine, "jvm_exit_status", lambda wait=0: 3)
+    with pytest.raises(EngineError, match=r"ran out of memory .*spark\.driver\.memory=1g\)"):
+        spark_scan(BUILTIN, BUILTIN.active_rules(), [small], spark=spark)
+    log.write_text("killed\n")
+    with pytest.raises(EngineError, match=r"stopped during the scan \(exit status 3\); its log"):
+        spark_scan(BUILTIN, BUILTIN.active_rules(), [small], spark=spark)
+    monkeypatch.setattr(spark_engine, "jvm_exit_status", lambda wait=0: None)  # still running
+    with pytest.raises(ConnectionRefusedError):
+        spark_scan(BUILTIN, BUILTIN.active_rules(), [small], spark=spark)
+
+
+def test_alert_chunks_keep_their_keys_alerts_and_errors():
+    from flowwarden.engine.spark.alerts import pack_chunk, unpack_chunk
+
+    chunk = [((5, "s3://b/k ü", 7, "Rule.A", "dedup"), {"id": "a"}, ["error"])]
+    assert unpack_chunk(memoryview(pack_chunk(chunk))) == [
+        ((5, "s3://b/k ü", 7, "Rule.A", "dedup"), {"id": "a"}, ["error"])]

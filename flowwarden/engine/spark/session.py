@@ -37,6 +37,10 @@ Spark's own output is quiet by default: a JVM this process starts writes its std
 (``flowwarden-spark-*.log``) instead of the terminal, and the session's log level is ERROR;
 ``verbose=True`` (``flowwarden scan --engine spark --verbose``) leaves both as Spark has them.
 
+A local-mode JVM this process launches exits when it runs out of memory (its driver threads
+would otherwise leave the job waiting); the scan then fails with an ``EngineError`` that names
+``spark.driver.memory`` and the log (``JVMWatch``).
+
 >>> from flowwarden.engine.spark.session import resolve_master
 >>> resolve_master(None, environ={})
 'local[*]'
@@ -47,6 +51,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from flowwarden.engine.scan import ScanResult
-from flowwarden.errors import UsageError
+from flowwarden.errors import EngineError, UsageError
 from flowwarden.logs.model import DEFAULT_OPTIONS, ReadOptions
 from flowwarden.rules.loader import BUILTIN_PACKS, Pack
 from flowwarden.rules.rule import Rule
@@ -68,7 +73,10 @@ START_CONF = {"spark.driver.maxResultSize": "0", "spark.ui.showConsoleProgress":
 # group a few hundred thousand alerts. Splits of at most 32 MB keep a few cores evenly busy on
 # one large file (Spark's 128 MB gives 3 tasks for 260 MB on 2 cores: one runs alone).
 # Only used when this process picks a local master; a user's conf overrides either.
-LOCAL_CONF = {"spark.driver.memory": "4g", "spark.sql.files.maxPartitionBytes": "32m"}
+# An OutOfMemoryError in one of the driver's own threads (the one fetching task results, say)
+# leaves the job waiting forever, so the JVM exits on one instead and the scan fails (JVMWatch).
+LOCAL_CONF = {"spark.driver.memory": "4g", "spark.sql.files.maxPartitionBytes": "32m",
+              "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError"}
 MIN_PYSPARK = (4, 1)
 QUIET_LOG_LEVEL = "ERROR"
 
@@ -106,12 +114,78 @@ def start_session(builder: Any, verbose: bool = False) -> Any:
     if verbose:
         return builder.getOrCreate()
     if _launches_jvm():
-        with jvm_output_to(spark_log_path()):
+        _jvm_logs.append(spark_log_path())
+        with jvm_output_to(_jvm_logs[-1]):
             session = builder.getOrCreate()
     else:
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel(QUIET_LOG_LEVEL)
     return session
+
+
+# The log of each JVM this process launched, the running one last.
+_jvm_logs: list[str] = []
+EXIT_WAIT = 5.0  # seconds
+
+
+class JVMWatch:
+    """Turns the failure of a call into an ``EngineError`` when the JVM this process launched
+    has stopped during it: said with its exit status and log, and, where the log says it ran
+    out of memory, the setting that gives it more. Other failures pass unchanged."""
+
+    def __init__(self, session: Any) -> None:
+        self.memory = session.sparkContext.getConf().get("spark.driver.memory", "1g")
+
+    def __enter__(self) -> JVMWatch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: Any) -> None:
+        if not isinstance(error, Exception):
+            return
+        # a JVM that is exiting closes its sockets before it has exited
+        status = jvm_exit_status(wait=EXIT_WAIT if _lost_connection(error) else 0)
+        if status is None:
+            return
+        raise jvm_stopped(status, _jvm_logs[-1] if _jvm_logs else None, self.memory) from error
+
+
+def _lost_connection(error: Exception) -> bool:
+    from py4j.protocol import Py4JNetworkError
+
+    return isinstance(error, ConnectionError | EOFError | Py4JNetworkError)
+
+
+def jvm_exit_status(wait: float = 0) -> int | None:
+    """The exit status of the JVM this process launched, once it has stopped, waiting up to
+    ``wait`` seconds for that (else None)."""
+    try:
+        from pyspark import SparkContext
+    except ImportError:
+        return None
+    process = getattr(getattr(SparkContext, "_gateway", None), "proc", None)
+    if process is None:
+        return None
+    try:
+        status: int = process.wait(wait)
+    except subprocess.TimeoutExpired:
+        return None
+    return status
+
+
+def jvm_stopped(status: int, log: str | None, memory: str) -> EngineError:
+    """The error of a scan whose JVM stopped with ``status``, its output in ``log``.
+
+    >>> str(jvm_stopped(1, None, "4g"))
+    "Spark's JVM stopped during the scan (exit status 1)"
+    """
+    text = Path(log).read_text(errors="replace") if log and os.path.exists(log) else ""
+    where = f"; its log: {log}" if log else ""
+    if "java.lang.OutOfMemoryError" in text:
+        return EngineError(
+            f"Spark's JVM ran out of memory during the scan (spark.driver.memory={memory}) and "
+            f"stopped; give it more with --spark-conf spark.driver.memory=<size>{where}")
+    return EngineError(f"Spark's JVM stopped during the scan (exit status {status}){where}")
 
 
 def _launches_jvm() -> bool:
@@ -186,7 +260,8 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
     spec = pack_spec(session, pack, rules, pack_paths)
-    return SparkScan(session, pack, list(rules), spec, max_samples).run(sources, options)
+    with JVMWatch(session):
+        return SparkScan(session, pack, list(rules), spec, max_samples).run(sources, options)
 
 
 def pack_spec(session: Any, pack: Pack, rules: Sequence[Rule],
