@@ -487,9 +487,16 @@ def test_a_scan_whose_jvm_stopped_says_so(spark, small, tmp_path, monkeypatch):
         spark_scan(BUILTIN, BUILTIN.active_rules(), [small], spark=spark)
 
 
-def test_alert_chunks_keep_their_keys_alerts_and_errors():
-    from flowwarden.engine.spark.alerts import pack_chunk, unpack_chunk
+def test_chunked_alerts_read_like_a_list():
+    from flowwarden.engine.spark.alerts import ChunkedAlerts, pack, unpack
 
-    chunk = [((5, "s3://b/k ü", 7, "Rule.A", "dedup"), {"id": "a"}, ["error"])]
-    assert unpack_chunk(memoryview(pack_chunk(chunk))) == [
-        ((5, "s3://b/k ü", 7, "Rule.A", "dedup"), {"id": "a"}, ["error"])]
+    assert unpack(memoryview(pack([("s3://b/k ü", 7)]))) == [("s3://b/k ü", 7)]
+    parts = [list(range(0, 3)), list(range(3, 4)), list(range(4, 9))]
+    alerts = ChunkedAlerts(pa.array([pack(p) for p in parts], pa.binary()), [3, 1, 5])
+    every = list(range(9))
+    assert len(alerts) == 9 and list(alerts) == every
+    assert [alerts[i] for i in range(-9, 9)] == every[-9:] + every
+    assert alerts[2:7] == every[2:7] and alerts[::-3] == every[::-3] and alerts[8:] == [8]
+    with pytest.raises(IndexError):
+        alerts[9]
+    assert len(ChunkedAlerts(pa.array([], pa.binary()), [])) == 0

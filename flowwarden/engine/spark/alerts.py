@@ -9,16 +9,19 @@ smallest (event time, source, position), the key the local scanner orders by. Gr
 dropped in Spark; on the executors each remaining group becomes the ``Group`` state of an
 ``AlertGrouper``, whose own code turns it into the alert (id from ``alert_id``, MITRE entries,
 the alert functions run on the first event's record, as the local scanner runs them, their
-errors sent back with the alert); the driver sorts the alerts by the grouper's key.
+errors sent back with the alert), the groups sorted by the grouper's key first; the driver keeps
+the alerts as the compressed chunks they arrive in (``ChunkedAlerts``).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import pickle
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
 import pyarrow as pa
 
@@ -40,15 +43,16 @@ from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule, RuleResult
 
 KEYS = ("rule_id", "dedup", "window_us")
 FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
-# Alerts travel to the driver a batch at a time: each row is one batch's (sort key, alert,
-# errors) triples, pickled and compressed together. Pickled one by one they held 2 KB a piece
-# in the driver's JVM, several times over while results are fetched (a 1M-record scan's 372k
-# alerts, ~0.9 GB, ran local mode's 4 GB heap out); the samples' keys repeat, so a batch
-# compresses to about an eighth.
-CHUNK_SCHEMA = pa.schema([("alerts", pa.binary())])
-CHUNK_DDL = "alerts binary"
+# Alerts travel to the driver a batch at a time, in order: each row holds one batch's alerts,
+# pickled and compressed together, and the errors their alert functions raised. Pickled one
+# by one they held 2 KB a piece in the driver's JVM, several times over while results are
+# fetched (a 1M-record scan's 372k alerts, ~0.9 GB, ran local mode's 4 GB heap out); the
+# samples' keys repeat, so a batch compresses to about an eighth. The driver keeps them so
+# (``ChunkedAlerts``): as Python objects they would take several KB each.
+CHUNK_SCHEMA = pa.schema([("alerts", pa.binary()), ("count", pa.int64()),
+                          ("errors", pa.binary())])
+CHUNK_DDL = "alerts binary, count long, errors binary"
 CHUNK_LEVEL = 1  # zlib's fastest: nearly all of the gain at a few microseconds per alert
-SortKey = tuple[int, str, int, str, str]  # first event's (time, source, position), rule, dedup
 
 
 def group_frame(matches: Any, rules: Sequence[Rule], max_samples: int) -> Any:
@@ -85,9 +89,16 @@ def _by_rule(values: dict[str, Any]) -> Any:
 
 
 def alert_frame(groups: Any, spec: PackSpec, max_samples: int) -> Any:
-    """Each group's ``Alert``, built on the executors by ``AlertGrouper``, with the grouper's
-    sort key (first event's time, source and position; rule id; dedup string), in chunks."""
-    return groups.mapInArrow(_alerts_of_groups(spec, max_samples), CHUNK_DDL)
+    """Each group's ``Alert``, built on the executors by ``AlertGrouper``, in chunks, in the
+    grouper's order: the first event's time, source and position, then rule id and dedup.
+
+    The groups are sorted before their alerts are built (a sort samples its input to choose
+    its ranges: the groups are cheap to read again, the alerts' Python is not)."""
+    from pyspark.sql import functions as S
+
+    first = [S.col(f"first.{name}") for name in ("event_us", "source", "position")]
+    ordered = groups.orderBy(*first, "rule_id", "dedup")
+    return ordered.mapInArrow(_alerts_of_groups(spec, max_samples), CHUNK_DDL)
 
 
 def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
@@ -95,31 +106,68 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
     def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         rules: dict[str, Rule] = {}
         for batch in batches:
-            chunk: list[tuple[SortKey, Alert, list[RuleError]]] = []
+            alerts: list[Alert] = []
+            errors: list[RuleError] = []
             for row in batch.to_pylist():
-                errors: list[RuleError] = []
                 grouper = AlertGrouper(max_samples, _completer(spec, errors))
                 if row["rule_id"] not in rules:
                     rules[row["rule_id"]] = spec.rules([row["rule_id"]])[0]
-                key = _add_group(grouper, rules[row["rule_id"]], row)
-                first = row["first"]
-                order = (first["event_us"], first["source"], first["position"], key[0], key[1])
-                chunk.extend((order, alert, errors) for alert in grouper.alerts())
-            if chunk:
-                yield pa.RecordBatch.from_pydict({"alerts": [pack_chunk(chunk)]},
-                                                 schema=CHUNK_SCHEMA)
+                _add_group(grouper, rules[row["rule_id"]], row)
+                alerts.extend(grouper.alerts())
+            if alerts:
+                yield pa.RecordBatch.from_pydict(
+                    {"alerts": [pack(alerts)], "count": [len(alerts)], "errors": [pack(errors)]},
+                    schema=CHUNK_SCHEMA)
 
     return build
 
 
-def pack_chunk(chunk: list[tuple[SortKey, Alert, list[RuleError]]]) -> bytes:
-    """A chunk of (sort key, alert, errors) as one compressed pickle (``unpack_chunk`` reads)."""
-    return zlib.compress(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL), CHUNK_LEVEL)
+def pack(items: list[Any]) -> bytes:
+    """``items`` as one compressed pickle (``unpack`` reads it)."""
+    return zlib.compress(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL), CHUNK_LEVEL)
 
 
-def unpack_chunk(blob: bytes | memoryview) -> list[tuple[SortKey, Alert, list[RuleError]]]:
-    chunk: list[tuple[SortKey, Alert, list[RuleError]]] = pickle.loads(zlib.decompress(blob))
-    return chunk
+def unpack(blob: bytes | memoryview | pa.Buffer) -> list[Any]:
+    items: list[Any] = pickle.loads(zlib.decompress(blob))
+    return items
+
+
+class ChunkedAlerts(Sequence[Alert]):
+    """Alerts in order, kept as the compressed chunks they arrived in; a chunk is unpacked
+    when read (the last one read is kept, for reads in order by index)."""
+
+    def __init__(self, chunks: pa.Array, counts: Sequence[int]) -> None:
+        self._chunks = chunks
+        self._ends = list(itertools.accumulate(counts))
+        self._last: tuple[int, list[Alert]] = (-1, [])
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __iter__(self) -> Iterator[Alert]:
+        for index in range(len(self._ends)):
+            yield from self._chunk(index)
+
+    @overload
+    def __getitem__(self, index: int) -> Alert: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Alert]: ...
+
+    def __getitem__(self, index: int | slice) -> Alert | list[Alert]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        chunk = bisect.bisect_right(self._ends, index)
+        return self._chunk(chunk)[index - (self._ends[chunk - 1] if chunk else 0)]
+
+    def _chunk(self, index: int) -> list[Alert]:
+        if self._last[0] != index:
+            self._last = (index, unpack(self._chunks[index].as_buffer()))
+        return self._last[1]
 
 
 def _completer(spec: PackSpec, errors: list[RuleError]) -> Complete:
@@ -170,20 +218,17 @@ def _first_result(rule: Rule, row: dict[str, Any]) -> RuleResult:
                       dedup=row["dedup"], keys_only=True)
 
 
-def collect_alerts(alerts: Any) -> tuple[list[Alert], list[RuleError]]:
+def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, list[RuleError]]:
     """The alerts in ``AlertGrouper`` order, and the errors their alert functions raised (on
     the first events, as the local scanner runs them: once per alert).
 
-    One job builds every partition in parallel and ships Arrow to the driver (fetching
-    partition by partition would build them one at a time); the sort happens here, not in
-    Spark, where a range-partitioned sort would build them twice (once to sample the bounds).
-    Python's order of the keys is Arrow's: strings compare by code point, as UTF-8 bytes do.
+    One job builds every partition in parallel and ships Arrow to the driver, partitions in
+    order (fetching partition by partition would build them one at a time).
     """
     table = alerts.toArrow()
-    items = [item for blob in table.column("alerts") for item in unpack_chunk(blob.as_buffer())]
-    del table
-    items.sort(key=lambda item: item[0])
-    return [alert for _, alert, _ in items], [e for _, _, errors in items for e in errors]
+    errors = [e for blob in table.column("errors") for e in unpack(blob.as_buffer())]
+    chunks = table.column("alerts").combine_chunks()
+    return ChunkedAlerts(chunks, table.column("count").to_pylist()), errors
 
 
 def stats_metrics(rules: Sequence[Rule]) -> list[Any]:
