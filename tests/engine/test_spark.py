@@ -375,6 +375,10 @@ def test_local_sessions_get_small_splits_and_user_settings_win(spark):
     mine = spark_engine.session_conf("local[4]", {"spark.sql.files.maxPartitionBytes": "256m"})
     assert mine["spark.sql.files.maxPartitionBytes"] == "256m"
     assert "spark.sql.files.maxPartitionBytes" not in spark_engine.session_conf("yarn")
+    # a JVM this process launches exits on running out of memory; a cluster's settings rule
+    local = spark_engine.session_conf("local[2]")
+    assert local["spark.driver.extraJavaOptions"] == "-XX:+ExitOnOutOfMemoryError"
+    assert "spark.driver.extraJavaOptions" not in spark_engine.session_conf("yarn")
 
 
 def test_master_defaults():
