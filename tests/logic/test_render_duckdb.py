@@ -195,6 +195,15 @@ def test_duckdb_equals_python(node, table):
     assert_agrees(node, table)
 
 
+@pytest.mark.parametrize("node", [
+    And((InSet(PORT, frozenset({22})), Const(False))), Or((IsNull(PORT), Const(True))),
+    And((Compare("==", PORT, Const(22)), Not(Const(True)))),
+], ids=["and-false", "or-true", "and-not-true"])
+def test_chains_folded_to_one_verdict_equal_python(node):
+    assert_agrees(node, INT_PORTS)
+    assert duck_codes(node, INT_PORTS) in ([0] * 4, [1] * 4)
+
+
 @pytest.mark.parametrize(("node", "sql"), [
     pytest.param(Compare("!=", PORT, Const("22")), "1", id="ne-across-types-is-constant-true"),
     pytest.param(Compare("==", PORT, Const("22")), "0", id="eq-across-types-is-constant-false"),
@@ -205,6 +214,13 @@ def test_duckdb_equals_python(node, table):
                  'AS TINYINT)', id="residual-after-prefix"),
     pytest.param(InSet(PORT, frozenset({3389, 22})),
                  'CAST(coalesce("f0:dstPort" IN (22, 3389), false) AS TINYINT)', id="in-set"),
+    # a chain whose every outcome is the same verdict is that verdict (a lookup rule with no
+    # table configured: `action in ACCEPTED and <nothing matches>`)
+    pytest.param(And((InSet(PORT, frozenset({22})), Const(False))), "0", id="and-ending-false"),
+    pytest.param(Or((IsNull(PORT), Const(True))), "1", id="or-ending-true"),
+    pytest.param(And((InSet(PORT, frozenset({22})), Const(True))),
+                 'CAST(CASE WHEN (NOT coalesce("f0:dstPort" IN (22), false)) THEN 0 ELSE 1 END '
+                 'AS TINYINT)', id="and-ending-true-keeps-its-test"),
 ])
 def test_sql_snapshots(node, sql):
     renderer = DuckDBRenderer(INT_PORTS.schema)

@@ -347,9 +347,10 @@ class SqlRenderer(Renderer):
                 break
             if stop != FALSE:
                 whens.append(f"WHEN {stop} THEN {decided}")
-        if whens and whens[0].startswith("WHEN true THEN"):
-            return whens[0].rsplit(" ", 1)[1]
-        if not whens:
+        if whens and whens[-1] == f"WHEN true THEN {decided}":  # the rows left all get it
+            whens.pop()
+            rest = decided
+        if all(when.endswith(f" THEN {rest}") for when in whens):  # every row gets one verdict
             return str(rest)
         return f"CAST(CASE {' '.join(whens)} ELSE {rest} END AS TINYINT)"
 
