@@ -218,6 +218,7 @@ def test_chains_folded_to_one_verdict_equal_python(node):
     # table configured: `action in ACCEPTED and <nothing matches>`)
     pytest.param(And((InSet(PORT, frozenset({22})), Const(False))), "0", id="and-ending-false"),
     pytest.param(Or((IsNull(PORT), Const(True))), "1", id="or-ending-true"),
+    pytest.param(And((Residual("f()", "call"), IsNull(PORT))), "2", id="residual-first-asks-python"),
     pytest.param(And((InSet(PORT, frozenset({22})), Const(True))),
                  'CAST(CASE WHEN (NOT coalesce("f0:dstPort" IN (22), false)) THEN 0 ELSE 1 END '
                  'AS TINYINT)', id="and-ending-true-keeps-its-test"),

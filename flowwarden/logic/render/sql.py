@@ -347,6 +347,8 @@ class SqlRenderer(Renderer):
                 break
             if stop != FALSE:
                 whens.append(f"WHEN {stop} THEN {decided}")
+        if whens and whens[0].startswith("WHEN true THEN"):
+            return whens[0].rsplit(" ", 1)[1]
         if whens and whens[-1] == f"WHEN true THEN {decided}":  # the rows left all get it
             whens.pop()
             rest = decided
