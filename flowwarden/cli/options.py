@@ -182,7 +182,8 @@ def check_targets(outputs: OutputSpec, *, state: str | None = None,
         check_file_target(stats, "--stats")
     if state:
         check_file_target(state, "--state")
-    outputs.preflight(skip_store=same_file(state, outputs.store))  # the state's own lock is checked when it is opened
+    # a store that is the state file: its lock is checked when the state is opened
+    outputs.preflight(skip_store=same_file(state, outputs.store))
 
 
 def write_stats(path: str, stats: dict[str, Any]) -> None:

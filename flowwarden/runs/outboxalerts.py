@@ -14,14 +14,15 @@ import duckdb
 import pyarrow as pa
 
 from flowwarden.alerts.formats.jsonl import alert_from_json
-from flowwarden.alerts.groupstore import LINE_CHUNK
+from flowwarden.alerts.groupstore import CHUNK_SHARE, LINE_CHUNK
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.tablequery import SeqChunks, in_seqs, joined_text
 from flowwarden.runs.statefile import DAMAGE, damaged
+from flowwarden.util.duckfiles import MEMORY_MB
 from flowwarden.util.iterables import picked
 
 BATCH = 4096  # alerts per batch read from the outbox
-CHUNK_BYTES = 128 << 20  # lines a query apiece: an eighth of the state's memory (``duckfiles``)
+CHUNK_BYTES = (MEMORY_MB << 20) // CHUNK_SHARE  # lines a query apiece, of the state's memory
 
 
 class OutboxAlerts(Sequence[Alert]):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import duckdb
 
-MEMORY_LIMIT = "1GB"
+MEMORY_MB = 1000  # DuckDB's "1GB"
+MEMORY_LIMIT = f"{MEMORY_MB}MB"
 
 
 def connect_file(path: str) -> duckdb.DuckDBPyConnection:

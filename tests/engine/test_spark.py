@@ -445,10 +445,10 @@ def test_spark_scan_from_the_command_line_is_quiet_unless_verbose(tmp_path):
 
 
 OUT_OF_MEMORY = """
-from flowwarden.engine.spark.session import JVMWatch, spark_session
+from flowwarden.engine.spark.session import spark_session, watched_jvm
 session = spark_session("local[1]", {"spark.driver.memory": "512m", "spark.ui.enabled": "false"})
 try:
-    with JVMWatch(session):  # 4M rows of 200 characters do not fit in 512 MB
+    with watched_jvm(session):  # 4M rows of 200 characters do not fit in 512 MB
         session.range(0, 4_000_000, 1, 4).selectExpr("repeat('x', 200) AS s").toArrow()
 except Exception as error:
     print(type(error).__name__, error)

@@ -39,7 +39,7 @@ Spark's own output is quiet by default: a JVM this process starts writes its std
 
 A local-mode JVM this process launches exits when it runs out of memory (its driver threads
 would otherwise leave the job waiting); the scan then fails with an ``EngineError`` that names
-``spark.driver.memory`` and the log (``JVMWatch``).
+``spark.driver.memory`` and the log (``watched_jvm``).
 
 >>> from flowwarden.engine.spark.session import resolve_master
 >>> resolve_master(None, environ={})
@@ -74,10 +74,13 @@ START_CONF = {"spark.driver.maxResultSize": "0", "spark.ui.showConsoleProgress":
 # one large file (Spark's 128 MB gives 3 tasks for 260 MB on 2 cores: one runs alone).
 # Only used when this process picks a local master; a user's conf overrides either.
 # An OutOfMemoryError in one of the driver's own threads (the one fetching task results, say)
-# leaves the job waiting forever, so the JVM exits on one instead and the scan fails (JVMWatch).
+# leaves the job waiting forever, so the JVM exits on one instead and the scan fails
+# (watched_jvm).
 LOCAL_CONF = {"spark.driver.memory": "4g", "spark.sql.files.maxPartitionBytes": "32m",
               "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError"}
 MIN_PYSPARK = (4, 1)
+EXIT_WAIT = 5.0  # seconds a JVM that dropped its connection is given to have exited
+_jvm_logs: list[str] = []  # the log of each JVM this process launched, the running one last
 QUIET_LOG_LEVEL = "ERROR"
 
 
@@ -123,31 +126,20 @@ def start_session(builder: Any, verbose: bool = False) -> Any:
     return session
 
 
-# The log of each JVM this process launched, the running one last.
-_jvm_logs: list[str] = []
-EXIT_WAIT = 5.0  # seconds
-
-
-class JVMWatch:
-    """Turns the failure of a call into an ``EngineError`` when the JVM this process launched
-    has stopped during it: said with its exit status and log, and, where the log says it ran
-    out of memory, the setting that gives it more. Other failures pass unchanged."""
-
-    def __init__(self, session: Any) -> None:
-        self.memory = session.sparkContext.getConf().get("spark.driver.memory", "1g")
-
-    def __enter__(self) -> JVMWatch:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: Any) -> None:
-        if not isinstance(error, Exception):
-            return
+@contextmanager
+def watched_jvm(session: Any) -> Iterator[None]:
+    """A failure inside becomes an ``EngineError`` when the JVM this process launched has
+    stopped meanwhile: said with its exit status and log, and, where the log says it ran out
+    of memory, the setting that gives it more. Other failures pass unchanged."""
+    memory = session.sparkContext.getConf().get("spark.driver.memory", "1g")
+    try:
+        yield
+    except Exception as error:
         # a JVM that is exiting closes its sockets before it has exited
         status = jvm_exit_status(wait=EXIT_WAIT if _lost_connection(error) else 0)
         if status is None:
-            return
-        raise jvm_stopped(status, _jvm_logs[-1] if _jvm_logs else None, self.memory) from error
+            raise
+        raise jvm_stopped(status, _jvm_logs[-1] if _jvm_logs else None, memory) from error
 
 
 def _lost_connection(error: Exception) -> bool:
@@ -260,7 +252,7 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
     spec = pack_spec(session, pack, rules, pack_paths)
-    with JVMWatch(session):
+    with watched_jvm(session):
         return SparkScan(session, pack, list(rules), spec, max_samples).run(sources, options)
 
 

@@ -337,21 +337,18 @@ class SqlRenderer(Renderer):
         whens: list[str] = []
         for operand in node.operands:
             value, error = self.cond(operand)
+            if error == TRUE and not whens:
+                return str(PYTHON)  # every row asks Python
             if error is not None:
                 whens.append(f"WHEN {error} THEN {PYTHON}")
                 if error == TRUE:
                     break
             stop = self.negate(value) if conjunction else value
             if stop == TRUE:
-                whens.append(f"WHEN true THEN {decided}")
+                rest = decided  # the rows still undecided all get it
                 break
             if stop != FALSE:
                 whens.append(f"WHEN {stop} THEN {decided}")
-        if whens and whens[0].startswith("WHEN true THEN"):
-            return whens[0].rsplit(" ", 1)[1]
-        if whens and whens[-1] == f"WHEN true THEN {decided}":  # the rows left all get it
-            whens.pop()
-            rest = decided
         if all(when.endswith(f" THEN {rest}") for when in whens):  # every row gets one verdict
             return str(rest)
         return f"CAST(CASE {' '.join(whens)} ELSE {rest} END AS TINYINT)"
