@@ -493,14 +493,55 @@ def test_a_scan_whose_jvm_stopped_says_so(spark, small, tmp_path, monkeypatch):
 
 def test_chunked_alerts_read_like_a_list():
     from flowwarden.engine.spark.alerts import ChunkedAlerts, pack, unpack
+    from flowwarden.util.spill import Spill
 
     assert unpack(memoryview(pack([("s3://b/k ü", 7)]))) == [("s3://b/k ü", 7)]
     parts = [list(range(0, 3)), list(range(3, 4)), list(range(4, 9))]
-    alerts = ChunkedAlerts(pa.array([pack(p) for p in parts], pa.binary()), [3, 1, 5])
+    spill = Spill()
+    places = [spill.add(pack(p)) for p in reversed(parts)][::-1]  # kept out of order
+    alerts = ChunkedAlerts(spill, places, [3, 1, 5])
     every = list(range(9))
     assert len(alerts) == 9 and list(alerts) == every
     assert [alerts[i] for i in range(-9, 9)] == every[-9:] + every
     assert alerts[2:7] == every[2:7] and alerts[::-3] == every[::-3] and alerts[8:] == [8]
     with pytest.raises(IndexError):
         alerts[9]
-    assert len(ChunkedAlerts(pa.array([], pa.binary()), [])) == 0
+    assert len(ChunkedAlerts(Spill(), [], [])) == 0
+
+
+def test_batches_are_handed_over_as_they_arrive_with_the_frames_order(spark):
+    from pyspark.sql import functions as S
+
+    from flowwarden.engine.spark.stream import arriving_batches
+
+    frame = spark.range(0, 50_000, numPartitions=6).withColumn("text", S.format_string(
+        "row %d", "id")).orderBy(S.col("id").desc())
+    kept: list[pa.RecordBatch] = []
+    order = arriving_batches(frame, kept.append)
+    assert sorted(order) == list(range(len(kept))) and len(kept) > 1
+    assert pa.Table.from_batches([kept[i] for i in order]).equals(frame.toArrow())
+    nothing: list[pa.RecordBatch] = []
+    order = arriving_batches(spark.range(0), nothing.append)
+    assert sorted(order) == list(range(len(nothing)))
+    assert sum(batch.num_rows for batch in nothing) == 0
+
+
+def test_a_failing_job_raises_while_its_batches_stream(spark):
+    from pyspark.sql import functions as S
+
+    from flowwarden.engine.spark.stream import arriving_batches
+
+    failing = spark.range(0, 1000, numPartitions=2).select(
+        S.raise_error(S.format_string("bad row %d", "id")).alias("x"))
+    with pytest.raises(Exception, match="bad row"):
+        arriving_batches(failing, lambda batch: None)
+
+
+def test_frames_without_the_jvms_stream_are_read_with_to_arrow():
+    from flowwarden.engine.spark.stream import arriving_batches
+
+    table = pa.Table.from_batches([pa.record_batch({"a": [1, 2]}), pa.record_batch({"a": [3]})])
+    connect_like = SimpleNamespace(toArrow=lambda: table)  # no ``_jdf``
+    kept: list[pa.RecordBatch] = []
+    assert arriving_batches(connect_like, kept.append) == [0, 1]
+    assert pa.Table.from_batches(kept).equals(table)

@@ -10,7 +10,7 @@ dropped in Spark; on the executors each remaining group becomes the ``Group`` st
 ``AlertGrouper``, whose own code turns it into the alert (id from ``alert_id``, MITRE entries,
 the alert functions run on the first event's record, as the local scanner runs them, their
 errors sent back with the alert), the groups sorted by the grouper's key first; the driver keeps
-the alerts as the compressed chunks they arrive in (``ChunkedAlerts``).
+the alerts as the compressed chunks they arrive in, on disk (``ChunkedAlerts``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from flowwarden.engine.enrichment import panther_record
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
 from flowwarden.engine.spark.keys import RECORD_ROW
 from flowwarden.engine.spark.rules import PackSpec
+from flowwarden.engine.spark.stream import arriving_batches
 from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule, RuleResult
+from flowwarden.util.spill import Place, Spill
 
 KEYS = ("rule_id", "dedup", "window_us")
 FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
@@ -47,8 +49,8 @@ FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
 # pickled and compressed together, and the errors their alert functions raised. Pickled one
 # by one they held 2 KB a piece in the driver's JVM, several times over while results are
 # fetched (a 1M-record scan's 372k alerts, ~0.9 GB, ran local mode's 4 GB heap out); the
-# samples' keys repeat, so a batch compresses to about an eighth. The driver keeps them so
-# (``ChunkedAlerts``): as Python objects they would take several KB each.
+# samples' keys repeat, so a batch compresses to about an eighth. The driver keeps them so, in
+# a temporary file (``ChunkedAlerts``): as Python objects they would take several KB each.
 CHUNK_SCHEMA = pa.schema([("alerts", pa.binary()), ("count", pa.int64()),
                           ("errors", pa.binary())])
 CHUNK_DDL = "alerts binary, count long, errors binary"
@@ -133,11 +135,13 @@ def unpack(blob: bytes | memoryview | pa.Buffer) -> list[Any]:
 
 
 class ChunkedAlerts(Sequence[Alert]):
-    """Alerts in order, kept as the compressed chunks they arrived in; a chunk is unpacked
-    when read (the last one read is kept, for reads in order by index)."""
+    """Alerts in order, kept as the compressed chunks they arrived in, in a ``Spill`` (the
+    driver's memory holds where each chunk is, not the alerts); a chunk is unpacked when read
+    (the last one read is kept, for reads in order by index)."""
 
-    def __init__(self, chunks: pa.Array, counts: Sequence[int]) -> None:
-        self._chunks = chunks
+    def __init__(self, spill: Spill, places: Sequence[Place], counts: Sequence[int]) -> None:
+        self._spill = spill
+        self._places = list(places)
         self._ends = list(itertools.accumulate(counts))
         self._last: tuple[int, list[Alert]] = (-1, [])
 
@@ -166,7 +170,7 @@ class ChunkedAlerts(Sequence[Alert]):
 
     def _chunk(self, index: int) -> list[Alert]:
         if self._last[0] != index:
-            self._last = (index, unpack(self._chunks[index].as_buffer()))
+            self._last = (index, unpack(self._spill.read(self._places[index])))
         return self._last[1]
 
 
@@ -218,17 +222,25 @@ def _first_result(rule: Rule, row: dict[str, Any]) -> RuleResult:
                       dedup=row["dedup"], keys_only=True)
 
 
-def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, list[RuleError]]:
+def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
     """The alerts in ``AlertGrouper`` order, and the errors their alert functions raised (on
-    the first events, as the local scanner runs them: once per alert).
+    the first events, as the local scanner runs them: once per alert), read chunk by chunk.
 
-    One job builds every partition in parallel and ships Arrow to the driver, partitions in
-    order (fetching partition by partition would build them one at a time).
+    One job builds every partition in parallel; each chunk goes to a ``Spill`` as it arrives
+    (``arriving_batches``), so neither the alerts nor their errors pile up in the driver.
     """
-    table = alerts.toArrow()
-    errors = [e for blob in table.column("errors") for e in unpack(blob.as_buffer())]
-    chunks = table.column("alerts").combine_chunks()
-    return ChunkedAlerts(chunks, table.column("count").to_pylist()), errors
+    spill = Spill(prefix="flowwarden-spark-alerts-")
+    arrived: list[list[tuple[Place, int, Place]]] = []
+
+    def keep(batch: pa.RecordBatch) -> None:
+        blobs, counts, errors = batch.columns
+        arrived.append([(spill.add(blob.as_buffer()), count, spill.add(error.as_buffer()))
+                        for blob, count, error in zip(blobs, counts.to_pylist(), errors,
+                                                      strict=True)])
+
+    chunks = [chunk for index in arriving_batches(alerts, keep) for chunk in arrived[index]]
+    raised = (error for _, _, place in chunks for error in unpack(spill.read(place)))
+    return ChunkedAlerts(spill, [c[0] for c in chunks], [c[1] for c in chunks]), raised
 
 
 def stats_metrics(rules: Sequence[Rule]) -> list[Any]:
