@@ -70,3 +70,8 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def identity(self) -> str:
+        """``id:event count:last event time``: what tells this alert from an earlier state of
+        it (a digest of every alert's names an alert file, ``runs.checkpoint.alerts_name``)."""
+        return f"{self.id}:{self.event_count}:{self.last_event_time.isoformat()}"

@@ -212,14 +212,13 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
 def alerts_name(alerts: Sequence[Alert]) -> str:
     """A file name that depends only on the alerts' ids, counts and last times."""
     digest = hashlib.sha256()
-    text = getattr(alerts, "identity_text", None)  # an AlertTable's, written by its query
+    text = getattr(alerts, "identity_text", None)  # written by a query (AlertTable, Spark's)
     if text is not None:
         for chunk in text():
             digest.update(chunk)
     else:
-        for alert_id, count, last in sorted(
-                (a.id, a.event_count, a.last_event_time) for a in alerts):
-            digest.update(f"{alert_id}:{count}:{last.isoformat()}\n".encode())
+        for identity in sorted(alert.identity() for alert in alerts):
+            digest.update(f"{identity}\n".encode())
     return f"flowwarden-{digest.hexdigest()[:24]}"
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import doctest
 import gzip
+import itertools
 import json
 import os
 import pickle
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flowwarden.alerts.formats.jsonl import JsonLines, alert_json
 from flowwarden.engine.local import match_columns
 from flowwarden.engine.scan import Scanner, ScanResult
 from flowwarden.engine.spark import rules as spark_rules_module
@@ -114,6 +117,12 @@ def assert_same(got: ScanResult, want: ScanResult) -> None:
     assert len(got.alerts) == len(want.alerts)
     for mine, theirs in zip(got.alerts, want.alerts, strict=True):
         assert comparable(mine) == comparable(theirs)
+    if isinstance(got.alerts, JsonLines):  # Spark's lines, written on the executors
+        lines = (line for chunk in got.alerts.json_lines() for line in chunk.splitlines(True))
+        for mine, line in itertools.zip_longest(got.alerts, lines):
+            assert line == (alert_json(mine) + "\n").encode("utf-8")
+        # the digest that names alert files: the duckdb engine's query writes the same text
+        assert b"".join(got.alerts.identity_text()) == b"".join(want.alerts.identity_text())
     assert (got.records, got.matches, got.python_rows, got.error_counts) == (
         want.records, want.matches, want.python_rows, want.error_counts)
     if sum(want.error_counts.values()) <= len(want.errors):
@@ -492,21 +501,31 @@ def test_a_scan_whose_jvm_stopped_says_so(spark, small, tmp_path, monkeypatch):
 
 
 def test_chunked_alerts_read_like_a_list():
-    from flowwarden.engine.spark.alerts import ChunkedAlerts, pack, unpack
-    from flowwarden.util.spill import Spill
+    from flowwarden.engine.spark.alerts import Chunk, ChunkedAlerts, pack, unpack
+    from flowwarden.util.spill import Place, Spill
 
     assert unpack(memoryview(pack([("s3://b/k ü", 7)]))) == [("s3://b/k ü", 7)]
     parts = [list(range(0, 3)), list(range(3, 4)), list(range(4, 9))]
     spill = Spill()
     places = [spill.add(pack(p)) for p in reversed(parts)][::-1]  # kept out of order
-    alerts = ChunkedAlerts(spill, places, [3, 1, 5])
+
+    def text(lines: list[str]) -> Place:
+        return spill.add(zlib.compress("".join(f"{line}\n" for line in lines).encode()))
+
+    identities = [[f"{99 - n:032x}:{n}:t" for n in part] for part in parts]  # ids descending
+    alerts = ChunkedAlerts(spill, [
+        Chunk(place, len(part), spill.add(pack([])), text([f"line {n}" for n in part]),
+              text(ids)) for place, part, ids in zip(places, parts, identities, strict=True)])
+    assert b"".join(alerts.json_lines()) == "".join(f"line {n}\n" for n in range(9)).encode()
+    assert b"".join(alerts.identity_text()).decode().splitlines() == [
+        f"{99 - n:032x}:{n}:t" for n in reversed(range(9))]
     every = list(range(9))
     assert len(alerts) == 9 and list(alerts) == every
     assert [alerts[i] for i in range(-9, 9)] == every[-9:] + every
     assert alerts[2:7] == every[2:7] and alerts[::-3] == every[::-3] and alerts[8:] == [8]
     with pytest.raises(IndexError):
         alerts[9]
-    assert len(ChunkedAlerts(Spill(), [], [])) == 0
+    assert len(ChunkedAlerts(Spill(), [])) == 0
 
 
 def test_batches_are_handed_over_as_they_arrive_with_the_frames_order(spark):

@@ -18,13 +18,17 @@ from __future__ import annotations
 import bisect
 import itertools
 import pickle
+import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from flowwarden.alerts.formats.jsonl import alert_json
 from flowwarden.alerts.grouping import (
     AlertGrouper,
     Complete,
@@ -34,13 +38,17 @@ from flowwarden.alerts.grouping import (
     from_micros,
     kept,
 )
+from flowwarden.alerts.groupstore import IDS_PER_SORT, id_ranges
 from flowwarden.alerts.model import Alert
+from flowwarden.alerts.tablequery import joined_text, read_batches
 from flowwarden.engine.enrichment import panther_record
 from flowwarden.engine.scan import MAX_ERROR_SAMPLES, RuleError
 from flowwarden.engine.spark.keys import RECORD_ROW
 from flowwarden.engine.spark.rules import PackSpec
 from flowwarden.engine.spark.stream import arriving_batches
 from flowwarden.rules.rule import ALERT_FUNCTIONS, Rule, RuleResult
+from flowwarden.util.duckfiles import MEMORY_LIMIT
+from flowwarden.util.registered import registered
 from flowwarden.util.spill import Place, Spill
 
 KEYS = ("rule_id", "dedup", "window_us")
@@ -51,9 +59,13 @@ FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
 # fetched (a 1M-record scan's 372k alerts, ~0.9 GB, ran local mode's 4 GB heap out); the
 # samples' keys repeat, so a batch compresses to about an eighth. The driver keeps them so, in
 # a temporary file (``ChunkedAlerts``): as Python objects they would take several KB each.
+# Each chunk carries its alerts' JSON lines and identities (``Alert.identity``) too, compressed
+# the same way: written on the executors, in parallel, where the driver would make them one by
+# one from the alerts.
 CHUNK_SCHEMA = pa.schema([("alerts", pa.binary()), ("count", pa.int64()),
-                          ("errors", pa.binary())])
-CHUNK_DDL = "alerts binary, count long, errors binary"
+                          ("errors", pa.binary()), ("lines", pa.binary()),
+                          ("identities", pa.binary())])
+CHUNK_DDL = "alerts binary, count long, errors binary, lines binary, identities binary"
 CHUNK_LEVEL = 1  # zlib's fastest: nearly all of the gain at a few microseconds per alert
 
 
@@ -117,8 +129,11 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
                 _add_group(grouper, rules[row["rule_id"]], row)
                 alerts.extend(grouper.alerts())
             if alerts:
+                lines = "".join(alert_json(alert) + "\n" for alert in alerts)
+                identities = "".join(alert.identity() + "\n" for alert in alerts)
                 yield pa.RecordBatch.from_pydict(
-                    {"alerts": [pack(alerts)], "count": [len(alerts)], "errors": [pack(errors)]},
+                    {"alerts": [pack(alerts)], "count": [len(alerts)], "errors": [pack(errors)],
+                     "lines": [_compressed(lines)], "identities": [_compressed(identities)]},
                     schema=CHUNK_SCHEMA)
 
     return build
@@ -134,15 +149,31 @@ def unpack(blob: bytes | memoryview | pa.Buffer) -> list[Any]:
     return items
 
 
+def _compressed(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), CHUNK_LEVEL)
+
+
+class Chunk(NamedTuple):
+    """Where one chunk's parts are in the ``Spill`` (its alerts pickled, their errors, their
+    JSON lines, their identities: each compressed), and how many alerts it holds."""
+
+    alerts: Place
+    size: int
+    errors: Place
+    lines: Place
+    identities: Place
+
+
 class ChunkedAlerts(Sequence[Alert]):
     """Alerts in order, kept as the compressed chunks they arrived in, in a ``Spill`` (the
     driver's memory holds where each chunk is, not the alerts); a chunk is unpacked when read
-    (the last one read is kept, for reads in order by index)."""
+    (the last one read is kept, for reads in order by index). Their JSON lines and identities
+    are read as the executors wrote them (``json_lines``, ``identity_text``)."""
 
-    def __init__(self, spill: Spill, places: Sequence[Place], counts: Sequence[int]) -> None:
+    def __init__(self, spill: Spill, chunks: Sequence[Chunk]) -> None:
         self._spill = spill
-        self._places = list(places)
-        self._ends = list(itertools.accumulate(counts))
+        self._chunks = list(chunks)
+        self._ends = list(itertools.accumulate(chunk.size for chunk in chunks))
         self._last: tuple[int, list[Alert]] = (-1, [])
 
     def __len__(self) -> int:
@@ -170,8 +201,34 @@ class ChunkedAlerts(Sequence[Alert]):
 
     def _chunk(self, index: int) -> list[Alert]:
         if self._last[0] != index:
-            self._last = (index, unpack(self._spill.read(self._places[index])))
+            self._last = (index, unpack(self._spill.read(self._chunks[index].alerts)))
         return self._last[1]
+
+    def json_lines(self) -> Iterator[bytes]:
+        """Every alert's ``alert_json`` line, newline included, a chunk at a time, as the
+        executors wrote them (``JsonLines``)."""
+        for chunk in self._chunks:
+            yield zlib.decompress(self._spill.read(chunk.lines))
+
+    def identity_text(self) -> Iterator[bytes]:
+        """Every alert's ``Alert.identity`` and a newline, by id (``AlertTable.identity_text``):
+        sorted by DuckDB, which spills, a range of ids a query, rather than in a list."""
+        with tempfile.TemporaryDirectory(prefix="flowwarden-identities-") as folder:
+            con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": folder})
+            try:
+                con.execute("CREATE TABLE identities (id VARCHAR, line VARCHAR)")
+                for chunk in self._chunks:
+                    text = zlib.decompress(self._spill.read(chunk.identities))
+                    lines = pc.split_pattern(pa.array([text.decode("utf-8")]), "\n")
+                    with registered(con, "new", pa.table({"line": pc.list_flatten(lines)})):
+                        con.execute("INSERT INTO identities SELECT left(line, 32), line "
+                                    "FROM new WHERE line <> ''")
+                for where in id_ranges(len(self), IDS_PER_SORT):
+                    for batch in read_batches(con, "SELECT line || chr(10) FROM identities "
+                                              f"{where} ORDER BY id"):
+                        yield joined_text(batch.column(0))
+            finally:
+                con.close()
 
 
 def _completer(spec: PackSpec, errors: list[RuleError]) -> Complete:
@@ -230,17 +287,19 @@ def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
     (``arriving_batches``), so neither the alerts nor their errors pile up in the driver.
     """
     spill = Spill(prefix="flowwarden-spark-alerts-")
-    arrived: list[list[tuple[Place, int, Place]]] = []
+    arrived: list[list[Chunk]] = []
 
     def keep(batch: pa.RecordBatch) -> None:
-        blobs, counts, errors = batch.columns
-        arrived.append([(spill.add(blob.as_buffer()), count, spill.add(error.as_buffer()))
-                        for blob, count, error in zip(blobs, counts.to_pylist(), errors,
-                                                      strict=True)])
+        def put(name: str) -> list[Place]:
+            return [spill.add(value.as_buffer()) for value in batch.column(name)]
+
+        arrived.append([Chunk(*parts) for parts in zip(
+            put("alerts"), batch.column("count").to_pylist(), put("errors"), put("lines"),
+            put("identities"), strict=True)])
 
     chunks = [chunk for index in arriving_batches(alerts, keep) for chunk in arrived[index]]
-    raised = (error for _, _, place in chunks for error in unpack(spill.read(place)))
-    return ChunkedAlerts(spill, [c[0] for c in chunks], [c[1] for c in chunks]), raised
+    raised = (error for chunk in chunks for error in unpack(spill.read(chunk.errors)))
+    return ChunkedAlerts(spill, chunks), raised
 
 
 def stats_metrics(rules: Sequence[Rule]) -> list[Any]:
