@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,6 +124,8 @@ def assert_same(got: ScanResult, want: ScanResult) -> None:
             assert line == (alert_json(mine) + "\n").encode("utf-8")
         # the digest that names alert files: the duckdb engine's query writes the same text
         assert b"".join(got.alerts.identity_text()) == b"".join(want.alerts.identity_text())
+        assert got.alerts.count_by_rule() == Counter(a.rule_id for a in got.alerts) == (
+            want.alerts.count_by_rule())
     assert (got.records, got.matches, got.python_rows, got.error_counts) == (
         want.records, want.matches, want.python_rows, want.error_counts)
     if sum(want.error_counts.values()) <= len(want.errors):
@@ -515,7 +518,9 @@ def test_chunked_alerts_read_like_a_list():
     identities = [[f"{99 - n:032x}:{n}:t" for n in part] for part in parts]  # ids descending
     alerts = ChunkedAlerts(spill, [
         Chunk(place, len(part), spill.add(pack([])), text([f"line {n}" for n in part]),
-              text(ids)) for place, part, ids in zip(places, parts, identities, strict=True)])
+              text(ids)) for place, part, ids in zip(places, parts, identities, strict=True)],
+        {"a": 9})
+    assert alerts.count_by_rule() == {"a": 9}
     assert b"".join(alerts.json_lines()) == "".join(f"line {n}\n" for n in range(9)).encode()
     assert b"".join(alerts.identity_text()).decode().splitlines() == [
         f"{99 - n:032x}:{n}:t" for n in reversed(range(9))]
@@ -525,7 +530,7 @@ def test_chunked_alerts_read_like_a_list():
     assert alerts[2:7] == every[2:7] and alerts[::-3] == every[::-3] and alerts[8:] == [8]
     with pytest.raises(IndexError):
         alerts[9]
-    assert len(ChunkedAlerts(Spill(), [])) == 0
+    assert len(ChunkedAlerts(Spill(), [], {})) == 0
 
 
 def test_batches_are_handed_over_as_they_arrive_with_the_frames_order(spark):

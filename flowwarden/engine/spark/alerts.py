@@ -21,7 +21,7 @@ import pickle
 import tempfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
 import duckdb
@@ -59,13 +59,14 @@ FUNCTIONS = ("rule", *ALERT_FUNCTIONS)
 # fetched (a 1M-record scan's 372k alerts, ~0.9 GB, ran local mode's 4 GB heap out); the
 # samples' keys repeat, so a batch compresses to about an eighth. The driver keeps them so, in
 # a temporary file (``ChunkedAlerts``): as Python objects they would take several KB each.
-# Each chunk carries its alerts' JSON lines and identities (``Alert.identity``) too, compressed
-# the same way: written on the executors, in parallel, where the driver would make them one by
-# one from the alerts.
+# Each chunk carries its alerts' JSON lines, identities (``Alert.identity``) and count by rule
+# too, compressed the same way: made on the executors, in parallel, where the driver would make
+# them one by one from the alerts.
 CHUNK_SCHEMA = pa.schema([("alerts", pa.binary()), ("count", pa.int64()),
                           ("errors", pa.binary()), ("lines", pa.binary()),
-                          ("identities", pa.binary())])
-CHUNK_DDL = "alerts binary, count long, errors binary, lines binary, identities binary"
+                          ("identities", pa.binary()), ("rules", pa.binary())])
+CHUNK_DDL = ("alerts binary, count long, errors binary, lines binary, identities binary, "
+             "rules binary")
 CHUNK_LEVEL = 1  # zlib's fastest: nearly all of the gain at a few microseconds per alert
 
 
@@ -133,7 +134,8 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
                 identities = "".join(alert.identity() + "\n" for alert in alerts)
                 yield pa.RecordBatch.from_pydict(
                     {"alerts": [pack(alerts)], "count": [len(alerts)], "errors": [pack(errors)],
-                     "lines": [_compressed(lines)], "identities": [_compressed(identities)]},
+                     "lines": [_compressed(lines)], "identities": [_compressed(identities)],
+                     "rules": [pack(list(Counter(a.rule_id for a in alerts).items()))]},
                     schema=CHUNK_SCHEMA)
 
     return build
@@ -168,11 +170,14 @@ class ChunkedAlerts(Sequence[Alert]):
     """Alerts in order, kept as the compressed chunks they arrived in, in a ``Spill`` (the
     driver's memory holds where each chunk is, not the alerts); a chunk is unpacked when read
     (the last one read is kept, for reads in order by index). Their JSON lines and identities
-    are read as the executors wrote them (``json_lines``, ``identity_text``)."""
+    are read as the executors wrote them (``json_lines``, ``identity_text``), their count by
+    rule as the executors counted them (``count_by_rule``)."""
 
-    def __init__(self, spill: Spill, chunks: Sequence[Chunk]) -> None:
+    def __init__(self, spill: Spill, chunks: Sequence[Chunk], by_rule: Mapping[str, int]
+                 ) -> None:
         self._spill = spill
         self._chunks = list(chunks)
+        self._by_rule = dict(by_rule)
         self._ends = list(itertools.accumulate(chunk.size for chunk in chunks))
         self._last: tuple[int, list[Alert]] = (-1, [])
 
@@ -203,6 +208,10 @@ class ChunkedAlerts(Sequence[Alert]):
         if self._last[0] != index:
             self._last = (index, unpack(self._spill.read(self._chunks[index].alerts)))
         return self._last[1]
+
+    def count_by_rule(self) -> dict[str, int]:
+        """How many alerts each rule has (``AlertTable.count_by_rule``)."""
+        return dict(self._by_rule)
 
     def json_lines(self) -> Iterator[bytes]:
         """Every alert's ``alert_json`` line, newline included, a chunk at a time, as the
@@ -288,8 +297,11 @@ def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
     """
     spill = Spill(prefix="flowwarden-spark-alerts-")
     arrived: list[list[Chunk]] = []
+    by_rule: Counter[str] = Counter()
 
     def keep(batch: pa.RecordBatch) -> None:
+        for counts in batch.column("rules"):
+            by_rule.update(dict(unpack(counts.as_buffer())))
         def put(name: str) -> list[Place]:
             return [spill.add(value.as_buffer()) for value in batch.column(name)]
 
@@ -299,7 +311,7 @@ def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
 
     chunks = [chunk for index in arriving_batches(alerts, keep) for chunk in arrived[index]]
     raised = (error for chunk in chunks for error in unpack(spill.read(chunk.errors)))
-    return ChunkedAlerts(spill, chunks), raised
+    return ChunkedAlerts(spill, chunks, by_rule), raised
 
 
 def stats_metrics(rules: Sequence[Rule]) -> list[Any]:
