@@ -504,7 +504,7 @@ def test_a_scan_whose_jvm_stopped_says_so(spark, small, tmp_path, monkeypatch):
 
 
 def test_chunked_alerts_read_like_a_list():
-    from flowwarden.engine.spark.alerts import Chunk, ChunkedAlerts, pack, unpack
+    from flowwarden.engine.spark.chunks import Chunk, ChunkedAlerts, pack, unpack
     from flowwarden.util.spill import Place, Spill
 
     assert unpack(memoryview(pack([("s3://b/k ü", 7)]))) == [("s3://b/k ü", 7)]

@@ -13,11 +13,11 @@ from flowwarden.engine.scan import ScanResult
 from flowwarden.engine.spark.alerts import (
     alert_frame,
     apply_stats,
-    collect_alerts,
     group_frame,
     stats_metrics,
 )
 from flowwarden.engine.spark.arrow import POSITION, SOURCE, arrow_schema
+from flowwarden.engine.spark.chunks import collect_alerts
 from flowwarden.engine.spark.enrichment import ShippedTables, enriched_frame, ship_tables
 from flowwarden.engine.spark.inputs import InputFrame, input_frames
 from flowwarden.engine.spark.keys import (
