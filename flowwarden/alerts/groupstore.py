@@ -637,7 +637,7 @@ class AlertTable(Sequence[Alert]):
         what a digest of the alerts (``runs.checkpoint.alerts_name``) reads."""
         last = iso_micros("last_us", quoted=False)
         for where in id_ranges(self._count, IDS_PER_SORT):
-            yield from _text(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) "
+            yield from text_chunks(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) "
                              f"|| ':' || {last} || chr(10) FROM alerts {where} ORDER BY id")
 
     def _rows(self, where: str, chunks: SeqChunks | None = None) -> Iterator[Alert]:
@@ -701,9 +701,10 @@ def _observed(batches: Iterator[pa.RecordBatch], chunks: SeqChunks | None
         yield batch
 
 
-def id_ranges(count: int, per_query: int) -> list[str]:
+def id_ranges(count: int, per_query: int, column: str = "id") -> list[str]:
     """WHERE clauses that cut ``count`` alerts into ranges of their ids (32 lowercase hex
-    digits, uniformly spread), in id order, about ``per_query`` a range.
+    digits, uniformly spread), in id order, about ``per_query`` a range; ``column`` holds the
+    ids, or text that starts with them.
 
     >>> id_ranges(10, per_query=10)
     ['']
@@ -716,12 +717,12 @@ def id_ranges(count: int, per_query: int) -> list[str]:
     bounds = [f"{(1 << 32) * k // parts:08x}" for k in range(1, parts)]
     lows, highs = [None, *bounds], [*bounds, None]
     return ["WHERE " + " AND ".join(
-        ([f"id >= {sql_literal(low)}"] if low else [])
-        + ([f"id < {sql_literal(high)}"] if high else []))
+        ([f"{column} >= {sql_literal(low)}"] if low else [])
+        + ([f"{column} < {sql_literal(high)}"] if high else []))
         for low, high in zip(lows, highs, strict=True)]
 
 
-def _text(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
+def text_chunks(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[bytes]:
     """The one text column of ``sql``'s rows, each batch's as one UTF-8 chunk (its Arrow data
     buffer: the rows end in their own newlines)."""
     for batch in read_batches(con, sql, LINE_BATCH):

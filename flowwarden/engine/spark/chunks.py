@@ -27,9 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.alerts.formats.jsonl import alert_json
-from flowwarden.alerts.groupstore import GROUP_MEMORY_MB, IDS_PER_SORT, id_ranges
+from flowwarden.alerts.groupstore import GROUP_MEMORY_MB, IDS_PER_SORT, id_ranges, text_chunks
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.tablequery import joined_text, read_batches
 from flowwarden.engine.scan import RuleError
 from flowwarden.engine.spark.stream import arriving_batches
 from flowwarden.util.registered import registered
@@ -141,17 +140,16 @@ class ChunkedAlerts(Sequence[Alert]):
             con = duckdb.connect(config={"memory_limit": f"{GROUP_MEMORY_MB}MB",
                                          "temp_directory": folder})
             try:
-                con.execute("CREATE TABLE identities (id VARCHAR, line VARCHAR)")
+                con.execute("CREATE TABLE identities (line VARCHAR)")
                 for chunk in self._chunks:
                     text = zlib.decompress(self._spill.read(chunk.identities))
                     lines = pc.split_pattern(pa.array([text.decode("utf-8")]), "\n")
                     with registered(con, "new", pa.table({"line": pc.list_flatten(lines)})):
-                        con.execute("INSERT INTO identities SELECT left(line, 32), line "
-                                    "FROM new WHERE line <> ''")
-                for where in id_ranges(len(self), IDS_PER_SORT):
-                    for batch in read_batches(con, "SELECT line || chr(10) FROM identities "
-                                              f"{where} ORDER BY id"):
-                        yield joined_text(batch.column(0))
+                        con.execute("INSERT INTO identities SELECT line FROM new WHERE line <> ''")
+                # a line starts with its alert's id (unique, fixed length): its order is the id's
+                for where in id_ranges(len(self), IDS_PER_SORT, "line"):
+                    yield from text_chunks(con, f"SELECT line || chr(10) FROM identities {where} "
+                                                "ORDER BY line")
             finally:
                 con.close()
 
