@@ -6,6 +6,10 @@ growing until the kernel stops the process. DuckDB's own default is 80% of the m
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 
 MEMORY_MB = 1000  # DuckDB's "1GB"
@@ -23,3 +27,23 @@ def connect_file(path: str) -> duckdb.DuckDBPyConnection:
     953.6 MiB
     """
     return duckdb.connect(path, config={"memory_limit": MEMORY_LIMIT})
+
+
+@contextmanager
+def spilling_database(prefix: str, memory_mb: int) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A new in-memory database within ``memory_mb`` that spills to a temporary directory named
+    ``prefix``..., both gone after the block: for work that grows with the alerts.
+
+    >>> with spilling_database("flowwarden-doctest-", 64) as con:
+    ...     print(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    ...     print("flowwarden-doctest-" in con.execute(
+    ...         "SELECT current_setting('temp_directory')").fetchone()[0])
+    61.0 MiB
+    True
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        con = duckdb.connect(config={"memory_limit": f"{memory_mb}MB", "temp_directory": folder})
+        try:
+            yield con
+        finally:
+            con.close()

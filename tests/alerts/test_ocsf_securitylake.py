@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import io
+from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +11,14 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from flowwarden.alerts.formats.ocsf import to_finding
-from flowwarden.alerts.formats.securitylake import lake_key, partition_of, write_security_lake
+from flowwarden.alerts.formats import ocsftable
+from flowwarden.alerts.formats.ocsf import findings_table, to_finding
+from flowwarden.alerts.formats.securitylake import (
+    DEFAULT_SOURCE,
+    lake_key,
+    partition_of,
+    write_security_lake,
+)
 from flowwarden.errors import UsageError
 from tests.alerts.ocsf_jsonschema import validate
 from tests.alerts.test_ocsf import alerts_of, flow
@@ -58,6 +66,34 @@ def test_findings_land_in_security_lake_partitions(alerts, tmp_path):
         assert (region, account, day) == partition_of(to_finding(alert))
         assert count == alert.event_count and class_uid == 2004
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def reference_lake(alerts) -> dict[str, object]:
+    """The lake's objects made the plain way, every finding in memory: each partition's
+    findings in the alerts' order, partitions in the order of their keys, named by a digest of
+    the findings' ``uid:count:time`` lines in the order of their uids."""
+    findings = [to_finding(alert) for alert in alerts]
+    parts = defaultdict(list)
+    for finding in findings:
+        parts["/".join(partition_of(finding))].append(finding)
+    digest = hashlib.sha256()
+    for finding in sorted(findings, key=lambda f: f["finding_info"]["uid"]):
+        digest.update(f"{finding['finding_info']['uid']}:{finding.get('count')}:"
+                      f"{finding['time']}\n".encode())
+    name = f"flowwarden-{digest.hexdigest()[:24]}"
+    return {lake_key(DEFAULT_SOURCE, *key.split("/"), name): findings_table(rows)
+            for key, rows in sorted(parts.items())}
+
+
+@pytest.mark.parametrize("walked", [1, 2, 4096])
+def test_alerts_walked_a_chunk_at_a_time_give_the_plain_lake(alerts, tmp_path, monkeypatch,
+                                                             walked):
+    monkeypatch.setattr(ocsftable, "WALKED", walked)  # findings made this many at a time
+    want = reference_lake(alerts)
+    written = write_security_lake(iter(alerts), str(tmp_path))
+    assert [Path(url).relative_to(tmp_path).as_posix() for url in written] == list(want)
+    for key, table in want.items():
+        assert pq.read_table(tmp_path / key).equals(table), key
 
 
 def test_the_same_write_again_overwrites_the_same_files(alerts, tmp_path):

@@ -5,14 +5,16 @@ lines are written from them as they come, never a Python object per alert. An al
 marks exotic is rendered by ``ocsf.to_finding`` instead (the alerts of its batch's range are
 read back as ``Alert`` objects for it), so every finding equals the per-alert path's. The
 Security Lake layout sorts the findings by partition in a temporary table of the grouper's
-database (which spills to disk), exotic ones rendered in Python and put in their place first.
+database (which spills to disk), exotic ones rendered in Python and put in their place first;
+alerts that are not in alert tables (a Spark scan's, the python engine's) are made into
+findings a chunk at a time and sorted in a table of a database of their own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,6 +38,9 @@ from flowwarden.alerts.tablequery import (
 )
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.util.destinations import write_object
+from flowwarden.util.duckfiles import spilling_database
+from flowwarden.util.iterables import chunks
+from flowwarden.util.registered import registered
 from flowwarden.util.s3 import S3
 
 LAKE_TABLE = "lake_findings"
@@ -47,6 +52,8 @@ CHUNK = 32768
 # out of the 256 MB that the grouper keeps to (a 1M-record scan's OCSF output failed), and
 # chunks sized to fit it were slower (a query costs about 0.25 s however small).
 FINDINGS_MEMORY_MB = 512
+# Alerts made into findings at a time by ``write_walked_lake`` (a few MB of Python objects).
+WALKED = 4096
 
 
 def write_jsonl(alerts: QueriedAlerts, out: Any) -> int:
@@ -105,18 +112,38 @@ def _redo_exotic(con: duckdb.DuckDBPyConnection, alerts: QueriedAlerts) -> None:
         f"SELECT seq FROM {LAKE_TABLE} WHERE redo ORDER BY seq").fetchall()]
     for chunk in _spans(seqs):
         found = _alerts_at(alerts, pa.array(chunk, pa.int64()), pa.array([True] * len(chunk)))
-        findings = [to_finding(alert) for alert in found.values()]
-        table = findings_table(findings)
-        keys = ["/".join(partition_of(finding)) for finding in findings]
-        table = table.append_column("seq", pa.array(list(found), pa.int64()))
-        table = table.append_column("lake_key", pa.array(keys, pa.string()))
-        con.register("redone_findings", table)
-        try:
+        table = _lake_rows([to_finding(alert) for alert in found.values()], list(found))
+        with registered(con, "redone_findings", table):
             con.execute(f"DELETE FROM {LAKE_TABLE} WHERE seq IN (SELECT seq FROM redone_findings)")
             con.execute(f"INSERT INTO {LAKE_TABLE} BY NAME SELECT *, false AS redo "
                         "FROM redone_findings")
-        finally:
-            con.unregister("redone_findings")
+
+
+def write_walked_lake(alerts: Iterable[Alert], destination: str, source: str, name: str | None,
+                      s3: S3 | None) -> list[str]:
+    """``securitylake.write_security_lake`` of alerts that are not a scan's alert tables (a
+    Spark scan's, the python engine's): ``to_finding`` of ``WALKED`` alerts at a time, kept
+    in a lake table of a database of their own that spills to disk, so that memory stays flat
+    however many alerts there are; then the same partitions and name as ``write_lake``."""
+    with spilling_database("flowwarden-lake-", FINDINGS_MEMORY_MB) as con:
+        count = 0
+        for chunk in chunks(alerts, WALKED):
+            table = _lake_rows([to_finding(alert) for alert in chunk],
+                               list(range(count, count + len(chunk))))
+            with registered(con, "new_findings", table):
+                con.execute(f"INSERT INTO {LAKE_TABLE} BY NAME SELECT * FROM new_findings"
+                            if count else f"CREATE TABLE {LAKE_TABLE} AS FROM new_findings")
+            count += len(chunk)
+        if not count:
+            return []
+        return _write_partitions(con, destination, source, name or _content_name(con), s3)
+
+
+def _lake_rows(findings: list[dict[str, Any]], seqs: list[int]) -> pa.Table:
+    """Findings as rows of the lake table: their columns, their seqs and their partitions."""
+    keys = ["/".join(partition_of(finding)) for finding in findings]
+    return (findings_table(findings).append_column("seq", pa.array(seqs, pa.int64()))
+            .append_column("lake_key", pa.array(keys, pa.string())))
 
 
 def _spans(seqs: list[int]) -> Iterator[list[int]]:
@@ -133,7 +160,8 @@ def _spans(seqs: list[int]) -> Iterator[list[int]]:
 
 
 def _content_name(con: duckdb.DuckDBPyConnection) -> str:
-    """``securitylake.content_name`` of the lake table's findings, hashed batch by batch."""
+    """A name that depends only on the lake table's findings' identities and counts: a digest
+    of their ``uid:count:time`` lines in the order of their uids, hashed batch by batch."""
     digest = hashlib.sha256()
     sql = (f"SELECT finding_info.uid || ':' || coalesce(CAST(count AS VARCHAR), 'None') || ':' "
            f"|| CAST(time AS VARCHAR) || chr(10) AS line, finding_info.uid AS uid FROM {LAKE_TABLE}")

@@ -22,20 +22,14 @@ digest of the findings) never leaves two copies of one write behind.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from flowwarden.alerts.formats.ocsf import findings_table, to_finding
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.tablequery import QueriedAlerts
 from flowwarden.errors import UsageError
-from flowwarden.util.destinations import write_object
 from flowwarden.util.s3 import S3
 
 DEFAULT_SOURCE = "flowwarden"
@@ -60,48 +54,20 @@ def partition_of(finding: Mapping[str, Any]) -> PartitionKey:
     return region, account, day
 
 
-def partitioned(findings: Iterable[Mapping[str, Any]]) -> dict[PartitionKey, list[Mapping[str, Any]]]:
-    """Findings grouped by partition, each partition in the order the findings came."""
-    parts: dict[PartitionKey, list[Mapping[str, Any]]] = defaultdict(list)
-    for finding in findings:
-        parts[partition_of(finding)].append(finding)
-    return dict(sorted(parts.items()))
-
-
-def content_name(findings: Sequence[Mapping[str, Any]]) -> str:
-    """A name that depends only on the findings' identities and counts."""
-    digest = hashlib.sha256()
-    for finding in sorted(findings, key=lambda f: f["finding_info"]["uid"]):
-        digest.update(f"{finding['finding_info']['uid']}:{finding.get('count')}:"
-                      f"{finding['time']}\n".encode())
-    return f"flowwarden-{digest.hexdigest()[:24]}"
-
-
 def write_security_lake(alerts: Iterable[Alert], destination: str, *,
                         source: str = DEFAULT_SOURCE, name: str | None = None,
                         s3: S3 | None = None) -> list[str]:
-    """Write the alerts' findings as Parquet under ``destination``; returns the written URLs."""
+    """Write the alerts' findings as Parquet under ``destination``, one object per partition
+    in the order of their keys; returns the written URLs. Without a ``name``, the objects are
+    named by a digest of the findings' ``uid``, ``count`` and ``time``."""
     if not SOURCE_NAME.match(source):
         raise UsageError(f"a Security Lake source name is 1-64 letters, digits, - or _: {source!r}")
+    # it imports this module
+    from flowwarden.alerts.formats.ocsftable import write_lake, write_walked_lake
+
     if isinstance(alerts, QueriedAlerts):  # partitions and findings from the query
-        from flowwarden.alerts.formats.ocsftable import write_lake  # it imports this module
-
         return write_lake(alerts, destination, source, name, s3) if len(alerts) else []
-    findings = [to_finding(a) for a in alerts]
-    if not findings:
-        return []
-    name = name or content_name(findings)
-    written = []
-    for (region, account, day), rows in partitioned(findings).items():
-        key = lake_key(source, region, account, day, name)
-        written.append(write_object(destination, key, _parquet_bytes(rows), s3))
-    return written
-
-
-def _parquet_bytes(findings: Sequence[Mapping[str, Any]]) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(findings_table(findings), buffer, compression="zstd")
-    return buffer.getvalue()
+    return write_walked_lake(alerts, destination, source, name, s3)
 
 
 def _safe(value: Any) -> str | None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import pickle
-import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +29,7 @@ from flowwarden.alerts.groupstore import GROUP_MEMORY_MB, IDS_PER_SORT, id_range
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import RuleError
 from flowwarden.engine.spark.stream import arriving_batches
+from flowwarden.util.duckfiles import spilling_database
 from flowwarden.util.registered import registered
 from flowwarden.util.spill import Place, Spill
 
@@ -136,22 +135,17 @@ class ChunkedAlerts(Sequence[Alert]):
         sorted by DuckDB, which spills, a range of ids a query, rather than in a list; within
         the memory the duckdb engine's alert tables keep to (3.55M alerts: 3 s, a peak of
         450 MB, where DuckDB's 1 GB took 850 MB)."""
-        with tempfile.TemporaryDirectory(prefix="flowwarden-identities-") as folder:
-            con = duckdb.connect(config={"memory_limit": f"{GROUP_MEMORY_MB}MB",
-                                         "temp_directory": folder})
-            try:
-                con.execute("CREATE TABLE identities (line VARCHAR)")
-                for chunk in self._chunks:
-                    text = zlib.decompress(self._spill.read(chunk.identities))
-                    lines = pc.split_pattern(pa.array([text.decode("utf-8")]), "\n")
-                    with registered(con, "new", pa.table({"line": pc.list_flatten(lines)})):
-                        con.execute("INSERT INTO identities SELECT line FROM new WHERE line <> ''")
-                # a line starts with its alert's id (unique, fixed length): its order is the id's
-                for where in id_ranges(len(self), IDS_PER_SORT, "line"):
-                    yield from text_chunks(con, f"SELECT line || chr(10) FROM identities {where} "
-                                                "ORDER BY line")
-            finally:
-                con.close()
+        with spilling_database("flowwarden-identities-", GROUP_MEMORY_MB) as con:
+            con.execute("CREATE TABLE identities (line VARCHAR)")
+            for chunk in self._chunks:
+                text = zlib.decompress(self._spill.read(chunk.identities))
+                lines = pc.split_pattern(pa.array([text.decode("utf-8")]), "\n")
+                with registered(con, "new", pa.table({"line": pc.list_flatten(lines)})):
+                    con.execute("INSERT INTO identities SELECT line FROM new WHERE line <> ''")
+            # a line starts with its alert's id (unique, fixed length): its order is the id's
+            for where in id_ranges(len(self), IDS_PER_SORT, "line"):
+                yield from text_chunks(con, f"SELECT line || chr(10) FROM identities {where} "
+                                            "ORDER BY line")
 
 
 def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
