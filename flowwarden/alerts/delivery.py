@@ -5,7 +5,8 @@ Security Lake custom-source layout), a DuckDB ``--store``, or standard output wh
 directory is given; the format is one of ``formats.ALERT_FORMATS``.
 
 Every file and object is written whole under a name chosen by the caller (a run number, or a digest
-of the alerts): atomically locally (``util.files``) and by one PUT on S3. Writing the same alerts
+of the alerts): atomically locally (``util.files``), and on S3 from a temporary file by one upload
+that completes or leaves nothing (``util.destinations``). Writing the same alerts
 under the same name again therefore replaces what an interrupted write left, and the store keeps
 one row per alert id: delivering a batch twice gives the same result as delivering it once.
 Standard output is the exception: what was printed stays printed.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, Literal
 
 from flowwarden.alerts.formats import ALERT_FORMATS
@@ -36,7 +36,7 @@ from flowwarden.alerts.store import (
 from flowwarden.alerts.tablequery import QueriedAlerts
 from flowwarden.alerts.tablestore import store_rows
 from flowwarden.errors import UsageError
-from flowwarden.util.destinations import write_object
+from flowwarden.util.destinations import object_url, object_writer
 from flowwarden.util.files import appender, atomic_writer
 from flowwarden.util.iterables import chunks
 from flowwarden.util.s3 import S3, S3_SCHEME
@@ -109,15 +109,10 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
         if spec.format == "ocsf-parquet":
             written += write_security_lake(alerts, spec.output_dir, source=spec.lake_source,
                                            name=name, s3=s3)
-        elif spec.output_dir.startswith(S3_SCHEME):
-            written.append(write_object(spec.output_dir, f"{name}{fmt.suffix}",
-                                        fmt.encode(alerts), s3))
-        else:
-            target = Path(spec.output_dir) / f"{name}{fmt.suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_writer(target) as out:
+        else:  # written through a file, local or spooled for S3, never whole in memory
+            with object_writer(spec.output_dir, f"{name}{fmt.suffix}", s3) as out:
                 fmt.write(alerts, out)
-            written.append(str(target))
+            written.append(object_url(spec.output_dir, f"{name}{fmt.suffix}"))
         step()
     if spec.output and append_at is not False:
         half = len(alerts) // 2

@@ -4,6 +4,7 @@ functions run on the same first events."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -128,7 +129,9 @@ def feed(grouper: Any, plan: list[tuple[str, list[dict[str, Any]]]],
 
 
 def encoded(alerts: Any) -> str:
-    return ALERT_FORMATS["jsonl"].encode(alerts).decode()
+    out = io.BytesIO()
+    ALERT_FORMATS["jsonl"].write(alerts, out)
+    return out.getvalue().decode()
 
 
 def record(m: dict[str, Any], position: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ statistics must be exactly those of a full read (and of the python engine)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def outcome(scanner: Scanner, batches: Any) -> dict[str, Any]:
     result = scanner.scan(batches)
     alerts = []
-    written = ALERT_FORMATS["jsonl"].encode(result.alerts).decode().splitlines()
+    out = io.BytesIO()
+    ALERT_FORMATS["jsonl"].write(result.alerts, out)
+    written = out.getvalue().decode().splitlines()
     for alert, line in zip(result.alerts, written, strict=True):
         assert alert_json(alert) == line  # as an Alert or as the line the query wrote
         data = json.loads(line)

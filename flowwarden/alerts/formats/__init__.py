@@ -11,7 +11,6 @@ in batches (``ocsftable``, ``AlertTable.json_lines``); a list of alerts one by o
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,12 +35,6 @@ class AlertFormat:
     suffix: str
     write: Callable[[Iterable[Alert], BinaryOut], int]
     text: bool  # can go to standard output
-
-    def encode(self, alerts: Iterable[Alert]) -> bytes:
-        """The alerts as one file's bytes (for an object store's single PUT)."""
-        out = io.BytesIO()
-        self.write(alerts, out)
-        return out.getvalue()
 
 
 def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryOut], int]:

@@ -13,7 +13,6 @@ findings a chunk at a time and sorted in a table of a database of their own.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,7 +36,7 @@ from flowwarden.alerts.tablequery import (
     seq_chunks,
 )
 from flowwarden.logic.render.sqltext import sql_literal
-from flowwarden.util.destinations import write_object
+from flowwarden.util.destinations import object_url, object_writer
 from flowwarden.util.duckfiles import spilling_database
 from flowwarden.util.iterables import chunks
 from flowwarden.util.registered import registered
@@ -179,17 +178,17 @@ def _write_partitions(con: duckdb.DuckDBPyConnection, destination: str, source: 
         f"SELECT DISTINCT lake_key FROM {LAKE_TABLE} ORDER BY lake_key").fetchall()]
     (last,) = con.execute(f"SELECT max(seq) + 1 FROM {LAKE_TABLE}").fetchall()[0]
     for key in keys:
-        buffer = io.BytesIO()
-        with pq.ParquetWriter(buffer, FINDING_SCHEMA, compression="zstd") as writer:
+        region, account, day = key.split("/")
+        object_key = lake_key(source, region, account, day, name)
+        with (object_writer(destination, object_key, s3) as out,
+              pq.ParquetWriter(out, FINDING_SCHEMA, compression="zstd") as writer):
             for seqs in seq_chunks(last, CHUNK):
                 sql = (f"SELECT seq, {_columns()} FROM {LAKE_TABLE} WHERE lake_key = "
                        f"{sql_literal(key)} AND {in_seqs(seqs)}")
                 for batch in _ordered(con, sql, "seq"):
                     table = pa.Table.from_batches([batch]).drop_columns(["seq"])
                     writer.write_table(table.cast(FINDING_SCHEMA))
-        region, account, day = key.split("/")
-        written.append(write_object(destination, lake_key(source, region, account, day, name),
-                                    buffer.getvalue(), s3))
+        written.append(object_url(destination, object_key))
     return written
 
 

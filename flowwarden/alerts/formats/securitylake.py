@@ -5,7 +5,7 @@ Security Lake reads a custom source's objects from
 only, one OCSF class per source (here Detection Finding, 2004). Each finding goes to the partition
 of its cloud region and account (``unknown`` when the alert had none) and the UTC day of its
 ``time``. The destination is a local directory or ``s3://bucket/prefix``; a local file is written
-under a temporary name and renamed, an S3 object appears whole on its PUT.
+under a temporary name and renamed, an S3 object appears whole when its upload completes.
 
 Read it back with DuckDB as ``read_parquet('<root>/ext/<source>/**/*.parquet',
 hive_partitioning=true, hive_types_autocast=false)``: without the last option DuckDB reads
