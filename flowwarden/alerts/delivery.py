@@ -110,9 +110,10 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
             written += write_security_lake(alerts, spec.output_dir, source=spec.lake_source,
                                            name=name, s3=s3)
         else:  # written through a file, local or spooled for S3, never whole in memory
-            with object_writer(spec.output_dir, f"{name}{fmt.suffix}", s3) as out:
+            key = f"{name}{fmt.suffix}"
+            with object_writer(spec.output_dir, key, s3) as out:
                 fmt.write(alerts, out)
-            written.append(object_url(spec.output_dir, f"{name}{fmt.suffix}"))
+            written.append(object_url(spec.output_dir, key))
         step()
     if spec.output and append_at is not False:
         half = len(alerts) // 2

@@ -637,8 +637,9 @@ class AlertTable(Sequence[Alert]):
         what a digest of the alerts (``runs.checkpoint.alerts_name``) reads."""
         last = iso_micros("last_us", quoted=False)
         for where in id_ranges(self._count, IDS_PER_SORT):
-            yield from text_chunks(self.grouper.con, "SELECT id || ':' || CAST(events AS VARCHAR) "
-                             f"|| ':' || {last} || chr(10) FROM alerts {where} ORDER BY id")
+            yield from text_chunks(self.grouper.con,
+                                   "SELECT id || ':' || CAST(events AS VARCHAR) || ':' || "
+                                   f"{last} || chr(10) FROM alerts {where} ORDER BY id")
 
     def _rows(self, where: str, chunks: SeqChunks | None = None) -> Iterator[Alert]:
         """The alerts (of the ``where`` clause on ``seq``), in order: one query for the alerts,
