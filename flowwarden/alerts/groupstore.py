@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import tempfile
 import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -77,6 +76,7 @@ from flowwarden.rules.rule import Rule, RuleResult
 from flowwarden.util.iterables import picked
 from flowwarden.util.ordered import Select, create_in_order
 from flowwarden.util.registered import registered
+from flowwarden.util.scratch import ScratchDirectory
 
 READ_BATCH = 4096  # alerts per Arrow batch read back as Python objects
 LINE_CHUNK = 1 << 15  # alerts per lines query at most (about 80 MB of a flow alert's lines)
@@ -166,7 +166,7 @@ class SqlGrouper:
         self.max_samples = max_samples
         self.complete = complete
         self.firsts = max(1, max_samples)  # events kept per group and batch
-        self._dir = tempfile.TemporaryDirectory(prefix="flowwarden-groups-", dir=directory)
+        self._dir = ScratchDirectory("flowwarden-groups-", directory)
         # In memory until GROUP_MEMORY_MB, then spilled to the directory: no write-ahead log.
         self.memory_mb = GROUP_MEMORY_MB
         self.con = duckdb.connect(":memory:", config={
@@ -781,7 +781,7 @@ def _columns(schema: pa.Schema) -> str:
     return ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
 
 
-def _close(con: duckdb.DuckDBPyConnection, directory: tempfile.TemporaryDirectory[str]) -> None:
+def _close(con: duckdb.DuckDBPyConnection, directory: ScratchDirectory) -> None:
     con.close()
     directory.cleanup()
 

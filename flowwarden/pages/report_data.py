@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from flowwarden.alerts.store import ALERT_COLUMNS, JSON_COLUMNS
 from flowwarden.errors import Location, UsageError
 from flowwarden.logic.render.sqltext import sql_literal
 from flowwarden.util.duckfiles import MEMORY_LIMIT
+from flowwarden.util.scratch import scratch_directory
 
 # Where an endpoint's value is found: alert context keys (data-model names, as the built-in
 # rules' flow_context returns them), then raw record keys of each log type, for samples. An
@@ -157,7 +157,7 @@ def load_report_data(store_path: str | os.PathLike[str], limit: int = DEFAULT_LI
     path = Path(store_path)
     if not path.is_file():
         raise UsageError("alert store not found", Location(str(path)))
-    with tempfile.TemporaryDirectory(prefix="flowwarden-report-") as spill:
+    with scratch_directory("flowwarden-report-") as spill:
         try:
             con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as exc:
@@ -168,14 +168,14 @@ def load_report_data(store_path: str | os.PathLike[str], limit: int = DEFAULT_LI
             con.close()
 
 
-def _read(con: duckdb.DuckDBPyConnection, path: Path, limit: int, spill: str) -> ReportData:
+def _read(con: duckdb.DuckDBPyConnection, path: Path, limit: int, spill: Path) -> ReportData:
     tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables")
               .fetchall()}
     if "alerts" not in tables:
         raise UsageError("no alerts table: not a flowwarden alert store", Location(str(path)))
     con.execute("SET enable_progress_bar = false")
     con.execute("SET memory_limit = ?", [MEMORY_LIMIT])
-    con.execute("SET temp_directory = ?", [spill])
+    con.execute("SET temp_directory = ?", [str(spill)])
     data = ReportData(str(path), limit, rules=_rules(con))
     data.bucket_width, data.bucket_list = _buckets(con)
     data.tops = _tops(con)

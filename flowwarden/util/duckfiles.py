@@ -6,11 +6,12 @@ growing until the kernel stops the process. DuckDB's own default is 80% of the m
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
+
+from flowwarden.util.scratch import scratch_directory
 
 MEMORY_MB = 1000  # DuckDB's "1GB"
 MEMORY_LIMIT = f"{MEMORY_MB}MB"
@@ -41,8 +42,9 @@ def spilling_database(prefix: str, memory_mb: int) -> Iterator[duckdb.DuckDBPyCo
     61.0 MiB
     True
     """
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
-        con = duckdb.connect(config={"memory_limit": f"{memory_mb}MB", "temp_directory": folder})
+    with scratch_directory(prefix) as folder:
+        con = duckdb.connect(config={"memory_limit": f"{memory_mb}MB",
+                                     "temp_directory": str(folder)})
         try:
             yield con
         finally:

@@ -126,6 +126,15 @@ class Scenario:
     last_run_seconds: float = 0.0
 
     @property
+    def scratch(self) -> Path:
+        """The runs' temporary directory."""
+        return self.root / "tmp"
+
+    def left_groups(self) -> list[Path]:
+        """Group databases of runs that are gone."""
+        return sorted(self.scratch.glob("flowwarden-groups-*"))
+
+    @property
     def source(self) -> str:
         return f"s3://{self.bucket}/AWSLogs/"
 
@@ -144,6 +153,8 @@ class Scenario:
     def child(self, failpoint: str | None = None) -> subprocess.Popen:
         env = {**os.environ, **self.server.env}
         env.pop("FLOWWARDEN_FAILPOINT", None)
+        self.scratch.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(self.scratch)  # what a killed run leaves, apart from the tests'
         if failpoint:
             env["FLOWWARDEN_FAILPOINT"] = failpoint
         args = [sys.executable, "-c", CHILD, self.source, str(self.root / "state.duckdb"),
@@ -226,11 +237,15 @@ def make_scenario(server: MotoServer, root: Path, name: str, fmt: str) -> Scenar
 def test_a_run_killed_at_each_failpoint_loses_and_repeats_nothing(default_pack, s3_env, tmp_path):
     scenario = make_scenario(s3_env, tmp_path, "crash-failpoints", "ocsf-parquet")
     scenario.upload_wave(0, seed=9)
+    left: set[Path] = set()
     for point in FAILPOINTS:
         process = scenario.child(point)
         _, err = process.communicate()
         assert process.returncode == -signal.SIGKILL, (point, err.decode())
+        left.update(scenario.left_groups())
+    assert len(left) == 2  # the two runs killed while they held groups removed nothing
     scenario.run_until_done()  # delivers the interrupted run, then finds nothing new
+    assert scenario.left_groups() == []  # later runs removed the killed runs' groups
     scenario.upload_wave(1, seed=9)
     scenario.run_until_done()
     assert_same_alerts(scenario, reference_alerts(default_pack, scenario, tmp_path))
