@@ -63,7 +63,10 @@ state (`--parts state`, not by default):
 - state, duckdb:   each --scan-rules set's scan to JSONL with a new `--state` file
                    (`run_checkpointed`): its groups saved to the state, its alerts through the
                    outbox; with `--parts alerts` too, its time and peak RSS against the plain
-                   scan's, and a check that its alerts and JSONL size are the plain scan's.
+                   scan's, and a check that its alerts and JSONL size are the plain scan's;
+- s.stor, s.ocsf, s.lake (with `--outputs` naming them): the same `--state` scan with its
+                   alerts to that sink instead (a store apart from the state, OCSF JSON or the
+                   Security Lake layout under `--output-dir`): the whole run, delivery included.
 
 It checks that the match comparisons agree on which records match and the Spark scans on every
 alert, then prints records/s, alerts, peak RSS and the ratios. Run:
@@ -348,19 +351,26 @@ def rule_meta(rules: list[Any]) -> Any:
         "threshold": [r.threshold for r in rules]})
 
 
-def child_scan_jsonl(path: str, which: str, out: str, state: bool = False) -> dict[str, Any]:
+def child_scan_jsonl(path: str, which: str, out: str, state: bool = False,
+                     sink: str = "jsonl") -> dict[str, Any]:
     """``flowwarden scan PATH -o OUT`` as the CLI runs it, with the rule set ``which``; its
     setup (imports, loading the pack) is reported, not counted. With ``state``, ``--state``
-    with a new state file beside OUT: its groups saved there, its alerts through the outbox."""
+    with a new state file beside OUT: its groups saved there, its alerts through the outbox.
+    ``sink``: the alerts to another sink beside OUT instead (``STATE_SINKS``)."""
     started = time.perf_counter()
     from flowwarden.alerts.delivery import OutputSpec
     from flowwarden.runs.checkpoint import run_checkpointed, run_stateless
 
     pack, rules = load_rules(which)
     setup = time.perf_counter() - started
+    folder = os.path.dirname(out)
+    outputs = {"jsonl": OutputSpec(output=out),
+               "store": OutputSpec(store=os.path.join(folder, "alerts.duckdb")),
+               "ocsf": OutputSpec("ocsf", output_dir=os.path.join(folder, "ocsf")),
+               "lake": OutputSpec("ocsf-parquet", output_dir=os.path.join(folder, "lake"))}
     options: dict[str, Any] = {"engine": "duckdb", "rule_ids": [r.id for r in rules],
-                               "outputs": OutputSpec(output=out)}
-    state_file = os.path.join(os.path.dirname(out), "state.duckdb")
+                               "outputs": outputs[sink]}
+    state_file = os.path.join(folder, "state.duckdb")
     result = (run_checkpointed(pack, [path], state_file, **options) if state
               else run_stateless(pack, [path], **options))
     found = {"records": result.scan.records, "alerts": len(result.alerts), "setup": setup,
@@ -368,6 +378,11 @@ def child_scan_jsonl(path: str, which: str, out: str, state: bool = False) -> di
     if state:
         found["state_mb"] = os.path.getsize(state_file) / 1e6
     return found
+
+
+# The sinks of a --state run besides its JSONL (--parts state --outputs): a Parquet file
+# cannot be appended to, so ocsf-parquet is the lake layout there.
+STATE_SINKS = ("store", "ocsf", "lake")
 
 
 OUTPUTS = ("jsonl", "store", "ocsf", "ocsf-parquet", "lake")
@@ -627,6 +642,7 @@ CHILDREN: dict[str, Child] = {
     "scan-spark": lambda p, w, _: child_scan(p, w, "spark"),
     "scan-jsonl": child_scan_jsonl,
     "scan-state": partial(child_scan_jsonl, state=True),
+    **{f"state-{sink}": partial(child_scan_jsonl, state=True, sink=sink) for sink in STATE_SINKS},
     "hand-alerts": child_hand_alerts,
     "hand-full": lambda p, w, o: child_hand_alerts(p, w, o, full=True),
     "read-only": lambda p, w, _: child_read_only(p, w),
@@ -717,7 +733,8 @@ def parse_args() -> argparse.Namespace:
                         "for the scans' peak RSS at 30M")
     parser.add_argument("--outputs", default=[], type=lambda t: comma_list(t, OUTPUTS),
                         help="the sinks of --parts outputs (default all): jsonl, store, ocsf, "
-                        "ocsf-parquet, lake (the Security Lake layout), each one's time shown")
+                        "ocsf-parquet, lake (the Security Lake layout), each one's time shown; "
+                        "with --parts state, its store, ocsf and lake get a --state run each")
     parser.add_argument("--walked", action="store_true",
                         help="with --outputs: each sink also fed Alert objects one by one (how "
                         "every sink but JSONL worked before it read the alert tables)")
@@ -755,8 +772,10 @@ def main() -> None:
         rows += output_rows(args, workdir)
     if "state" in args.parts:
         path = generate(workdir, args.records, args.reuse, text=False)["parquet"]
-        rows += [("state", "duckdb", which, run_child("scan-state", path, which))
-                 for which in args.scan_rules]
+        for which in args.scan_rules:
+            rows.append(("state", "duckdb", which, run_child("scan-state", path, which)))
+            rows += [(f"s.{sink}"[:6], "duckdb", which, run_child(f"state-{sink}", path, which))
+                     for sink in args.outputs if sink in STATE_SINKS]
     report(rows, args)
 
 

@@ -579,6 +579,11 @@ class AlertTable(Sequence[Alert]):
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def seqs(self) -> range:
+        """Every alert's ``seq``: a table is all of its grouper's alerts."""
+        return range(self._count)
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, AlertTable | list):
             return len(self) == len(other) and list(self) == list(other)

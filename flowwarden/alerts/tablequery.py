@@ -57,6 +57,12 @@ class QueriedAlerts(Protocol):
     @property
     def grouper(self) -> GroupTables: ...
 
+    @property
+    def seqs(self) -> range:
+        """The ``seq`` numbers of these alerts in the grouper's tables: all of them, or a part
+        (as many as ``len``)."""
+        ...
+
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: slice) -> Sequence[Alert]: ...
@@ -114,14 +120,17 @@ def alert_values(max_samples: int) -> dict[str, str]:
     return {**ALERT_VALUES, "samples": alerts_from(max_samples).samples}
 
 
-def seq_chunks(count: int, size: int) -> Iterator[range]:
-    """The ``seq`` numbers of ``count`` alerts, ``size`` at a time (one query each).
+def seq_chunks(seqs: range | int, size: int) -> Iterator[range]:
+    """The ``seq`` numbers ``seqs`` (an int: the first that many), ``size`` at a time (one
+    query each).
 
-    >>> list(seq_chunks(5, 2))
-    [range(0, 2), range(2, 4), range(4, 5)]
+    >>> list(seq_chunks(5, 2)), list(seq_chunks(range(3, 6), 2))
+    ([range(0, 2), range(2, 4), range(4, 5)], [range(3, 5), range(5, 6)])
     """
-    for start in range(0, count, size):
-        yield range(start, min(start + size, count))
+    if isinstance(seqs, int):
+        seqs = range(seqs)
+    for start in range(0, len(seqs), size):
+        yield seqs[start:start + size]
 
 
 class SeqChunks:

@@ -35,7 +35,8 @@ def store_rows(alerts: QueriedAlerts) -> pa.RecordBatchReader:
     sql = f"SELECT {columns} FROM {alerts_from(grouper.max_samples).tables}"
 
     chunks = SeqChunks(len(alerts), grouper.chunk_bytes, STORE_CHUNK)
-    batches = chunks.read(grouper.con, lambda seqs: f"{sql} WHERE {in_seqs(seqs, 'a.seq')}")
+    batches = chunks.read(grouper.con, lambda part: f"{sql} WHERE "
+                          f"{in_seqs(alerts.seqs[part.start:part.stop], 'a.seq')}")
     return pa.RecordBatchReader.from_batches(ALERT_SCHEMA, _typed(batches))
 
 

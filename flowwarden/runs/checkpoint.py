@@ -172,7 +172,8 @@ def run_checkpointed(pack: Pack, sources: Sequence[str], state_path: str | os.Pa
                                   store=state.is_file(outputs.store))
         failpoint("committed")
         if before_run.error is None:  # else this run waits behind the one that failed
-            after = deliver_pending(state, outputs, stdout, result.written)
+            after = deliver_pending(state, outputs, stdout, result.written,
+                                    fresh=(result.run, alerts))
             result.undelivered, result.delivery_error = after.waiting, after.error
         else:
             result.undelivered.append(result.run)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
 from flowwarden.alerts.delivery import OutputSpec, deliver
+from flowwarden.alerts.groupstore import AlertTable
+from flowwarden.alerts.model import Alert
 from flowwarden.alerts.store import record_scan_files
 from flowwarden.errors import FlowwardenError
+from flowwarden.runs.outboxalerts import FreshRun
 from flowwarden.runs.state import StateStore
 from flowwarden.runs.statefile import DamagedState
 from flowwarden.util.files import size_of
@@ -45,8 +49,10 @@ class Delivery:
 
 
 def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | None = None,
-                    written: list[str] | None = None) -> Delivery:
-    """Deliver every committed, undelivered run in order, until one fails.
+                    written: list[str] | None = None,
+                    fresh: tuple[int, AlertTable] | None = None) -> Delivery:
+    """Deliver every committed, undelivered run in order, until one fails. ``fresh``: a run
+    this process just committed, and its alerts as the scan's tables (``FreshRun``).
 
     A failure (a sink that cannot be written, whatever the cause) does not stop the caller: the
     run stays in the outbox, the next run tries it again, and runs after it wait so that no sink
@@ -58,7 +64,9 @@ def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | No
     output = str(Path(outputs.output).resolve()) if outputs.output else None
     done = Delivery()
     for index, run in enumerate(runs):
-        alerts = state.run_alerts(run)
+        alerts: Sequence[Alert] = state.run_alerts(run)
+        if fresh is not None and fresh[0] == run:
+            alerts = FreshRun(fresh[1], state.run_alerts(run))
         name = f"flowwarden-{state.instance[:12]}-{run:08d}"
         scan_files = (name, state.run_files(run))
         append_at: int | None | Literal[False] = False

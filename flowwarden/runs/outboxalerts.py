@@ -2,7 +2,10 @@
 Arrow batches as they are delivered, so a run of millions of alerts is never all in memory.
 
 JSONL sinks get the lines as they were written (``json_lines``); the others walk ``Alert``
-objects made from the lines one batch at a time (``jsonl.alert_from_json``).
+objects made from the lines one batch at a time (``jsonl.alert_from_json``). A run delivered by
+the process that committed it (``FreshRun``) is delivered from the scan's alert tables
+instead, where its sinks query them in batches: OCSF, the Security Lake layout and a store
+apart from the state would otherwise make an ``Alert`` of every line.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import duckdb
 import pyarrow as pa
 
 from flowwarden.alerts.formats.jsonl import alert_from_json
-from flowwarden.alerts.groupstore import CHUNK_SHARE, LINE_CHUNK
+from flowwarden.alerts.groupstore import CHUNK_SHARE, LINE_CHUNK, AlertTable
 from flowwarden.alerts.model import Alert
-from flowwarden.alerts.tablequery import SeqChunks, in_seqs, joined_text
+from flowwarden.alerts.tablequery import GroupTables, SeqChunks, in_seqs, joined_text
 from flowwarden.runs.statefile import DAMAGE, damaged
 from flowwarden.util.duckfiles import MEMORY_MB
 from flowwarden.util.iterables import picked
@@ -79,3 +82,45 @@ class OutboxAlerts(Sequence[Alert]):
                     f"{in_seqs(wanted)} ORDER BY seq")
 
         yield from SeqChunks(len(self), CHUNK_BYTES, LINE_CHUNK).read(self.con, select, BATCH)
+
+
+class FreshRun(Sequence[Alert]):
+    """A run's alerts both as the scan's tables (``tables``, what it committed) and as the
+    outbox holds them (``outbox``), for the delivery that follows the commit in the same
+    process: the sinks query the tables in batches (``tablequery.QueriedAlerts``), JSON lines
+    are copied from the outbox, and a part (``--output`` is appended a half at a time) is
+    both, of the same ``seqs``."""
+
+    def __init__(self, tables: AlertTable, outbox: OutboxAlerts, seqs: range | None = None
+                 ) -> None:
+        self.seqs = tables.seqs if seqs is None else seqs
+        if len(self.seqs) != len(outbox):
+            raise ValueError(f"run {outbox.run}: {len(self.seqs)} alerts scanned, "
+                             f"{len(outbox)} in the outbox")
+        self.tables, self.outbox = tables, outbox
+
+    @property
+    def grouper(self) -> GroupTables:
+        return self.tables.grouper
+
+    def __len__(self) -> int:
+        return len(self.outbox)
+
+    @overload
+    def __getitem__(self, index: int) -> Alert: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Alert]: ...
+
+    def __getitem__(self, index: int | slice) -> Alert | Sequence[Alert]:
+        if isinstance(index, int) or index.step not in (None, 1):
+            return self.outbox[index]
+        part = self.outbox[index]
+        assert isinstance(part, OutboxAlerts)
+        return FreshRun(self.tables, part, self.seqs[index])
+
+    def __iter__(self) -> Iterator[Alert]:
+        return iter(self.outbox)
+
+    def json_lines(self) -> Iterator[bytes]:
+        return self.outbox.json_lines()

@@ -90,13 +90,12 @@ def write_lake(alerts: QueriedAlerts, destination: str, source: str, name: str |
                s3: S3 | None) -> list[str]:
     """``securitylake.write_security_lake`` of the alerts; returns the written URLs."""
     with _cursor(alerts) as con:
-        for start in range(0, len(alerts), CHUNK):  # in seq order: each seq range is read back
-            seqs = range(start, min(start + CHUNK, len(alerts)))
+        for seqs in seq_chunks(alerts.seqs, CHUNK):  # in seq order: each range is read back
             rows = (f"SELECT seq, exotic OR exotic_parquet AS redo, lake_region || '/' || "
                     f"lake_account || '/' || lake_day AS lake_key, {_columns()} FROM "
                     f"({finding_sql(alerts.grouper.max_samples, seqs)}) ORDER BY seq")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {LAKE_TABLE} AS {rows}" if not start
-                        else f"INSERT INTO {LAKE_TABLE} {rows}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {LAKE_TABLE} AS {rows}"
+                        if seqs.start == alerts.seqs.start else f"INSERT INTO {LAKE_TABLE} {rows}")
         try:
             _redo_exotic(con, alerts)
             name = name or _content_name(con)
@@ -176,13 +175,13 @@ def _write_partitions(con: duckdb.DuckDBPyConnection, destination: str, source: 
     written: list[str] = []
     keys = [key for (key,) in con.execute(
         f"SELECT DISTINCT lake_key FROM {LAKE_TABLE} ORDER BY lake_key").fetchall()]
-    (last,) = con.execute(f"SELECT max(seq) + 1 FROM {LAKE_TABLE}").fetchall()[0]
+    first, last = con.execute(f"SELECT min(seq), max(seq) + 1 FROM {LAKE_TABLE}").fetchall()[0]
     for key in keys:
         region, account, day = key.split("/")
         object_key = lake_key(source, region, account, day, name)
         with (object_writer(destination, object_key, s3) as out,
               pq.ParquetWriter(out, FINDING_SCHEMA, compression="zstd") as writer):
-            for seqs in seq_chunks(last, CHUNK):
+            for seqs in seq_chunks(range(first, last), CHUNK):
                 sql = (f"SELECT seq, {_columns()} FROM {LAKE_TABLE} WHERE lake_key = "
                        f"{sql_literal(key)} AND {in_seqs(seqs)}")
                 for batch in _ordered(con, sql, "seq"):
@@ -211,8 +210,8 @@ def _alerts_at(alerts: QueriedAlerts, seqs: pa.Array, chosen: pa.Array) -> dict[
     wanted = seqs.filter(chosen).to_pylist()
     if not wanted:
         return {}
-    first = min(wanted)
-    got: Sequence[Alert] = alerts[first:max(wanted) + 1]
+    first, start = min(wanted), alerts.seqs.start
+    got: Sequence[Alert] = alerts[first - start:max(wanted) + 1 - start]
     return {seq: got[seq - first] for seq in sorted(wanted)}
 
 
@@ -223,7 +222,7 @@ def _columns() -> str:
 def _chunked(con: duckdb.DuckDBPyConnection, alerts: QueriedAlerts,
              select: Callable[[str], str]) -> Iterator[pa.RecordBatch]:
     """``select`` over the findings (``finding_sql``), in seq order, ``CHUNK`` alerts a query."""
-    for seqs in seq_chunks(len(alerts), CHUNK):
+    for seqs in seq_chunks(alerts.seqs, CHUNK):
         yield from _ordered(con, select(finding_sql(alerts.grouper.max_samples, seqs)), "seq")
 
 
