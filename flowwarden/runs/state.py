@@ -47,6 +47,7 @@ from flowwarden.alerts.tablestore import store_rows
 from flowwarden.logs.model import InputObject
 from flowwarden.runs.outboxalerts import OutboxAlerts
 from flowwarden.runs.statefile import damaged, guarded, open_state, writing
+from flowwarden.util.duckfiles import shed_cache
 from flowwarden.util.files import same_file
 from flowwarden.util.registered import registered
 
@@ -174,6 +175,9 @@ class StateStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        # The pages the commit wrote (half a GB at 1M records) would stay cached beside the
+        # delivery's queries: 1M records to OCSF peaked at 1.73 GB with them, 1.49 GB without.
+        shed_cache(con)
         return run
 
     def _replace_groups(self, saved: GroupFiles) -> None:

@@ -15,6 +15,7 @@ from flowwarden.util.scratch import scratch_directory
 
 MEMORY_MB = 1000  # DuckDB's "1GB"
 MEMORY_LIMIT = f"{MEMORY_MB}MB"
+SHED_MB = 32  # what ``shed_cache`` leaves a database for a moment
 
 
 def connect_file(path: str) -> duckdb.DuckDBPyConnection:
@@ -49,3 +50,14 @@ def spilling_database(prefix: str, memory_mb: int) -> Iterator[duckdb.DuckDBPyCo
             yield con
         finally:
             con.close()
+
+
+def shed_cache(con: duckdb.DuckDBPyConnection, memory_mb: int = MEMORY_MB) -> None:
+    """Give back the blocks ``con``'s database keeps cached: a file's pages that a transaction
+    wrote stay in memory after it commits, up to the memory limit, where whatever runs next
+    (another database's queries) would stack its own memory on them. The limit lowered to
+    ``SHED_MB`` evicts them (they are on disk); then it is ``memory_mb`` again."""
+    try:
+        con.execute(f"SET memory_limit = '{SHED_MB}MB'")
+    finally:
+        con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")

@@ -24,3 +24,26 @@ def test_the_store_and_the_state_file_have_bounded_memory(tmp_path: Path) -> Non
     con, _ = open_state(str(tmp_path / "state.duckdb"),
                         ["CREATE TABLE IF NOT EXISTS t (a INT)"], "1")
     assert limit(con) == bounded
+
+
+def cached_mb(con) -> int:  # type: ignore[no-untyped-def]
+    found = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) // 1000000 "
+                        "FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchone()
+    return int(found[0])
+
+
+def test_shedding_the_cache_gives_back_committed_pages_and_keeps_the_limit(
+        tmp_path: Path) -> None:
+    con = duckfiles.connect_file(str(tmp_path / "x.duckdb"))
+    before = limit(con)
+    con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT INTO t SELECT range, md5(range::VARCHAR) || md5(range::VARCHAR) "
+                "FROM range(3000000)")
+    con.execute("COMMIT")
+    assert cached_mb(con) > 2 * duckfiles.SHED_MB  # the committed pages, still in memory
+    duckfiles.shed_cache(con)
+    assert cached_mb(con) <= duckfiles.SHED_MB
+    assert limit(con) == before
+    assert con.execute("SELECT count(*), max(i) FROM t").fetchone() == (3000000, 2999999)
+    con.close()
