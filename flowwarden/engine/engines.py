@@ -52,8 +52,10 @@ class Engine(Protocol):
 
     def scan(self, pack: Pack, rules: Sequence[Rule], sources: Sequence[str],
              options: ReadOptions, *, max_samples: int = 3,
-             progress: Progress | None = None) -> ScanOutcome:
-        """Run ``rules`` over every input ``sources`` name."""
+             progress: Progress | None = None, findings: bool = False) -> ScanOutcome:
+        """Run ``rules`` over every input ``sources`` name. ``findings``: the alerts will be
+        written as OCSF findings (an engine that makes its alerts elsewhere makes them there
+        too; one whose alerts stay in DuckDB tables has them queried)."""
 
     def scanner(self, pack: Pack, rules: Sequence[Rule], *, max_samples: int = 3,
                 grouper: Grouper | None = None) -> Scanner:
@@ -74,7 +76,7 @@ class LocalEngine:
 
     def scan(self, pack: Pack, rules: Sequence[Rule], sources: Sequence[str],
              options: ReadOptions, *, max_samples: int = 3,
-             progress: Progress | None = None) -> ScanOutcome:
+             progress: Progress | None = None, findings: bool = False) -> ScanOutcome:
         scanner = self.scanner(pack, rules, max_samples=max_samples)
         reader = read(list(sources), options)
         result = scanner.scan(reader, progress)
@@ -98,12 +100,12 @@ class SparkEngine:
 
     def scan(self, pack: Pack, rules: Sequence[Rule], sources: Sequence[str],
              options: ReadOptions, *, max_samples: int = 3,
-             progress: Progress | None = None) -> ScanOutcome:
+             progress: Progress | None = None, findings: bool = False) -> ScanOutcome:
         from flowwarden.engine.spark.session import spark_scan
 
         result = spark_scan(pack, rules, sources, master=self.master, options=options,
                             max_samples=max_samples, pack_paths=pack.paths or None,
-                            conf=self.conf, verbose=self.verbose)
+                            conf=self.conf, verbose=self.verbose, findings=findings)
         return ScanOutcome(result, None, list(rules), self.name)
 
 

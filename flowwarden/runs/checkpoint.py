@@ -195,7 +195,8 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
     rules = pack.active_rules(rule_ids)
     with room_to_scan():
         outcome = engine.scan(pack, rules, sources, options or DEFAULT_OPTIONS,
-                              max_samples=max_samples, progress=progress)
+                              max_samples=max_samples, progress=progress,
+                              findings=ALERT_FORMATS[outputs.format].findings)
     scan = outcome.result
     name = alerts_name(scan.alerts)
     stats = outcome.stats if outcome.stats is not None else ScanStats()

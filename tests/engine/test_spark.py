@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import gzip
+import io
 import itertools
 import json
 import os
@@ -144,6 +145,48 @@ def test_builtin_pack_on_generated_parquet(spark, flows):
     assert any(a.unique_count and a.unique_count >= a.threshold > 1 for a in got.alerts)
     files = {str(Path(flows[0]) / name) for name in os.listdir(flows[0])}
     assert {s["p_source_file"] for a in got.alerts for s in a.samples} == files
+
+
+def parquet_tree(root: Path) -> dict[str, Any]:
+    return {str(p.relative_to(root)): pq.read_table(p) for p in sorted(root.rglob("*.parquet"))}
+
+
+def test_findings_made_on_the_executors_are_the_drivers(spark, flows, tmp_path, monkeypatch):
+    from flowwarden.alerts.formats import ALERT_FORMATS, ocsf, ocsftable
+    from flowwarden.alerts.formats.securitylake import write_security_lake
+    from flowwarden.engine.spark.chunks import ChunkedFindings
+
+    plain = spark_scan(BUILTIN, BUILTIN.active_rules(), flows, spark=spark)
+    assert not isinstance(plain.alerts, ocsf.PreparedFindings)
+    got = spark_scan(BUILTIN, BUILTIN.active_rules(), flows, spark=spark, findings=True)
+    assert isinstance(got.alerts, ChunkedFindings) and len(got.alerts) > 1000
+    assert_same(got, plain)
+    walked = list(got.alerts)  # Alert objects, made into findings here one by one
+    want = {}
+    for fmt in ("ocsf", "ocsf-parquet"):
+        out = io.BytesIO()
+        assert ALERT_FORMATS[fmt].write(walked, out) == len(walked)
+        want[fmt] = out.getvalue()
+    want_urls = write_security_lake(walked, str(tmp_path / "walked"))
+
+    def refused(alert: Any) -> Any:
+        raise AssertionError("a finding was made in the driver")
+
+    monkeypatch.setattr(ocsf, "to_finding", refused)
+    monkeypatch.setattr(ocsftable, "to_finding", refused)
+    for fmt in ("ocsf", "ocsf-parquet"):
+        out = io.BytesIO()
+        assert ALERT_FORMATS[fmt].write(got.alerts, out) == len(walked)
+        if fmt == "ocsf":
+            assert out.getvalue() == want[fmt]
+        else:
+            mine = pq.read_table(io.BytesIO(out.getvalue()))
+            assert mine.equals(pq.read_table(io.BytesIO(want[fmt]))) and len(mine) == len(walked)
+    got_urls = write_security_lake(got.alerts, str(tmp_path / "prepared"))
+    assert [Path(u).relative_to(tmp_path / "prepared") for u in got_urls] == \
+        [Path(u).relative_to(tmp_path / "walked") for u in want_urls]
+    lake = parquet_tree(tmp_path / "prepared")
+    assert lake == parquet_tree(tmp_path / "walked") and len(lake) >= 2
 
 
 @pytest.mark.slow  # minutes and gigabytes (1M records, >100k alerts on each engine)

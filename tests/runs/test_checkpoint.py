@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import pytest
 from flowwarden.alerts.delivery import OutputSpec
 from flowwarden.alerts.formats.jsonl import alert_json
 from flowwarden.alerts.store import AlertStore
+from flowwarden.engine.engines import LocalEngine
 from flowwarden.engine.scan import Scanner
 from flowwarden.errors import UsageError
 from flowwarden.logs import read
@@ -264,3 +266,22 @@ def test_a_stateless_scan_writes_the_same_file_for_the_same_data(default_pack, g
     two = run_stateless(default_pack, [str(generated[0])], engine="python", outputs=spec)
     assert one.written == two.written and len(one.written) == 1
     assert len(Path(one.written[0]).read_text().splitlines()) == len(one.alerts)
+
+
+@pytest.mark.parametrize(("fmt", "findings"), [("jsonl", False), ("ocsf", True),
+                                                ("ocsf-parquet", True)])
+def test_a_scan_to_ocsf_asks_its_engine_for_the_findings(default_pack, tmp_path, fmt, findings):
+    """An engine that makes its alerts elsewhere (Spark's executors) makes their findings there
+    too, where the output is OCSF."""
+    asked = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Recording(LocalEngine):
+        def scan(self, *args, **kwargs):
+            asked.append(kwargs["findings"])
+            return super().scan(*args, **kwargs)
+
+    source = write_flows(tmp_path / "a.log", [flow_line(1)])
+    outputs = OutputSpec(fmt, output=str(tmp_path / "out"))
+    result = run_stateless(default_pack, [source], engine=Recording("duckdb"), outputs=outputs)
+    assert asked == [findings] and len(result.alerts) >= 1

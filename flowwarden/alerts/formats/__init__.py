@@ -6,7 +6,9 @@
   custom-source layout (``securitylake``).
 
 A scan's alerts that stay in DuckDB (``tablequery.QueriedAlerts``) are written from its query
-in batches (``ocsftable``, ``AlertTable.json_lines``); a list of alerts one by one.
+in batches (``ocsftable``, ``AlertTable.json_lines``); alerts whose findings were made with
+them (``ocsf.PreparedFindings``: a Spark scan's, asked for) from those; a list of alerts one by
+one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from typing import Protocol
 
 from flowwarden.alerts.formats import ocsftable
 from flowwarden.alerts.formats.jsonl import JsonLines, alert_json
-from flowwarden.alerts.formats.ocsf import finding_json, write_ocsf_parquet
+from flowwarden.alerts.formats.ocsf import (
+    PreparedFindings,
+    finding_json,
+    write_ocsf_parquet,
+    write_prepared_parquet,
+)
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.tablequery import QueriedAlerts
 from flowwarden.util.iterables import ahead
@@ -35,6 +42,7 @@ class AlertFormat:
     suffix: str
     write: Callable[[Iterable[Alert], BinaryOut], int]
     text: bool  # can go to standard output
+    findings: bool = False  # writes OCSF findings (``ocsf.to_finding``)
 
 
 def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryOut], int]:
@@ -45,6 +53,10 @@ def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryO
             return len(alerts) if isinstance(alerts, Sized) else 0
         if render is finding_json and isinstance(alerts, QueriedAlerts):
             return ocsftable.write_jsonl(alerts, out)  # from the query, batch by batch
+        if render is finding_json and isinstance(alerts, PreparedFindings):
+            for chunk in alerts.finding_lines():
+                out.write(chunk)
+            return len(alerts) if isinstance(alerts, Sized) else 0
         count = 0
         for alert in alerts:
             out.write((render(alert) + "\n").encode("utf-8"))
@@ -57,11 +69,13 @@ def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryO
 def _parquet(alerts: Iterable[Alert], out: BinaryOut) -> int:
     if isinstance(alerts, QueriedAlerts):
         return ocsftable.write_parquet(alerts, out)
+    if isinstance(alerts, PreparedFindings):
+        return write_prepared_parquet(alerts, out)
     return write_ocsf_parquet(alerts, out)
 
 
 ALERT_FORMATS = {f.name: f for f in (
     AlertFormat("jsonl", ".jsonl", _lines(alert_json), text=True),
-    AlertFormat("ocsf", ".ocsf.jsonl", _lines(finding_json), text=True),
-    AlertFormat("ocsf-parquet", ".parquet", _parquet, text=False),
+    AlertFormat("ocsf", ".ocsf.jsonl", _lines(finding_json), text=True, findings=True),
+    AlertFormat("ocsf-parquet", ".parquet", _parquet, text=False, findings=True),
 )}

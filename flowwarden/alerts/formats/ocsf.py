@@ -26,9 +26,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -337,7 +337,38 @@ def _is_ip(text: str) -> bool:
 
 
 def finding_json(alert: Alert) -> str:
-    return json.dumps(to_finding(alert), sort_keys=True, ensure_ascii=False)
+    return finding_text(to_finding(alert))
+
+
+def finding_text(finding: Mapping[str, Any]) -> str:
+    """A finding as its JSON line holds it (``finding_json``)."""
+    return json.dumps(finding, sort_keys=True, ensure_ascii=False)
+
+
+@runtime_checkable
+class PreparedFindings(Protocol):
+    """Alerts whose findings were made where the alerts were made (a Spark scan's executors,
+    in parallel, asked for them): written as they are, not made again here one by one."""
+
+    def finding_lines(self) -> Iterator[bytes]:
+        """Every alert's ``finding_json`` and a newline, UTF-8, in order, in chunks."""
+        ...
+
+    def finding_tables(self) -> Iterator[pa.Table]:
+        """Every alert's finding, in order, as ``securitylake.lake_table`` rows, in chunks."""
+        ...
+
+
+def write_prepared_parquet(alerts: PreparedFindings, out: Any) -> int:
+    """``write_ocsf_parquet`` of prepared findings: a row group per chunk."""
+    count = 0
+    with pq.ParquetWriter(out, FINDING_SCHEMA, compression="zstd") as writer:
+        for table in alerts.finding_tables():
+            writer.write_table(table.select(FINDING_SCHEMA.names).cast(FINDING_SCHEMA))
+            count += table.num_rows
+        if not count:
+            writer.write_table(findings_table([]))
+    return count
 
 
 def write_ocsf_jsonl(alerts: Iterable[Alert], out: IO[str]) -> int:

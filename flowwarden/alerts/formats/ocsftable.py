@@ -22,11 +22,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flowwarden.alerts.formats.ocsf import FINDING_SCHEMA, finding_json, findings_table, to_finding
+from flowwarden.alerts.formats.ocsf import (
+    FINDING_SCHEMA,
+    PreparedFindings,
+    finding_json,
+    findings_table,
+    to_finding,
+)
 from flowwarden.alerts.formats.ocsfjson import json_sql
 from flowwarden.alerts.formats.ocsfquery import finding_sql, rule_parts
 from flowwarden.alerts.formats.pysql import add_is_ip
-from flowwarden.alerts.formats.securitylake import lake_key, partition_of
+from flowwarden.alerts.formats.securitylake import lake_key, lake_table
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.tablequery import (
     READ_ROWS,
@@ -125,23 +131,31 @@ def write_walked_lake(alerts: Iterable[Alert], destination: str, source: str, na
     however many alerts there are; then the same partitions and name as ``write_lake``."""
     with spilling_database("flowwarden-lake-", FINDINGS_MEMORY_MB) as con:
         count = 0
-        for chunk in chunks(alerts, WALKED):
-            table = _lake_rows([to_finding(alert) for alert in chunk],
-                               list(range(count, count + len(chunk))))
+        for found in _walked_findings(alerts):
+            table = found.append_column("seq", pa.array(range(count, count + found.num_rows),
+                                                        pa.int64()))
             with registered(con, "new_findings", table):
                 con.execute(f"INSERT INTO {LAKE_TABLE} BY NAME SELECT * FROM new_findings"
                             if count else f"CREATE TABLE {LAKE_TABLE} AS FROM new_findings")
-            count += len(chunk)
+            count += found.num_rows
         if not count:
             return []
         return _write_partitions(con, destination, source, name or _content_name(con), s3)
 
 
+def _walked_findings(alerts: Iterable[Alert]) -> Iterator[pa.Table]:
+    """The alerts' findings as ``lake_table`` rows, in order: as they were prepared, or made
+    by ``to_finding`` ``WALKED`` alerts at a time."""
+    if isinstance(alerts, PreparedFindings):
+        yield from alerts.finding_tables()
+        return
+    for chunk in chunks(alerts, WALKED):
+        yield lake_table([to_finding(alert) for alert in chunk])
+
+
 def _lake_rows(findings: list[dict[str, Any]], seqs: list[int]) -> pa.Table:
-    """Findings as rows of the lake table: their columns, their seqs and their partitions."""
-    keys = ["/".join(partition_of(finding)) for finding in findings]
-    return (findings_table(findings).append_column("seq", pa.array(seqs, pa.int64()))
-            .append_column("lake_key", pa.array(keys, pa.string())))
+    """Findings as rows of the lake table: their columns, their partitions and their seqs."""
+    return lake_table(findings).append_column("seq", pa.array(seqs, pa.int64()))
 
 
 def _spans(seqs: list[int]) -> Iterator[list[int]]:

@@ -27,6 +27,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
+from flowwarden.alerts.formats.ocsf import findings_table
 from flowwarden.alerts.model import Alert
 from flowwarden.alerts.tablequery import QueriedAlerts
 from flowwarden.errors import UsageError
@@ -52,6 +55,13 @@ def partition_of(finding: Mapping[str, Any]) -> PartitionKey:
     account = _safe((cloud.get("account") or {}).get("uid")) or UNKNOWN
     day = datetime.fromtimestamp(finding["time"] / 1000, tz=UTC).strftime("%Y%m%d")
     return region, account, day
+
+
+def lake_table(findings: list[dict[str, Any]]) -> pa.Table:
+    """Findings as ``ocsf.findings_table`` rows and their partitions (``lake_key``:
+    region/account/day)."""
+    keys = ["/".join(partition_of(finding)) for finding in findings]
+    return findings_table(findings).append_column("lake_key", pa.array(keys, pa.string()))
 
 
 def write_security_lake(alerts: Iterable[Alert], destination: str, *,

@@ -74,7 +74,7 @@ def _by_rule(values: dict[str, Any]) -> Any:
     return S.try_element_at(mapping, S.col("rule_id"))
 
 
-def alert_frame(groups: Any, spec: PackSpec, max_samples: int) -> Any:
+def alert_frame(groups: Any, spec: PackSpec, max_samples: int, findings: bool = False) -> Any:
     """Each group's ``Alert``, built on the executors by ``AlertGrouper``, in chunks, in the
     grouper's order: the first event's time, source and position, then rule id and dedup.
 
@@ -84,10 +84,10 @@ def alert_frame(groups: Any, spec: PackSpec, max_samples: int) -> Any:
 
     first = [S.col(f"first.{name}") for name in ("event_us", "source", "position")]
     ordered = groups.orderBy(*first, "rule_id", "dedup")
-    return ordered.mapInArrow(_alerts_of_groups(spec, max_samples), CHUNK_DDL)
+    return ordered.mapInArrow(_alerts_of_groups(spec, max_samples, findings), CHUNK_DDL)
 
 
-def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
+def _alerts_of_groups(spec: PackSpec, max_samples: int, findings: bool) -> Callable[
         [Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         rules: dict[str, Rule] = {}
@@ -101,7 +101,7 @@ def _alerts_of_groups(spec: PackSpec, max_samples: int) -> Callable[
                 _add_group(grouper, rules[row["rule_id"]], row)
                 alerts.extend(grouper.alerts())
             if alerts:
-                yield chunk_batch(alerts, errors)
+                yield chunk_batch(alerts, errors, findings)
 
     return build
 

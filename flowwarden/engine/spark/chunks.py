@@ -8,7 +8,8 @@ the samples' keys repeat, so a batch compresses to about an eighth. The driver k
 a temporary file, as they arrive (``collect_alerts``, ``ChunkedAlerts``): as Python objects they
 would take several KB each. Each chunk carries its alerts' JSON lines, identities
 (``Alert.identity``) and count by rule too: made on the executors, in parallel, where the driver
-would make them one by one from the alerts.
+would make them one by one from the alerts; so does its alerts' OCSF findings when the scan's
+output is OCSF (``findings``: their JSON lines, and their rows as Arrow, ``ChunkedFindings``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.alerts.formats.jsonl import alert_json
+from flowwarden.alerts.formats.ocsf import finding_text, to_finding
+from flowwarden.alerts.formats.securitylake import lake_table
 from flowwarden.alerts.groupstore import GROUP_MEMORY_MB, IDS_PER_SORT, id_ranges, text_chunks
 from flowwarden.alerts.model import Alert
 from flowwarden.engine.scan import RuleError
@@ -35,21 +38,37 @@ from flowwarden.util.spill import Place, Spill
 
 CHUNK_SCHEMA = pa.schema([("alerts", pa.binary()), ("count", pa.int64()),
                           ("errors", pa.binary()), ("lines", pa.binary()),
-                          ("identities", pa.binary()), ("rules", pa.binary())])
+                          ("identities", pa.binary()), ("rules", pa.binary()),
+                          ("finding_lines", pa.binary()), ("findings", pa.binary())])
 CHUNK_DDL = ("alerts binary, count long, errors binary, lines binary, identities binary, "
-             "rules binary")
+             "rules binary, finding_lines binary, findings binary")
 CHUNK_LEVEL = 1  # zlib's fastest: nearly all of the gain at a few microseconds per alert
 
 
-def chunk_batch(alerts: list[Alert], errors: list[RuleError]) -> pa.RecordBatch:
-    """One chunk: ``alerts`` and the ``errors`` their alert functions raised."""
+def chunk_batch(alerts: list[Alert], errors: list[RuleError], findings: bool = False
+                ) -> pa.RecordBatch:
+    """One chunk: ``alerts`` and the ``errors`` their alert functions raised; with
+    ``findings``, their OCSF findings too (empty parts without)."""
     lines = "".join(alert_json(alert) + "\n" for alert in alerts)
     identities = "".join(alert.identity() + "\n" for alert in alerts)
+    finding_lines, finding_rows = b"", b""
+    if findings:
+        made = [to_finding(alert) for alert in alerts]
+        finding_lines = _compressed("".join(finding_text(f) + "\n" for f in made))
+        finding_rows = zlib.compress(_ipc(lake_table(made)), CHUNK_LEVEL)
     return pa.RecordBatch.from_pydict(
         {"alerts": [pack(alerts)], "count": [len(alerts)], "errors": [pack(errors)],
          "lines": [_compressed(lines)], "identities": [_compressed(identities)],
-         "rules": [pack(list(Counter(a.rule_id for a in alerts).items()))]},
+         "rules": [pack(list(Counter(a.rule_id for a in alerts).items()))],
+         "finding_lines": [finding_lines], "findings": [finding_rows]},
         schema=CHUNK_SCHEMA)
+
+
+def _ipc(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 def pack(items: list[Any]) -> bytes:
@@ -68,13 +87,16 @@ def _compressed(text: str) -> bytes:
 
 class Chunk(NamedTuple):
     """Where one chunk's parts are in the ``Spill`` (its alerts pickled, their errors, their
-    JSON lines, their identities: each compressed), and how many alerts it holds."""
+    JSON lines, their identities, their findings' lines and rows: each compressed), and how
+    many alerts it holds."""
 
     alerts: Place
     size: int
     errors: Place
     lines: Place
     identities: Place
+    finding_lines: Place | None = None
+    findings: Place | None = None
 
 
 class ChunkedAlerts(Sequence[Alert]):
@@ -148,9 +170,26 @@ class ChunkedAlerts(Sequence[Alert]):
                                             "ORDER BY line")
 
 
-def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
+class ChunkedFindings(ChunkedAlerts):
+    """``ChunkedAlerts`` whose chunks carry their findings (``ocsf.PreparedFindings``)."""
+
+    def finding_lines(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            assert chunk.finding_lines is not None
+            yield zlib.decompress(self._spill.read(chunk.finding_lines))
+
+    def finding_tables(self) -> Iterator[pa.Table]:
+        for chunk in self._chunks:
+            assert chunk.findings is not None
+            data = zlib.decompress(self._spill.read(chunk.findings))
+            yield pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def collect_alerts(alerts: Any, findings: bool = False
+                   ) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
     """The alerts in ``AlertGrouper`` order, and the errors their alert functions raised (on
-    the first events, as the local scanner runs them: once per alert), read chunk by chunk.
+    the first events, as the local scanner runs them: once per alert), read chunk by chunk;
+    ``findings``: the chunks carry their findings (``chunk_batch``), kept too.
 
     One job builds every partition in parallel; each chunk goes to a ``Spill`` as it arrives
     (``arriving_batches``), so neither the alerts nor their errors pile up in the driver.
@@ -165,10 +204,13 @@ def collect_alerts(alerts: Any) -> tuple[ChunkedAlerts, Iterator[RuleError]]:
 
         for counts in batch.column("rules"):
             by_rule.update(dict(unpack(counts.as_buffer())))
+        made = ([put("finding_lines"), put("findings")] if findings
+                else [[None] * batch.num_rows] * 2)
         arrived.append([Chunk(*parts) for parts in zip(
             put("alerts"), batch.column("count").to_pylist(), put("errors"), put("lines"),
-            put("identities"), strict=True)])
+            put("identities"), *made, strict=True)])
 
     chunks = [chunk for index in arriving_batches(alerts, keep) for chunk in arrived[index]]
     raised = (error for chunk in chunks for error in unpack(spill.read(chunk.errors)))
-    return ChunkedAlerts(spill, chunks, by_rule), raised
+    kind = ChunkedFindings if findings else ChunkedAlerts
+    return kind(spill, chunks, by_rule), raised

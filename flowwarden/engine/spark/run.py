@@ -49,8 +49,9 @@ class SparkScan:
     """Runs ``rules`` over inputs on ``session``; ``run`` returns the ``ScanResult``."""
 
     def __init__(self, session: Any, pack: Pack, rules: list[Rule], spec: PackSpec,
-                 max_samples: int = 3) -> None:
+                 max_samples: int = 3, findings: bool = False) -> None:
         self.session = session
+        self.findings = findings  # the executors make the alerts' OCSF findings too
         self.pack = pack
         self.rules = rules
         self.max_samples = max_samples
@@ -85,7 +86,8 @@ class SparkScan:
             stats = Observation("flowwarden_rule_stats")
             union = union.observe(stats, *stats_metrics(self.rules))
             groups = group_frame(union.where("matched"), self.rules, self.max_samples)
-            scan.alerts, raised = collect_alerts(alert_frame(groups, self.spec, self.max_samples))
+            frame = alert_frame(groups, self.spec, self.max_samples, self.findings)
+            scan.alerts, raised = collect_alerts(frame, self.findings)
             scan.errors = apply_stats(stats.get, self.rules, scan.matches, scan.error_counts)
             for error in raised:
                 scan.record_errors(error.rule_id, {error.function: error.error}, error.source,

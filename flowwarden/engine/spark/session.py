@@ -236,14 +236,17 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
                master: str | None = None, spark: Any = None,
                options: ReadOptions = DEFAULT_OPTIONS, max_samples: int = 3,
                pack_paths: Sequence[str] | None = None,
-               conf: Mapping[str, str] | None = None, verbose: bool = False) -> ScanResult:
+               conf: Mapping[str, str] | None = None, verbose: bool = False,
+               findings: bool = False) -> ScanResult:
     """Scan ``sources`` with ``rules`` on Spark; the alerts equal the duckdb engine's.
 
     ``spark`` is a session to use (else one is made for ``master``, default local[*], with
     ``conf``). ``pack_paths`` are the ``--pack`` names or directories ``pack`` was loaded from
     (the executors load them again); by default they are inferred from the rules' files.
     A given session gets ``SESSION_CONF`` set (UTC session time, case-sensitive names).
-    ``verbose`` shows Spark's own output when this call starts the session.
+    ``verbose`` shows Spark's own output when this call starts the session. ``findings``:
+    the executors make the alerts' OCSF findings too (``ocsf.PreparedFindings``), for an
+    OCSF output, rather than the driver one by one.
     """
     require_pyspark()
     from flowwarden.engine.spark.run import SparkScan
@@ -253,7 +256,8 @@ def spark_scan(pack: Pack, rules: Sequence[Rule], sources: Sequence[str], *,
         session.conf.set(key, value)
     spec = pack_spec(session, pack, rules, pack_paths)
     with watched_jvm(session):
-        return SparkScan(session, pack, list(rules), spec, max_samples).run(sources, options)
+        return SparkScan(session, pack, list(rules), spec, max_samples,
+                         findings).run(sources, options)
 
 
 def pack_spec(session: Any, pack: Pack, rules: Sequence[Rule],
