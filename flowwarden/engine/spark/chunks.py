@@ -8,8 +8,8 @@ the samples' keys repeat, so a batch compresses to about an eighth. The driver k
 a temporary file, as they arrive (``collect_alerts``, ``ChunkedAlerts``): as Python objects they
 would take several KB each. Each chunk carries its alerts' JSON lines, identities
 (``Alert.identity``) and count by rule too: made on the executors, in parallel, where the driver
-would make them one by one from the alerts; so does its alerts' OCSF findings when the scan's
-output is OCSF (``findings``: their JSON lines, and their rows as Arrow, ``ChunkedFindings``).
+would make them one by one from the alerts; and when the scan's output is OCSF, its alerts'
+findings (``findings``: their JSON lines, and their rows as Arrow, ``ChunkedFindings``).
 """
 
 from __future__ import annotations
