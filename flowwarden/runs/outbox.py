@@ -64,9 +64,9 @@ def deliver_pending(state: StateStore, outputs: OutputSpec, stdout: IO[str] | No
     output = str(Path(outputs.output).resolve()) if outputs.output else None
     done = Delivery()
     for index, run in enumerate(runs):
-        alerts: Sequence[Alert] = state.run_alerts(run)
-        if fresh is not None and fresh[0] == run:
-            alerts = FreshRun(fresh[1], state.run_alerts(run))
+        waiting = state.run_alerts(run)
+        alerts: Sequence[Alert] = (FreshRun(fresh[1], waiting) if fresh is not None
+                                   and fresh[0] == run else waiting)
         name = f"flowwarden-{state.instance[:12]}-{run:08d}"
         scan_files = (name, state.run_files(run))
         append_at: int | None | Literal[False] = False

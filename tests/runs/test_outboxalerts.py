@@ -30,15 +30,19 @@ def _undelivered(default_pack, tmp_path, monkeypatch, engine="duckdb"):
     source, state = tmp_path / "in", tmp_path / "s.duckdb"
     source.mkdir()
     write_flows(source / "a.log", [flow_line(m, src=f"45.33.32.{150 + m}") for m in range(5)])
+    result = _committed(default_pack, source, state, monkeypatch, rule_ids=ADMIN, engine=engine)
+    assert result.undelivered == [1] and len(result.alerts) == 5
+    return state, result
 
+
+def _committed(pack, source, state, monkeypatch, **kwargs):
+    """A run over ``source`` committed to ``state``, its delivery failed (its alerts wait)."""
     def failing(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patched:
         patched.setattr(outbox, "deliver", failing)
-        result = run(default_pack, source, state, rule_ids=ADMIN, engine=engine)
-    assert result.undelivered == [1] and len(result.alerts) == 5
-    return state, result
+        return run(pack, source, state, **kwargs)
 
 
 def test_the_outbox_holds_the_lines_the_run_wrote(default_pack, tmp_path, monkeypatch):
@@ -146,9 +150,7 @@ def test_a_fresh_run_is_delivered_from_its_tables_as_the_outbox_would(default_pa
     for index, batch in enumerate(batches):
         write_text([batch], str(source / f"part-{index}.log.gz"))
     state = tmp_path / "s.duckdb"
-    with monkeypatch.context() as patched:  # committed, its delivery failed: in the outbox
-        patched.setattr(outbox, "deliver", lambda *a, **k: (_ for _ in ()).throw(OSError(5)))
-        result = run(default_pack, source, state, engine="duckdb")
+    result = _committed(default_pack, source, state, monkeypatch, engine="duckdb")
     assert result.undelivered == [1] and len(result.alerts) > 100
     assert len(result.alerts.count_by_rule()) >= 3
 
@@ -210,9 +212,7 @@ def test_a_part_of_a_fresh_run_is_written_as_the_outbox_s_part(default_pack, tmp
              for m in range(60)]
     write_flows(source / "a.log", lines)
     state = tmp_path / "s.duckdb"
-    with monkeypatch.context() as patched:
-        patched.setattr(outbox, "deliver", lambda *a, **k: (_ for _ in ()).throw(OSError(5)))
-        result = run(default_pack, source, state, engine="duckdb")
+    result = _committed(default_pack, source, state, monkeypatch, engine="duckdb")
     assert len(result.alerts) >= 40
     store = StateStore(state)
     try:

@@ -48,15 +48,12 @@ class AlertFormat:
 def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryOut], int]:
     def write(alerts: Iterable[Alert], out: BinaryOut) -> int:
         if render is alert_json and isinstance(alerts, JsonLines):
-            for chunk in ahead(alerts.json_lines()):  # the query runs while a chunk is written
-                out.write(chunk)
-            return len(alerts) if isinstance(alerts, Sized) else 0
+            # the query runs while a chunk is written
+            return _copied(ahead(alerts.json_lines()), alerts, out)
         if render is finding_json and isinstance(alerts, QueriedAlerts):
             return ocsftable.write_jsonl(alerts, out)  # from the query, batch by batch
         if render is finding_json and isinstance(alerts, PreparedFindings):
-            for chunk in alerts.finding_lines():
-                out.write(chunk)
-            return len(alerts) if isinstance(alerts, Sized) else 0
+            return _copied(alerts.finding_lines(), alerts, out)
         count = 0
         for alert in alerts:
             out.write((render(alert) + "\n").encode("utf-8"))
@@ -64,6 +61,13 @@ def _lines(render: Callable[[Alert], str]) -> Callable[[Iterable[Alert], BinaryO
         return count
 
     return write
+
+
+def _copied(lines: Iterable[bytes], alerts: Iterable[Alert], out: BinaryOut) -> int:
+    """``lines`` (the alerts' own, already written) copied to ``out``; how many alerts."""
+    for chunk in lines:
+        out.write(chunk)
+    return len(alerts) if isinstance(alerts, Sized) else 0
 
 
 def _parquet(alerts: Iterable[Alert], out: BinaryOut) -> int:
