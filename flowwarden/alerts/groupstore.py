@@ -6,7 +6,9 @@ grouper's order key: event time, source, position) can be an alert's first event
 samples, so only they are kept (``picks``): each with its sample as alert JSON and its own alert
 values, either rendered by the engine's query from Arrow records (``add_rendered``: no Python
 object per match) or from a Python record and rule result (``want`` then ``fill``; these are
-also pickled, to run alert functions and to give ``Alert`` objects back). ``collect`` makes the
+also pickled, to run alert functions and to give ``Alert`` objects back), or by their keys
+alone (``add_late``: a threshold rule's, most of whose groups never alert), made whole in
+``collect`` only where they are an alert's kept events. ``collect`` makes the
 alerts in one query (counts, distinct unique values, last event time, thresholds, the first
 events of each group) into a table, and ``lines`` each alert's ``alert_json`` line, which
 ``AlertTable`` reads in Arrow batches, in the grouper's order. Ranking and joining move row ids
@@ -26,7 +28,7 @@ import json
 import pickle
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,7 +108,7 @@ _FIELDS = [(name, pa.string()) for name in FIELDS]
 _PICKS = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
                     ("event_us", pa.int64()), ("source", pa.string()), ("position", pa.int64()),
                     ("python", pa.bool_()), ("payload", pa.binary()), ("sample", pa.string()),
-                    *_FIELDS])
+                    *_FIELDS, ("late", pa.int64())])
 _COMPLETED = pa.schema([("pid", pa.int64()), ("payload", pa.binary()), *_FIELDS])
 _RULES = pa.schema([("rule", pa.string()), ("threshold", pa.int64()), ("period_us", pa.int64()),
                     ("uses_unique", pa.bool_()), ("title", pa.string()),
@@ -153,6 +155,23 @@ class _Pick:
     record: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """Late picks made whole (``Resolve``), by index into the rows asked for: those the query
+    rendered (their samples and alert values, as ``add_rendered`` takes them), and the others
+    with their records, whose alert functions run in Python."""
+
+    rendered: np.ndarray
+    samples: pa.Array
+    fields: Mapping[str, pa.Array]
+    records: list[tuple[int, dict[str, Any]]]
+
+
+# Renders the late picks at batch rows ``rows`` (ascending) of one batch, whose title keys are
+# ``title`` (``Wanted.title``), from their complete records read again.
+Resolve = Callable[[np.ndarray, pa.Array], Resolved]
+
+
 class SqlGrouper:
     """``AlertGrouper``'s groups, thresholds and samples in a temporary DuckDB database.
 
@@ -185,6 +204,7 @@ class SqlGrouper:
         self._matches = RowFile(Path(self._dir.name) / "matches.parquet", _MATCHES, ["rule"])
         self._picks_file = RowFile(Path(self._dir.name) / "picks.parquet", _PICKS,
                                    ["rule", "source"], ids="pid")
+        self._late: dict[int, tuple[int, Rule, Resolve]] = {}  # batch offset, rule, resolver
         self._carry: Carry | None = None
         self.horizon_us: int | None = None
         self.saved: GroupFiles | None = None  # with ``carry``: the changed groups, once collected
@@ -280,6 +300,29 @@ class SqlGrouper:
         JSON and their own alert values (``FIELDS``, each absent or a column: text as the
         functions' ``str()``, ``context`` and ``destinations`` JSON text, null for None), all
         rendered by the query; their alert functions need no Python."""
+        self._hold_picks(wanted, samples, fields, None)
+
+    @property
+    def defers(self) -> bool:
+        """Whether wanted matches may be handed over late (``add_late``): not in a run that
+        carries groups, whose saved events must be whole when it ends."""
+        return self._carry is None
+
+    def add_late(self, wanted: Wanted, resolve: Resolve) -> None:
+        """Wanted matches kept by their keys alone: ``collect`` has ``resolve`` render those
+        that are kept events of an alert, and no other's record is ever read. For a rule with
+        a threshold, where most groups never alert (a port scan's probes on quiet traffic)."""
+        if not len(wanted.rows):
+            return
+        late = len(self._late)
+        self._late[late] = (wanted.offset, wanted.rule, resolve)
+        self._hold_picks(wanted, pa.nulls(len(wanted.rows), pa.string()),
+                         {"title": wanted.title}, late)  # its title key, for ``resolve``
+
+    def _hold_picks(self, wanted: Wanted, samples: pa.Array, fields: Mapping[str, pa.Array],
+                    late: int | None) -> None:
+        """Picks of ``wanted`` with their samples and alert values (``add_rendered``), or late
+        ones (``late``: which ``resolve`` of ``_late`` makes them whole)."""
         count = len(wanted.rows)
         if not count:
             return
@@ -292,8 +335,9 @@ class SqlGrouper:
             pa.array(wanted.rows + wanted.offset, type=pa.int64()),
             pa.array(np.zeros(count, dtype=bool)), pa.nulls(count, pa.binary()),
             samples.cast(pa.string()),
-            *(fields[name].cast(pa.string()) if name in fields else nothing
-              for name in FIELDS)], schema=_PICKS))
+            *(fields[name].cast(pa.string()) if name in fields else nothing for name in FIELDS),
+            pa.nulls(count, pa.int64()) if late is None else pa.array(
+                np.full(count, late, dtype=np.int64))], schema=_PICKS))
         if self._picks_file.held >= HELD_PICKS:
             self._store_picks()
 
@@ -330,14 +374,7 @@ class SqlGrouper:
         self._picks_file.flush()
 
     def _ready(self, pick: _Pick) -> None:
-        time, source, position = pick.key
-        payload, sample = _payload(pick), sample_json(pick.record)
-        fields = (None,) * len(FIELDS) if pick.result.keys_only else result_fields(pick.result)
-        for name, value in (("rule", pick.rule.id), ("dedup", pick.dedup),
-                            ("window_us", pick.window_us), ("event_us", micros(time)),
-                            ("source", source), ("position", position),
-                            ("python", pick.result.keys_only), ("payload", payload),
-                            ("sample", sample), *zip(FIELDS, fields, strict=True)):
+        for name, value in _pick_row(pick):
             self._stored[name].append(value)
 
     def _flush_rows(self) -> None:
@@ -394,6 +431,7 @@ class SqlGrouper:
             if carried is None:
                 self.con.execute(f"CREATE TABLE groups AS {_COUNTED_SQL} "
                                  + _GROUPS_SQL.format(reached="reached"))
+                self._resolve_late()
             else:  # every changed group's first event completed, then the groups saved
                 with self.memory_at_least(CARRY_MEMORY_MB):
                     self.con.execute(f"CREATE TABLE touched AS {_COUNTED_SQL} "
@@ -415,6 +453,71 @@ class SqlGrouper:
                 self.con.execute("UPDATE alerts SET first_python = false")
             self._table = AlertTable(self)
         return self._table
+
+    def _resolve_late(self) -> None:
+        """The late picks that are kept events of an alert made whole (``add_late``): each
+        becomes a new pick (a second picks file), which the ranks and groups then name in its
+        place; the others are never read."""
+        if not self._late:
+            return
+        first = self._picks_file.rows
+        resolved = RowFile(self.directory / "picks-resolved.parquet", _PICKS, ["rule", "source"],
+                           ids="pid", first_id=first)
+        old: list[pa.Array] = []
+        python: list[pa.Array] = []
+        for batch in read_batches(self.con, _LATE_KEPT):
+            for start, stop in _runs(batch.column("late").to_numpy()):
+                table = self._resolved(batch.slice(start, stop - start))
+                old.append(table.column("old").combine_chunks())
+                python.append(table.column("python").combine_chunks())
+                resolved.hold(table.drop_columns(["old"]))
+            resolved.flush()
+        resolved.close()
+        remap = pa.table({"old": pa.concat_arrays(old) if old else pa.array([], pa.int64()),
+                          "new": pa.array(np.arange(first, resolved.rows + first, dtype=np.int64)),
+                          "python": pa.concat_arrays(python) if python else pa.array([], pa.bool_())})
+        with registered(self.con, "remap", remap):
+            for statement in _REMAP_SQL:
+                self.con.execute(statement)
+        self.con.execute("CREATE OR REPLACE VIEW picks AS SELECT * FROM read_parquet(["
+                         f"{sql_literal(str(self._picks_file.path))}, "
+                         f"{sql_literal(str(resolved.path))}])")
+
+    def _resolved(self, kept: pa.RecordBatch) -> pa.Table:
+        """Picks (``_PICKS``) made of late picks ``kept`` of one batch (``_LATE_KEPT``), each
+        with the id of the pick it stands for (``old``)."""
+        offset, rule, resolve = self._late[int(kept.column("late")[0].as_py())]
+        positions = kept.column("position").to_numpy()
+        found = resolve(positions - offset, kept.column("title"))
+        rendered = pa.array(found.rendered, type=pa.int64())
+        count = len(found.rendered)
+        nothing = pa.nulls(count, pa.string())
+        columns = {name: kept.column(name).take(rendered)
+                   for name in ("rule", "dedup", "window_us", "event_us", "source", "position")}
+        table = pa.table({"old": kept.column("pid").take(rendered), **columns,
+                          "python": pa.array(np.zeros(count, dtype=bool)),
+                          "payload": pa.nulls(count, pa.binary()),
+                          "sample": found.samples.cast(pa.string()),
+                          **{name: found.fields[name].cast(pa.string())
+                             if name in found.fields else nothing for name in FIELDS},
+                          "late": pa.nulls(count, pa.int64())})
+        if not found.records:
+            return table
+        stored: dict[str, list[Any]] = {name: [] for name in ("old", *_PICKS.names)}
+        keys = kept.select(["pid", "dedup", "window_us", "event_us", "source", "position",
+                            "title"]).to_pylist()
+        for index, record in found.records:
+            row = keys[index]
+            result = RuleResult(rule.id, matched=True, title=row["title"], dedup=row["dedup"],
+                                keys_only=True)
+            key: OrderKey = (from_micros(row["event_us"]), row["source"], row["position"])
+            stored["old"].append(row["pid"])
+            for name, value in _pick_row(_Pick(rule, result, key, row["dedup"],
+                                               row["window_us"], record)):
+                stored[name].append(value)
+        with_records = pa.table({name: pa.array(values, type=table.schema.field(name).type)
+                                 for name, values in stored.items()})
+        return pa.concat_tables([table, with_records])
 
     def _complete_firsts(self, firsts: str) -> bool:
         """Alert functions that need Python, once per first event of ``firsts`` (a query of
@@ -509,6 +612,28 @@ def result_fields(result: RuleResult) -> tuple[str | None, ...]:
             None if result.alert_context is None else dumps(result.alert_context),
             result.description, result.reference, result.runbook,
             None if result.destinations is None else dumps(result.destinations))
+
+
+def _pick_row(pick: _Pick) -> Iterator[tuple[str, Any]]:
+    """A pick's row of the picks file (``_PICKS``), column by column: its record as its
+    sample and, with its rule result, its payload."""
+    time, source, position = pick.key
+    fields = (None,) * len(FIELDS) if pick.result.keys_only else result_fields(pick.result)
+    yield from (("rule", pick.rule.id), ("dedup", pick.dedup), ("window_us", pick.window_us),
+                ("event_us", micros(time)), ("source", source), ("position", position),
+                ("python", pick.result.keys_only), ("payload", _payload(pick)),
+                ("sample", sample_json(pick.record)), *zip(FIELDS, fields, strict=True),
+                ("late", None))
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of equal values.
+
+    >>> _runs(np.array([4, 4, 7, 9, 9, 9]))
+    [(0, 2), (2, 3), (3, 6)]
+    """
+    cuts = [0, *(np.flatnonzero(np.diff(values)) + 1).tolist(), len(values)]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
 
 
 def window_us(event_us: Any, rule: Rule) -> Any:
@@ -742,8 +867,8 @@ class RowFile:
     order they were written."""
 
     def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str],
-                 ids: str | None = None) -> None:
-        self.path, self.dictionary, self.ids = path, dictionary, ids
+                 ids: str | None = None, first_id: int = 0) -> None:
+        self.path, self.dictionary, self.ids, self.first_id = path, dictionary, ids, first_id
         self.schema = schema if ids is None else pa.schema([(ids, pa.int64()), *schema])
         self.rows = 0  # written
         self.held = 0  # held, not yet written
@@ -762,17 +887,22 @@ class RowFile:
         self._parts.clear()
         self.held = 0
         if self.ids is not None:
+            first = self.first_id + self.rows
             table = table.add_column(0, self.ids, pa.array(
-                np.arange(self.rows, self.rows + table.num_rows, dtype=np.int64)))
+                np.arange(first, first + table.num_rows, dtype=np.int64)))
         self._file().write_table(table, row_group_size=ROW_GROUP)
         self.rows += table.num_rows
 
     def view(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
         """Every row as view ``name`` of ``con``; the file is complete from then on (with no
         row group when nothing was written: an empty view of the same columns)."""
+        self.close()
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet(self.path)}")
+
+    def close(self) -> None:
+        """Write the rows held so far and end the file (one without rows has no row group)."""
         self.flush()
         self._file().close()
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet(self.path)}")
 
     def _file(self) -> pq.ParquetWriter:
         if self._writer is None:
@@ -892,6 +1022,21 @@ _GROUPS_SQL = """
 _ALERT_FIRSTS = ("SELECT k.pid, a.rule, k.payload, a.first_us, a.first_source, "
                  "a.first_position FROM alerts a JOIN kept k ON k.seq = a.seq AND k.rank = 1 "
                  "WHERE a.first_python ORDER BY a.seq")
+
+# The late picks (``SqlGrouper.add_late``) among the kept events of an alert, a batch's together
+# in position order.
+_LATE_KEPT = ("SELECT r.pid, p.late, r.rule, r.dedup, r.window_us, r.event_us, r.source, "
+              "r.position, p.title FROM ranked r JOIN pick_rows p USING (pid) "
+              "WHERE p.late IS NOT NULL AND r.first_pid IN (SELECT first_pid FROM groups) "
+              "ORDER BY p.late, r.position")
+# Late picks made whole (table ``remap``: the pick each stands for, its own, whether its alert
+# functions need Python) stand in for them wherever the ranks and groups name them.
+_REMAP_SQL = (
+    "UPDATE ranked SET pid = m.new, python = m.python FROM remap m WHERE ranked.pid = m.old",
+    "UPDATE ranked SET first_pid = m.new FROM remap m WHERE ranked.first_pid = m.old",
+    "UPDATE groups SET first_pid = m.new, first_python = m.python FROM remap m "
+    "WHERE groups.first_pid = m.old",
+)
 
 # The alerts and their kept events, each table (name, its rows by a WHERE clause on its source's
 # key column and the rows before them, source, key column, what it leaves unneeded) made by

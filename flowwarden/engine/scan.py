@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from flowwarden.alerts.grouping import Grouper, MatchColumns, OrderKey, event_time, time_value
-from flowwarden.alerts.groupstore import SqlGrouper, Wanted
+from flowwarden.alerts.groupstore import Resolve, SqlGrouper, Wanted
 from flowwarden.alerts.model import Alert
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule, RuleResult
@@ -99,6 +99,14 @@ class Results(Protocol):
                  ) -> None:
         """Wanted matches with their samples and alert values rendered by the query
         (``groupstore.SqlGrouper.add_rendered``): no record needed."""
+
+    @property
+    def defers(self) -> bool:
+        """Whether wanted matches may be handed over late (``defer``)."""
+
+    def defer(self, wanted: Wanted, resolve: Resolve) -> None:
+        """Wanted matches whose records are read only if they become an alert's kept events,
+        when the alerts are collected (``groupstore.SqlGrouper.add_late``)."""
 
 
 class Evaluation(Protocol):
@@ -256,6 +264,16 @@ class _BatchResults:
         grouper = self.scanner.grouper
         assert isinstance(grouper, SqlGrouper)  # ``renders``
         grouper.add_rendered(wanted, samples, fields)
+
+    @property
+    def defers(self) -> bool:
+        grouper = self.scanner.grouper
+        return isinstance(grouper, SqlGrouper) and grouper.defers
+
+    def defer(self, wanted: Wanted, resolve: Resolve) -> None:
+        grouper = self.scanner.grouper
+        assert isinstance(grouper, SqlGrouper)  # ``defers``
+        grouper.add_late(wanted, resolve)
 
     def fill(self, records: Mapping[int, dict[str, Any]]) -> None:
         found = {}

@@ -29,10 +29,13 @@ STANDARD_NAMES = frozenset(f.name for f in STANDARD_FIELDS)
 
 
 class Projected(NamedTuple):
-    """What a format reader yields for a projected read: the batch and its complete rows."""
+    """What a format reader yields for a projected read: the batch and its complete rows
+    (``complete``, while the batch is the reader's current one; ``late``, where the format can,
+    at any time until the scan ends: ``LogBatch.late``)."""
 
     batch: pa.RecordBatch
     complete: RowLoader
+    late: RowLoader | None = None
 
 
 class Numbered(NamedTuple):

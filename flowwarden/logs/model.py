@@ -81,6 +81,10 @@ class LogBatch:
     source: str
     batch: pa.RecordBatch
     complete: RowLoader | None = field(default=None, repr=False, compare=False)
+    # Complete rows at positions of ``batch`` that can still be loaded after the reader moved
+    # on (until the scan ends), holding nothing of the batch: None where the input cannot be
+    # read again by position (a stream, an object store, a text file).
+    late: RowLoader | None = field(default=None, repr=False, compare=False)
 
     def full_rows(self, positions: Any) -> pa.RecordBatch:
         """The complete records at ``positions`` (row indices of ``batch``), as a full read

@@ -22,6 +22,9 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flowwarden.errors import Location, LogFormatError
 
 ROW_NUMBER = "file_row_number"
 WANTED = "flowwarden_wanted_rows"
@@ -117,3 +120,65 @@ class PositionReader:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+
+class LateRows:
+    """Rows of some columns of a local Parquet file by file row, read again at any time while
+    the scan runs (``LogBatch.late``): the file is opened anew for each request, and a file
+    that changed since it was first read is an error rather than other rows
+    (``tests/logs/test_parquet_rows.py``)."""
+
+    def __init__(self, path: str, file_schema: pa.Schema, columns: Sequence[str],
+                 stamp: tuple[int, int]) -> None:
+        self.path, self.file_schema, self.columns = path, file_schema, list(columns)
+        self.stamp = stamp
+
+    @classmethod
+    def of(cls, path: str, file_schema: pa.Schema, columns: Sequence[str]) -> LateRows | None:
+        """A late reader of ``columns`` of the file at ``path``, or None where DuckDB's rows
+        might differ from pyarrow's (``PositionReader.of``)."""
+        if PositionReader.of(path, file_schema, columns) is None:
+            return None
+        return cls(path, file_schema, columns, _stamp(path))
+
+    def rows(self, at: np.ndarray) -> pa.Table:
+        """The rows at file rows ``at`` (any order, repeats allowed), in that order."""
+        if _stamp(self.path) != self.stamp:
+            raise LogFormatError("the file changed while it was scanned: the records of its "
+                                 "matches cannot be read again", Location(self.path))
+        wanted = np.unique(at)
+        reader = PositionReader.of(self.path, self.file_schema, self.columns)
+        found = None
+        if reader is not None and len(wanted):
+            try:
+                found = reader.rows(wanted)
+            finally:
+                reader.close()
+        if found is None:  # DuckDB would not read them: pyarrow, a row group at a time
+            found = _row_groups(self.path, self.columns, wanted)
+        if np.array_equal(wanted, at):
+            return found
+        return found.take(pa.array(np.searchsorted(wanted, at), type=pa.int64()))
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns
+
+
+def _row_groups(path: str, columns: Sequence[str], at: np.ndarray) -> pa.Table:
+    """The rows at file rows ``at`` (increasing) read by pyarrow from their row groups."""
+    try:
+        file = pq.ParquetFile(path)
+        meta = file.metadata
+        starts = np.cumsum([0, *(meta.row_group(i).num_rows for i in range(meta.num_row_groups))])
+        groups = np.searchsorted(starts, at, side="right") - 1
+        parts = [file.read_row_group(int(g), columns=list(columns)).take(
+                     pa.array(at[groups == g] - starts[g], type=pa.int64()))
+                 for g in np.unique(groups)]
+    except (OSError, EOFError, pa.ArrowException, ValueError) as exc:
+        raise LogFormatError(f"Parquet read failed when its matches' records were read again: "
+                             f"{exc}", Location(path)) from exc
+    if not parts:
+        return pa.schema([file.schema_arrow.field(n) for n in columns]).empty_table()
+    return pa.concat_tables(parts)

@@ -78,7 +78,7 @@ class LogReader:
             made = 0  # records its format produced (before since/until)
             for produced in self._read_one(obj, stats):
                 lines = produced.lines if isinstance(produced, Numbered) else None
-                batch, complete = _projected(
+                batch, complete, late = _projected(
                     produced.item if isinstance(produced, Numbered) else produced, keep)
                 if not batch.num_rows:
                     continue
@@ -88,30 +88,32 @@ class LogReader:
                 made += batch.num_rows
                 log_type = str(batch.column("p_log_type")[0].as_py())
                 stats.log_type = stats.log_type or log_type
-                batch, complete, lines = self._window(batch, complete, lines, stats)
+                batch, (complete, late), lines = self._window(batch, (complete, late), lines,
+                                                              stats)
                 stats.note_lines(position, lines)
                 position += batch.num_rows
                 size = max(self.options.batch_size, 1)
                 for start in range(0, batch.num_rows, size):
                     piece = batch.slice(start, size)
-                    yield LogBatch(log_type, obj.url, piece, _shifted(complete, start))
+                    yield LogBatch(log_type, obj.url, piece, _shifted(complete, start),
+                                   _shifted(late, start))
 
-    def _window(self, batch: pa.RecordBatch, complete: RowLoader | None,
+    def _window(self, batch: pa.RecordBatch, loaders: tuple[RowLoader | None, RowLoader | None],
                 lines: pa.Array, stats: FileStats
-                ) -> tuple[pa.RecordBatch, RowLoader | None, pa.Array]:
-        """Apply since/until (to the rows and their lines); a projected batch then drops
-        ``p_event_time`` unless asked for."""
+                ) -> tuple[pa.RecordBatch, tuple[RowLoader | None, RowLoader | None], pa.Array]:
+        """Apply since/until (to the rows, their loaders and their lines); a projected batch
+        then drops ``p_event_time`` unless asked for."""
         keep = window_mask(batch, self.options)
         if keep is not None:
             positions = pc.indices_nonzero(keep).cast(pa.int64())
             stats.filtered += batch.num_rows - len(positions)
             batch = batch.filter(keep)
-            complete = _through(complete, positions)
+            loaders = (_through(loaders[0], positions), _kept(loaders[1], keep))
             lines = lines.take(positions)
         columns = self.options.columns
         if columns is not None and "p_event_time" not in Names(columns):
             batch = batch.select([n for n in batch.schema.names if n != "p_event_time"])
-        return batch, complete, lines
+        return batch, loaders, lines
 
     def _read_one(self, obj: InputObject, stats: FileStats) -> BatchIter:
         with open_stream(obj, self._s3) as raw:
@@ -196,15 +198,16 @@ def _unreadable_rows(stats: FileStats, rows: int, exc: BaseException) -> None:
                      "not read")
 
 
-def _projected(produced: pa.RecordBatch | Projected,
-               keep: frozenset[str] | None) -> tuple[pa.RecordBatch, RowLoader | None]:
-    """(batch, loader of complete rows): formats without pushdown are projected here."""
+def _projected(produced: pa.RecordBatch | Projected, keep: frozenset[str] | None
+               ) -> tuple[pa.RecordBatch, RowLoader | None, RowLoader | None]:
+    """(batch, loader of complete rows, late loader of them): formats without pushdown are
+    projected here (their complete rows are the batch's, which a late loader would hold)."""
     if isinstance(produced, Projected):
-        return produced.batch, produced.complete
+        return produced.batch, produced.complete, produced.late
     if keep is None:
-        return produced, None
+        return produced, None, None
     names = [n for n in produced.schema.names if n in keep]
-    return produced.select(names), produced.take
+    return produced.select(names), produced.take, None
 
 
 def _through(complete: RowLoader | None, positions: pa.Array) -> RowLoader | None:
@@ -212,6 +215,14 @@ def _through(complete: RowLoader | None, positions: pa.Array) -> RowLoader | Non
     if complete is None:
         return None
     return lambda rows: complete(positions.take(rows))
+
+
+def _kept(late: RowLoader | None, keep: pa.Array) -> RowLoader | None:
+    """A late loader for the rows ``keep`` keeps of what ``late`` loads: it outlives the batch,
+    so it holds the mask (a bit a row) rather than the kept rows' positions."""
+    if late is None:
+        return None
+    return lambda rows: late(pc.indices_nonzero(keep).take(rows))
 
 
 def _shifted(complete: RowLoader | None, start: int) -> RowLoader | None:

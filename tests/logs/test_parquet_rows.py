@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowwarden.errors import LogFormatError
 from flowwarden.logs.parquet import RowRanges, complete_rows
-from flowwarden.logs.parquet_rows import PositionReader
+from flowwarden.logs.parquet_rows import LateRows, PositionReader
 
 ROWS = 1000
 
@@ -119,3 +120,45 @@ def test_bytes_duckdb_will_not_decode_are_read_as_pyarrow_reads_them(tmp_path) -
     rows = complete_rows(raw, 0, pa.array([1]), ["i", "s"], ranges)
     assert rows.column("s").equals(file.read(columns=["s"]).column("s").chunk(0).slice(1))
     assert ranges.positions is not None and ranges.positions.failed
+
+
+def test_late_rows_are_the_files_rows_in_the_order_asked(flat) -> None:
+    file = pq.ParquetFile(flat)
+    late = LateRows.of(str(flat), file.schema_arrow, ["text", "i64", "region"])
+    assert late is not None
+    at = np.array([999, 3, 3, 500, 0, 128], dtype=np.int64)
+    expected = _table().select(["text", "i64", "region"]).take(pa.array(at))
+    assert late.rows(at).to_pylist() == expected.to_pylist()
+    assert late.rows(np.array([], dtype=np.int64)).num_rows == 0
+
+
+def test_late_rows_fall_back_to_pyarrow_where_duckdb_will_not_decode(tmp_path) -> None:
+    path = tmp_path / "bad.parquet"
+    schema = pa.schema([("i", pa.int64()), ("s", pa.string())])
+    pq.write_table(pa.table({"i": [1, 2, 3], "s": ["ok", "zz", "no"]}, schema=schema), path,
+                   compression="none", use_dictionary=False, row_group_size=2)
+    path.write_bytes(path.read_bytes().replace(b"zz", b"\xff\xfe"))
+    late = LateRows.of(str(path), pq.ParquetFile(path).schema_arrow, ["i", "s"])
+    assert late is not None
+    found = late.rows(np.array([2, 1], dtype=np.int64))
+    whole = pq.read_table(path)
+    assert found.column("i").to_pylist() == [3, 2]
+    assert found.column("s").equals(whole.column("s").take(pa.array([2, 1])))
+
+
+def test_late_rows_of_a_file_changed_since_are_an_error(tmp_path) -> None:
+    path = tmp_path / "changing.parquet"
+    pq.write_table(_table(), path, row_group_size=128)
+    late = LateRows.of(str(path), pq.ParquetFile(path).schema_arrow, ["text"])
+    assert late is not None
+    pq.write_table(_table().slice(0, 10), path)  # rewritten while the scan ran
+    with pytest.raises(LogFormatError, match="changed while it was scanned"):
+        late.rows(np.array([1], dtype=np.int64))
+
+
+def test_there_are_late_rows_only_of_a_local_plain_file(tmp_path, flat) -> None:
+    schema = pq.ParquetFile(flat).schema_arrow
+    assert LateRows.of("s3://bucket/flat.parquet", schema, ["i8"]) is None
+    path = tmp_path / "when.parquet"
+    pq.write_table(pa.table({"when": pa.array([0], pa.timestamp("us", "UTC"))}), path)
+    assert LateRows.of(str(path), pq.ParquetFile(path).schema_arrow, ["when"]) is None

@@ -4,13 +4,16 @@
 ``CompiledEvaluation`` asks the compiled conditions (``vectorized``: one DuckDB query per batch
 for all rules) which rows match or need Python to decide, loads complete records only for those
 rows (phase 2 of a projected read), and runs Python only there: the whole rule where the query
-could not decide, the alert-time functions where it matched.
+could not decide, the alert-time functions where it matched. The matches of a rule with a
+threshold are handed over late where the input can be read again (``LogBatch.late``): only
+those of groups that alert are ever loaded.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowwarden.alerts.grouping import MatchColumns, micros, time_value
-from flowwarden.alerts.groupstore import Wanted
+from flowwarden.alerts.groupstore import Resolved, Wanted
 from flowwarden.engine.enrichment import panther_records
 from flowwarden.engine.scan import BatchLike, Evaluation, Results, full_rows
 from flowwarden.errors import UsageError
+from flowwarden.logs.model import RowLoader
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import MAX_DEDUP, MAX_TITLE, Rule, RuleResult
 
@@ -123,6 +127,9 @@ class CompiledEvaluation:
                 columns, asked = self._compiled_matches(item, rule, verdict.match)
                 wanted.append(results.wanted(rule, columns))
                 python_keys.append((rule, verdict.match[asked]))
+        late = getattr(item, "late", None)
+        if late is not None and results.defers:
+            wanted = [w for w in wanted if not self._deferred(item.log_type, late, w, results)]
         ask = [(rule, v.python, True) for rule, v in chosen if len(v.python)]
         ask += [(rule, rows, False) for rule, rows in python_keys if len(rows)]
         needed = [rows for _, rows, _ in ask] + [w.rows for w in wanted]
@@ -170,21 +177,58 @@ class CompiledEvaluation:
         keys = match_key_table(self.compiled, item.batch, item.log_type, rule.id, rows)
         return match_columns(rule.id, rows, keys, _event_micros(item.batch, rows))
 
+    def _deferred(self, log_type: str, late: RowLoader, wanted: Wanted,
+                  results: Results) -> bool:
+        """Hand over late the wanted matches of a rule with a threshold, whose groups mostly
+        never alert: their records are read again (``late``) only for those that do."""
+        if wanted.rule.threshold <= 1 or not len(wanted.rows):
+            return False
+        results.defer(wanted, partial(self._resolve, log_type, late, wanted.rule))
+        return True
+
+    def _resolve(self, log_type: str, late: RowLoader, rule: Rule, rows: np.ndarray,
+                 title: pa.Array) -> Resolved:
+        """The late picks of ``rule`` at batch ``rows`` (title keys ``title``), rendered where
+        their alert functions compile, else with their records (``Resolve``)."""
+        full = late(pa.array(rows, type=pa.int64()))
+        samples = self.compiled.evaluator.samples(full)
+        everyone = np.arange(len(rows))
+        if samples is None:
+            return Resolved(everyone[:0], pa.nulls(0, pa.string()), {},
+                            list(zip(everyone.tolist(), panther_records(full), strict=True)))
+        python, fields = self._alert_fields(log_type, full, everyone, rule, title, samples)
+        done, rest = np.flatnonzero(~python), np.flatnonzero(python)
+        keep = pa.array(done, type=pa.int64())
+        records = panther_records(full.take(pa.array(rest, type=pa.int64())))
+        return Resolved(done, samples.take(keep),
+                        {name: column.take(keep) for name, column in fields.items()},
+                        list(zip(rest.tolist(), records, strict=True)))
+
+    def _alert_fields(self, log_type: str, full: pa.RecordBatch, at: np.ndarray, rule: Rule,
+                      title: pa.Array, samples: pa.Array
+                      ) -> tuple[np.ndarray, dict[str, pa.Array]]:
+        """For the records at ``at`` of ``full`` (title keys ``title``, samples ``samples``
+        of every row of ``full``): which need Python for their alert functions, and the
+        compiled alert values (``first_fields``) of each."""
+        from flowwarden.engine.local.vectorized import alert_value_table
+
+        table = alert_value_table(self.compiled, full, log_type, rule.id, at)
+        python = ~_mask(samples.is_valid())[at]
+        fields = {"title": title}
+        if table is not None:
+            python |= _flags(table)
+            fields, odd = first_fields(rule, title, table)
+            python |= odd
+        return python, fields
+
     def _render(self, log_type: str, full: pa.RecordBatch, positions: np.ndarray,
                 wanted: Wanted, samples: pa.Array, results: Results) -> Wanted:
         """Hand over rendered the wanted matches whose alert functions all compiled (``full``:
         the complete records of batch rows ``positions``; ``samples``: those rows as sample
         JSON); returns the others, whose alert functions run in Python."""
-        from flowwarden.engine.local.vectorized import alert_value_table
-
         at = np.searchsorted(positions, wanted.rows)
-        table = alert_value_table(self.compiled, full, log_type, wanted.rule.id, at)
-        python = ~_mask(samples.is_valid())[at]
-        fields = {"title": wanted.title}
-        if table is not None:
-            python |= _flags(table)
-            fields, odd = first_fields(wanted.rule, wanted.title, table)
-            python |= odd
+        python, fields = self._alert_fields(log_type, full, at, wanted.rule, wanted.title,
+                                            samples)
         done = np.flatnonzero(~python)
         keep = pa.array(done, type=pa.int64())
         # The samples are the bulk of the data: taken once, and not at all when all are wanted.

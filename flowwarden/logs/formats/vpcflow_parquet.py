@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -48,6 +49,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows, locked
+from flowwarden.logs.parquet_rows import LateRows
 from flowwarden.util.iterables import ahead
 
 LOG_TYPE = F.LOG_TYPE
@@ -352,6 +354,7 @@ def _projected_parts(
     first = size() if callable(size) else size
     rest = RowRanges(file, plan.rest, first, source) if plan.rest else None
     names = tuple(n for n in file.schema_arrow.names if not n.startswith("p_"))
+    again = LateRows.of(source, file.schema_arrow, names)
     row = 0
     raws = locked(file.iter_batches(batch_size=first, columns=list(plan.read)), rest)
     for raw in coalesced(raws, size):
@@ -362,9 +365,23 @@ def _projected_parts(
             typed, rows, ok = checked
             batch = to_batch(typed, rows, plan.extra, source, plan.keep)
             part = Projected(batch, partial(_complete, _Part(raw, row, ok, names, rest,
-                                                             plan.extra, source)))
+                                                             plan.extra, source)),
+                             None if again is None else partial(
+                                 _late, _Late(again, row, ok, names, plan.extra, source)))
         yield part, counts
         row += raw.num_rows
+
+
+@dataclass
+class _Late:
+    """What a projected raw batch's complete rows are read again from, holding none of them."""
+
+    again: LateRows
+    first: int  # file row of the raw batch's first row
+    ok: pa.Array | None  # its rows that were not rejected (None: all)
+    names: tuple[str, ...]
+    extra: tuple[F.Field, ...]
+    source: str
 
 
 def _complete(part: _Part, positions: pa.Array) -> pa.RecordBatch:
@@ -372,10 +389,26 @@ def _complete(part: _Part, positions: pa.Array) -> pa.RecordBatch:
     if part.ok is not None:
         positions = pc.indices_nonzero(part.ok).take(positions)
     raw = complete_rows(part.raw, part.first, positions, part.names, part.rest)
-    scratch = FileStats(part.source)
-    batch = convert(raw, 1, part.extra, part.source, scratch)
+    return _converted(raw, part.extra, part.source)
+
+
+def _late(part: _Late, positions: pa.Array) -> pa.RecordBatch:
+    """``_complete``'s records, every column read again from the file (``LogBatch.late``)."""
+    if part.ok is not None:
+        positions = pc.indices_nonzero(part.ok).take(positions)
+    at = part.first + np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
+    table = part.again.rows(at)
+    raw = pa.RecordBatch.from_arrays([table.column(n).combine_chunks() for n in part.names],
+                                     names=list(part.names))
+    return _converted(raw, part.extra, part.source)
+
+
+def _converted(raw: pa.RecordBatch, extra: tuple[F.Field, ...], source: str) -> pa.RecordBatch:
+    """Raw rows checked in the first phase, converted as a full read converts them."""
+    scratch = FileStats(source)
+    batch = convert(raw, 1, extra, source, scratch)
     if scratch.rejected:  # the rows were checked in the first phase: this cannot happen
-        raise AssertionError(f"{part.source}: rows rejected only when read in full")
+        raise AssertionError(f"{source}: rows rejected only when read in full")
     if batch is None:
-        batch = to_batch({}, 0, part.extra, part.source)
+        batch = to_batch({}, 0, extra, source)
     return batch
