@@ -135,9 +135,9 @@ class LateRows:
 
     @classmethod
     def of(cls, path: str, file_schema: pa.Schema, columns: Sequence[str]) -> LateRows | None:
-        """A late reader of ``columns`` of the file at ``path``, or None where DuckDB's rows
-        might differ from pyarrow's (``PositionReader.of``)."""
-        if PositionReader.of(path, file_schema, columns) is None:
+        """A late reader of ``columns`` (Arrow types as in ``file_schema``) of the file at
+        ``path``, or None where it is not a local file (an object store's, a stream's spool)."""
+        if not os.path.isfile(path) or not columns:
             return None
         return cls(path, file_schema, columns, _stamp(path))
 
@@ -155,7 +155,8 @@ class LateRows:
             finally:
                 reader.close()
         if found is None:  # DuckDB would not read them: pyarrow, a row group at a time
-            found = _row_groups(self.path, self.columns, wanted)
+            found = _row_groups(self.path, pa.schema([self.file_schema.field(n)
+                                                      for n in self.columns]), wanted)
         if np.array_equal(wanted, at):
             return found
         return found.take(pa.array(np.searchsorted(wanted, at), type=pa.int64()))
@@ -166,19 +167,21 @@ def _stamp(path: str) -> tuple[int, int]:
     return status.st_size, status.st_mtime_ns
 
 
-def _row_groups(path: str, columns: Sequence[str], at: np.ndarray) -> pa.Table:
-    """The rows at file rows ``at`` (increasing) read by pyarrow from their row groups."""
+def _row_groups(path: str, schema: pa.Schema, at: np.ndarray) -> pa.Table:
+    """The rows at file rows ``at`` (increasing) of the columns of ``schema``, read by pyarrow
+    from their row groups (as dictionaries where ``schema`` says so)."""
     try:
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(path, read_dictionary=[
+            f.name for f in schema if pa.types.is_dictionary(f.type)])
         meta = file.metadata
         starts = np.cumsum([0, *(meta.row_group(i).num_rows for i in range(meta.num_row_groups))])
         groups = np.searchsorted(starts, at, side="right") - 1
-        parts = [file.read_row_group(int(g), columns=list(columns)).take(
+        parts = [file.read_row_group(int(g), columns=schema.names).take(
                      pa.array(at[groups == g] - starts[g], type=pa.int64()))
                  for g in np.unique(groups)]
+        if not parts:
+            return schema.empty_table()
+        return pa.concat_tables(parts, promote_options="permissive").cast(schema)
     except (OSError, EOFError, pa.ArrowException, ValueError) as exc:
         raise LogFormatError(f"Parquet read failed when its matches' records were read again: "
                              f"{exc}", Location(path)) from exc
-    if not parts:
-        return pa.schema([file.schema_arrow.field(n) for n in columns]).empty_table()
-    return pa.concat_tables(parts)

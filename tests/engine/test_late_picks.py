@@ -132,3 +132,61 @@ def test_a_run_that_carries_groups_keeps_every_pick_whole(tmp_path: Path) -> Non
     files = GroupFiles(tmp_path / "g.parquet", tmp_path / "u.parquet", tmp_path / "e")
     grouper.carry(lambda reached, directory: files, None)
     assert not grouper.defers
+
+
+SECURITY_LAKE_SAMPLE = next(
+    (Path(__file__).parents[1] / "fixtures" / "samples" / "ocsf").rglob("*.parquet"))
+
+
+def ocsf_flows(path: Path, records: int) -> Path:
+    """OCSF Parquet in Security Lake's schema (its sample file's), one record in ten a probe
+    of one of twelve targets by its own scanner (the first six on sixteen ports, reaching the
+    port scan's ten in a window, the others on five), two with a time out of range
+    (rejected)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sample = pq.read_table(SECURITY_LAKE_SAMPLE)
+    template = sample.slice(0, 1).to_pylist()[0]
+    rng = np.random.default_rng(11)
+    rows = []
+    for index in range(records):
+        row = {**template, "src_endpoint": dict(template["src_endpoint"]),
+               "dst_endpoint": dict(template["dst_endpoint"])}
+        row["time"] = 1616729292000 + index * 1500
+        if index % 10 == 0:  # a probe: scanner k of target k
+            k = int(rng.integers(0, 12))
+            ports = 16 if k < 6 else 5
+            row["src_endpoint"].update(ip=f"203.0.113.{k}", port=40000 + index % 20000)
+            row["dst_endpoint"].update(ip=f"10.1.0.{k}", port=1024 + int(rng.integers(0, ports)))
+        else:
+            row["src_endpoint"].update(ip=f"10.0.{index % 50}.{index % 200}", port=443)
+            row["dst_endpoint"].update(ip=f"10.2.0.{index % 90}", port=40000 + index % 999)
+        if index in (777, 1999):
+            row["time"] = 10**17  # after the year 9999
+        rows.append(row)
+    pq.write_table(pa.Table.from_pylist(rows, schema=sample.schema), path, row_group_size=700)
+    return path
+
+
+def test_late_picks_of_security_lake_parquet(default_pack, tmp_path, monkeypatch):
+    flows = ocsf_flows(tmp_path / "lake.parquet", 6000)
+    rules = [default_pack.rule("AWS.VPC.PortScan")]
+
+    def scanned_ocsf(engine: str, late: bool) -> dict[str, Any]:
+        monkeypatch.setattr(SqlGrouper, "defers", property(lambda self: late))
+        reader = read([str(flows)], ReadOptions(batch_size=1000))
+        found = outcome(Scanner(default_pack, rules, engine, 3), reader)
+        assert reader.stats.to_json()["totals"]["rejected"] == 2
+        return found
+
+    reads: list[int] = []
+    original = LateRows.rows
+    monkeypatch.setattr(LateRows, "rows", lambda self, at: reads.append(len(at))
+                        or original(self, at))
+    late = scanned_ocsf("duckdb", True)
+    assert late == scanned_ocsf("duckdb", False) == scanned_ocsf("python", True)
+    assert late["matches"]["AWS.VPC.PortScan"] == 600
+    targets = {a["alert_context"]["destination_ip"] for a in late["alerts"]}
+    assert targets and targets <= {f"10.1.0.{k}" for k in range(6)}
+    assert sum(reads) == sum(len(a["samples"]) for a in late["alerts"]) < 600 / 4

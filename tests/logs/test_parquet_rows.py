@@ -156,9 +156,25 @@ def test_late_rows_of_a_file_changed_since_are_an_error(tmp_path) -> None:
         late.rows(np.array([1], dtype=np.int64))
 
 
-def test_there_are_late_rows_only_of_a_local_plain_file(tmp_path, flat) -> None:
+def test_there_are_late_rows_only_of_a_local_file(flat) -> None:
     schema = pq.ParquetFile(flat).schema_arrow
     assert LateRows.of("s3://bucket/flat.parquet", schema, ["i8"]) is None
-    path = tmp_path / "when.parquet"
-    pq.write_table(pa.table({"when": pa.array([0], pa.timestamp("us", "UTC"))}), path)
-    assert LateRows.of(str(path), pq.ParquetFile(path).schema_arrow, ["when"]) is None
+    assert LateRows.of("-", schema, ["i8"]) is None
+
+
+def test_late_rows_of_columns_duckdb_does_not_read_are_pyarrows(tmp_path) -> None:
+    # nested columns (OCSF's endpoints) and timestamps: read by pyarrow, a row group at a time
+    path = tmp_path / "nested.parquet"
+    table = pa.table({
+        "when": pa.array(range(0, 50), pa.timestamp("us", "UTC")),
+        "endpoint": pa.array([{"ip": f"10.0.0.{i}", "port": i} for i in range(50)]),
+        "region": pa.array([["us-east-1", None][i % 2] for i in range(50)])})
+    pq.write_table(table, path, row_group_size=8)
+    file = pq.ParquetFile(path, read_dictionary=["region"])
+    late = LateRows.of(str(path), file.schema_arrow, ["endpoint", "when", "region"])
+    assert late is not None
+    found = late.rows(np.array([41, 2, 41, 17], dtype=np.int64))
+    assert found.schema == pa.schema([file.schema_arrow.field(n)
+                                      for n in ("endpoint", "when", "region")])
+    assert found.to_pylist() == table.select(["endpoint", "when", "region"]).take(
+        pa.array([41, 2, 41, 17])).to_pylist()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,6 +31,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, complete_rows
+from flowwarden.logs.parquet_rows import LateRows
 
 LOG_TYPE = "OCSF.NetworkActivity"
 CLASS_UID = 4001
@@ -299,6 +301,7 @@ def read_parquet_batches(
     read = [n for n in names if n in wanted]
     rest = [n for n in names if n not in wanted]
     ranges = RowRanges(file, rest, options.batch_size, source) if rest else None
+    again = LateRows.of(source, file.schema_arrow, names)
     for raw in file.iter_batches(batch_size=options.batch_size, columns=read):
         conformed = conform(raw, wanted)
         ok = _checked(conformed, row + 1, stats)
@@ -307,9 +310,10 @@ def read_parquet_batches(
             conformed = conformed.filter(ok)
             rows = conformed.num_rows
         complete = partial(_complete, raw, row, names, ranges, source, ok)
+        late = None if again is None else partial(_late, again, row, names, source, ok)
         row += raw.num_rows
         if rows:
-            yield Projected(finish(conformed, source, keep, rows), complete)
+            yield Projected(finish(conformed, source, keep, rows), complete, late)
 
 
 def _checked(batch: pa.RecordBatch, first_row: int, stats: FileStats) -> pa.Array | None:
@@ -349,6 +353,17 @@ def _complete(raw: pa.RecordBatch, first: int, names: list[str], ranges: RowRang
     if ok is not None:
         positions = pc.indices_nonzero(ok).take(positions)
     return finish(conform(complete_rows(raw, first, positions, names, ranges)), source)
+
+
+def _late(again: LateRows, first: int, names: list[str], source: str, ok: pa.Array | None,
+          positions: pa.Array) -> pa.RecordBatch:
+    """``_complete``'s records, every column read again from the file (``LogBatch.late``)."""
+    if ok is not None:
+        positions = pc.indices_nonzero(ok).take(positions)
+    table = again.rows(first + np.asarray(positions.to_numpy(zero_copy_only=False),
+                                          dtype=np.int64))
+    return finish(conform(pa.RecordBatch.from_arrays(
+        [table.column(n).combine_chunks() for n in names], names=names)), source)
 
 
 def conform(raw: pa.RecordBatch, keep: frozenset[str] | None = None) -> pa.RecordBatch:
