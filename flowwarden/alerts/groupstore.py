@@ -98,6 +98,10 @@ IDS_PER_SORT = 1 << 21
 # the count of 2.2M matches and the groups they reach ran out of memory in one run of two.
 CARRY_MEMORY_MB = 512
 HELD_PICKS = 1 << 18  # rendered picks (samples included) held before they are stored
+# Batches whose picks are held late at most: each keeps how to read its rows again (a few kB,
+# ``add_late``), so a scan of a great many small files renders the later ones' picks at once
+# rather than grow with its input.
+LATE_BATCHES = 10_000
 ROW_GROUP = 16384  # rows per row group of the matches and picks files (what a reader holds)
 
 _MATCHES = pa.schema([("rule", pa.string()), ("dedup", pa.string()), ("window_us", pa.int64()),
@@ -305,8 +309,9 @@ class SqlGrouper:
     @property
     def defers(self) -> bool:
         """Whether wanted matches may be handed over late (``add_late``): not in a run that
-        carries groups, whose saved events must be whole when it ends."""
-        return self._carry is None
+        carries groups, whose saved events must be whole when it ends, nor beyond
+        ``LATE_BATCHES``."""
+        return self._carry is None and len(self._late) < LATE_BATCHES
 
     def add_late(self, wanted: Wanted, resolve: Resolve) -> None:
         """Wanted matches kept by their keys alone: ``collect`` has ``resolve`` render those

@@ -124,6 +124,28 @@ def test_late_picks_make_the_alerts_of_picks_read_at_once(pack, flows, options, 
         assert first >= "2024-01-01T00:20"
 
 
+def test_beyond_so_many_late_batches_picks_are_made_whole_at_once(pack, flows, tmp_path,
+                                                                   monkeypatch):
+    from flowwarden.alerts import groupstore
+
+    second = tmp_path / "second.parquet"  # a batch of its own
+    second.write_bytes(flows.read_bytes())
+    sources = [str(flows), str(second)]
+    rules = pack.active_rules(())
+    expected = outcome(Scanner(pack, rules, "python", 3), read(sources))
+    added: list[str] = []
+    original = SqlGrouper.add_late
+
+    def counted(self: SqlGrouper, wanted: Any, resolve: Any) -> None:
+        added.append(wanted.source)
+        original(self, wanted, resolve)
+
+    monkeypatch.setattr(SqlGrouper, "add_late", counted)
+    monkeypatch.setattr(groupstore, "LATE_BATCHES", 1)
+    assert outcome(Scanner(pack, rules, "duckdb", 3), read(sources)) == expected
+    assert added == [str(flows)] * 2  # each rule's picks of the first batch; then at once
+
+
 def test_a_run_that_carries_groups_keeps_every_pick_whole(tmp_path: Path) -> None:
     from flowwarden.alerts.carryover import GroupFiles
 
