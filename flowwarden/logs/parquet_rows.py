@@ -143,7 +143,12 @@ class LateRows:
 
     def rows(self, at: np.ndarray) -> pa.Table:
         """The rows at file rows ``at`` (any order, repeats allowed), in that order."""
-        if _stamp(self.path) != self.stamp:
+        try:
+            changed = _stamp(self.path) != self.stamp
+        except OSError as exc:
+            raise LogFormatError(f"the file cannot be read again for the records of its "
+                                 f"matches: {exc.strerror or exc}", Location(self.path)) from exc
+        if changed:
             raise LogFormatError("the file changed while it was scanned: the records of its "
                                  "matches cannot be read again", Location(self.path))
         wanted = np.unique(at)

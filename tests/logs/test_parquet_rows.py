@@ -156,6 +156,16 @@ def test_late_rows_of_a_file_changed_since_are_an_error(tmp_path) -> None:
         late.rows(np.array([1], dtype=np.int64))
 
 
+def test_late_rows_of_a_file_removed_since_are_an_error(tmp_path) -> None:
+    path = tmp_path / "gone.parquet"
+    pq.write_table(_table(), path, row_group_size=128)
+    late = LateRows.of(str(path), pq.ParquetFile(path).schema_arrow, ["text"])
+    assert late is not None
+    os.remove(path)
+    with pytest.raises(LogFormatError, match="cannot be read again.*No such file"):
+        late.rows(np.array([1], dtype=np.int64))
+
+
 def test_there_are_late_rows_only_of_a_local_file(flat) -> None:
     schema = pq.ParquetFile(flat).schema_arrow
     assert LateRows.of("s3://bucket/flat.parquet", schema, ["i8"]) is None
