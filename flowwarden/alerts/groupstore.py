@@ -289,13 +289,10 @@ class SqlGrouper:
         dedups, uniques = wanted.dedup.to_pylist(), wanted.unique.to_pylist()
         for at, (row, title) in enumerate(zip(wanted.rows.tolist(), wanted.title.to_pylist(),
                                               strict=True)):
-            result = RuleResult(rule.id, matched=True, title=title, unique=uniques[at],
-                                dedup=dedups[at], keys_only=True)
-            key: OrderKey = (from_micros(int(wanted.event_us[at])), wanted.source,
-                             wanted.offset + row)
-            self._picks[key].append(_Pick(rule, result, key, dedups[at],
-                                          int(wanted.window_us[at]), None))
-            chosen.append((row, result, key))
+            pick = _keyed_pick(rule, title, dedups[at], uniques[at], int(wanted.event_us[at]),
+                               wanted.source, wanted.offset + row, int(wanted.window_us[at]))
+            self._picks[pick.key].append(pick)
+            chosen.append((row, pick.result, pick.key))
         return chosen
 
     def add_rendered(self, wanted: Wanted, samples: pa.Array,
@@ -509,16 +506,12 @@ class SqlGrouper:
         if not found.records:
             return table
         stored: dict[str, list[Any]] = {name: [] for name in ("old", *_PICKS.names)}
-        keys = kept.select(["pid", "dedup", "window_us", "event_us", "source", "position",
-                            "title"]).to_pylist()
-        for index, record in found.records:
-            row = keys[index]
-            result = RuleResult(rule.id, matched=True, title=row["title"], dedup=row["dedup"],
-                                keys_only=True)
-            key: OrderKey = (from_micros(row["event_us"]), row["source"], row["position"])
+        keys = kept.take(pa.array([index for index, _ in found.records], type=pa.int64()))
+        for row, (_, record) in zip(keys.to_pylist(), found.records, strict=True):
+            pick = _keyed_pick(rule, row["title"], row["dedup"], None, row["event_us"],
+                               row["source"], row["position"], row["window_us"], record)
             stored["old"].append(row["pid"])
-            for name, value in _pick_row(_Pick(rule, result, key, row["dedup"],
-                                               row["window_us"], record)):
+            for name, value in _pick_row(pick):
                 stored[name].append(value)
         with_records = pa.table({name: pa.array(values, type=table.schema.field(name).type)
                                  for name, values in stored.items()})
@@ -617,6 +610,16 @@ def result_fields(result: RuleResult) -> tuple[str | None, ...]:
             None if result.alert_context is None else dumps(result.alert_context),
             result.description, result.reference, result.runbook,
             None if result.destinations is None else dumps(result.destinations))
+
+
+def _keyed_pick(rule: Rule, title: str | None, dedup: str, unique: str | None, event_us: int,
+                source: str, position: int, window_us: int,
+                record: dict[str, Any] | None = None) -> _Pick:
+    """A pick whose rule result holds its keys only (its alert functions still to run)."""
+    result = RuleResult(rule.id, matched=True, title=title, unique=unique, dedup=dedup,
+                        keys_only=True)
+    return _Pick(rule, result, (from_micros(event_us), source, position), dedup, window_us,
+                 record)
 
 
 def _pick_row(pick: _Pick) -> Iterator[tuple[str, Any]]:

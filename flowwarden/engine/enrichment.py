@@ -56,14 +56,17 @@ class PackEnrichment:
         if enricher is None or not enricher.selectors(log_type):
             return item
         complete: RowLoader | None = getattr(item, "complete", None)
-        late: RowLoader | None = getattr(item, "late", None)
         if complete is None:  # these rows are the complete ones
             return LogBatch(log_type, item.source, enricher.enrich(item.batch, log_type), None)
+
+        def enriched(loader: RowLoader | None) -> RowLoader | None:
+            if loader is None:
+                return None
+            return lambda positions: enricher.enrich(loader(positions), log_type)
+
         return LogBatch(log_type, item.source,
                         enricher.enrich(item.batch, log_type, self.reads.get(log_type)),
-                        lambda positions: enricher.enrich(complete(positions), log_type),
-                        None if late is None else
-                        lambda positions: enricher.enrich(late(positions), log_type))
+                        enriched(complete), enriched(getattr(item, "late", None)))
 
 
 def pack_enrichment(pack: Pack, log_types: Collection[str]) -> PackEnrichment:

@@ -108,7 +108,7 @@ class LogReader:
             positions = pc.indices_nonzero(keep).cast(pa.int64())
             stats.filtered += batch.num_rows - len(positions)
             batch = batch.filter(keep)
-            loaders = (_through(loaders[0], positions), _kept(loaders[1], keep))
+            loaders = (_through(loaders[0], keep), _through(loaders[1], keep))
             lines = lines.take(positions)
         columns = self.options.columns
         if columns is not None and "p_event_time" not in Names(columns):
@@ -210,19 +210,12 @@ def _projected(produced: pa.RecordBatch | Projected, keep: frozenset[str] | None
     return produced.select(names), produced.take, None
 
 
-def _through(complete: RowLoader | None, positions: pa.Array) -> RowLoader | None:
-    """A loader for the rows kept at ``positions`` of what ``complete`` loads."""
-    if complete is None:
+def _through(loader: RowLoader | None, keep: pa.Array) -> RowLoader | None:
+    """A loader for the rows ``keep`` keeps of what ``loader`` loads. It holds the mask (a bit a
+    row), not the kept rows' positions: a late loader outlives its batch."""
+    if loader is None:
         return None
-    return lambda rows: complete(positions.take(rows))
-
-
-def _kept(late: RowLoader | None, keep: pa.Array) -> RowLoader | None:
-    """A late loader for the rows ``keep`` keeps of what ``late`` loads: it outlives the batch,
-    so it holds the mask (a bit a row) rather than the kept rows' positions."""
-    if late is None:
-        return None
-    return lambda rows: late(pc.indices_nonzero(keep).take(rows))
+    return lambda rows: loader(pc.indices_nonzero(keep).take(rows))
 
 
 def _shifted(complete: RowLoader | None, start: int) -> RowLoader | None:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,7 +30,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, complete_rows
-from flowwarden.logs.parquet_rows import LateRows
+from flowwarden.logs.parquet_rows import LateRows, good_rows
 
 LOG_TYPE = "OCSF.NetworkActivity"
 CLASS_UID = 4001
@@ -310,7 +309,7 @@ def read_parquet_batches(
             conformed = conformed.filter(ok)
             rows = conformed.num_rows
         complete = partial(_complete, raw, row, names, ranges, source, ok)
-        late = None if again is None else partial(_late, again, row, names, source, ok)
+        late = None if again is None else partial(_late, again, row, source, ok)
         row += raw.num_rows
         if rows:
             yield Projected(finish(conformed, source, keep, rows), complete, late)
@@ -350,20 +349,14 @@ def _complete(raw: pa.RecordBatch, first: int, names: list[str], ranges: RowRang
               source: str, ok: pa.Array | None, positions: pa.Array) -> pa.RecordBatch:
     """The complete records at ``positions`` of a projected batch (of its good rows ``ok``),
     as a full read builds them."""
-    if ok is not None:
-        positions = pc.indices_nonzero(ok).take(positions)
-    return finish(conform(complete_rows(raw, first, positions, names, ranges)), source)
+    return finish(conform(complete_rows(raw, first, good_rows(ok, positions), names, ranges)),
+                  source)
 
 
-def _late(again: LateRows, first: int, names: list[str], source: str, ok: pa.Array | None,
+def _late(again: LateRows, first: int, source: str, ok: pa.Array | None,
           positions: pa.Array) -> pa.RecordBatch:
     """``_complete``'s records, every column read again from the file (``LogBatch.late``)."""
-    if ok is not None:
-        positions = pc.indices_nonzero(ok).take(positions)
-    table = again.rows(first + np.asarray(positions.to_numpy(zero_copy_only=False),
-                                          dtype=np.int64))
-    return finish(conform(pa.RecordBatch.from_arrays(
-        [table.column(n).combine_chunks() for n in names], names=names)), source)
+    return finish(conform(again.batch(first, ok, positions)), source)
 
 
 def conform(raw: pa.RecordBatch, keep: frozenset[str] | None = None) -> pa.RecordBatch:

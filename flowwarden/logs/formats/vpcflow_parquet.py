@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -49,7 +48,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows, locked
-from flowwarden.logs.parquet_rows import LateRows
+from flowwarden.logs.parquet_rows import LateRows, good_rows
 from flowwarden.util.iterables import ahead
 
 LOG_TYPE = F.LOG_TYPE
@@ -366,41 +365,23 @@ def _projected_parts(
             batch = to_batch(typed, rows, plan.extra, source, plan.keep)
             part = Projected(batch, partial(_complete, _Part(raw, row, ok, names, rest,
                                                              plan.extra, source)),
-                             None if again is None else partial(
-                                 _late, _Late(again, row, ok, names, plan.extra, source)))
+                             None if again is None else partial(_late, again, row, ok,
+                                                                plan.extra, source))
         yield part, counts
         row += raw.num_rows
 
 
-@dataclass
-class _Late:
-    """What a projected raw batch's complete rows are read again from, holding none of them."""
-
-    again: LateRows
-    first: int  # file row of the raw batch's first row
-    ok: pa.Array | None  # its rows that were not rejected (None: all)
-    names: tuple[str, ...]
-    extra: tuple[F.Field, ...]
-    source: str
-
-
 def _complete(part: _Part, positions: pa.Array) -> pa.RecordBatch:
     """The complete records at ``positions`` of a part's good rows, as a full read builds them."""
-    if part.ok is not None:
-        positions = pc.indices_nonzero(part.ok).take(positions)
-    raw = complete_rows(part.raw, part.first, positions, part.names, part.rest)
+    raw = complete_rows(part.raw, part.first, good_rows(part.ok, positions), part.names,
+                        part.rest)
     return _converted(raw, part.extra, part.source)
 
 
-def _late(part: _Late, positions: pa.Array) -> pa.RecordBatch:
+def _late(again: LateRows, first: int, ok: pa.Array | None, extra: tuple[F.Field, ...],
+          source: str, positions: pa.Array) -> pa.RecordBatch:
     """``_complete``'s records, every column read again from the file (``LogBatch.late``)."""
-    if part.ok is not None:
-        positions = pc.indices_nonzero(part.ok).take(positions)
-    at = part.first + np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
-    table = part.again.rows(at)
-    raw = pa.RecordBatch.from_arrays([table.column(n).combine_chunks() for n in part.names],
-                                     names=list(part.names))
-    return _converted(raw, part.extra, part.source)
+    return _converted(again.batch(first, ok, positions), extra, source)
 
 
 def _converted(raw: pa.RecordBatch, extra: tuple[F.Field, ...], source: str) -> pa.RecordBatch:
