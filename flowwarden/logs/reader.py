@@ -19,7 +19,6 @@ from flowwarden.logs.common import (
     Names,
     Numbered,
     Projected,
-    arange,
     printable,
     projection,
     window_mask,
@@ -83,14 +82,14 @@ class LogReader:
                 if not batch.num_rows:
                     continue
                 if lines is None:  # no lines: number the records themselves, from 1
-                    lines = pc.add(arange(batch.num_rows), made + 1)
+                    lines = made + 1
                     stats.numbered_by = "record"
                 made += batch.num_rows
                 log_type = str(batch.column("p_log_type")[0].as_py())
                 stats.log_type = stats.log_type or log_type
                 batch, (complete, late), lines = self._window(batch, (complete, late), lines,
                                                               stats)
-                stats.note_lines(position, lines)
+                stats.note_lines(position, lines, batch.num_rows)
                 position += batch.num_rows
                 size = max(self.options.batch_size, 1)
                 for start in range(0, batch.num_rows, size):
@@ -99,20 +98,25 @@ class LogReader:
                                    _shifted(late, start))
 
     def _window(self, batch: pa.RecordBatch, loaders: tuple[RowLoader | None, RowLoader | None],
-                lines: pa.Array, stats: FileStats
-                ) -> tuple[pa.RecordBatch, tuple[RowLoader | None, RowLoader | None], pa.Array]:
-        """Apply since/until (to the rows, their loaders and their lines); a projected batch
-        then drops ``p_event_time`` unless asked for."""
+                lines: pa.Array | int, stats: FileStats
+                ) -> tuple[pa.RecordBatch, tuple[RowLoader | None, RowLoader | None],
+                           pa.Array | int]:
+        """Apply since/until (to the rows, their loaders and their lines: an array, or the
+        first of consecutive ones); a projected batch then drops ``p_event_time`` and
+        ``p_log_type`` (which the reader reads for itself) unless asked for."""
         keep = window_mask(batch, self.options)
         if keep is not None:
             positions = pc.indices_nonzero(keep).cast(pa.int64())
             stats.filtered += batch.num_rows - len(positions)
             batch = batch.filter(keep)
             loaders = (_through(loaders[0], keep), _through(loaders[1], keep))
-            lines = lines.take(positions)
+            lines = (pc.add(positions, lines) if isinstance(lines, int)
+                     else lines.take(positions))
         columns = self.options.columns
-        if columns is not None and "p_event_time" not in Names(columns):
-            batch = batch.select([n for n in batch.schema.names if n != "p_event_time"])
+        if columns is not None:
+            asked = Names(columns)
+            unasked = {n for n in ("p_event_time", "p_log_type") if n not in asked}
+            batch = batch.select([n for n in batch.schema.names if n not in unasked])
         return batch, loaders, lines
 
     def _read_one(self, obj: InputObject, stats: FileStats) -> BatchIter:

@@ -71,9 +71,10 @@ def test_two_phases_equal_a_full_read_and_the_python_engine(default_pack, flows,
 
 def test_phase_one_reads_only_the_condition_columns(default_pack, flows):
     scanner = Scanner(default_pack, default_pack.active_rules(SPEC), "duckdb")
-    # the conditions' and key functions' columns, and the event time that orders matches
+    # the conditions' and key functions' columns, and the event time that orders matches; no
+    # p_log_type: a batch is of its item's log type, so no row's is tested
     assert scanner.columns() == ("dstAddr", "dstPort", "dst_endpoint", "p_event_time",
-                                 "p_log_type", "srcAddr", "src_endpoint")
+                                 "srcAddr", "src_endpoint")
     seen: list[list[str]] = []
     original = scanner.evaluation.evaluate
 
@@ -83,8 +84,10 @@ def test_phase_one_reads_only_the_condition_columns(default_pack, flows):
 
     scanner.evaluation.evaluate = spy  # type: ignore[method-assign]
     scanner.scan(read([str(flows)]))
-    assert seen and all(names == ["srcAddr", "dstAddr", "dstPort", "p_log_type", "p_event_time"]
+    assert seen and all(names == ["srcAddr", "dstAddr", "dstPort", "p_event_time"]
                         for names in seen)
+    queries = [q.select("batch") or "" for q in scanner.evaluation.compiled.evaluator._queries.values()]
+    assert queries and not any("p_log_type" in sql for sql in queries)
     assert Scanner(default_pack, default_pack.active_rules(SPEC), "python").columns() is None
 
 

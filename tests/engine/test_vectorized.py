@@ -71,10 +71,10 @@ def test_compile_pack_plans_every_rule_and_log_type(pack, compiled):
 def test_columns_read_per_log_type(pack, compiled):
     # conditions, key functions (dedup names the account, interface, cloud), event time, and
     # the lookup-table matches the threat-intel and Tor rules read
-    assert compiled.columns(VPC) == {"p_log_type", "p_event_time", "srcAddr", "dstAddr",
+    assert compiled.columns(VPC) == {"p_event_time", "srcAddr", "dstAddr",
                                      "srcPort", "dstPort", "protocol", "action", "status",
                                      "account", "interfaceId", "p_enrichment"}
-    assert compiled.columns(OCSF) == {"p_log_type", "p_event_time", "src_endpoint",
+    assert compiled.columns(OCSF) == {"p_event_time", "src_endpoint",
                                       "dst_endpoint", "connection_info", "action", "status_code",
                                       "cloud", "p_enrichment"}
 

@@ -60,8 +60,9 @@ def assert_same_as_full(paths: list[str], columns: tuple[str, ...], **options: A
         complete.extend(item.full_rows(backwards).to_pylist()[::-1])
         assert item.full_rows([]).num_rows == 0
     assert projected.stats.to_json() == full.stats.to_json()
-    keep = Names({*columns, "p_log_type"})
+    keep = Names(columns)  # p_log_type too only when asked: each item names its log type
     assert _plain(rows) == _plain([{k: v for k, v in r.items() if k in keep} for r in full_rows])
+    assert {item.log_type for item in projected} == {r["p_log_type"] for r in full_rows}
     assert _plain(complete) == _plain(full_rows)
     return len(full_rows)
 
@@ -101,7 +102,10 @@ def test_time_window_applies_to_projected_reads(bad_parquet: Path):
                                    batch_size=500)
         assert 0 < kept < 5000
     reader = read([str(bad_parquet)], ReadOptions(columns=("dstPort",), since=since))
-    assert all(item.batch.schema.names == ["dstPort", "p_log_type"] for item in reader)
+    assert all(item.batch.schema.names == ["dstPort"] and item.log_type == "AWS.VPCFlow"
+               for item in reader)
+    asked = read([str(bad_parquet)], ReadOptions(columns=("dstPort", "p_log_type"), since=since))
+    assert all(item.batch.schema.names == ["dstPort", "p_log_type"] for item in asked)
 
 
 def test_text_with_bad_lines_is_projected_exactly(tmp_path: Path):

@@ -249,12 +249,15 @@ class CompiledPack:
                                     alerts=alerts)
 
     def columns(self, log_type: str) -> set[str]:
-        """Top-level columns the compiled conditions of ``log_type`` read (plus ``p_log_type``).
+        """Top-level columns the compiled conditions of ``log_type`` read (plus
+        ``p_event_time``, by which matches are grouped).
 
         A reader may project to these for the vectorized pass; rows handed to Python (matches
-        and PYTHON verdicts) still need their full record.
+        and PYTHON verdicts) still need their full record. ``p_log_type`` is not asked for: a
+        reader's batches are of one log type each, and a batch without the column is taken to
+        be of its log type, so the query tests no row's log type.
         """
-        return {"p_log_type", "p_event_time"} | {path[0] for path in self.paths(log_type)}
+        return {"p_event_time"} | {path[0] for path in self.paths(log_type)}
 
     def paths(self, log_type: str, rule_id: str | None = None) -> set[tuple[str, ...]]:
         """The field paths the compiled conditions and key functions of ``log_type`` read (of
