@@ -84,6 +84,16 @@ def arange(count: int) -> pa.Array:
     return pa.array(np.arange(max(count, 0), dtype=np.int64))
 
 
+def kept_rows(keep: pa.Array | None, positions: pa.Array) -> pa.Array:
+    """Rows of a batch at ``positions`` of the rows the mask ``keep`` keeps (None: all), as a
+    loader of the kept rows (a format's good rows, a since/until window's) asks for them.
+
+    >>> kept_rows(pa.array([True, False, True]), pa.array([1])).to_pylist()
+    [2]
+    """
+    return positions if keep is None else pc.indices_nonzero(keep).take(positions)
+
+
 def indices(mask: pa.Array) -> list[int]:
     """Positions where a boolean array is true (for the few rows handled one by one)."""
     return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()

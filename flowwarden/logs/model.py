@@ -126,29 +126,26 @@ class FileStats:
                                                   compare=False)
     numbered_by: str = field(default="line", compare=False)
 
-    def note_lines(self, position: int, lines: pa.Array | int, count: int = 0) -> None:
-        """Record that the records yielded from ``position`` on came from ``lines`` (1-based):
-        an array of lines, or the first of ``count`` consecutive lines (records numbered by
-        their order need no array).
+    def note_lines(self, position: int, lines: pa.Array) -> None:
+        """Record that the records yielded from ``position`` on came from ``lines`` (1-based).
 
         >>> stats = FileStats("f.log")
         >>> stats.note_lines(0, pa.array([2, 3, 5]))
         >>> stats.note_lines(3, pa.array([6, 7]))
-        >>> stats.note_lines(5, 8, 4)
+        >>> stats.note_run(5, 8, 4)
         >>> stats.line_runs, stats.line_at(2), stats.line_at(4), stats.line_at(8), stats.line_at(9)
         ([(0, 2, 2), (2, 5, 7)], 5, 7, 11, None)
         """
-        if isinstance(lines, int):
-            self._note_run(position, lines, count)
-            return
         values = np.asarray(lines.to_numpy(zero_copy_only=False), dtype=np.int64)
         if not len(values):
             return
         starts = [0, *(np.flatnonzero(np.diff(values) != 1) + 1).tolist()]
         for start, end in zip(starts, [*starts[1:], len(values)], strict=True):
-            self._note_run(position + start, int(values[start]), end - start)
+            self.note_run(position + start, int(values[start]), end - start)
 
-    def _note_run(self, first: int, line: int, length: int) -> None:
+    def note_run(self, first: int, line: int, length: int) -> None:
+        """Record that the ``length`` records yielded from ``first`` on came from consecutive
+        lines from ``line`` on (records numbered by their order need no array)."""
         if length <= 0 or len(self.line_runs) >= MAX_LINE_RUNS:
             return  # past the cap, later records are named by their position instead
         if self.line_runs:

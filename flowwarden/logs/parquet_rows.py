@@ -22,10 +22,10 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.errors import Location, LogFormatError
+from flowwarden.logs.common import kept_rows
 
 ROW_NUMBER = "file_row_number"
 WANTED = "flowwarden_wanted_rows"
@@ -145,7 +145,7 @@ class LateRows:
     def batch(self, first: int, ok: pa.Array | None, positions: pa.Array) -> pa.RecordBatch:
         """The rows at ``positions`` of the good rows ``ok`` (None: all) of a raw batch whose
         first row is file row ``first``, with the reader's columns in order."""
-        at = first + np.asarray(good_rows(ok, positions).to_numpy(zero_copy_only=False),
+        at = first + np.asarray(kept_rows(ok, positions).to_numpy(zero_copy_only=False),
                                 dtype=np.int64)
         table = self.rows(at)
         return pa.RecordBatch.from_arrays([table.column(n).combine_chunks() for n in self.columns],
@@ -175,15 +175,6 @@ class LateRows:
         if np.array_equal(wanted, at):
             return found
         return found.take(pa.array(np.searchsorted(wanted, at), type=pa.int64()))
-
-
-def good_rows(ok: pa.Array | None, positions: pa.Array) -> pa.Array:
-    """Rows of a raw batch at ``positions`` of its good rows ``ok`` (None: all of them).
-
-    >>> good_rows(pa.array([True, False, True]), pa.array([1])).to_pylist()
-    [2]
-    """
-    return positions if ok is None else pc.indices_nonzero(ok).take(positions)
 
 
 def _stamp(path: str) -> tuple[int, int]:

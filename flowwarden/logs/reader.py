@@ -19,6 +19,7 @@ from flowwarden.logs.common import (
     Names,
     Numbered,
     Projected,
+    kept_rows,
     printable,
     projection,
     window_mask,
@@ -89,7 +90,10 @@ class LogReader:
                 stats.log_type = stats.log_type or log_type
                 batch, (complete, late), lines = self._window(batch, (complete, late), lines,
                                                               stats)
-                stats.note_lines(position, lines, batch.num_rows)
+                if isinstance(lines, int):
+                    stats.note_run(position, lines, batch.num_rows)
+                else:
+                    stats.note_lines(position, lines)
                 position += batch.num_rows
                 size = max(self.options.batch_size, 1)
                 for start in range(0, batch.num_rows, size):
@@ -219,7 +223,7 @@ def _through(loader: RowLoader | None, keep: pa.Array) -> RowLoader | None:
     row), not the kept rows' positions: a late loader outlives its batch."""
     if loader is None:
         return None
-    return lambda rows: loader(pc.indices_nonzero(keep).take(rows))
+    return lambda rows: loader(kept_rows(keep, rows))
 
 
 def _shifted(complete: RowLoader | None, start: int) -> RowLoader | None:

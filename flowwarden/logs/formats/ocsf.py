@@ -17,7 +17,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs import indicators as I
-from flowwarden.logs.common import Names, Projected, indices, projection, with_standard
+from flowwarden.logs.common import (
+    Names,
+    Projected,
+    indices,
+    kept_rows,
+    projection,
+    with_standard,
+)
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.jsonrows import merge_type
 from flowwarden.logs.limits import (
@@ -30,7 +37,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, complete_rows
-from flowwarden.logs.parquet_rows import LateRows, good_rows
+from flowwarden.logs.parquet_rows import LateRows
 
 LOG_TYPE = "OCSF.NetworkActivity"
 CLASS_UID = 4001
@@ -349,7 +356,7 @@ def _complete(raw: pa.RecordBatch, first: int, names: list[str], ranges: RowRang
               source: str, ok: pa.Array | None, positions: pa.Array) -> pa.RecordBatch:
     """The complete records at ``positions`` of a projected batch (of its good rows ``ok``),
     as a full read builds them."""
-    return finish(conform(complete_rows(raw, first, good_rows(ok, positions), names, ranges)),
+    return finish(conform(complete_rows(raw, first, kept_rows(ok, positions), names, ranges)),
                   source)
 
 

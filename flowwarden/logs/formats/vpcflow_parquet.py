@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowwarden.logs import fields as F
-from flowwarden.logs.common import Names, Projected, indices, projection
+from flowwarden.logs.common import Names, Projected, indices, kept_rows, projection
 from flowwarden.logs.formats.base import BatchIter, FormatBase
 from flowwarden.logs.formats.parquet_values import (
     coerce,
@@ -48,7 +48,7 @@ from flowwarden.logs.limits import (
 )
 from flowwarden.logs.model import FileStats, ReadOptions
 from flowwarden.logs.parquet import RowRanges, coalesced, complete_rows, locked
-from flowwarden.logs.parquet_rows import LateRows, good_rows
+from flowwarden.logs.parquet_rows import LateRows
 from flowwarden.util.iterables import ahead
 
 LOG_TYPE = F.LOG_TYPE
@@ -373,7 +373,7 @@ def _projected_parts(
 
 def _complete(part: _Part, positions: pa.Array) -> pa.RecordBatch:
     """The complete records at ``positions`` of a part's good rows, as a full read builds them."""
-    raw = complete_rows(part.raw, part.first, good_rows(part.ok, positions), part.names,
+    raw = complete_rows(part.raw, part.first, kept_rows(part.ok, positions), part.names,
                         part.rest)
     return _converted(raw, part.extra, part.source)
 
