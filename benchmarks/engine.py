@@ -677,6 +677,9 @@ def run_child(mode: str, path: Path, which: str) -> dict[str, Any]:
 
 
 def child_main(mode: str, path: str, which: str, out: str) -> None:
+    from flowwarden.util.allocator import choose_arrow_pool
+
+    choose_arrow_pool()  # what the `flowwarden` command does first
     start = time.perf_counter()
     result = CHILDREN[mode](path, which, out)
     result["seconds"] = time.perf_counter() - start - result.get("setup", 0.0)

@@ -27,6 +27,7 @@ from flowwarden.cli.options import (
 )
 from flowwarden.engine.engines import ENGINES, batchwise_engines, engine_named
 from flowwarden.errors import UsageError
+from flowwarden.util.allocator import choose_arrow_pool
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +37,7 @@ def main() -> None:
 
     Loading a rule directory runs its Python code: load only rules you trust.
     """
+    choose_arrow_pool()
 
 
 @main.command("test")
