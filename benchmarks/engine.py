@@ -597,13 +597,22 @@ class PhaseClock:
 SCAN_PHASES = (
     ("Parquet read (prefetch thread)", "flowwarden.logs.formats.vpcflow_parquet",
      "_projected_parts", True),  # phase 1, decoded in the reader's thread
-    ("waiting for phase-1 batches", "flowwarden.util.iterables", "ahead", True),
+    # the reader's own name for it: the JSONL writer waits in ``ahead`` too (for its lines)
+    ("waiting for phase-1 batches", "flowwarden.logs.formats.vpcflow_parquet", "ahead", True),
     ("IP classification (_inputs)", "flowwarden.engine.local.vectorized",
      "BatchEvaluator._inputs", False),
     ("condition query (_run)", "flowwarden.engine.local.vectorized", "BatchEvaluator._run", False),
     ("key/alert function queries", "flowwarden.engine.local.vectorized",
-     "BatchEvaluator.alert_values", False),
+     "BatchEvaluator.alert_table", False),
     ("phase 2 (complete rows)", "flowwarden.logs.formats.vpcflow_parquet", "_complete", False),
+    ("samples as JSON (samples)", "flowwarden.engine.local.vectorized", "BatchEvaluator.samples",
+     False),
+    ("matches to groups (wanted)", "flowwarden.alerts.groupstore", "SqlGrouper.wanted", False),
+    ("picks held (add_rendered)", "flowwarden.alerts.groupstore", "SqlGrouper.add_rendered",
+     False),
+    ("picks written (end_batch)", "flowwarden.alerts.groupstore", "SqlGrouper.end_batch", False),
+    ("alerts from the groups (collect)", "flowwarden.alerts.groupstore", "SqlGrouper.collect",
+     False),
     ("alert delivery (JSONL)", "flowwarden.runs.checkpoint", "deliver", False),
 )
 
@@ -623,8 +632,6 @@ def child_phases(path: str, which: str, out: str) -> dict[str, Any]:
         if owner is None or not hasattr(owner, name):
             continue
         (clock.wrap_iterator if iterator else clock.wrap)(owner, name, phase)
-    importlib.import_module("flowwarden.logs.formats.vpcflow_parquet").ahead = (
-        importlib.import_module("flowwarden.util.iterables").ahead)  # the timed one
     main_started = time.thread_time()
     result = child_scan_jsonl(path, which, out)
     result["phases"] = clock.spent

@@ -27,7 +27,8 @@ def test_the_phases_child_times_a_scan(engine_benchmark, tmp_path, rules):
     assert result["records"] == 3000
     spent = result["phases"]
     for phase in ("Parquet read (prefetch thread)", "condition query (_run)",
-                  "phase 2 (complete rows)", "alert delivery (JSONL)"):
+                  "phase 2 (complete rows)", "alerts from the groups (collect)",
+                  "alert delivery (JSONL)"):
         assert spent[phase][0] > 0, phase
     assert result["alerts"] > 0
 
