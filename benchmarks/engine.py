@@ -50,7 +50,9 @@ rare (matches under 1% of records):
                    scan's);
 - rare, phases timed (`--phases`): the same scan once more, with the wall and CPU time of its
                    phases (`SCAN_PHASES`: Parquet phase 1, IP classification, condition query,
-                   alert function queries, phase 2, delivery) printed below the table.
+                   alert function queries, samples, phase 2, the picks, the alerts collected
+                   from the groups, delivery) printed below the table; with `--parts alerts`,
+                   the same for one more JSONL scan of each `--scan-rules` set.
 
 outputs (`--parts outputs`, not by default):
 - sink, query:     a scan, then its alerts written to each `--outputs` sink (jsonl, store, ocsf,
@@ -750,7 +752,9 @@ def parse_args() -> argparse.Namespace:
                         "every sink but JSONL worked before it read the alert tables)")
     parser.add_argument("--phases", action="store_true",
                         help="with rare: one more rare-match scan, timing its phases (Parquet "
-                        "read, IP classification, condition query, phase 2, delivery)")
+                        "read, IP classification, condition query, alert functions, samples, "
+                        "phase 2, picks, collect, delivery); with alerts: the same for one more "
+                        "scan of each --scan-rules set")
     parser.add_argument("--workdir", default="/tmp/flowwarden-bench")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files")
     parser.add_argument("--child"), parser.add_argument("--path"), parser.add_argument("--which")
@@ -822,6 +826,9 @@ def alert_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
     path = generate(workdir, args.records, args.reuse, text=False)["parquet"]
     rows: list[Row] = [("jsonl", "duckdb", which, run_child("scan-jsonl", path, which))
                        for which in args.scan_rules]
+    if args.phases:
+        rows += [("jsonl", "phases timed", which, run_child("phases", path, which))
+                 for which in args.scan_rules]
     if not args.no_references:
         rows.append(("jsonl", "hand alerts", "spec", run_child("hand-alerts", path, "spec")))
         rows.append(("jsonl", "hand full", "spec", run_child("hand-full", path, "spec")))
@@ -866,6 +873,10 @@ def report(rows: list[Row], args: argparse.Namespace) -> None:
             checks.update(spark_ratios(get, which))
     if ("jsonl", "duckdb", args.scan_rules[0]) in get:
         alert_ratios(get, args.scan_rules)
+        for which in args.scan_rules:
+            timed = get.get(("jsonl", "phases timed", which))
+            if timed is not None:
+                print_phases(f"{which} scan to JSONL", timed)
     if ("rare", "duckdb", RARE_RULES) in get:
         checks.update(rare_ratios(get))
     for which in args.scan_rules:
@@ -975,14 +986,14 @@ def rare_ratios(get: dict[tuple[str, str, str], dict[str, Any]]) -> dict[str, bo
                 for rule, (count, _) in query["matches"].items())
     timed = get.get(("rare", "phases timed", RARE_RULES))
     if timed is not None:
-        print_phases(timed)
+        print_phases("rare-match scan", timed)
     return checks
 
 
-def print_phases(timed: dict[str, Any]) -> None:
+def print_phases(title: str, timed: dict[str, Any]) -> None:
     """Where a scan's time went: each phase's wall and CPU seconds (CPU of the thread that ran
     it; pyarrow's and DuckDB's own threads are not counted) and share of the scan's time."""
-    print(f"\nrare-match scan by phase ({timed['records']:,} records, {timed['seconds']:.2f} s)")
+    print(f"\n{title} by phase ({timed['records']:,} records, {timed['seconds']:.2f} s)")
     print(f"{'phase':<34} {'wall s':>7} {'thread CPU s':>12} {'of the scan':>11}")
     for phase, (wall, cpu) in timed["phases"].items():
         print(f"{phase:<34} {wall:>7.2f} {cpu:>12.2f} {wall / timed['seconds']:>11.0%}")
