@@ -2,8 +2,8 @@
 
 pyarrow's default pool is mimalloc. A scan gives the memory of each batch back after the batch
 (``engine.loop.scan_loop``, so the peak stays one batch's), and mimalloc returns those pages to
-the kernel in a way that cost 1.2–1.6 s of system time per 10M records here, a quarter of a
-rare-match scan; jemalloc, which pyarrow also ships, returns the same memory for 0.4 s
+the kernel in a way that cost 1.5–2.1 s of system time per 10M records here, against 0.3–0.4 s
+for jemalloc, which pyarrow also ships: a rare-match scan took a quarter less time with it
 (``benchmarks/engine.py --parts rare``). A user who names a pool in
 ``ARROW_DEFAULT_MEMORY_POOL`` keeps it.
 """
@@ -16,7 +16,6 @@ import os
 import pyarrow as pa
 
 POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
-PREFERRED = "jemalloc"
 
 
 def choose_arrow_pool() -> str:
