@@ -42,6 +42,7 @@ from flowwarden.logic.rewrite import resolve_fields
 from flowwarden.rules.loader import Pack
 from flowwarden.rules.rule import Rule
 from flowwarden.util.prepared import Prepared
+from flowwarden.util.split_query import SplitQuery
 
 __all__ = ["MATCH", "NO_MATCH", "PYTHON", "BatchEvaluator", "CompiledPack", "MatchKeys", "RulePlan",
            "Verdicts", "alert_values", "compile_pack", "evaluate_batch", "match_key_table"]
@@ -107,6 +108,7 @@ class BatchEvaluator:
         self._queries: dict[tuple[object, str | None, pa.Schema], BatchQuery] = {}
         self._last: tuple[pa.RecordBatch | pa.Table, BatchQuery, pa.Table] | None = None
         self._samples: dict[tuple[pa.Schema, tuple[int, ...]], str | None] = {}
+        self._split = SplitQuery(self.connection, VIEW)  # samples: the heaviest per-row query
 
     def query(self, conditions: Sequence[tuple[str, ir.Node]], schema: pa.Schema,
               key: object = None, log_type: str | None = None, alerts: Alerts = ()) -> BatchQuery:
@@ -171,11 +173,7 @@ class BatchEvaluator:
         query = self._samples[key]
         if query is None:
             return None
-        self.connection.register(VIEW, batch.select(list(present)))
-        try:
-            return self.prepared.sql(query).to_arrow_table().column(0).combine_chunks()
-        finally:
-            self.connection.unregister(VIEW)
+        return self._split.column(query, batch.select(list(present)))
 
     def inputs(self, query: BatchQuery, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         """What the query reads from ``batch``, under the query's aliases (IP probes computed).
