@@ -1,10 +1,11 @@
 """One statement over an Arrow table, the table cut into parts that run side by side.
 
-DuckDB gives a registered Arrow table of fewer than about 120k rows one thread, however many
-the connection has: rendering a batch of samples as JSON (a few tens of thousands of rows a
-call, a tenth of a 10M-record seed scan) ran on one core of two. Each part here is registered
-on a cursor of its own and run in a thread of its own (DuckDB releases the GIL), and the
-results are joined in the table's order.
+DuckDB ran a query over a registered Arrow table of tens of thousands of rows on one thread,
+however many the connection has (prepared or not, in one record batch or many; a 1M-row table
+it splits): rendering a batch of samples as JSON, a tenth of a 10M-record seed scan, ran on
+one core of two. Each part here is registered on a cursor of its own; the first runs in the
+calling thread, the others in threads kept for the next calls (DuckDB releases the GIL), and
+the results are joined in the table's order.
 
 >>> con = duckdb.connect()
 >>> split = SplitQuery(con, "v", least_rows=2)
