@@ -4,7 +4,9 @@ A scan runs the same few queries on every batch (its verdicts, its matches' aler
 their samples as JSON), and on the small ones DuckDB spends most of its time parsing and
 planning the text: a sample query of a thousand records costs twice its execution in planning.
 ``PREPARE`` keeps the plan; DuckDB binds it again when the Arrow data registered under the
-view's name changes, so each run reads the data registered at that moment.
+view's name changes, so each run reads the data registered at that moment. DuckDB runs an
+``EXECUTE``'s scan of a registered view on one thread, though: a statement over a large batch
+(the condition query over a million rows) runs faster planned afresh.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from flowwarden.util.prepared import Prepared
+from flowwarden.util.registered import registered
 
 LEAST_ROWS = 4_096  # samples: about 12 ms of work, against 0.1 ms to start a thread
 
@@ -66,8 +67,5 @@ class SplitQuery:
 
     def _run(self, index: int, sql: str, piece: pa.Table | pa.RecordBatch) -> pa.Array:
         cursor, prepared = self._cursors[index]
-        cursor.register(self.view, piece)
-        try:
+        with registered(cursor, self.view, piece):
             return prepared.sql(sql).to_arrow_table().column(0).combine_chunks()
-        finally:
-            cursor.unregister(self.view)
