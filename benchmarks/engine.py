@@ -71,7 +71,11 @@ state (`--parts state`, not by default):
                    Security Lake layout under `--output-dir`): the whole run, delivery included.
 
 It checks that the match comparisons agree on which records match and the Spark scans on every
-alert, then prints records/s, alerts, peak RSS and the ratios. Run:
+alert, then prints records/s, alerts, peak RSS and the ratios. `--repeat N` runs every
+measurement N times, in N passes over all of them (a busy spell of a shared machine then falls
+on every row alike), and reports each row's medians, its fastest and slowest run (`runs s`),
+and whether every run found the same records, matches and alerts; the ratios are of the
+medians. Run:
 `python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark` for the Spark
 comparison, `--engines duckdb,python,spark` for everything; `--scan-rules spec,pack,pack-tuned`
 for the JSONL scans of every rule set; `--parts rare` for the rare-match rows alone).
@@ -84,6 +88,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -717,6 +722,17 @@ def comma_list(text: str, allowed: tuple[str, ...], aliases: dict[str, str] | No
     return list(dict.fromkeys(values))
 
 
+def positive(text: str) -> int:
+    """A whole number of at least 1 (an option's value)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1")
+    return number
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--records", type=int, default=10_000_000)
@@ -755,6 +771,10 @@ def parse_args() -> argparse.Namespace:
                         "read, IP classification, condition query, alert functions, samples, "
                         "phase 2, picks, collect, delivery); with alerts: the same for one more "
                         "scan of each --scan-rules set")
+    parser.add_argument("--repeat", type=positive, default=1,
+                        help="run every measurement N times, in N passes over all of them (so "
+                        "that a busy spell of the machine falls on every row alike), and report "
+                        "each row's medians with the fastest and slowest run")
     parser.add_argument("--workdir", default="/tmp/flowwarden-bench")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files")
     parser.add_argument("--child"), parser.add_argument("--path"), parser.add_argument("--which")
@@ -775,6 +795,16 @@ def main() -> None:
         return
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    passes = []
+    for number in range(args.repeat):
+        if number:
+            args.reuse = True  # the first pass made the files
+        passes.append(measured_rows(args, workdir))
+    report(combined(passes), args)
+
+
+def measured_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    """One pass: every measurement of the chosen --parts, each in a process of its own."""
     rows: list[Row] = []
     if "engines" in args.parts:
         rows += engine_rows(args, workdir)
@@ -790,7 +820,47 @@ def main() -> None:
             rows.append(("state", "duckdb", which, run_child("scan-state", path, which)))
             rows += [(f"s.{sink}"[:6], "duckdb", which, run_child(f"state-{sink}", path, which))
                      for sink in args.outputs if sink in STATE_SINKS]
-    report(rows, args)
+    return rows
+
+
+# What a run measures (each row reports the median of its runs) and what it found (the same
+# in every run of a row, or the row is flagged).
+TIMED = ("seconds", "cpu", "rss_mb", "wall", "setup", "delivery", "main_cpu")
+FOUND = ("records", "alerts", "matches", "alert_ids", "alert_digest", "python_rows")
+
+
+def combined(passes: list[list[Row]]) -> list[Row]:
+    """The rows of one or more passes, each with the median of its runs' timings (and of each
+    timed phase's), its fastest and slowest ``seconds`` (``spread``), and whether every run
+    found the same (``same``).
+
+    >>> first = [("jsonl", "duckdb", "spec", {"seconds": 3.0, "cpu": 5.0, "alerts": 7})]
+    >>> second = [("jsonl", "duckdb", "spec", {"seconds": 1.0, "cpu": 4.0, "alerts": 7})]
+    >>> third = [("jsonl", "duckdb", "spec", {"seconds": 2.0, "cpu": 9.0, "alerts": 7})]
+    >>> row = combined([first, second, third])[0][3]
+    >>> row["seconds"], row["cpu"], row["spread"], row["same"]
+    (2.0, 5.0, (1.0, 3.0), True)
+    """
+    if len(passes) == 1:
+        return passes[0]
+    rows: list[Row] = []
+    for runs in zip(*passes, strict=True):
+        what, engine, which, _ = runs[0]
+        results = [result for *key, result in runs]
+        if any(tuple(key) != (what, engine, which) for *key, _ in runs):
+            raise SystemExit(f"the passes measured different rows: {[r[:3] for r in runs]}")
+        row = dict(results[0])
+        for name in TIMED:
+            if name in row:
+                row[name] = statistics.median(r[name] for r in results)
+        if "phases" in row:
+            row["phases"] = {phase: [statistics.median(r["phases"][phase][i] for r in results)
+                                     for i in (0, 1)] for phase in row["phases"]}
+        seconds = [r["seconds"] for r in results]
+        row["spread"] = (min(seconds), max(seconds))
+        row["same"] = all(r.get(name) == row.get(name) for r in results for name in FOUND)
+        rows.append((what, engine, which, row))
+    return rows
 
 
 def engine_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
@@ -866,6 +936,10 @@ def report(rows: list[Row], args: argparse.Namespace) -> None:
     get = {(w, e, s): r for w, e, s, r in rows}
     print()
     checks: dict[str, bool] = {}
+    if args.repeat > 1:
+        print(f"Medians of {args.repeat} runs of each row, one run of every row per pass.")
+        checks.update({f"{w} {e} {s}: every run found the same (records, matches, alerts)":
+                       r["same"] for w, e, s, r in rows})
     if ("match", "python", "spec") in get:
         checks.update(python_ratios(get))
     for which in args.scan_rules:
@@ -897,17 +971,19 @@ def print_table(rows: list[Row]) -> None:
     """One line per measurement; seconds and records/s leave out the setup (imports, loading
     the pack, Spark's session start), shown apart; CPU s is the whole process's (setup and
     every thread included: on a shared machine, steadier than the seconds)."""
+    spread = any("spread" in r for *_, r in rows)
     print(f"\n{'what':<6} {'engine':<15} {'rules':<10} {'records':>11} {'seconds':>8} "
           f"{'setup s':>7} {'CPU s':>7} {'records/s':>12} {'alerts':>9} {'JSONL MB':>8} "
-          f"{'peak RSS MB':>11} {'delivery s':>10}")
+          f"{'peak RSS MB':>11} {'delivery s':>10}" + (f" {'runs s':>13}" if spread else ""))
     for what, engine, which, r in rows:
         alerts = f"{r['alerts']:,}" if "alerts" in r else ""
         jsonl = f"{r['jsonl_mb']:,.0f}" if "jsonl_mb" in r else ""
         setup = f"{r['setup']:.2f}" if "setup" in r else ""
         delivery = f"{r['delivery']:.2f}" if "delivery" in r else ""
+        runs = f" {r['spread'][0]:>6.2f}-{r['spread'][1]:<6.2f}" if "spread" in r else ""
         print(f"{what:<6} {engine:<15} {which:<10} {r['records']:>11,} {r['seconds']:>8.2f} "
               f"{setup:>7} {r['cpu']:>7.2f} {rate(r):>12,.0f} {alerts:>9} {jsonl:>8} "
-              f"{r['rss_mb']:>11.0f} {delivery:>10}")
+              f"{r['rss_mb']:>11.0f} {delivery:>10}{runs}")
 
 
 def rate(r: dict[str, Any]) -> float:

@@ -93,3 +93,38 @@ def test_the_hand_written_alert_queries_make_the_scans_alerts(engine_benchmark, 
             context = {k: v for k, v in theirs["alert_context"].items() if "time" not in k}
             assert context == {k: v for k, v in alert["alert_context"].items()
                                if "time" not in k}
+
+
+def test_repeated_runs_report_medians_and_flag_runs_that_found_something_else(engine_benchmark):
+    def run(seconds, cpu, alerts, read_wall):
+        return ("jsonl", "duckdb", "spec", {
+            "seconds": seconds, "cpu": cpu, "rss_mb": 100.0 + seconds, "records": 10,
+            "alerts": alerts, "matches": {"r": [3, None]},
+            "phases": {"Parquet read (prefetch thread)": [read_wall, read_wall / 2]}})
+
+    passes = [[run(5.0, 9.0, 4, 0.3)], [run(1.0, 2.0, 4, 0.1)], [run(2.0, 7.0, 4, 0.2)]]
+    [(*key, row)] = engine_benchmark.combined(passes)
+    assert key == ["jsonl", "duckdb", "spec"]
+    assert (row["seconds"], row["cpu"], row["rss_mb"]) == (2.0, 7.0, 102.0)
+    assert row["phases"]["Parquet read (prefetch thread)"] == [0.2, 0.1]
+    assert row["spread"] == (1.0, 5.0) and row["same"]
+    passes[1] = [run(1.0, 2.0, 5, 0.1)]  # one run wrote another number of alerts
+    assert not engine_benchmark.combined(passes)[0][3]["same"]
+    assert engine_benchmark.combined(passes[:1]) == passes[0]  # one pass: as measured
+
+
+def test_repeat_measures_every_row_once_a_pass(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "engine.py"), "--records", "2000",
+         "--parts", "alerts", "--scan-rules", "spec", "--no-references", "--repeat", "2",
+         "--workdir", str(tmp_path)], capture_output=True, text=True, check=True)
+    assert "Medians of 2 runs of each row" in done.stdout
+    assert "OK   jsonl duckdb spec: every run found the same" in done.stdout
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("jsonl  duckdb")]
+    fastest, slowest = map(float, line.split()[-1].split("-"))
+    assert fastest <= float(line.split()[4]) <= slowest
