@@ -73,9 +73,9 @@ state (`--parts state`, not by default):
 It checks that the match comparisons agree on which records match and the Spark scans on every
 alert, then prints records/s, alerts, peak RSS and the ratios. `--repeat N` runs every
 measurement N times, in N passes over all of them (a busy spell of a shared machine then falls
-on every row alike), and reports each row's medians, its fastest and slowest run (`runs s`),
-and whether every run found the same records, matches and alerts; the ratios are of the
-medians. Run:
+on every row alike), and reports each row's medians (of peak RSS, the highest run's), its
+fastest and slowest run (`runs s`), and whether every run found the same records, matches and
+alerts; the ratios are of the medians. Run:
 `python benchmarks/engine.py --records 10000000` (add `--engines duckdb,spark` for the Spark
 comparison, `--engines duckdb,python,spark` for everything; `--scan-rules spec,pack,pack-tuned`
 for the JSONL scans of every rule set; `--parts rare` for the rare-match rows alone).
@@ -774,7 +774,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=positive, default=1,
                         help="run every measurement N times, in N passes over all of them (so "
                         "that a busy spell of the machine falls on every row alike), and report "
-                        "each row's medians with the fastest and slowest run")
+                        "each row's medians (peak RSS: the highest) with the fastest and slowest "
+                        "run")
     parser.add_argument("--workdir", default="/tmp/flowwarden-bench")
     parser.add_argument("--reuse", action="store_true", help="reuse generated files")
     parser.add_argument("--child"), parser.add_argument("--path"), parser.add_argument("--which")
@@ -823,23 +824,25 @@ def measured_rows(args: argparse.Namespace, workdir: Path) -> list[Row]:
     return rows
 
 
-# What a run measures (each row reports the median of its runs) and what it found (the same
-# in every run of a row, or the row is flagged).
-TIMED = ("seconds", "cpu", "rss_mb", "wall", "setup", "delivery", "main_cpu")
+# What a run measures (each row reports the median of its runs; of peak RSS, the highest: a
+# limit must hold in every run) and what it found (the same in every run of a row, or the row
+# is flagged).
+TIMED = ("seconds", "cpu", "wall", "setup", "delivery", "main_cpu")
+PEAKS = ("rss_mb",)
 FOUND = ("records", "alerts", "matches", "alert_ids", "alert_digest", "python_rows")
 
 
 def combined(passes: list[list[Row]]) -> list[Row]:
     """The rows of one or more passes, each with the median of its runs' timings (and of each
-    timed phase's), its fastest and slowest ``seconds`` (``spread``), and whether every run
-    found the same (``same``).
+    timed phase's), the highest of their peak RSS, its fastest and slowest ``seconds``
+    (``spread``), and whether every run found the same (``same``).
 
-    >>> first = [("jsonl", "duckdb", "spec", {"seconds": 3.0, "cpu": 5.0, "alerts": 7})]
-    >>> second = [("jsonl", "duckdb", "spec", {"seconds": 1.0, "cpu": 4.0, "alerts": 7})]
-    >>> third = [("jsonl", "duckdb", "spec", {"seconds": 2.0, "cpu": 9.0, "alerts": 7})]
+    >>> first = [("jsonl", "duckdb", "spec", {"seconds": 3.0, "rss_mb": 9.0, "alerts": 7})]
+    >>> second = [("jsonl", "duckdb", "spec", {"seconds": 1.0, "rss_mb": 5.0, "alerts": 7})]
+    >>> third = [("jsonl", "duckdb", "spec", {"seconds": 2.0, "rss_mb": 4.0, "alerts": 7})]
     >>> row = combined([first, second, third])[0][3]
-    >>> row["seconds"], row["cpu"], row["spread"], row["same"]
-    (2.0, 5.0, (1.0, 3.0), True)
+    >>> row["seconds"], row["rss_mb"], row["spread"], row["same"]
+    (2.0, 9.0, (1.0, 3.0), True)
     """
     if len(passes) == 1:
         return passes[0]
@@ -853,6 +856,9 @@ def combined(passes: list[list[Row]]) -> list[Row]:
         for name in TIMED:
             if name in row:
                 row[name] = statistics.median(r[name] for r in results)
+        for name in PEAKS:
+            if name in row:
+                row[name] = max(r[name] for r in results)
         if "phases" in row:
             row["phases"] = {phase: [statistics.median(r["phases"][phase][i] for r in results)
                                      for i in (0, 1)] for phase in row["phases"]}
@@ -937,7 +943,8 @@ def report(rows: list[Row], args: argparse.Namespace) -> None:
     print()
     checks: dict[str, bool] = {}
     if args.repeat > 1:
-        print(f"Medians of {args.repeat} runs of each row, one run of every row per pass.")
+        print(f"Medians of {args.repeat} runs of each row, one run of every row per pass "
+              "(peak RSS: the highest run's).")
         checks.update({f"{w} {e} {s}: every run found the same (records, matches, alerts)":
                        r["same"] for w, e, s, r in rows})
     if ("match", "python", "spec") in get:

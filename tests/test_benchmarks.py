@@ -105,7 +105,8 @@ def test_repeated_runs_report_medians_and_flag_runs_that_found_something_else(en
     passes = [[run(5.0, 9.0, 4, 0.3)], [run(1.0, 2.0, 4, 0.1)], [run(2.0, 7.0, 4, 0.2)]]
     [(*key, row)] = engine_benchmark.combined(passes)
     assert key == ["jsonl", "duckdb", "spec"]
-    assert (row["seconds"], row["cpu"], row["rss_mb"]) == (2.0, 7.0, 102.0)
+    assert (row["seconds"], row["cpu"]) == (2.0, 7.0)  # medians
+    assert row["rss_mb"] == 105.0  # the highest peak: a limit holds in every run or not at all
     assert row["phases"]["Parquet read (prefetch thread)"] == [0.2, 0.1]
     assert row["spread"] == (1.0, 5.0) and row["same"]
     passes[1] = [run(1.0, 2.0, 5, 0.1)]  # one run wrote another number of alerts
