@@ -722,17 +722,6 @@ def comma_list(text: str, allowed: tuple[str, ...], aliases: dict[str, str] | No
     return list(dict.fromkeys(values))
 
 
-def positive(text: str) -> int:
-    """A whole number of at least 1 (an option's value)."""
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1")
-    return number
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--records", type=int, default=10_000_000)
@@ -771,7 +760,7 @@ def parse_args() -> argparse.Namespace:
                         "read, IP classification, condition query, alert functions, samples, "
                         "phase 2, picks, collect, delivery); with alerts: the same for one more "
                         "scan of each --scan-rules set")
-    parser.add_argument("--repeat", type=positive, default=1,
+    parser.add_argument("--repeat", type=int, default=1,
                         help="run every measurement N times, in N passes over all of them (so "
                         "that a busy spell of the machine falls on every row alike), and report "
                         "each row's medians (peak RSS: the highest) with the fastest and slowest "
@@ -786,6 +775,8 @@ def parse_args() -> argparse.Namespace:
     args.engines = args.engines.split(",")
     if not set(args.engines) <= set(ENGINES) or "duckdb" not in args.engines:
         parser.error(f"--engines: duckdb plus any of {', '.join(ENGINES[1:])}")
+    if args.repeat < 1:
+        parser.error("--repeat: a whole number of at least 1")
     return args
 
 
@@ -848,17 +839,13 @@ def combined(passes: list[list[Row]]) -> list[Row]:
         return passes[0]
     rows: list[Row] = []
     for runs in zip(*passes, strict=True):
-        what, engine, which, _ = runs[0]
-        results = [result for *key, result in runs]
-        if any(tuple(key) != (what, engine, which) for *key, _ in runs):
-            raise SystemExit(f"the passes measured different rows: {[r[:3] for r in runs]}")
-        row = dict(results[0])
-        for name in TIMED:
-            if name in row:
-                row[name] = statistics.median(r[name] for r in results)
-        for name in PEAKS:
-            if name in row:
-                row[name] = max(r[name] for r in results)
+        what, engine, which, row = runs[0]
+        results = [run[3] for run in runs]
+        row = dict(row)
+        for names, pick in ((TIMED, statistics.median), (PEAKS, max)):
+            for name in names:
+                if name in row:
+                    row[name] = pick(r[name] for r in results)
         if "phases" in row:
             row["phases"] = {phase: [statistics.median(r["phases"][phase][i] for r in results)
                                      for i in (0, 1)] for phase in row["phases"]}
