@@ -198,7 +198,9 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
                               max_samples=max_samples, progress=progress,
                               findings=ALERT_FORMATS[outputs.format].findings)
     scan = outcome.result
-    name = alerts_name(scan.alerts)
+    # Only --output-dir's files are named, and the digest reads every alert in id order (a
+    # sort of them all): a scan to a file, the store or standard output does without it.
+    name = alerts_name(scan.alerts) if outputs.output_dir else ""
     stats = outcome.stats if outcome.stats is not None else ScanStats()
     try:
         written = deliver(scan.alerts, outputs, name, stdout=stdout,

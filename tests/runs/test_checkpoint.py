@@ -18,6 +18,7 @@ from flowwarden.engine.engines import LocalEngine
 from flowwarden.engine.scan import Scanner
 from flowwarden.errors import UsageError
 from flowwarden.logs import read
+from flowwarden.runs import checkpoint
 from flowwarden.runs.checkpoint import run_checkpointed, run_stateless
 from tests.flowgen.generate import generate_flows, write_text
 from tests.runs.statefiles import stored_groups
@@ -266,6 +267,25 @@ def test_a_stateless_scan_writes_the_same_file_for_the_same_data(default_pack, g
     two = run_stateless(default_pack, [str(generated[0])], engine="python", outputs=spec)
     assert one.written == two.written and len(one.written) == 1
     assert len(Path(one.written[0]).read_text().splitlines()) == len(one.alerts)
+
+
+@pytest.mark.parametrize("to_dir", [False, True])
+def test_only_directory_files_are_named_by_the_alerts_digest(default_pack, tmp_path, monkeypatch,
+                                                              to_dir):
+    """The digest reads every alert in id order (a sort of them all at scale): a scan to a
+    file, whose name the user gave, does without it."""
+    digested = []
+    real = checkpoint.alerts_name
+    monkeypatch.setattr(checkpoint, "alerts_name", lambda alerts: digested.append(1) or real(alerts))
+    source = write_flows(tmp_path / "a.log", [flow_line(1)])
+    outputs = (OutputSpec(output_dir=str(tmp_path / "out")) if to_dir
+               else OutputSpec(output=str(tmp_path / "alerts.jsonl")))
+    result = run_stateless(default_pack, [source], outputs=outputs)
+    assert len(result.alerts) >= 1 and len(result.written) == 1
+    assert digested == ([1] if to_dir else [])
+    if to_dir:
+        assert Path(result.written[0]).name == real(result.alerts) + ".jsonl"
+    assert len(Path(result.written[0]).read_text().splitlines()) == len(result.alerts)
 
 
 @pytest.mark.parametrize(("fmt", "findings"), [("jsonl", False), ("ocsf", True),
