@@ -83,14 +83,16 @@ class OutputSpec:
         return not (self.output or self.output_dir)
 
 
-def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
+def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str | Callable[[], str], *,
             stdout: IO[str] | None = None, s3: S3 | None = None,
             skip_store: bool = False, between: Callable[[], None] | None = None,
             scan_files: ScanFiles | None = None,
             keep_output_when_empty: bool = False,
             append_at: int | None | Literal[False] = False,
             midway: Callable[[], None] | None = None) -> list[str]:
-    """Deliver ``alerts`` to every sink of ``spec``; ``name`` names the files of this delivery.
+    """Deliver ``alerts`` to every sink of ``spec``; ``name`` names the files of this delivery
+    (``--output-dir``'s, the only sink with files named by it), or makes that name when it is
+    needed (a digest of the alerts reads every one of them).
 
     ``scan_files`` (a scan id and the per-input statistics) go to the store with the alerts, in
     one transaction. ``between`` is called after each sink (the crash tests stop a delivery
@@ -106,11 +108,12 @@ def deliver(alerts: Sequence[Alert], spec: OutputSpec, name: str, *,
     step = between or (lambda: None)
     fmt = ALERT_FORMATS[spec.format]
     if spec.output_dir and alerts:
+        named = name() if callable(name) else name
         if spec.format == "ocsf-parquet":
             written += write_security_lake(alerts, spec.output_dir, source=spec.lake_source,
-                                           name=name, s3=s3)
+                                           name=named, s3=s3)
         else:  # written through a file, local or spooled for S3, never whole in memory
-            key = f"{name}{fmt.suffix}"
+            key = f"{named}{fmt.suffix}"
             with object_writer(spec.output_dir, key, s3) as out:
                 fmt.write(alerts, out)
             written.append(object_url(spec.output_dir, key))

@@ -198,12 +198,10 @@ def run_stateless(pack: Pack, sources: Sequence[str], options: ReadOptions | Non
                               max_samples=max_samples, progress=progress,
                               findings=ALERT_FORMATS[outputs.format].findings)
     scan = outcome.result
-    # Only --output-dir's files are named, and the digest reads every alert in id order (a
-    # sort of them all): a scan to a file, the store or standard output does without it.
-    name = alerts_name(scan.alerts) if outputs.output_dir else ""
     stats = outcome.stats if outcome.stats is not None else ScanStats()
     try:
-        written = deliver(scan.alerts, outputs, name, stdout=stdout,
+        # the digest reads every alert in id order: made only where a file is named by it
+        written = deliver(scan.alerts, outputs, lambda: alerts_name(scan.alerts), stdout=stdout,
                           scan_files=(uuid.uuid4().hex, stats.to_json()["files"]))
     except FlowwardenError:
         raise
